@@ -1,0 +1,205 @@
+"""Haar face detection (OpenCV's frontal-face cascade), engineered for a live webcam.
+
+Cost is the whole game here: a Haar scan of a full 1280×720 frame takes well over 100 ms, the expression model
+under a millisecond. So the detector
+
+- scans a **downscaled grayscale copy** (``work_width`` pixels wide) rather than the frame itself;
+- ignores faces smaller than ``min_face_fraction`` of the frame height (a streamer's face on their own webcam is large);
+- while it is tracking a face, searches only a **region around the last face**, rescaled so that face is about
+  ``roi_face_px`` wide, with the search window sizes limited to what a face can become between two analyses;
+- scans the full frame only every ``full_scan_every`` analyses (to pick up other faces and to correct drift) or when
+  the tracked face is lost.
+
+Boxes are ``(x, y, w, h)``: top-left corner, width and height in **pixels of the input frame** (not the working copy),
+as ``int32``. The primary face comes first: the one nearest the previous primary face when there is one, else the
+largest.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .frames import check_frame, to_gray
+
+CASCADE_FILE = "haarcascade_frontalface_default.xml"
+
+
+class DetectorError(RuntimeError):
+    """The Haar cascade cannot be loaded. The message names the fix."""
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    """Tuning of :class:`FaceDetector`; sizes in pixels, fractions of the frame height.
+
+    - ``work_width``: width of the grayscale copy used for full scans (height follows the aspect ratio); frames
+      narrower than this are scanned as they are.
+    - ``min_face_fraction``: faces smaller than this fraction of the frame height are ignored (the cascade's own
+      24-px minimum at the working size also applies).
+    - ``scale_factor``, ``min_neighbors``: ``CascadeClassifier.detectMultiScale`` parameters.
+    - ``full_scan_every``: while tracking, a full scan happens every this many analyses.
+    - ``roi_margin``: the search region is the last face box grown by this fraction of its size on each side.
+    - ``roi_face_px``: the search region is resized so the last face is about this many pixels wide.
+    - ``max_faces``: at most this many faces are returned (primary first, then by size).
+    """
+
+    work_width: int = 320
+    min_face_fraction: float = 0.1
+    scale_factor: float = 1.1
+    min_neighbors: int = 5
+    full_scan_every: int = 15
+    roi_margin: float = 0.6
+    roi_face_px: int = 40
+    max_faces: int = 4
+
+    def __post_init__(self) -> None:
+        if self.work_width < 64:
+            raise ValueError(f"work_width must be at least 64 px, got {self.work_width}")
+        if not 0 <= self.min_face_fraction < 1:
+            raise ValueError(f"min_face_fraction must be in [0, 1), got {self.min_face_fraction}")
+        if self.scale_factor <= 1.0:
+            raise ValueError(f"scale_factor must be > 1, got {self.scale_factor}")
+        if self.full_scan_every < 1 or self.max_faces < 1 or self.min_neighbors < 0:
+            raise ValueError("full_scan_every and max_faces must be >= 1, min_neighbors >= 0")
+        if self.roi_face_px < 32:
+            raise ValueError(f"roi_face_px must be at least 32, got {self.roi_face_px}")
+
+
+def load_cascade(name: str = CASCADE_FILE) -> cv2.CascadeClassifier:
+    """Load a Haar cascade shipped with OpenCV (``cv2.data.haarcascades``)."""
+    if not hasattr(cv2, "CascadeClassifier"):
+        raise DetectorError(f"this OpenCV ({cv2.__version__}) has no CascadeClassifier (OpenCV 5 dropped Haar "
+                            f"cascades): install 'opencv-python-headless>=4.8,<5'")
+    folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
+    if not folder:
+        raise DetectorError(f"this OpenCV build ({cv2.__version__}) ships no Haar cascade files (cv2.data is "
+                            f"missing): install 'opencv-python-headless>=4.8,<5' from PyPI")
+    path = os.path.join(folder, name)
+    if not os.path.isfile(path):
+        raise DetectorError(f"Haar cascade not found: {path} — this OpenCV build lacks it; "
+                            f"install 'opencv-python-headless>=4.8,<5' from PyPI")
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():
+        raise DetectorError(f"cannot load Haar cascade {path}: the file is damaged; reinstall opencv-python-headless")
+    return cascade
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of one ``(x, y, w, h)`` box ``a`` against boxes ``b`` ``(N, 4)``."""
+    x0 = np.maximum(a[0], b[:, 0])
+    y0 = np.maximum(a[1], b[:, 1])
+    x1 = np.minimum(a[0] + a[2], b[:, 0] + b[:, 2])
+    y1 = np.minimum(a[1] + a[3], b[:, 1] + b[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    return inter / np.maximum(a[2] * a[3] + b[:, 2] * b[:, 3] - inter, 1e-9)
+
+
+class FaceDetector:
+    """Stateful Haar face detector for a sequence of frames from one camera. Not thread-safe: one per worker."""
+
+    def __init__(self, options: DetectorOptions | None = None) -> None:
+        self.options = options or DetectorOptions()
+        self._cascade = load_cascade()
+        self._last: np.ndarray | None = None  # primary box (x, y, w, h) in frame pixels, float
+        self._since_full = 0
+        self._frame_shape: tuple[int, int] | None = None
+        self.full_scans = 0
+        self.roi_scans = 0
+
+    def reset(self) -> None:
+        """Forget the tracked face (call when the source changes)."""
+        self._last = None
+        self._since_full = 0
+
+    def detect(self, frame: np.ndarray) -> np.ndarray:
+        """Faces in ``frame`` (gray, BGR or BGRA uint8, any size) as ``(N, 4)`` int32 ``(x, y, w, h)`` boxes in
+        frame pixels, primary first. An empty ``(0, 4)`` array when there is none."""
+        frame = check_frame(frame)
+        h, w = frame.shape[:2]
+        if h < 24 or w < 24:
+            self.reset()
+            return np.zeros((0, 4), np.int32)
+        if self._frame_shape != (h, w):
+            self.reset()
+            self._frame_shape = (h, w)
+        o = self.options
+        boxes = None
+        if self._last is not None and self._since_full < o.full_scan_every:
+            boxes = self._scan_roi(frame, self._last)
+            if boxes is not None:
+                self._since_full += 1
+        if boxes is None:
+            boxes = self._scan_full(frame)
+            self._since_full = 0
+        boxes = self._order(boxes)
+        self._last = boxes[0].astype(np.float64) if len(boxes) else None
+        return np.round(boxes).astype(np.int32)[: o.max_faces]
+
+    # -- scans ----------------------------------------------------------------------------------------------
+
+    def _haar(self, gray: np.ndarray, min_px: float, max_px: float = 0) -> np.ndarray:
+        o = self.options
+        min_px = int(max(24, min_px))
+        kwargs = {"maxSize": (int(max_px), int(max_px))} if max_px and max_px > min_px else {}
+        found = self._cascade.detectMultiScale(gray, scaleFactor=o.scale_factor, minNeighbors=o.min_neighbors,
+                                               minSize=(min_px, min_px), **kwargs)
+        return np.asarray(found, dtype=np.float64).reshape(-1, 4)
+
+    def _scan_full(self, frame: np.ndarray) -> np.ndarray:
+        self.full_scans += 1
+        h, w = frame.shape[:2]
+        s = min(1.0, self.options.work_width / w)
+        if s < 1.0:
+            small = cv2.resize(frame, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+        else:
+            small = frame
+        gray = to_gray(small)
+        boxes = self._haar(gray, self.options.min_face_fraction * h * s)
+        return boxes / s
+
+    def _scan_roi(self, frame: np.ndarray, last: np.ndarray) -> np.ndarray | None:
+        """Search around the last primary face; ``None`` if it is not found there."""
+        self.roi_scans += 1
+        o = self.options
+        h, w = frame.shape[:2]
+        x, y, bw, bh = last
+        x0 = int(max(0, np.floor(x - o.roi_margin * bw)))
+        y0 = int(max(0, np.floor(y - o.roi_margin * bh)))
+        x1 = int(min(w, np.ceil(x + bw * (1 + o.roi_margin))))
+        y1 = int(min(h, np.ceil(y + bh * (1 + o.roi_margin))))
+        if x1 - x0 < 24 or y1 - y0 < 24:
+            return None
+        s = min(1.0, o.roi_face_px / bw)
+        roi = frame[y0:y1, x0:x1]
+        if s < 1.0:
+            roi = cv2.resize(roi, (max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s))),
+                             interpolation=cv2.INTER_AREA)
+        gray = to_gray(roi)
+        face = bw * s
+        min_px = max(0.7 * face, o.min_face_fraction * h * s)
+        boxes = self._haar(gray, min_px, max_px=1.45 * face)
+        if not len(boxes):
+            return None
+        boxes = boxes / s
+        boxes[:, 0] += x0
+        boxes[:, 1] += y0
+        if _iou(last, boxes).max() <= 0.1:
+            return None  # something else in the region; re-acquire with a full scan
+        return boxes
+
+    def _order(self, boxes: np.ndarray) -> np.ndarray:
+        """Primary first (nearest the previous primary, else largest), the rest by size."""
+        if len(boxes) <= 1:
+            return boxes
+        by_size = boxes[np.argsort(-(boxes[:, 2] * boxes[:, 3]), kind="stable")]
+        if self._last is None:
+            return by_size
+        overlap = _iou(self._last, by_size)
+        if overlap.max() <= 0.1:
+            return by_size
+        first = int(np.argmax(overlap))
+        return np.concatenate([by_size[first:first + 1], np.delete(by_size, first, axis=0)])

@@ -1,0 +1,134 @@
+"""Temporal smoothing of per-frame probabilities into a displayed emotion that does not flicker.
+
+Two stages:
+
+1. **Exponential smoothing in time.** ``s ← s + α (p − s)`` with ``α = 1 − exp(−Δt / τ)``. Because α depends on the
+   real time step Δt (seconds) and the time constant τ (``time_constant_s``), 5 and 30 analyses per second produce
+   the same curve: a step in the input reaches 63 % after τ seconds at any rate.
+2. **Hysteresis with a minimum dwell.** The displayed label changes only when another label's smoothed probability
+   leads the displayed one by at least ``switch_margin`` continuously for ``switch_hold_s`` seconds, and not sooner
+   than ``min_dwell_s`` after the previous change.
+
+Default bounds, and why (the tests in ``tests/test_smoothing.py`` check them at 5 and 30 Hz):
+
+- *Steady expression with per-frame noise* (the top class leads by 0.2 on average, each probability jittered by
+  σ = 0.15 per frame, far noisier than a real model on a still face): **at most 2 label changes per minute**.
+  With τ = 1 s the EMA divides the noise by about 3 at 5 Hz and 8 at 30 Hz, so the smoothed lead almost never
+  falls below −0.1 (the margin) for 0.5 s. Even a dead tie between two classes (the worst case) is held to at most
+  a few changes per minute by the margin and the 2-s dwell — a viewer reads a label in well under 2 s.
+- *A real change* (a clear expression replacing another): **displayed within 2.5 s**. The smoothed challenger
+  needs about 0.85 τ to lead by the margin for a clean swap of 0.8/0.1 probabilities, plus ``switch_hold_s``,
+  plus at most one analysis interval (0.2 s at 5 Hz) — ≈ 1.6 s, well inside 2.5 s.
+- *Face lost*: the last emotion stays ``face_lost_grace_s`` (1.5 s) so a missed detection or a turned head does not
+  blank the display; after that the display is empty (``""``) and the smoothed state is cleared.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SmootherOptions:
+    """Time constants in **seconds**, margins in probability units (0..1)."""
+
+    time_constant_s: float = 1.0
+    switch_margin: float = 0.10
+    switch_hold_s: float = 0.5
+    min_dwell_s: float = 2.0
+    face_lost_grace_s: float = 1.5
+    max_gap_s: float = 5.0  # a longer pause between updates (analysis paused) restarts smoothing from the new input
+
+    def __post_init__(self) -> None:
+        if self.time_constant_s <= 0:
+            raise ValueError(f"time_constant_s must be > 0, got {self.time_constant_s}")
+        for name in ("switch_margin", "switch_hold_s", "min_dwell_s", "face_lost_grace_s", "max_gap_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class SmoothedState:
+    """The smoother's output after one update: ``label`` is ``""`` when no face is being tracked."""
+
+    label: str
+    confidence: float
+    probabilities: np.ndarray  # (C,) float32, zeros when no face
+
+
+class EmotionSmoother:
+    """Turns a stream of ``(timestamp_s, probabilities | None)`` into a stable displayed label. Not thread-safe."""
+
+    def __init__(self, labels: tuple[str, ...] | list[str], options: SmootherOptions | None = None) -> None:
+        self.labels = tuple(labels)
+        self.options = options or SmootherOptions()
+        self.reset()
+
+    def reset(self) -> None:
+        self._s: np.ndarray | None = None
+        self._shown = -1
+        self._shown_since = -math.inf
+        self._challenger = -1
+        self._challenger_since = 0.0
+        self._last_t: float | None = None
+        self._last_face_t = -math.inf
+        self.changes = 0
+
+    def update(self, timestamp: float, probabilities: np.ndarray | None) -> SmoothedState:
+        """Feed one analysis. ``probabilities``: ``(C,)`` for the primary face, or ``None`` when no face was found.
+
+        Timestamps are seconds and should not decrease; a step backwards is treated as zero elapsed time.
+        """
+        o = self.options
+        t = float(timestamp)
+        dt = 0.0 if self._last_t is None else max(0.0, t - self._last_t)
+        self._last_t = t if self._last_t is None else max(t, self._last_t)
+        if probabilities is None:
+            if self._s is not None and t - self._last_face_t > o.face_lost_grace_s:
+                self._clear()
+            return self._state()
+        p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+        if p.shape != (len(self.labels),):
+            raise ValueError(f"expected {len(self.labels)} probabilities, got shape {p.shape}")
+        if self._s is None or dt > o.max_gap_s:
+            self._s = p.copy()
+        else:
+            alpha = 1.0 - math.exp(-dt / o.time_constant_s)
+            self._s += alpha * (p - self._s)
+        self._last_face_t = t
+        self._decide(t)
+        return self._state()
+
+    def _clear(self) -> None:
+        self._s = None
+        if self._shown != -1:
+            self.changes += 1
+        self._shown = -1
+        self._challenger = -1
+
+    def _decide(self, t: float) -> None:
+        o, s = self.options, self._s
+        top = int(np.argmax(s))
+        if self._shown == -1:
+            self._show(top, t)
+            return
+        if top == self._shown or s[top] - s[self._shown] < o.switch_margin:
+            self._challenger = -1
+            return
+        if top != self._challenger:
+            self._challenger, self._challenger_since = top, t
+        if t - self._challenger_since >= o.switch_hold_s and t - self._shown_since >= o.min_dwell_s:
+            self._show(top, t)
+
+    def _show(self, index: int, t: float) -> None:
+        self._shown, self._shown_since = index, t
+        self._challenger = -1
+        self.changes += 1
+
+    def _state(self) -> SmoothedState:
+        if self._s is None or self._shown == -1:
+            return SmoothedState("", 0.0, np.zeros(len(self.labels), np.float32))
+        return SmoothedState(self.labels[self._shown], float(self._s[self._shown]), self._s.astype(np.float32))
