@@ -179,7 +179,8 @@ class ModelCard:
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 v = [v]
             if not isinstance(v, list) or len(v) not in (1, n_ch):
-                raise fail(f"'input.{key}' must be a list of 1 or {n_ch} numbers, got {spec[key]!r}")
+                want = "1 number" if n_ch == 1 else f"1 or {n_ch} numbers"
+                raise fail(f"'input.{key}' must be a list of {want} for {spec['channels']} input, got {spec[key]!r}")
             values = tuple(number(x, f"input.{key}", positive=positive) for x in v)
             return values * n_ch if len(values) == 1 else values
 

@@ -1,0 +1,316 @@
+"""Command line: the same engine as the OBS script, on a recorded video or a camera.
+
+    python -m obs_mindflow analyze VIDEO [--model DIR] [--rate HZ] [--report-dir DIR]
+    python -m obs_mindflow analyze --camera N [--model DIR] [--rate HZ] [--report-dir DIR]
+    python -m obs_mindflow models
+
+Exit status: 0 done, 1 the analysis failed, 2 bad input (unreadable video, bad model, bad option), 130 stopped with
+Ctrl-C (the report of what was analysed is still written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import queue
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class InputError(Exception):
+    """Bad input from the user (file, camera, option): printed without a traceback, exit status 2."""
+
+
+def _positive_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--rate must be a number of analyses per second, got {text!r}") from None
+    if not math.isfinite(value) or value < 0 or value > 120:
+        raise argparse.ArgumentTypeError(f"--rate must be between 0 (every frame) and 120 Hz, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m obs_mindflow",
+                                 description="MindFlow: facial-expression self-monitoring for streamers.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    an = sub.add_parser("analyze", help="analyse a recorded video or a camera and write a session report",
+                        description="Analyse a recorded stream (or a live camera) with the same engine as the OBS "
+                                    "script and write the end-of-session report.")
+    src = an.add_mutually_exclusive_group(required=True)
+    src.add_argument("video", nargs="?", type=Path, help="a video file OpenCV/FFmpeg can read")
+    src.add_argument("--camera", type=int, metavar="N", help="analyse camera N live (0 = the first camera)")
+    an.add_argument("--model", default="", metavar="DIR",
+                    help="model folder holding card.json (default: the bundled default; a bare name means models/NAME)")
+    an.add_argument("--rate", type=_positive_rate, default=5.0, metavar="HZ",
+                    help="analyses per second of video/camera time (default 5, as in OBS; 0 = every frame)")
+    an.add_argument("--report-dir", type=Path, default=None, metavar="DIR",
+                    help="where the session's report folder goes (default: ~/Documents/MindFlow or ~/MindFlow)")
+    an.add_argument("--no-report", action="store_true", help="print the summary only; write no report folder")
+    an.add_argument("--threads", type=int, default=1, metavar="N",
+                    help="onnxruntime and OpenCV threads (default 1)")
+    an.add_argument("--max-seconds", type=float, default=0.0, metavar="S",
+                    help="stop after S seconds of video/camera time (default: the whole video; a camera runs until Ctrl-C)")
+    an.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    sub.add_parser("models", help="list the bundled models")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "models":
+        return _list_models()
+    try:
+        return _analyze(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _list_models() -> int:
+    from .engine import DEFAULT_MODEL, MODELS_DIR, ModelCard
+    from .engine.card import find_model_folders
+
+    for folder in find_model_folders(MODELS_DIR):
+        try:
+            card = ModelCard.load(folder)
+        except Exception as exc:
+            print(f"{folder.name:24s} unreadable card: {exc}")
+            continue
+        acc = card.accuracy.get("accuracy")
+        acc_text = f"{acc * 100:.1f} % {card.accuracy.get('dataset', '')}" if isinstance(acc, (int, float)) else ""
+        mark = " (default)" if folder.name == DEFAULT_MODEL else ""
+        print(f"{folder.name:24s} {card.title}{mark} — {len(card.labels)} classes; {acc_text}")
+    return EXIT_OK
+
+
+def _load(args):
+    from .engine import (Analyzer, ExpressionModel, ModelCardError, ModelLoadError, ModelOptions,
+                         resolve_model_dir)
+
+    if args.threads < 1 or args.threads > 16:
+        raise InputError(f"--threads must be between 1 and 16, got {args.threads}")
+    folder = resolve_model_dir(args.model)
+    try:
+        model = ExpressionModel.load(folder, ModelOptions(intra_op_threads=args.threads))
+    except (ModelCardError, ModelLoadError) as exc:
+        raise InputError(str(exc)) from None
+    return Analyzer(model, opencv_threads=args.threads)
+
+
+def _recorder(args, card, source: str, started_at: datetime):
+    from .engine.report import SessionRecorder, default_report_dir
+
+    root = None if args.no_report else (args.report_dir or default_report_dir())
+    return SessionRecorder(root, card, started_at=started_at, source=source)
+
+
+def _analyze(args) -> int:
+    analyzer = _load(args)
+    if args.video is not None:
+        return _analyze_file(args, analyzer)
+    return _analyze_camera(args, analyzer)
+
+
+def _open_video(path: Path):
+    import cv2
+
+    if not path.exists():
+        raise InputError(f"video not found: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a video file")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise InputError(f"cannot open {path} as a video: OpenCV/FFmpeg does not recognise it "
+                         f"(is it a complete video file? try re-muxing it to .mp4 or .mkv)")
+    return cap
+
+
+class _Progress:
+    """A one-line progress bar (a TTY) or a line every 10 % (a log/pipe) on ``stream``."""
+
+    def __init__(self, total_s: float, stream: TextIO, enabled: bool) -> None:
+        self.total_s, self.stream, self.enabled = total_s, stream, enabled
+        self.tty = stream.isatty()
+        self.t0 = time.monotonic()
+        self._last_draw = 0.0
+        self._last_decile = -1
+
+    def update(self, video_s: float, analysed: int, emotion: str, final: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        elapsed = max(now - self.t0, 1e-9)
+        frac = min(1.0, video_s / self.total_s) if self.total_s > 0 else 0.0
+        speed = video_s / elapsed
+        text = (f"{_clock(video_s)} / {_clock(self.total_s)} · {analysed} analysed · {analysed / elapsed:.0f} fps · "
+                f"{speed:.1f}× real time · {emotion or 'no face'}")
+        if self.tty:
+            if final or now - self._last_draw >= 0.1:
+                bar = "#" * int(frac * 30)
+                self.stream.write(f"\r[{bar:<30}] {frac * 100:3.0f}% {text}\033[K")
+                if final:
+                    self.stream.write("\n")
+                self.stream.flush()
+                self._last_draw = now
+        else:
+            decile = int(frac * 10)
+            if decile > self._last_decile or final:
+                self._last_decile = decile
+                self.stream.write(f"{frac * 100:3.0f}% {text}\n")
+                self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rem = divmod(seconds, 3600)
+    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
+
+
+def _analyze_file(args, analyzer) -> int:
+    """Decode in a reader thread, analyse in this one, deterministically (no frame is dropped): the frames at
+    ``--rate`` per second of video time are analysed, the others only grabbed."""
+    import cv2
+
+    cap = _open_video(args.video)
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    if not math.isfinite(fps) or fps <= 0 or fps > 1000:
+        fps = 30.0
+    total = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    total_s = total / fps if math.isfinite(total) and total > 0 else 0.0
+    if args.max_seconds > 0:
+        total_s = min(total_s, args.max_seconds) if total_s else args.max_seconds
+    step = 0.0 if args.rate == 0 else 1.0 / args.rate
+    frames: queue.Queue = queue.Queue(maxsize=8)
+    stop = threading.Event()
+    failure: list[str] = []
+
+    def read() -> None:
+        index, next_t = 0, 0.0
+        try:
+            while not stop.is_set():
+                t = index / fps
+                if args.max_seconds > 0 and t >= args.max_seconds:
+                    break
+                if t + 1e-9 >= next_t:
+                    ok, frame = cap.read()
+                    if not ok:
+                        break
+                    while not stop.is_set():
+                        try:
+                            frames.put((frame, t), timeout=0.2)
+                            break
+                        except queue.Full:
+                            continue
+                    next_t += step
+                    if step and next_t < t:  # the video's timeline jumped
+                        next_t = t + step
+                elif not cap.grab():
+                    break
+                index += 1
+        except Exception as exc:  # a decoder error mid-file: analyse what we have
+            failure.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            frames.put(None)
+
+    reader = threading.Thread(target=read, name="mindflow-reader", daemon=True)
+    started_at = datetime.now().astimezone()
+    recorder = _recorder(args, analyzer.model.card, f"file: {args.video.name}", started_at)
+    progress = _Progress(total_s, sys.stderr, not args.quiet)
+    analysed, last_t, interrupted = 0, 0.0, False
+    reader.start()
+    try:
+        while True:
+            item = frames.get()
+            if item is None:
+                break
+            frame, t = item
+            analysed += 1
+            result = analyzer.process(frame, t, analysed)
+            _report_nudges(recorder.add(result))
+            last_t = t
+            progress.update(t, analysed, result.emotion)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\nstopped: writing the report of what was analysed…", file=sys.stderr)
+    finally:
+        stop.set()
+        reader.join(2.0)
+        cap.release()
+        analyzer.close()
+    progress.update(total_s if not interrupted else last_t, analysed, analyzer.latest().emotion, final=True)
+    if analysed == 0:
+        recorder.discard()
+        reason = failure[0] if failure else "no frame could be decoded"
+        raise InputError(f"{args.video}: {reason} — is the file complete and a video?")
+    if failure:
+        print(f"warning: decoding stopped early: {failure[0]}", file=sys.stderr)
+    return _finish(recorder, EXIT_INTERRUPTED if interrupted else EXIT_OK)
+
+
+def _analyze_camera(args, analyzer) -> int:
+    """Live: frames go through the Analyzer's mailbox and worker, as in OBS; a status line shows the latest result."""
+    import cv2
+
+    cap = cv2.VideoCapture(args.camera)
+    if not cap.isOpened():
+        raise InputError(f"cannot open camera {args.camera}: is it connected, and not used by another program? "
+                         f"(on Linux check /dev/video{args.camera} and your permissions)")
+    started_at = datetime.now().astimezone()
+    recorder = _recorder(args, analyzer.model.card, f"camera {args.camera}", started_at)
+    analyzer.on_result = lambda r: _report_nudges(recorder.add(r))
+    interval = 0.0 if args.rate == 0 else 1.0 / args.rate
+    t0 = time.monotonic()
+    next_t, last_status, interrupted = 0.0, 0.0, False
+    analyzer.start()
+    try:
+        while True:
+            ok, frame = cap.read()
+            now = time.monotonic() - t0
+            if not ok:
+                print(f"\ncamera {args.camera} stopped delivering frames", file=sys.stderr)
+                break
+            if args.max_seconds > 0 and now >= args.max_seconds:
+                break
+            if now >= next_t:
+                analyzer.submit(frame, now)
+                next_t = max(next_t + interval, now) if interval else now
+            if not args.quiet and now - last_status >= 0.5:
+                last_status = now
+                r, st = analyzer.latest(), analyzer.stats()
+                conf = f" {r.confidence * 100:.0f}%" if r.emotion else ""
+                sys.stderr.write(f"\r{_clock(now)} · {r.emotion or 'no face'}{conf} · {st.rate_hz:.1f} Hz · "
+                                 f"{st.dropped} dropped{' · ' + st.last_error if st.last_error else ''}\033[K")
+                sys.stderr.flush()
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        analyzer.close()
+        cap.release()
+        if not args.quiet:
+            sys.stderr.write("\n")
+    return _finish(recorder, EXIT_INTERRUPTED if interrupted else EXIT_OK)
+
+
+def _report_nudges(events) -> None:
+    for event in events or ():
+        print(f"\n[nudge] {event.message}", file=sys.stderr)
+
+
+def _finish(recorder, code: int) -> int:
+    finished = recorder.finish()
+    print(finished.summary_text)
+    if finished.folder is not None:
+        print(f"\nreport: {finished.folder}")
+    if finished.error:
+        print(f"warning: {finished.error}", file=sys.stderr)
+    return code

@@ -1,0 +1,45 @@
+"""Shared fixtures: the real photos, the real default model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FACES = ROOT / "tests" / "data" / "faces"
+SAMPLE = ROOT / "samples" / "mindflow-sample.mp4"
+
+
+def load_photo(name: str) -> np.ndarray:
+    img = cv2.imread(str(FACES / name), cv2.IMREAD_COLOR)
+    assert img is not None, f"missing test photo {FACES / name}"
+    return img
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    return load_photo("astronaut.png")
+
+
+@pytest.fixture(scope="session")
+def hopper() -> np.ndarray:
+    return load_photo("grace_hopper.jpg")
+
+
+@pytest.fixture(scope="session")
+def default_model():
+    from obs_mindflow.engine import ExpressionModel, default_model_dir
+
+    return ExpressionModel.load(default_model_dir())
+
+
+def paste(frame_hw: tuple[int, int], photo: np.ndarray, x: int, y: int, fill: int = 90) -> np.ndarray:
+    """``photo`` pasted at (x, y) into a flat grey frame of (height, width)."""
+    h, w = frame_hw
+    frame = np.full((h, w, 3), fill, np.uint8)
+    ph, pw = photo.shape[:2]
+    frame[y:y + ph, x:x + pw] = photo[: h - y, : w - x]
+    return frame

@@ -1,0 +1,138 @@
+"""Face detection on the real photos, blank/noise frames, odd formats and sizes."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from obs_mindflow.engine import DetectorOptions, FaceDetector, FrameError
+from tests.conftest import paste
+
+# Face boxes in the photos, measured once with OpenCV's cascade at full resolution ((x, y, w, h), pixels).
+ASTRONAUT_FACE = (177, 66, 95, 95)
+HOPPER_FACE = (155, 105, 222, 222)
+
+
+def _iou(a, b):
+    ax0, ay0, aw, ah = a
+    bx0, by0, bw, bh = b
+    iw = max(0, min(ax0 + aw, bx0 + bw) - max(ax0, bx0))
+    ih = max(0, min(ay0 + ah, by0 + bh) - max(ay0, by0))
+    return iw * ih / (aw * ah + bw * bh - iw * ih)
+
+
+@pytest.mark.parametrize("photo, face", [("astronaut", ASTRONAUT_FACE), ("hopper", HOPPER_FACE)])
+def test_one_face_at_the_right_place(request, photo, face):
+    img = request.getfixturevalue(photo)
+    boxes = FaceDetector().detect(img)
+    assert boxes.shape == (1, 4) and boxes.dtype == np.int32
+    assert _iou(boxes[0], face) > 0.7, (boxes[0].tolist(), face)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.zeros((720, 1280, 3), np.uint8),
+    lambda: np.full((480, 640, 3), 200, np.uint8),
+    lambda: np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8),
+    lambda: np.random.default_rng(1).integers(0, 256, (720, 1280), dtype=np.uint8),
+], ids=["black-720p", "flat-grey", "noise-bgr", "noise-gray-720p"])
+def test_no_face_in_blank_or_noise(make):
+    boxes = FaceDetector().detect(make())
+    assert boxes.shape == (0, 4)
+
+
+def test_formats_give_the_same_box(astronaut):
+    gray = cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY)
+    frames = {
+        "bgr": astronaut,
+        "bgra": cv2.cvtColor(astronaut, cv2.COLOR_BGR2BGRA),
+        "gray": gray,
+        "gray-hw1": gray[:, :, None],
+    }
+    boxes = {name: FaceDetector().detect(f) for name, f in frames.items()}
+    for name, b in boxes.items():
+        assert b.shape == (1, 4), name
+        assert _iou(b[0], boxes["bgr"][0]) > 0.9, name
+
+
+@pytest.mark.parametrize("shape", [(0, 0, 3), (0, 640, 3), (480, 0), (1, 1, 3), (23, 500, 3), (17, 9)])
+def test_tiny_and_zero_size_frames_give_no_face(shape):
+    assert FaceDetector().detect(np.zeros(shape, np.uint8)).shape == (0, 4)
+
+
+@pytest.mark.parametrize("size", [(721, 1283), (601, 799), (333, 517)])
+def test_odd_sized_frames_boxes_in_frame_coordinates(astronaut, size):
+    frame = paste(size, astronaut, 61, 37)
+    boxes = FaceDetector().detect(frame)
+    assert len(boxes) == 1
+    x, y, w, h = ASTRONAUT_FACE
+    assert _iou(boxes[0], (x + 61, y + 37, w, h)) > 0.6, boxes[0].tolist()
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((10, 10, 3), np.float32), "must be uint8"),
+    (np.zeros((10, 10, 2), np.uint8), "H×W×3 (BGR)"),
+    (np.zeros((2, 10, 10, 3), np.uint8), "got shape (2, 10, 10, 3)"),
+    ([[0, 1], [2, 3]], "numpy array"),
+])
+def test_bad_frames_raise_frame_error(bad, message):
+    with pytest.raises(FrameError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        FaceDetector().detect(bad)
+
+
+def _webcam_size(photo):
+    """The photo scaled so its face is about 20 % of a 720p frame's height, as on a streamer's webcam."""
+    return cv2.resize(photo, (700, 700))[:560]
+
+
+def test_tracking_follows_a_moving_face_with_few_full_scans(astronaut):
+    det = FaceDetector(DetectorOptions(full_scan_every=15))
+    face = _webcam_size(astronaut)
+    xs = []
+    for i in range(45):
+        frame = paste((720, 1280), face, 200 + 6 * i, 40 + 2 * i)
+        boxes = det.detect(frame)
+        assert len(boxes) == 1, f"lost the face at step {i}"
+        xs.append(boxes[0][0] - 6 * i)
+    assert max(xs) - min(xs) <= 16  # the box moves with the face
+    assert det.full_scans <= 4 and det.roi_scans >= 40
+
+
+def test_face_lost_then_found_again(astronaut):
+    det = FaceDetector()
+    face = _webcam_size(astronaut)
+    assert len(det.detect(paste((720, 1280), face, 100, 100))) == 1
+    assert len(det.detect(np.full((720, 1280, 3), 90, np.uint8))) == 0
+    boxes = det.detect(paste((720, 1280), face, 560, 150))
+    assert len(boxes) == 1 and boxes[0][0] > 560
+
+
+def test_two_faces_primary_is_largest_then_sticks(astronaut, hopper):
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    frame[50:650, 0:512] = hopper  # face ≈ 222 px
+    frame[0:700, 700:1280] = cv2.resize(astronaut, (700, 700))[:, :580]  # face ≈ 130 px
+    det = FaceDetector(DetectorOptions(full_scan_every=1))
+    boxes = det.detect(frame)
+    assert len(boxes) == 2
+    assert boxes[0][2] > boxes[1][2]  # the largest first
+    assert boxes[0][0] < 512
+    # Once tracked, the primary stays the same face even when the other one becomes the larger.
+    frame2 = np.full((720, 1280, 3), 90, np.uint8)
+    frame2[50:650, 0:512] = hopper
+    frame2[60:660, 660:1260] = cv2.resize(astronaut, (1400, 1400))[100:700, 334:934]  # face ≈ 260 px
+    boxes2 = det.detect(frame2)
+    assert len(boxes2) == 2 and boxes2[1][2] > boxes2[0][2]
+    assert boxes2[0][0] < 512
+
+
+def test_min_face_fraction_ignores_small_faces(astronaut):
+    frame = paste((1080, 1920), cv2.resize(astronaut, (384, 384)), 800, 400)  # face ≈ 71 px = 6.6 % of the height
+    assert len(FaceDetector(DetectorOptions(work_width=960, min_face_fraction=0.05)).detect(frame)) == 1
+    assert len(FaceDetector(DetectorOptions(work_width=960, min_face_fraction=0.1)).detect(frame)) == 0
+
+
+@pytest.mark.parametrize("kwargs", [{"work_width": 10}, {"min_face_fraction": 1.5}, {"scale_factor": 1.0},
+                                    {"full_scan_every": 0}, {"roi_face_px": 8}])
+def test_bad_options(kwargs):
+    with pytest.raises(ValueError):
+        DetectorOptions(**kwargs)

@@ -1,0 +1,122 @@
+"""Smoothing: bounded flicker on noisy steady input, bounded delay on a real change, at 5 and 30 analyses/s.
+
+The bounds are the ones defended in ``obs_mindflow/engine/smoothing.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from obs_mindflow.engine import EmotionSmoother, SmootherOptions
+
+LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+def _probs(main: dict[str, float], rng: np.random.Generator, sigma: float) -> np.ndarray:
+    base = np.full(len(LABELS), 0.0)
+    for label, p in main.items():
+        base[LABELS.index(label)] = p
+    rest = (1 - base.sum()) / max(1, (base == 0).sum())
+    base[base == 0] = rest
+    noisy = np.clip(base + rng.normal(0, sigma, len(LABELS)), 1e-3, None)
+    return noisy / noisy.sum()
+
+
+def _run(rate_hz: float, seconds: float, schedule, sigma: float, seed: int, options=None):
+    """Feed ``schedule(t) -> {label: p}`` at ``rate_hz`` with timing jitter; returns [(t, shown label)]."""
+    rng = np.random.default_rng(seed)
+    sm = EmotionSmoother(LABELS, options)
+    out, t = [], 0.0
+    while t < seconds:
+        out.append((t, sm.update(t, _probs(schedule(t), rng, sigma)).label))
+        t += (1 / rate_hz) * rng.uniform(0.7, 1.3)
+    return out, sm
+
+
+def _changes(trace) -> int:
+    return sum(1 for (_, a), (_, b) in zip(trace, trace[1:]) if a != b)
+
+
+STEADY = [
+    # (case, schedule, noise sigma, max changes per minute after a 3-s warm-up)
+    ("clear happy", lambda t: {"happy": 0.6, "neutral": 0.2}, 0.15, 0),
+    ("lead of 0.2", lambda t: {"neutral": 0.45, "sad": 0.25}, 0.15, 2),
+    ("lead of 0.1", lambda t: {"neutral": 0.40, "sad": 0.30}, 0.10, 2),
+    ("dead tie", lambda t: {"neutral": 0.35, "sad": 0.35}, 0.15, 4),
+]
+
+
+@pytest.mark.parametrize("rate", [5, 30])
+@pytest.mark.parametrize("case, schedule, sigma, max_per_min", STEADY, ids=[s[0] for s in STEADY])
+def test_steady_noisy_expression_changes_label_rarely(rate, case, schedule, sigma, max_per_min):
+    for seed in range(3):
+        trace, _ = _run(rate, 123.0, schedule, sigma, seed)
+        # The first label comes from a single noisy analysis; count changes after a 3-s warm-up.
+        per_min = _changes([x for x in trace if x[0] >= 3.0]) / 2.0
+        assert per_min <= max_per_min, f"{case} at {rate} Hz (seed {seed}): {per_min} changes/min"
+        assert trace[-1][1] != ""
+
+
+CHANGES = [
+    ("happy → sad", {"happy": 0.8, "neutral": 0.1}, {"sad": 0.8, "neutral": 0.1}, "sad"),
+    ("neutral → surprise", {"neutral": 0.7}, {"surprise": 0.7}, "surprise"),
+    ("sad → neutral, modest", {"sad": 0.5, "neutral": 0.2}, {"neutral": 0.5, "sad": 0.2}, "neutral"),
+]
+
+
+@pytest.mark.parametrize("rate", [5, 30])
+@pytest.mark.parametrize("case, before, after, expect", CHANGES, ids=[c[0] for c in CHANGES])
+def test_real_change_is_followed_within_bound(rate, case, before, after, expect):
+    switch_at = 10.0
+    for seed in range(3):
+        trace, _ = _run(rate, 20.0, lambda t: before if t < switch_at else after, 0.1, seed)
+        delay = next(t for t, label in trace if t >= switch_at and label == expect) - switch_at
+        assert delay <= 2.5, f"{case} at {rate} Hz: displayed after {delay:.2f} s"
+        assert all(label == expect for t, label in trace if t >= switch_at + 2.5)
+
+
+def test_rate_independence_of_the_smoothed_curve():
+    """A step reaches the same smoothed value after 1 s at 5 and at 30 analyses per second."""
+    values = {}
+    for rate in (5, 30):
+        sm = EmotionSmoother(LABELS)
+        step = np.eye(len(LABELS))
+        sm.update(0.0, step[6])
+        n = int(rate * 1.0)
+        for i in range(1, n + 1):
+            state = sm.update(i / rate, step[3])
+        values[rate] = state.probabilities[3]
+    assert values[5] == pytest.approx(1 - np.exp(-1), abs=1e-6)
+    assert values[30] == pytest.approx(values[5], abs=1e-6)
+
+
+def test_face_lost_grace_then_empty():
+    sm = EmotionSmoother(LABELS, SmootherOptions(face_lost_grace_s=1.5))
+    p = np.eye(len(LABELS))[3]
+    assert sm.update(0.0, p).label == "happy"
+    assert sm.update(1.0, None).label == "happy"
+    assert sm.update(1.4, None).label == "happy"
+    state = sm.update(1.6, None)
+    assert state.label == "" and state.confidence == 0.0 and not state.probabilities.any()
+    assert sm.update(2.0, np.eye(len(LABELS))[4]).label == "sad"  # a new face shows at once
+
+
+def test_long_gap_restarts_from_the_new_input():
+    sm = EmotionSmoother(LABELS, SmootherOptions(max_gap_s=5.0, min_dwell_s=0))
+    sm.update(0.0, np.eye(len(LABELS))[3])
+    state = sm.update(60.0, np.eye(len(LABELS))[4])
+    assert state.probabilities[4] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("bad", [np.zeros(6), np.zeros((2, 7))])
+def test_wrong_probability_shape(bad):
+    with pytest.raises(ValueError, match="expected 7 probabilities"):
+        EmotionSmoother(LABELS).update(0.0, bad)
+
+
+def test_timestamps_going_backwards_do_not_break_it():
+    sm = EmotionSmoother(LABELS)
+    sm.update(10.0, np.eye(7)[3])
+    state = sm.update(9.0, np.eye(7)[3])
+    assert state.label == "happy"
