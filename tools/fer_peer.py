@@ -7,7 +7,7 @@ Runs inside the venv made by ``tools/make_fer_venv.sh`` (not the project venv)::
 ``FILE.npy`` holds a ``(N, H, W, 3)`` uint8 BGR frame stack. The peer builds ``FER(mtcnn=False)`` — fer's Haar
 detector (OpenCV's ``haarcascade_frontalface_default.xml``, scaleFactor 1.1, minNeighbors 5, minSize 50 px) and,
 by default, its Keras mini-Xception (the same weights as MindFlow's default model; ``--backend tflite`` uses fer's
-own default, a quantized TFLite copy) — warms up, then calls ``detect_emotions(frame)`` over the frames in a loop for
+own default, a quantized TFLite copy, run on one thread as fer does) — warms up, then calls ``detect_emotions(frame)`` over the frames in a loop for
 ``--seconds`` and prints **one JSON line** on stdout::
 
     {"fps": …, "ms_per_frame_median": …, "frames": …, "faces_per_frame": …, "top_emotion": …, "tf_threads": …, …}
@@ -33,6 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTO = REPO / "tests" / "data" / "faces" / "astronaut.png"
+TFLITE_THREADS = 1
 
 
 class PeerError(RuntimeError):
@@ -101,11 +102,13 @@ def run_peer(frames_path: Path, threads: int, seconds: float, warmup: int, backe
     import importlib.metadata as md
 
     if backend == "tflite":
-        # fer builds its interpreter without num_threads; seed its class-level cache with a thread-limited one.
+        # fer builds its interpreter without num_threads, which XNNPACK runs on one thread. Seed fer's class-level
+        # cache with an explicit 1-thread interpreter so that stays true: with 2 threads, invoke() right after the
+        # Haar scan waited 190-250 ms (vs 0.8 ms) for its second worker on a busy 2-core machine.
         import pkg_resources
 
         path = pkg_resources.resource_filename("fer", "data/emotion_model_quantized.tflite")
-        interp = tf.lite.Interpreter(model_path=path, num_threads=threads)
+        interp = tf.lite.Interpreter(model_path=path, num_threads=TFLITE_THREADS)
         interp.allocate_tensors()
         FER._tflite_interpreter_cache = interp
     detector = FER(mtcnn=False, use_tflite=(backend == "tflite"))
@@ -139,11 +142,13 @@ def run_peer(frames_path: Path, threads: int, seconds: float, warmup: int, backe
         "tf_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         "cv2_threads": cv2.getNumThreads(),
+        "tflite_threads": TFLITE_THREADS if backend == "tflite" else None,
         "backend": backend,
         "frame_shape": list(frames.shape[1:]),
         "seconds": wall,
         "fer": md.version("fer"),
         "tensorflow": tf.__version__,
+        "loadavg_1m": os.getloadavg()[0],
     }
 
 
