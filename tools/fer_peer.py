@@ -146,7 +146,7 @@ def run_peer(frames_path: Path, threads: int, seconds: float, warmup: int, backe
         "backend": backend,
         "frame_shape": list(frames.shape[1:]),
         "seconds": wall,
-        "fer": md.version("fer"),
+        "fer_version": md.version("fer"),
         "tensorflow": tf.__version__,
         "loadavg_1m": os.getloadavg()[0],
     }
