@@ -54,6 +54,8 @@ BAD_CARDS = [
     (_with(input__mean_rgb=[0.5]), "'input' has unknown field(s): mean_rgb"),
     (_with(input__std=_DELETE), "'input' is missing field(s): std"),
     (_with(schema=2), "schema is 2"),
+    (_with(schema=True), "schema is True"),
+    (_with(parameters=True), "'parameters' must be a positive integer"),
     (_with(labels=["happy"]), "'labels' must be a list of at least two"),
     (_with(labels=["a", "a", "b", "c", "d", "e", "f"]), "'labels' has duplicates"),
     (_with(negative_labels=["anger"]), "names labels the model does not have: ['anger']"),
@@ -144,3 +146,67 @@ def test_card_vs_model_shape_mismatch(tmp_path, change, message):
     (folder / "card.json").write_text(json.dumps(raw))
     with pytest.raises(ModelCardError, match=message):
         ExpressionModel.load(folder)
+
+
+def _tiny_onnx(path, batch, n_labels=3, size=8, logits=True):
+    """A real (tiny) ONNX classifier: flatten → matmul → (softmax). ``batch`` fixed or None for dynamic."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.normal(0, 0.1, (size * size, n_labels)).astype(np.float32), "w")
+    shape = [batch if batch else "N", 1, size, size]
+    nodes = [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["y" if logits else "z"])]
+    if not logits:
+        nodes.append(helper.make_node("Softmax", ["z"], ["y"], axis=1))
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch if batch else "N", n_labels])],
+                              [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def _tiny_card(folder, output="logits"):
+    card = {"schema": 1, "name": "tiny", "file": "model.onnx", "labels": ["a", "b", "c"], "negative_labels": ["c"],
+            "input": {"layout": "NCHW", "height": 8, "width": 8, "channels": "gray", "scale": 1 / 255,
+                      "mean": [0.5], "std": [0.5], "crop_margin": 0.0},
+            "output": output, "license": "MIT", "source": "test", "accuracy": {"note": "none"}}
+    (folder / "card.json").write_text(json.dumps(card))
+
+
+@pytest.mark.parametrize("fixed_batch", [1, 4])
+def test_fixed_batch_models_handle_any_number_of_faces(tmp_path, fixed_batch):
+    import numpy as np
+
+    pytest.importorskip("onnx")
+    _tiny_onnx(tmp_path / "model.onnx", fixed_batch)
+    _tiny_card(tmp_path)
+    model = ExpressionModel.load(tmp_path)
+    rng = np.random.default_rng(1)
+    crops = [rng.integers(0, 256, (20, 20, 3), dtype=np.uint8) for _ in range(9)]
+    for n in (1, 3, 4, 5, 9):
+        out = model.classify_crops(crops[:n])
+        assert out.shape == (n, 3) and np.allclose(out.sum(axis=1), 1, atol=1e-5)
+        single = np.concatenate([model.classify_crops([c]) for c in crops[:n]])
+        np.testing.assert_allclose(out, single, atol=1e-5)
+
+
+def test_logits_get_softmax_and_temperature(tmp_path):
+    import numpy as np
+
+    pytest.importorskip("onnx")
+    _tiny_onnx(tmp_path / "model.onnx", None)
+    _tiny_card(tmp_path)
+    crop = np.random.default_rng(2).integers(0, 256, (8, 8), dtype=np.uint8)
+    base = ExpressionModel.load(tmp_path)
+    raw = base.infer(base.preprocess_crops([crop]))
+    e = np.exp(raw - raw.max())
+    np.testing.assert_allclose(base.classify_crops([crop]), e / e.sum(), atol=1e-6)
+    card = json.loads((tmp_path / "card.json").read_text())
+    card["temperature"] = 2.0
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    hot = ExpressionModel.load(tmp_path).classify_crops([crop])
+    e2 = np.exp(raw / 2 - (raw / 2).max())
+    np.testing.assert_allclose(hot, e2 / e2.sum(), atol=1e-6)

@@ -124,7 +124,7 @@ class ModelCard:
         unknown = sorted(raw.keys() - _REQUIRED - _OPTIONAL)
         if unknown:
             raise fail(f"unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(_REQUIRED | _OPTIONAL))}")
-        if raw["schema"] != CARD_SCHEMA:
+        if type(raw["schema"]) is not int or raw["schema"] != CARD_SCHEMA:
             raise fail(f"schema is {raw['schema']!r}; this MindFlow reads schema {CARD_SCHEMA}")
 
         def string(key: str, obj: dict = raw, optional: bool = False) -> str:
@@ -203,7 +203,7 @@ class ModelCard:
         if not isinstance(extra, dict):
             raise fail(f"'extra' must be an object, got {extra!r}")
         parameters = raw.get("parameters")
-        if parameters is not None and (not isinstance(parameters, int) or parameters <= 0):
+        if parameters is not None and (type(parameters) is not int or parameters <= 0):
             raise fail(f"'parameters' must be a positive integer, got {parameters!r}")
         ms = raw.get("ms_per_face")
         file = string("file")

@@ -173,9 +173,17 @@ class ExpressionModel:
         """Run the model on a preprocessed batch; returns raw outputs ``(N, C)`` as float32."""
         if batch.shape[0] == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        if self._fixed_batch is not None and batch.shape[0] != self._fixed_batch:
-            # A model exported with a fixed batch size: run face by face.
-            return np.concatenate([self.infer(batch[i:i + 1]) for i in range(batch.shape[0])])
+        b = self._fixed_batch
+        if b is not None and batch.shape[0] != b:
+            # A model exported with a fixed batch size: run chunks of exactly that size, zero-padding the last.
+            n = batch.shape[0]
+            chunks = []
+            for i in range(0, n, b):
+                part = batch[i:i + b]
+                if part.shape[0] < b:
+                    part = np.concatenate([part, np.zeros((b - part.shape[0],) + part.shape[1:], part.dtype)])
+                chunks.append(self.infer(part))
+            return np.concatenate(chunks)[:n]
         out = self._session.run([self.output_name], {self.input_name: batch})[0]
         return np.asarray(out, np.float32).reshape(batch.shape[0], -1)
 

@@ -1,0 +1,110 @@
+"""The `analyze` CLI on the bundled sample clip, and its bad-input paths."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SAMPLE
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "obs_mindflow", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    reports = tmp_path_factory.mktemp("reports")
+    out = run_cli("analyze", str(SAMPLE), "--report-dir", str(reports))
+    return out, reports
+
+
+def test_sample_clip_summary_and_reports(sample_run):
+    out, reports = sample_run
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "happy" in text and "neutral" in text
+    assert "negative" in text.lower()
+    assert "not a diagnosis" in text
+    folders = [p for p in reports.iterdir() if p.is_dir()]
+    assert len(folders) == 1
+    folder = folders[0]
+    assert str(folder) in text
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["schema_version"] == 1
+    stats = summary["stats"] if "stats" in summary else summary
+    coverage = stats.get("coverage", stats.get("face_coverage"))
+    assert 0.6 < coverage < 1.0  # the clip shows no face for 4 of its 24 s
+    rows = list(csv.DictReader((folder / "timeline.csv").open()))
+    assert len(rows) >= 2
+    html = (folder / "report.html").read_text()
+    assert "happy" in html and "<svg" in html
+
+
+def test_sample_clip_profile_is_happy_then_neutral(sample_run):
+    out, reports = sample_run
+    folder = next(p for p in reports.iterdir() if p.is_dir())
+    summary = json.loads((folder / "summary.json").read_text())
+    blob = json.dumps(summary)
+    assert '"happy"' in blob and '"neutral"' in blob
+    stats = summary["stats"] if "stats" in summary else summary
+    profile = stats["profile"]
+    shares = dict(profile) if isinstance(profile, list) else profile
+    assert shares["happy"] > 0.3 and shares["neutral"] > 0.3
+    assert shares["happy"] + shares["neutral"] > 0.85
+
+
+def test_progress_goes_to_stderr(sample_run):
+    out, _ = sample_run
+    assert "100%" in out.stderr and "fps" in out.stderr
+
+
+def test_no_report_and_rate(tmp_path):
+    out = run_cli("analyze", str(SAMPLE), "--no-report", "--rate", "2", "--max-seconds", "8", "-q")
+    assert out.returncode == 0, out.stderr
+    assert "happy" in out.stdout
+    assert out.stderr.strip() == ""
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "missing.mp4", "video not found"),
+    (lambda d: d, "is a folder"),
+    (lambda d: _write(d / "text.mp4", b"this is not a video\n" * 100), "cannot open"),
+    (lambda d: _write(d / "empty.mkv", b""), "cannot open"),
+    (lambda d: _write(d / "truncated.mp4", SAMPLE.read_bytes()[:2000]), ""),
+])
+def test_unreadable_video_clear_error_nonzero_exit(tmp_path, make, message):
+    path = make(tmp_path)
+    out = run_cli("analyze", str(path), "--report-dir", str(tmp_path / "r"))
+    assert out.returncode == 2, (out.returncode, out.stdout, out.stderr)
+    assert out.stderr.startswith("error: ") and message in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rate", "-1"], "--rate must be between"),
+    (["--rate", "fast"], "--rate must be a number"),
+    (["--model", "/nonexistent/model"], "model folder not found"),
+    (["--threads", "0"], "--threads must be between"),
+])
+def test_bad_options(args, message):
+    out = run_cli("analyze", str(SAMPLE), *args)
+    assert out.returncode == 2
+    assert message in out.stderr
+
+
+def test_models_command_lists_the_default():
+    out = run_cli("models")
+    assert out.returncode == 0
+    assert "fer-mini-xception" in out.stdout and "(default)" in out.stdout
