@@ -1,0 +1,845 @@
+"""Session statistics: how a streaming session went emotionally, time-weighted from the engine's results.
+
+Everything here is driven by the results' own timestamps (seconds on the caller's clock), never by the wall clock,
+and never counts frames as time: the analysis rate varies with load, so a result stands for the time until the next
+one (*sample and hold*).
+
+Time accounting (all in **seconds**)
+------------------------------------
+Each ``update(timestamp, emotion)`` closes the interval since the previous update and books it to the **previous**
+state (a label, or "no face" when the previous emotion was ``""``). An interval longer than ``max_gap_seconds``
+(analysis paused, OBS hiccup, a laptop asleep) is booked to the previous state only up to ``max_gap_seconds``; the
+rest is **not analysed** time: it counts in the session's duration and in the timeline, but in no share.
+
+- *analysed time* = face-visible time + no-face time;
+- *face coverage* = face-visible time / analysed time;
+- label shares and the negative share are shares of **face-visible** time;
+- the *duration* runs from the first to the last timestamp (the last result's state has not lasted yet);
+- a timestamp earlier than the previous one (a clock reset, a seek in a video file) is a zero-length interval:
+  session time never goes backwards, and the jump is counted in ``clock_resets``.
+
+Memory is bounded whatever the session length: the timeline holds at most ``max_bins`` bins (adjacent bins are
+merged, doubling the bin width, when it would grow beyond); the rolling window is a fixed ring of slots; nothing
+grows per update.
+
+This module needs numpy and the standard library only.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+STATE_FORMAT = "mindflow.session_stats"
+STATE_VERSION = 1
+
+DISCLAIMER = ("MindFlow is an aid to self-reflection, not a diagnosis: expression models misread faces, "
+              "lighting and context, and a face is not a feeling.")
+
+_INF = math.inf
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Snapshot types
+# --------------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NegativeStretch:
+    """A continuous stretch of negative displayed emotions. Offsets in **seconds since the session's start**."""
+
+    duration_s: float
+    start_s: float
+    end_s: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"duration_s": self.duration_s, "start_s": self.start_s, "end_s": self.end_s}
+
+
+@dataclass(frozen=True)
+class TimelineBin:
+    """One timeline bin. Times in **seconds since the session's start**; ``width_s`` is shorter for the last bin.
+
+    ``seconds`` per label (card order); ``shares`` are shares of the bin's face-visible time (all zero when
+    ``face_s`` is 0); ``negative_share`` and ``dominant`` are ``None`` / ``""`` when no face was visible in the bin.
+    """
+
+    index: int
+    start_s: float
+    width_s: float
+    seconds: tuple[float, ...]
+    no_face_s: float
+    not_analysed_s: float
+    face_s: float
+    shares: tuple[float, ...]
+    negative_s: float
+    negative_share: float | None
+    dominant: str
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the timeline (e.g. 5 minutes), in **seconds since the session's start**."""
+
+    start_s: float
+    end_s: float
+    face_s: float
+    negative_share: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"start_s": self.start_s, "end_s": self.end_s, "face_s": self.face_s,
+                "negative_share": self.negative_share}
+
+
+@dataclass(frozen=True, eq=False)
+class StatsSnapshot:
+    """A consistent, immutable copy of :class:`SessionStats` at one moment. Times in **seconds**.
+
+    - ``duration_s`` = ``analysed_s`` + ``not_analysed_s``; ``analysed_s`` = ``face_s`` + ``no_face_s``.
+    - ``seconds`` / ``shares``: per label in card order; shares of face-visible time (``face_s``).
+    - ``coverage``: ``face_s / analysed_s`` (0 before anything was analysed).
+    - ``rolling_*``: over the last ``rolling_seconds`` of session time (``rolling_window_s`` is shorter early on).
+    - ``timeline``: read-only ``(n_bins, len(labels) + 2)`` float64 array of seconds per bin — one column per label,
+      then no-face, then not-analysed — with bins of ``bin_seconds`` (the last one may be partial); ``None`` when
+      the snapshot was taken with ``timeline=False``.
+    - ``first_timestamp`` / ``last_timestamp``: on the caller's clock (``None`` before the first update).
+
+    Equality is identity (it holds an array); compare ``to_dict()`` instead.
+    """
+
+    labels: tuple[str, ...]
+    negative_labels: tuple[str, ...]
+    updates: int
+    duration_s: float
+    analysed_s: float
+    face_s: float
+    no_face_s: float
+    not_analysed_s: float
+    coverage: float
+    seconds: tuple[float, ...]
+    shares: tuple[float, ...]
+    negative_s: float
+    negative_share: float
+    dominant: str
+    current_emotion: str
+    label_changes: int
+    face_losses: int
+    clock_resets: int
+    longest_negative: NegativeStretch | None
+    rolling_seconds: float
+    rolling_window_s: float
+    rolling_face_s: float
+    rolling_negative_share: float
+    rolling_coverage: float
+    max_gap_seconds: float
+    bin_seconds: float
+    timeline: np.ndarray | None
+    first_timestamp: float | None
+    last_timestamp: float | None
+
+    @property
+    def started(self) -> bool:
+        return self.updates > 0
+
+    def profile(self) -> list[tuple[str, float]]:
+        """``(label, share of face time)`` sorted by share, largest first (card order breaks ties)."""
+        order = sorted(range(len(self.labels)), key=lambda i: (-self.shares[i], i))
+        return [(self.labels[i], self.shares[i]) for i in order]
+
+    def timeline_bins(self) -> list[TimelineBin]:
+        """The timeline as :class:`TimelineBin` records (empty when the snapshot has no timeline)."""
+        if self.timeline is None:
+            return []
+        c = len(self.labels)
+        neg = np.array([lab in self.negative_labels for lab in self.labels])
+        out = []
+        for i, row in enumerate(self.timeline):
+            start = i * self.bin_seconds
+            width = min(self.bin_seconds, max(0.0, self.duration_s - start))
+            secs = tuple(float(x) for x in row[:c])
+            face = float(sum(secs))
+            neg_s = float(row[:c][neg].sum())
+            shares = tuple(s / face for s in secs) if face > 0 else (0.0,) * c
+            dom = self.labels[int(np.argmax(row[:c]))] if face > 0 else ""
+            out.append(TimelineBin(index=i, start_s=start, width_s=width, seconds=secs, no_face_s=float(row[c]),
+                                   not_analysed_s=float(row[c + 1]), face_s=face, shares=shares, negative_s=neg_s,
+                                   negative_share=(neg_s / face if face > 0 else None), dominant=dom))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict. Timeline seconds are rounded to milliseconds."""
+        d: dict[str, Any] = {
+            "labels": list(self.labels),
+            "negative_labels": list(self.negative_labels),
+            "updates": self.updates,
+            "duration_s": self.duration_s,
+            "analysed_s": self.analysed_s,
+            "face_s": self.face_s,
+            "no_face_s": self.no_face_s,
+            "not_analysed_s": self.not_analysed_s,
+            "coverage": self.coverage,
+            "seconds": dict(zip(self.labels, self.seconds)),
+            "shares": dict(zip(self.labels, self.shares)),
+            "profile": [{"label": lab, "share": s} for lab, s in self.profile()],
+            "negative_s": self.negative_s,
+            "negative_share": self.negative_share,
+            "dominant": self.dominant,
+            "current_emotion": self.current_emotion,
+            "label_changes": self.label_changes,
+            "face_losses": self.face_losses,
+            "clock_resets": self.clock_resets,
+            "longest_negative": None if self.longest_negative is None else self.longest_negative.to_dict(),
+            "rolling": {"seconds": self.rolling_seconds, "window_s": self.rolling_window_s,
+                        "face_s": self.rolling_face_s, "negative_share": self.rolling_negative_share,
+                        "coverage": self.rolling_coverage},
+            "max_gap_seconds": self.max_gap_seconds,
+            "first_timestamp": self.first_timestamp,
+            "last_timestamp": self.last_timestamp,
+        }
+        if self.timeline is not None:
+            d["timeline"] = {
+                "bin_seconds": self.bin_seconds,
+                "columns": [*self.labels, "no_face", "not_analysed"],
+                "rows": [[round(float(x), 3) for x in row] for row in self.timeline],
+            }
+        return d
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Array (de)serialisation for checkpoints: exact, compact, fast
+# --------------------------------------------------------------------------------------------------------------------
+
+def _pack(a: np.ndarray) -> dict[str, Any]:
+    a = np.ascontiguousarray(a, dtype="<f8")
+    return {"dtype": "<f8", "shape": list(a.shape), "b64": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def _unpack(d: Any, name: str) -> np.ndarray:
+    try:
+        if d.get("dtype") != "<f8":
+            raise ValueError(f"dtype {d.get('dtype')!r}")
+        raw = base64.b64decode(d["b64"].encode("ascii"), validate=True)
+        shape = tuple(int(x) for x in d["shape"])
+        return np.frombuffer(raw, dtype="<f8").reshape(shape).copy()
+    except Exception as exc:  # noqa: BLE001 - any malformation is the same error for the caller
+        raise StatsStateError(f"checkpoint field {name!r} is not a valid packed array: {exc}") from exc
+
+
+class StatsStateError(ValueError):
+    """A saved statistics state (``SessionStats.to_state()``) is malformed or from an incompatible version."""
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# SessionStats
+# --------------------------------------------------------------------------------------------------------------------
+
+def _finite_positive(name: str, v: float) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number of seconds, got {v!r}") from None
+    if not (0 < f < _INF):
+        raise ValueError(f"{name} must be a finite number of seconds > 0, got {v!r}")
+    return f
+
+
+class SessionStats:
+    """Time-weighted statistics of one session (see the module docstring for the accounting rules).
+
+    ``labels``: the model's labels in card order; ``negative_labels``: the subset counted as negative.
+    ``bin_seconds``: initial timeline resolution (seconds); ``rolling_seconds``: the live rolling window (seconds);
+    ``max_gap_seconds``: the longest interval booked to the previous state, the rest is not analysed;
+    ``max_bins`` (even): the timeline cap — beyond it adjacent bins merge and the bin width doubles;
+    ``rolling_slots``: resolution of the rolling window (``rolling_seconds / rolling_slots`` seconds per slot).
+
+    Thread-safe: ``update`` (engine worker thread) and ``snapshot`` (UI thread) take one lock; both are cheap —
+    ``update`` is O(1) amortised, ``snapshot(timeline=False)`` is O(``rolling_slots``), the timeline copy is
+    O(bins) ≤ ``max_bins`` rows.
+    """
+
+    def __init__(self, labels: Sequence[str], negative_labels: Iterable[str] = (), *, bin_seconds: float = 10.0,
+                 rolling_seconds: float = 300.0, max_gap_seconds: float = 2.0, max_bins: int = 8192,
+                 rolling_slots: int = 60) -> None:
+        labels = tuple(labels)
+        if len(labels) < 1 or not all(isinstance(x, str) and x for x in labels):
+            raise ValueError(f"labels must be a non-empty list of non-empty strings (the model card's labels), "
+                             f"got {labels!r}")
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"labels must be unique, got {labels!r}")
+        negative_labels = tuple(negative_labels)
+        strangers = [x for x in negative_labels if x not in labels]
+        if strangers:
+            raise ValueError(f"negative_labels {strangers} are not among the labels {labels}; "
+                             f"use the model card's negative_labels")
+        if not isinstance(max_bins, int) or max_bins < 2 or max_bins % 2:
+            raise ValueError(f"max_bins must be an even integer >= 2, got {max_bins!r}")
+        if not isinstance(rolling_slots, int) or rolling_slots < 1:
+            raise ValueError(f"rolling_slots must be an integer >= 1, got {rolling_slots!r}")
+        self.labels = labels
+        self.negative_labels = tuple(x for x in labels if x in negative_labels)
+        self.bin_seconds = _finite_positive("bin_seconds", bin_seconds)
+        self.rolling_seconds = _finite_positive("rolling_seconds", rolling_seconds)
+        self.max_gap_seconds = _finite_positive("max_gap_seconds", max_gap_seconds)
+        self.max_bins = max_bins
+        self.rolling_slots = rolling_slots
+        c = len(labels)
+        self._c = c
+        self._k = c + 2                       # columns: labels…, no face, not analysed
+        self._index = {lab: i for i, lab in enumerate(labels)}
+        self._index[""] = c
+        self._is_neg = [lab in self.negative_labels for lab in labels] + [False, False]
+        self._is_face = [True] * c + [False, False]
+        self._rw = self.rolling_seconds / rolling_slots
+        self._lock = threading.Lock()
+        self._reset_locked()
+
+    # ---------------------------------------------------------------- state
+    def _reset_locked(self) -> None:
+        k = self._k
+        self._updates = 0
+        self._state = -1                      # index of the current state; -1 before the first update
+        self._origin = 0.0                    # session time = timestamp - origin
+        self._t = 0.0                         # session time of the last update
+        self._first_ts: float | None = None
+        self._last_ts: float | None = None
+        self._last_label = -1                 # last face-visible label (for label changes)
+        self._tot = [0.0] * k
+        self._label_changes = 0
+        self._face_losses = 0
+        self._clock_resets = 0
+        # timeline: completed bins in _bins[:_cidx], the current one in the list _cur
+        self._width = self.bin_seconds
+        self._bins = np.zeros((min(self.max_bins, 512), k), np.float64)
+        self._cidx = 0
+        self._cur = [0.0] * k
+        self._cend = self._width
+        # rolling ring: absolute slot j lives at j % (N + 1); slots _rj-N.._rj are valid
+        n1 = self.rolling_slots + 1
+        self._rneg = [0.0] * n1
+        self._rface = [0.0] * n1
+        self._rana = [0.0] * n1
+        self._rj = 0
+        self._rend = self._rw
+        # negative stretches
+        self._run_start: float | None = None
+        self._run_end = 0.0
+        self._longest: tuple[float, float, float] | None = None
+
+    def reset(self) -> None:
+        """Forget everything: the next update starts a new session at session time 0."""
+        with self._lock:
+            self._reset_locked()
+
+    # ---------------------------------------------------------------- updates
+    def update(self, timestamp: float, emotion: str) -> float:
+        """Record that at ``timestamp`` (seconds, caller's clock) the displayed emotion became ``emotion``
+        (``""`` = no face). Returns the session time of this update (seconds since the first update).
+
+        Raises ``ValueError`` for a non-finite timestamp or an emotion that is not one of the labels.
+        """
+        k = self._index.get(emotion)
+        if k is None:
+            raise ValueError(f"unknown emotion {emotion!r}: expected one of {self.labels} or '' for no face — "
+                             f"build SessionStats from the same model card as the engine")
+        ts = float(timestamp)
+        if not -_INF < ts < _INF:
+            raise ValueError(f"timestamp must be a finite number of seconds, got {timestamp!r}")
+        with self._lock:
+            return self._update_locked(ts, k)
+
+    def update_result(self, result: Any) -> float:
+        """``update(result.timestamp, result.emotion)`` for an :class:`~obs_mindflow.engine.results.AnalysisResult`."""
+        return self.update(result.timestamp, result.emotion)
+
+    def _update_locked(self, ts: float, k: int) -> float:
+        self._updates += 1
+        prev = self._state
+        if prev < 0:
+            self._origin = ts
+            self._first_ts = ts
+        else:
+            now = ts - self._origin
+            t0 = self._t
+            dt = now - t0
+            if dt > 0:
+                gap = self.max_gap_seconds
+                if dt <= gap:
+                    self._add(prev, t0, now)
+                else:
+                    self._add(prev, t0, t0 + gap)
+                    self._add(self._c + 1, t0 + gap, now)
+                self._t = now
+            elif dt < 0:                      # clock went backwards: keep session time where it was
+                self._origin = ts - t0
+                self._clock_resets += 1
+            if prev < self._c and k == self._c:
+                self._face_losses += 1
+        if k < self._c:
+            if self._last_label >= 0 and k != self._last_label:
+                self._label_changes += 1
+            self._last_label = k
+        self._state = k
+        self._last_ts = ts
+        return self._t
+
+    def _add(self, k: int, t0: float, t1: float) -> None:
+        """Book the session-time interval ``[t0, t1)`` (seconds) to column ``k``."""
+        d = t1 - t0
+        self._tot[k] += d
+        # timeline
+        if t1 <= self._cend:
+            self._cur[k] += d
+        else:
+            self._timeline_split(k, t0, t1)
+        # rolling window
+        if k <= self._c:
+            if t1 <= self._rend:
+                j = self._rj % (self.rolling_slots + 1)
+                self._rana[j] += d
+                if k < self._c:
+                    self._rface[j] += d
+                    if self._is_neg[k]:
+                        self._rneg[j] += d
+            else:
+                self._rolling_split(k, t0, t1)
+        elif t1 > self._rend:
+            self._rolling_advance(int(t1 // self._rw))
+        # negative stretches
+        if self._is_neg[k]:
+            if self._run_start is None:
+                self._run_start = t0
+            self._run_end = t1
+        elif self._run_start is not None:
+            self._close_run()
+
+    def _close_run(self) -> None:
+        start = self._run_start
+        assert start is not None
+        d = self._run_end - start
+        if self._longest is None or d > self._longest[0]:
+            self._longest = (d, start, self._run_end)
+        self._run_start = None
+
+    def _timeline_split(self, k: int, t0: float, t1: float) -> None:
+        while True:
+            end = self._cend
+            if t1 <= end:
+                self._cur[k] += t1 - t0
+                return
+            if t0 < end:
+                self._cur[k] += end - t0
+                t0 = end
+            self._next_bin()
+
+    def _next_bin(self) -> None:
+        i = self._cidx
+        if i >= self._bins.shape[0]:
+            grown = np.zeros((min(self.max_bins, 2 * self._bins.shape[0]), self._k), np.float64)
+            grown[:i] = self._bins[:i]
+            self._bins = grown
+        self._bins[i] = self._cur
+        self._cidx = i + 1
+        if self._cidx >= self.max_bins:
+            self._merge_bins()
+        self._cur = [0.0] * self._k
+        self._cend = (self._cidx + 1) * self._width
+
+    def _merge_bins(self) -> None:
+        """Halve the number of bins: bin j becomes old bins 2j + 2j+1; the bin width doubles. Sums are kept."""
+        n = self._cidx
+        half = n // 2
+        b = self._bins
+        b[:half] = b[0:n:2] + b[1:n:2]
+        b[half:] = 0.0
+        self._cidx = half
+        self._width *= 2.0
+
+    def _rolling_advance(self, j: int) -> None:
+        """Make absolute slot ``j`` current, clearing the slots that fall out of the ring."""
+        n1 = self.rolling_slots + 1
+        if j <= self._rj:
+            return
+        for s in range(self._rj + 1, min(j, self._rj + n1) + 1):
+            m = s % n1
+            self._rneg[m] = self._rface[m] = self._rana[m] = 0.0
+        self._rj = j
+        self._rend = (j + 1) * self._rw
+
+    def _rolling_split(self, k: int, t0: float, t1: float) -> None:
+        n1 = self.rolling_slots + 1
+        face = k < self._c
+        neg = self._is_neg[k]
+        while t0 < t1:
+            if t0 >= self._rend:
+                self._rolling_advance(max(self._rj + 1, int(t0 // self._rw)))
+                continue
+            seg = min(t1, self._rend)
+            d = seg - t0
+            m = self._rj % n1
+            self._rana[m] += d
+            if face:
+                self._rface[m] += d
+                if neg:
+                    self._rneg[m] += d
+            t0 = seg
+
+    # ---------------------------------------------------------------- reading
+    def _rolling_locked(self) -> tuple[float, float, float, float]:
+        """(window_s, analysed_s, face_s, negative_s) over the last ``rolling_seconds`` of session time.
+
+        The window ``[now - rolling_seconds, now]`` covers whole slots plus part of the oldest one, which is weighted
+        by the fraction inside the window (time within a slot is taken as uniform)."""
+        now = self._t
+        w = self._rw
+        n = self.rolling_slots
+        n1 = n + 1
+        nowj = int(now // w)
+        frac = (now - nowj * w) / w
+        ana = face = neg = 0.0
+        lo = max(nowj - n, self._rj - n, 0)
+        hi = min(nowj, self._rj)
+        for a in range(lo, hi + 1):
+            m = a % n1
+            wt = (1.0 - frac) if a == nowj - n else 1.0
+            ana += wt * self._rana[m]
+            face += wt * self._rface[m]
+            neg += wt * self._rneg[m]
+        return min(now, self.rolling_seconds), ana, face, neg
+
+    def rolling(self) -> tuple[float, float, float]:
+        """Cheap live read: ``(negative share of face time, face coverage, face seconds)`` over the rolling window."""
+        with self._lock:
+            _, ana, face, neg = self._rolling_locked()
+        return (neg / face if face > 0 else 0.0), (face / ana if ana > 0 else 0.0), face
+
+    @property
+    def updates(self) -> int:
+        """Number of updates since the start (or the last reset)."""
+        return self._updates
+
+    @property
+    def elapsed(self) -> float:
+        """Session time of the last update, in seconds (0 before the first two updates)."""
+        return self._t
+
+    def snapshot(self, *, timeline: bool = True) -> StatsSnapshot:
+        """A consistent :class:`StatsSnapshot`. ``timeline=False`` skips the timeline copy (for live display)."""
+        with self._lock:
+            c = self._c
+            tot = list(self._tot)
+            longest = self._longest
+            if self._run_start is not None:
+                d = self._run_end - self._run_start
+                if longest is None or d > longest[0]:
+                    longest = (d, self._run_start, self._run_end)
+            window, r_ana, r_face, r_neg = self._rolling_locked()
+            tl = None
+            if timeline:
+                has_cur = self._t > self._cidx * self._width
+                n = self._cidx + (1 if has_cur else 0)
+                tl = np.empty((n, self._k), np.float64)
+                tl[:self._cidx] = self._bins[:self._cidx]
+                if has_cur:
+                    tl[self._cidx] = self._cur
+                tl.setflags(write=False)
+            state = self._state
+            args = dict(updates=self._updates, label_changes=self._label_changes, face_losses=self._face_losses,
+                        clock_resets=self._clock_resets, bin_seconds=self._width, duration_s=self._t,
+                        first_timestamp=self._first_ts, last_timestamp=self._last_ts)
+        face = float(sum(tot[:c]))
+        no_face = tot[c]
+        analysed = face + no_face
+        neg = float(sum(t for t, is_neg in zip(tot[:c], self._is_neg) if is_neg))
+        secs = tuple(float(x) for x in tot[:c])
+        shares = tuple(x / face for x in secs) if face > 0 else (0.0,) * c
+        dominant = self.labels[max(range(c), key=lambda i: (secs[i], -i))] if face > 0 else ""
+        return StatsSnapshot(
+            labels=self.labels, negative_labels=self.negative_labels, analysed_s=analysed, face_s=face,
+            no_face_s=no_face, not_analysed_s=tot[c + 1], coverage=(face / analysed if analysed > 0 else 0.0),
+            seconds=secs, shares=shares, negative_s=neg, negative_share=(neg / face if face > 0 else 0.0),
+            dominant=dominant, current_emotion=(self.labels[state] if 0 <= state < c else ""),
+            longest_negative=None if longest is None else NegativeStretch(*longest),
+            rolling_seconds=self.rolling_seconds, rolling_window_s=window, rolling_face_s=r_face,
+            rolling_negative_share=(r_neg / r_face if r_face > 0 else 0.0),
+            rolling_coverage=(r_face / r_ana if r_ana > 0 else 0.0), max_gap_seconds=self.max_gap_seconds,
+            timeline=tl, **args)
+
+    # ---------------------------------------------------------------- persistence
+    def to_state(self) -> dict[str, Any]:
+        """Everything needed to rebuild these statistics exactly, as a JSON-able dict (see :meth:`from_state`)."""
+        with self._lock:
+            return {
+                "format": STATE_FORMAT, "version": STATE_VERSION,
+                "config": {"labels": list(self.labels), "negative_labels": list(self.negative_labels),
+                           "bin_seconds": self.bin_seconds, "rolling_seconds": self.rolling_seconds,
+                           "max_gap_seconds": self.max_gap_seconds, "max_bins": self.max_bins,
+                           "rolling_slots": self.rolling_slots},
+                "updates": self._updates, "state": self._state, "origin": self._origin, "t": self._t,
+                "first_ts": self._first_ts, "last_ts": self._last_ts, "last_label": self._last_label,
+                "totals": list(self._tot), "label_changes": self._label_changes,
+                "face_losses": self._face_losses, "clock_resets": self._clock_resets,
+                "width": self._width, "bins": _pack(self._bins[:self._cidx]), "current_bin": list(self._cur),
+                "rolling": {"j": self._rj, "neg": list(self._rneg), "face": list(self._rface),
+                            "analysed": list(self._rana)},
+                "run": None if self._run_start is None else [self._run_start, self._run_end],
+                "longest": None if self._longest is None else list(self._longest),
+            }
+
+    @classmethod
+    def from_state(cls, state: Any) -> "SessionStats":
+        """Rebuild statistics saved by :meth:`to_state`. Raises :class:`StatsStateError` when malformed."""
+        try:
+            if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+                raise StatsStateError(f"not a MindFlow statistics state (format {STATE_FORMAT!r} expected)")
+            if state.get("version") != STATE_VERSION:
+                raise StatsStateError(f"statistics state version {state.get('version')!r}; this MindFlow reads "
+                                      f"version {STATE_VERSION}")
+            cfg = state["config"]
+            s = cls(cfg["labels"], cfg["negative_labels"], bin_seconds=cfg["bin_seconds"],
+                    rolling_seconds=cfg["rolling_seconds"], max_gap_seconds=cfg["max_gap_seconds"],
+                    max_bins=cfg["max_bins"], rolling_slots=cfg["rolling_slots"])
+            k = s._k
+            n1 = s.rolling_slots + 1
+
+            def floats(v: Any, n: int, name: str) -> list[float]:
+                if not isinstance(v, list) or len(v) != n:
+                    raise StatsStateError(f"{name} must be a list of {n} numbers")
+                return [float(x) for x in v]
+
+            s._updates = int(state["updates"])
+            s._state = int(state["state"])
+            if not -1 <= s._state < s._c + 1:
+                raise StatsStateError(f"state index {s._state} out of range")
+            s._origin = float(state["origin"])
+            s._t = float(state["t"])
+            s._first_ts = None if state["first_ts"] is None else float(state["first_ts"])
+            s._last_ts = None if state["last_ts"] is None else float(state["last_ts"])
+            s._last_label = int(state["last_label"])
+            s._tot = floats(state["totals"], k, "totals")
+            s._label_changes = int(state["label_changes"])
+            s._face_losses = int(state["face_losses"])
+            s._clock_resets = int(state["clock_resets"])
+            s._width = float(state["width"])
+            bins = _unpack(state["bins"], "bins")
+            if bins.ndim != 2 or bins.shape[1] != k or bins.shape[0] >= s.max_bins:
+                raise StatsStateError(f"bins must have shape (< {s.max_bins}, {k}), got {bins.shape}")
+            s._cidx = bins.shape[0]
+            cap = s._bins.shape[0]
+            while cap <= s._cidx and cap < s.max_bins:
+                cap = min(s.max_bins, cap * 2)
+            s._bins = np.zeros((cap, k), np.float64)
+            s._bins[:s._cidx] = bins
+            s._cur = floats(state["current_bin"], k, "current_bin")
+            s._cend = (s._cidx + 1) * s._width
+            r = state["rolling"]
+            s._rj = int(r["j"])
+            s._rneg = floats(r["neg"], n1, "rolling.neg")
+            s._rface = floats(r["face"], n1, "rolling.face")
+            s._rana = floats(r["analysed"], n1, "rolling.analysed")
+            s._rend = (s._rj + 1) * s._rw
+            run = state["run"]
+            s._run_start, s._run_end = (None, 0.0) if run is None else (float(run[0]), float(run[1]))
+            lg = state["longest"]
+            s._longest = None if lg is None else (float(lg[0]), float(lg[1]), float(lg[2]))
+            return s
+        except StatsStateError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise StatsStateError(f"statistics state is malformed: {type(exc).__name__}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Segments and the text summary
+# --------------------------------------------------------------------------------------------------------------------
+
+def top_negative_segments(snapshot: StatsSnapshot, n: int = 3, *, segment_seconds: float = 300.0,
+                          min_face_seconds: float = 60.0) -> list[Segment]:
+    """The ``n`` segments of ``segment_seconds`` (aligned to the session start, from the timeline) with the highest
+    negative share of face time, highest first. Segments with less than ``min_face_seconds`` of face-visible time or
+    no negative time at all are skipped. When the timeline bins are wider than ``segment_seconds`` (sessions of
+    days), segments are one bin wide."""
+    tl = snapshot.timeline
+    if tl is None or len(tl) == 0 or n <= 0:
+        return []
+    c = len(snapshot.labels)
+    per = max(1, int(round(segment_seconds / snapshot.bin_seconds)))
+    width = per * snapshot.bin_seconds
+    neg_mask = np.array([lab in snapshot.negative_labels for lab in snapshot.labels])
+    face = tl[:, :c].sum(axis=1)
+    neg = tl[:, :c][:, neg_mask].sum(axis=1)
+    m = -(-len(tl) // per)
+    pad = m * per - len(tl)
+    face_g = np.concatenate([face, np.zeros(pad)]).reshape(m, per).sum(axis=1)
+    neg_g = np.concatenate([neg, np.zeros(pad)]).reshape(m, per).sum(axis=1)
+    segs = []
+    for i in range(m):
+        if face_g[i] >= min_face_seconds and neg_g[i] > 0:
+            start = i * width
+            segs.append(Segment(start_s=start, end_s=min(start + width, snapshot.duration_s),
+                                face_s=float(face_g[i]), negative_share=float(neg_g[i] / face_g[i])))
+    segs.sort(key=lambda s: (-s.negative_share, s.start_s))
+    return segs[:n]
+
+
+def format_duration(seconds: float) -> str:
+    """``"1 h 02 min"``, ``"12 min 05 s"``, ``"45 s"`` (seconds rounded to whole seconds)."""
+    s = int(round(max(0.0, seconds)))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    if h:
+        return f"{h} h {m:02d} min"
+    if m:
+        return f"{m} min {sec:02d} s"
+    return f"{sec} s"
+
+
+def format_clock(offset_s: float, started_at: datetime | None = None, *, seconds: bool = False) -> str:
+    """A session offset as a clock time: wall clock ``HH:MM`` when ``started_at`` is given, else the elapsed time
+    since the start as ``HH:MM`` (``HH:MM:SS`` with ``seconds=True``)."""
+    if started_at is not None:
+        t = started_at + timedelta(seconds=offset_s)
+        return t.strftime("%H:%M:%S" if seconds else "%H:%M")
+    s = int(round(offset_s)) if seconds else int(offset_s // 60) * 60
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h:02d}:{m:02d}:{sec:02d}" if seconds else f"{h:02d}:{m:02d}"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f} %"
+
+
+def format_summary(snapshot: StatsSnapshot, *, model_name: str = "", started_at: datetime | None = None,
+                   recovered: bool = False, top: int = 3, segment_seconds: float = 300.0) -> str:
+    """A short plain-text block for the OBS script log.
+
+    Clock times are wall-clock ``HH:MM`` when ``started_at`` (the wall time of the first result) is given, else
+    elapsed ``HH:MM`` since the session start. ``recovered`` adds a line saying the report was rebuilt from the last
+    checkpoint after an unclean exit.
+    """
+    s = snapshot
+    head = "MindFlow session summary" + (f" (model {model_name})" if model_name else "")
+    lines = [head]
+    if recovered:
+        lines.append("Recovered after an unclean exit from the last checkpoint: the final minute or so may be missing.")
+    if not s.started or s.duration_s <= 0:
+        lines.append("No analysis results were recorded in this session.")
+        lines.append(DISCLAIMER)
+        return "\n".join(lines)
+    when = ""
+    if started_at is not None:
+        when = f" ({format_clock(0, started_at)}–{format_clock(s.duration_s, started_at)})"
+    lines.append(f"Duration: {format_duration(s.duration_s)}{when}")
+    extra = f"; not analysed {format_duration(s.not_analysed_s)}" if s.not_analysed_s >= 0.5 else ""
+    lines.append(f"Face visible: {_pct(s.coverage)} of analysed time (no face {format_duration(s.no_face_s)}{extra})")
+    if s.face_s > 0:
+        lines.append("Profile: " + ", ".join(f"{lab} {_pct(v)}" for lab, v in s.profile()))
+        neg_names = ", ".join(s.negative_labels) or "none defined by the model card"
+        lines.append(f"Negative expressions: {_pct(s.negative_share)} of face time ({neg_names})")
+        ln = s.longest_negative
+        if ln is not None and ln.duration_s > 0:
+            lines.append(f"Longest negative stretch: {format_duration(ln.duration_s)} "
+                         f"({format_clock(ln.start_s, started_at, seconds=True)}–"
+                         f"{format_clock(ln.end_s, started_at, seconds=True)})")
+        else:
+            lines.append("Longest negative stretch: none")
+        segs = top_negative_segments(s, top, segment_seconds=segment_seconds)
+        if segs:
+            mins = f"{segment_seconds / 60:g}-minute"
+            lines.append(f"Most negative {mins} segments: " + "; ".join(
+                f"{format_clock(g.start_s, started_at)}–{format_clock(g.end_s, started_at)} {_pct(g.negative_share)}"
+                for g in segs))
+        per_min = s.label_changes / (s.duration_s / 60)
+        lines.append(f"Dominant: {s.dominant}; displayed-label changes: {s.label_changes} ({per_min:.1f}/min)")
+    else:
+        lines.append("No face was visible, so there is no emotion profile.")
+    lines.append(DISCLAIMER)
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Opt-in nudge
+# --------------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Nudge:
+    """A gentle suggestion. ``time_s``: seconds since the session start; ``timestamp``: the caller's clock (seconds);
+    ``negative_share``: the rolling negative share (0..1) that triggered it."""
+
+    time_s: float
+    timestamp: float | None
+    negative_share: float
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"time_s": self.time_s, "timestamp": self.timestamp, "negative_share": self.negative_share,
+                "message": self.message}
+
+
+def _minutes_phrase(seconds: float) -> str:
+    m = seconds / 60
+    if m >= 1 and abs(m - round(m)) < 1e-9:
+        return "minute" if round(m) == 1 else f"{round(m)} minutes"
+    return format_duration(seconds)
+
+
+class NudgeMonitor:
+    """Opt-in break nudge. Feed it the rolling negative share (over ``rolling_seconds``) with :meth:`update`; when it
+    stays above ``threshold`` for ``sustain_seconds`` it returns a :class:`Nudge`, then stays quiet for
+    ``cooldown_seconds``. All times in **seconds of session time** (from the results' timestamps).
+
+    A check only counts as "above" when a face was visible for at least ``min_face_coverage`` of the analysed time
+    in the window, so a few seconds of face in a mostly empty window cannot trigger it. The wording is a nudge,
+    never a diagnosis.
+    """
+
+    def __init__(self, threshold: float = 0.6, sustain_seconds: float = 600, rolling_seconds: float = 300,
+                 cooldown_seconds: float = 1800, *, min_face_coverage: float = 0.5) -> None:
+        if not 0 <= float(threshold) < 1:
+            raise ValueError(f"threshold is a share of face time in [0, 1), got {threshold!r}")
+        if not 0 <= float(min_face_coverage) <= 1:
+            raise ValueError(f"min_face_coverage is a share in [0, 1], got {min_face_coverage!r}")
+        self.threshold = float(threshold)
+        self.sustain_seconds = _finite_positive("sustain_seconds", sustain_seconds)
+        self.rolling_seconds = _finite_positive("rolling_seconds", rolling_seconds)
+        cd = float(cooldown_seconds)
+        if not 0 <= cd < _INF:
+            raise ValueError(f"cooldown_seconds must be a finite number of seconds >= 0, got {cooldown_seconds!r}")
+        self.cooldown_seconds = cd
+        self.min_face_coverage = float(min_face_coverage)
+        self.reset()
+
+    def reset(self) -> None:
+        self._above_since: float | None = None
+        self._last_nudge: float | None = None
+
+    @property
+    def message(self) -> str:
+        return (f"Negative expressions have dominated the last {_minutes_phrase(self.sustain_seconds)} — "
+                f"consider a short break.")
+
+    def update(self, time_s: float, negative_share: float, coverage: float = 1.0,
+               timestamp: float | None = None) -> Nudge | None:
+        """One check at session time ``time_s`` (seconds). Returns a :class:`Nudge` or ``None``."""
+        if negative_share > self.threshold and coverage >= self.min_face_coverage:
+            if self._above_since is None:
+                self._above_since = time_s
+            if time_s - self._above_since >= self.sustain_seconds and (
+                    self._last_nudge is None or time_s - self._last_nudge >= self.cooldown_seconds):
+                self._last_nudge = time_s
+                return Nudge(time_s=time_s, timestamp=timestamp, negative_share=negative_share, message=self.message)
+        else:
+            self._above_since = None
+        return None
+
+    def to_state(self) -> dict[str, Any]:
+        return {"above_since": self._above_since, "last_nudge": self._last_nudge}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self._above_since = state.get("above_since")
+        self._last_nudge = state.get("last_nudge")
