@@ -4,15 +4,18 @@ client cap, request limits, port errors and the start/stop life cycle."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from obs_mindflow.overlay import server as server_module
 from obs_mindflow.overlay.server import (MAX_HEAD_BYTES, MAX_HEADER_LINE, MAX_HEADERS, MAX_REQUEST_LINE,
                                          OverlayError, OverlayHostError, OverlayPortError, OverlayServer)
 
@@ -381,10 +384,10 @@ def test_slow_request_heads_are_cut_off_at_the_deadline(trickle):
                     pass
                 except OSError:
                     break
-                assert time.monotonic() - t0 < 3.0, "the server let a slowloris hold a connection"
+                assert time.monotonic() - t0 < 6.0, "the server let a slowloris hold a connection"
             elapsed = time.monotonic() - t0
         assert got.startswith(b"HTTP/1.0 408 "), got[:100]
-        assert 0.4 <= elapsed < 2.0
+        assert 0.4 <= elapsed < 4.0, f"cut off after {elapsed:.2f} s; the deadline is 0.5 s"
         wait_for(lambda: len(srv._httpd.threads) == 0, 2.0, "the connection thread to end")
 
 
@@ -528,7 +531,7 @@ def test_stop_closes_streams_joins_threads_and_frees_the_port():
     wait_for(lambda: len(srv._httpd.threads) == 4, 2.0, "4 connection threads")
     t0 = time.monotonic()
     assert srv.stop(timeout=5.0) is True
-    assert time.monotonic() - t0 < 2.0
+    assert time.monotonic() - t0 < 3.0, "stop() should not wait for streams or half-open heads to end"
     for c in clients:
         assert c.closed.wait(2.0), "an SSE stream stayed open after stop()"
         c.close()
@@ -614,7 +617,7 @@ def test_constructor_rejects_bad_settings(kwargs, words):
         OverlayServer(**kwargs)
 
 
-def test_requests_and_errors_do_not_write_to_stderr(server, capfd):
+def test_requests_and_errors_do_not_write_to_stderr(server, capfd, caplog):
     server.publish(make_state(1))
     for path, method, host in [("/", "GET", DEFAULT_HOST), ("/nope", "GET", DEFAULT_HOST),
                                ("/", "POST", DEFAULT_HOST), ("/", "GET", "evil.com")]:
@@ -625,3 +628,30 @@ def test_requests_and_errors_do_not_write_to_stderr(server, capfd):
     client.close()
     captured = capfd.readouterr()
     assert captured.err == "" and captured.out == ""
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], "client mistakes are not server errors"
+
+
+def test_server_errors_are_logged_not_printed(server, capfd, caplog, monkeypatch):
+    def boom(self):
+        raise RuntimeError("simulated bug")
+    monkeypatch.setattr(OverlayServer, "_health", boom)
+    r = request(server.port, "/healthz")
+    assert r.status is None  # the connection is closed without a reply
+    wait_for(lambda: any("simulated bug" in str(rec.exc_info) for rec in caplog.records), 2.0, "the error log")
+    assert [rec.levelno for rec in caplog.records if rec.exc_info] == [logging.ERROR]
+    assert capfd.readouterr().err == ""
+
+
+MEDICAL_WORDS = ["diagnos", "disorder", "depress", "anxiety", "symptom", "patient", "therap", "clinical", "medical",
+                 "mental health", "illness", "treatment", "condition"]
+
+
+def test_page_is_self_contained_and_plainly_worded():
+    page = (Path(server_module.__file__).with_name("page.html")).read_text("utf-8")
+    lowered = page.lower()
+    assert not [w for w in MEDICAL_WORDS if w in lowered], "the overlay must not use medical wording"
+    assert "http://" not in page and "https://" not in page and "//cdn" not in lowered, "nothing from the network"
+    assert "<img" not in lowered and "<video" not in lowered and "<canvas" not in lowered
+    assert "EventSource('/events')" in page and "'/state.json'" in page
+    assert "innerHTML" not in page, "state values must only ever reach the DOM as text"
+    assert "background: transparent" in page

@@ -437,7 +437,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if int(lengths[0]) > 0:
                 self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "this server accepts no request body")
                 return
-        path = self.path.split("?", 1)[0]
+        # the raw request target, not self.path: some Python versions rewrite a leading "//"
+        path = self.requestline.split()[1].split("?", 1)[0]
         overlay = self.server.overlay
         if path in ROUTES_PAGE:
             self._send(HTTPStatus.OK, "text/html; charset=utf-8", overlay._page)
@@ -541,6 +542,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self.connection.recv(1024) == b""  # any bytes a client sends now are ignored
         except (OSError, ValueError):
             return True
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("overlay: %s - %s", self.address_string(), format % args)
