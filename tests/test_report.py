@@ -340,6 +340,7 @@ def test_finish_reports_a_failure_instead_of_raising_and_can_retry(tmp_path):
     done = rec.finish()
     assert not done.ok and isinstance(done.error, ReportError) and done.folder is None
     assert "Report NOT saved" in done.summary_text and str(blocker / "sub") in done.summary_text
+    assert "could not write the session report" in str(done.error) and "next checkpoint" not in str(done.error)
     assert "Negative expressions: 100 %" in done.summary_text           # the figures are still there
     blocker.unlink()
     again = rec.finish()
@@ -542,6 +543,7 @@ def _mask(img: np.ndarray, colour: str, tol: int = 4) -> np.ndarray:
     return (np.abs(img.astype(np.int16) - _hex_bgr(colour)) <= tol).all(axis=2)
 
 
+@pytest.mark.browser
 @needs_chromium
 def test_html_report_renders_in_chromium(finished, tmp_path):
     import cv2

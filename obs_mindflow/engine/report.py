@@ -889,7 +889,7 @@ class SessionRecorder:
         except ReportError:
             pass  # kept in last_error and logged; retried at the next checkpoint
 
-    def _write_state(self, job: _Job) -> Path | None:
+    def _write_state(self, job: _Job, during: str = "checkpoint") -> Path | None:
         """Write a captured checkpoint (I/O lock). Raises :class:`ReportError` and records it in ``last_error``.
         A job of an earlier session, or older than one already written, is skipped (returns ``None``)."""
         with self._io_lock:
@@ -908,7 +908,7 @@ class SessionRecorder:
                 self._last_error = None
                 return path
             except OSError as exc:
-                err = ReportError.from_os_error(exc, folder, during="checkpoint")
+                err = ReportError.from_os_error(exc, folder, during=during)
                 self._last_error = err
                 log.warning("%s", err)
                 raise err from exc
@@ -954,7 +954,7 @@ class SessionRecorder:
         folder = self._folder
         if job is not None and info is not None:
             try:
-                self._write_state(job)
+                self._write_state(job, during="report")
                 with self._io_lock:
                     folder = self._folder
                     assert folder is not None
