@@ -635,8 +635,24 @@ def write_report(folder: str | Path, snapshot: StatsSnapshot, info: SessionInfo,
     atomic_write(folder / TIMELINE_FILE, render_timeline_csv(snapshot, info))
     atomic_write(folder / HTML_FILE, render_html(snapshot, info, summary_text))
     doc = build_summary(snapshot, info, summary_text)
-    atomic_write(folder / SUMMARY_FILE, json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False))
+    atomic_write(folder / SUMMARY_FILE, _summary_json(doc))
     return summary_text
+
+
+def _summary_json(doc: dict[str, Any]) -> str:
+    """Indented JSON, with the timeline one compact row per line (readable, and fast: the C encoder does the
+    rows, which are most of the file)."""
+    timeline = doc.get("stats", {}).get("timeline")
+    if not timeline:
+        return json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False)
+    placeholder = "\x00mindflow-timeline-rows\x00"
+    rows = timeline["rows"]
+    doc = {**doc, "stats": {**doc["stats"], "timeline": {**timeline, "rows": placeholder}}}
+    text = json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False)
+    marker = json.dumps(placeholder, ensure_ascii=False)
+    assert text.count(marker) == 1
+    body = ",\n".join(json.dumps(r, separators=(",", ":"), allow_nan=False) for r in rows)
+    return text.replace(marker, f"[\n{body}\n]" if rows else "[]")
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -153,22 +153,26 @@ class StatsSnapshot:
 
     def timeline_bins(self) -> list[TimelineBin]:
         """The timeline as :class:`TimelineBin` records (empty when the snapshot has no timeline)."""
-        if self.timeline is None:
+        if self.timeline is None or len(self.timeline) == 0:
             return []
         c = len(self.labels)
-        neg = np.array([lab in self.negative_labels for lab in self.labels])
+        tl = self.timeline
+        neg_mask = np.array([lab in self.negative_labels for lab in self.labels], bool)
+        secs = tl[:, :c]
+        face = secs.sum(axis=1)
+        neg = secs[:, neg_mask].sum(axis=1)
+        has = face > 0
+        shares = np.divide(secs, face[:, None], out=np.zeros_like(secs), where=has[:, None])
+        starts = np.arange(len(tl)) * self.bin_seconds
+        widths = np.clip(self.duration_s - starts, 0.0, self.bin_seconds)
+        dom = np.argmax(secs, axis=1)
         out = []
-        for i, row in enumerate(self.timeline):
-            start = i * self.bin_seconds
-            width = min(self.bin_seconds, max(0.0, self.duration_s - start))
-            secs = tuple(float(x) for x in row[:c])
-            face = float(sum(secs))
-            neg_s = float(row[:c][neg].sum())
-            shares = tuple(s / face for s in secs) if face > 0 else (0.0,) * c
-            dom = self.labels[int(np.argmax(row[:c]))] if face > 0 else ""
-            out.append(TimelineBin(index=i, start_s=start, width_s=width, seconds=secs, no_face_s=float(row[c]),
-                                   not_analysed_s=float(row[c + 1]), face_s=face, shares=shares, negative_s=neg_s,
-                                   negative_share=(neg_s / face if face > 0 else None), dominant=dom))
+        for i, (st, wd, sc, nf, na, fc, sh, ng, h, d) in enumerate(zip(
+                starts.tolist(), widths.tolist(), secs.tolist(), tl[:, c].tolist(), tl[:, c + 1].tolist(),
+                face.tolist(), shares.tolist(), neg.tolist(), has.tolist(), dom.tolist())):
+            out.append(TimelineBin(index=i, start_s=st, width_s=wd, seconds=tuple(sc), no_face_s=nf,
+                                   not_analysed_s=na, face_s=fc, shares=tuple(sh), negative_s=ng,
+                                   negative_share=(ng / fc if h else None), dominant=self.labels[d] if h else ""))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,7 +209,7 @@ class StatsSnapshot:
             d["timeline"] = {
                 "bin_seconds": self.bin_seconds,
                 "columns": [*self.labels, "no_face", "not_analysed"],
-                "rows": [[round(float(x), 3) for x in row] for row in self.timeline],
+                "rows": np.round(self.timeline, 3).tolist(),
             }
         return d
 
