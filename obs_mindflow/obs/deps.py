@@ -1,0 +1,266 @@
+"""Run-time dependencies of the OBS script: where they live, whether they import, how to install them.
+
+Pure Python (standard library only): the OBS script imports this module *before* numpy, OpenCV or onnxruntime, so it
+can still load — and say exactly what is missing and how to install it — when they are absent.
+
+Design: OBS embeds its own Python (``/usr/bin/python3.11`` for Debian/Ubuntu's OBS; on Windows and macOS the one set in
+Tools > Scripts > Python Settings). Packages compiled for one Python version and platform do not load in another, so the
+packages go to one folder **per Python version and platform inside the checkout**::
+
+    <checkout>/.deps/py3.11-linux-x86_64/      (git-ignored)
+
+filled by ``"<that python>" -m pip install --target <folder> -r requirements.txt`` — what
+``tools/install_obs_deps.py`` runs — and put on ``sys.path`` by the script before it imports the engine. Nothing is
+installed into the system's or OBS's own Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+#: The checkout's root (``obs_mindflow/obs/deps.py`` → two levels up from the package).
+ROOT = Path(__file__).resolve().parents[2]
+REQUIREMENTS = ROOT / "requirements.txt"
+DEPS_ROOT = ROOT / ".deps"
+MARKER = ".mindflow-deps.json"
+
+#: ``(import name, pip requirement name, what MindFlow uses it for)``.
+REQUIRED = (
+    ("numpy", "numpy", "arrays"),
+    ("cv2", "opencv-python-headless<5", "face detection (OpenCV; version 5 has no Haar cascades)"),
+    ("onnxruntime", "onnxruntime", "the expression model"),
+)
+
+#: Python versions OBS 29–31 accept for scripting (3.13 is refused by OBS).
+OBS_PYTHON_MIN = (3, 6)
+OBS_PYTHON_MAX = (3, 12)
+
+
+def platform_tag(system: str | None = None, machine: str | None = None) -> str:
+    """``linux-x86_64``, ``windows-x86_64``, ``darwin-arm64`` … (normalised ``platform.system()``/``machine()``)."""
+    system = (system or platform.system() or sys.platform).lower()
+    machine = (machine or platform.machine() or "unknown").lower()
+    machine = {"amd64": "x86_64", "x64": "x86_64", "aarch64": "arm64"}.get(machine, machine)
+    return f"{system}-{machine}"
+
+
+def deps_dir(version: Sequence[int] | None = None, system: str | None = None, machine: str | None = None,
+             root: Path = DEPS_ROOT) -> Path:
+    """The dependency folder for a Python ``version`` (default: this interpreter) on this platform."""
+    v = tuple(version or sys.version_info[:2])
+    return root / f"py{v[0]}.{v[1]}-{platform_tag(system, machine)}"
+
+
+def requirements_digest(path: Path = REQUIREMENTS) -> str:
+    """A short hash of ``requirements.txt``: the marker records it so a changed file asks for a re-install."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True)
+class DepStatus:
+    """What importing the run-time packages gave. ``missing``: ``(import name, error text)`` for each that failed;
+    ``versions``: ``{import name: version}`` for those that imported; ``folder``: the dependency folder on
+    ``sys.path``; ``stale``: the folder was filled from another ``requirements.txt`` than the current one."""
+
+    missing: tuple[tuple[str, str], ...]
+    versions: dict
+    folder: Path
+    stale: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing
+
+    def summary(self) -> str:
+        if self.ok:
+            got = ", ".join(f"{k} {v}" for k, v in self.versions.items())
+            return f"dependencies found ({got})" + (" — requirements.txt changed since they were installed; "
+                                                     "re-run the install command" if self.stale else "")
+        names = ", ".join(f"{name} ({err})" for name, err in self.missing)
+        return f"missing dependencies: {names}"
+
+
+def add_to_path(folder: Path | None = None) -> Path:
+    """Put the dependency folder first on ``sys.path`` (even when it does not exist yet: a later reload of the
+    script then finds a fresh install) and drop the import system's directory caches. Returns the folder."""
+    folder = Path(folder or deps_dir())
+    text = str(folder)
+    if text not in sys.path:
+        sys.path.insert(0, text)
+    importlib.invalidate_caches()
+    return folder
+
+
+def check(folder: Path | None = None, modules: Sequence[str] | None = None) -> DepStatus:
+    """Try importing each required package (a broken install — wrong Python version, missing DLL — fails here, not
+    later). Never raises."""
+    folder = Path(folder or deps_dir())
+    missing, versions = [], {}
+    for name in modules or [m for m, _, _ in REQUIRED]:
+        try:
+            mod = importlib.import_module(name)
+            versions[name] = str(getattr(mod, "__version__", "?"))
+        except Exception as exc:  # ImportError, OSError from a DLL, anything a broken wheel raises
+            missing.append((name, f"{type(exc).__name__}: {exc}".strip()[:200]))
+    if not missing and "cv2" in versions:
+        import cv2  # noqa: F401 - imported above
+        if not hasattr(sys.modules["cv2"], "CascadeClassifier"):
+            missing.append(("cv2", f"OpenCV {versions['cv2']} has no CascadeClassifier (OpenCV 5 dropped it): "
+                                   f"install opencv-python-headless<5"))
+    stale = False
+    marker = folder / MARKER
+    if marker.is_file():
+        try:
+            import json
+            stale = json.loads(marker.read_text(encoding="utf-8")).get("requirements") != requirements_digest()
+        except (OSError, ValueError, AttributeError):
+            stale = False
+    return DepStatus(tuple(missing), versions, folder, stale)
+
+
+# -------------------------------------------------------------------------------------------------------------------
+# The install command for the Python OBS uses
+# -------------------------------------------------------------------------------------------------------------------
+
+def obs_python_executable(system: str | None = None, prefix: str | None = None,
+                          version: Sequence[int] | None = None) -> str:
+    """The interpreter of the Python that OBS embeds, as a command to type.
+
+    Inside OBS ``sys.executable`` is OBS itself, never a Python: derive it instead. Linux (Debian/Ubuntu packages):
+    ``/usr/bin/python3.X`` — the system Python OBS links; Windows: ``<prefix>\\python.exe`` (the folder set in
+    Tools > Scripts > Python Settings); macOS: ``<prefix>/bin/python3.X`` (the framework set there)."""
+    system = (system or platform.system()).lower()
+    v = tuple(version or sys.version_info[:2])
+    prefix = prefix if prefix is not None else sys.base_prefix
+    if system == "windows":
+        return str(Path(prefix) / "python.exe") if prefix else "python.exe"
+    if system == "darwin":
+        return f"{prefix}/bin/python{v[0]}.{v[1]}" if prefix else f"python{v[0]}.{v[1]}"
+    if prefix in ("/usr", "", None):
+        return f"/usr/bin/python{v[0]}.{v[1]}"
+    return f"{prefix}/bin/python{v[0]}.{v[1]}"
+
+
+def _quote(text: str, system: str) -> str:
+    if system == "windows":
+        return f'"{text}"' if (" " in text or not text) else text
+    import shlex
+    return shlex.quote(text)
+
+
+def install_command(system: str | None = None, prefix: str | None = None, version: Sequence[int] | None = None,
+                    root: Path = ROOT, machine: str | None = None) -> str:
+    """The exact command that installs the dependencies for the Python OBS uses (to show in the script's
+    description): ``"<that python>" "<checkout>/tools/install_obs_deps.py"``."""
+    system = (system or platform.system()).lower()
+    py = obs_python_executable(system, prefix, version)
+    script = root / "tools" / "install_obs_deps.py"
+    return f"{_quote(py, system)} {_quote(str(script), system)}"
+
+
+def pip_command(python: str, target: Path, requirements: Path = REQUIREMENTS) -> list[str]:
+    """The pip invocation the helper runs (also what a user can type by hand)."""
+    return [python, "-m", "pip", "install", "--upgrade", "--no-warn-script-location", "--target", str(target),
+            "-r", str(requirements)]
+
+
+def python_version_problem(version: Sequence[int] | None = None) -> str:
+    """A message when OBS cannot use this Python version for scripting, else ``""``."""
+    v = tuple(version or sys.version_info[:2])
+    if v < OBS_PYTHON_MIN or v > OBS_PYTHON_MAX:
+        return (f"Python {v[0]}.{v[1]} cannot run OBS scripts: OBS 29–31 accept Python "
+                f"{OBS_PYTHON_MIN[0]}.{OBS_PYTHON_MIN[1]}–{OBS_PYTHON_MAX[0]}.{OBS_PYTHON_MAX[1]}. Install a "
+                f"Python 3.11 or 3.12 and set it in OBS: Tools > Scripts > Python Settings.")
+    return ""
+
+
+def describe_missing(status: DepStatus, system: str | None = None, prefix: str | None = None,
+                     version: Sequence[int] | None = None) -> str:
+    """The text the script shows when packages are missing: what, the exact command, and where they will go."""
+    cmd = install_command(system, prefix, version)
+    names = ", ".join(name for name, _ in status.missing)
+    details = "; ".join(f"{name}: {err}" for name, err in status.missing)
+    v = tuple(version or sys.version_info[:2])
+    return (f"MindFlow needs {names} in the Python OBS uses (Python {v[0]}.{v[1]}), and they are missing. "
+            f"Install them (about 320 MB, into {status.folder}) by running in a terminal:\n"
+            f"{cmd}\n"
+            f"then click the reload button (↻) in Tools > Scripts. Details: {details}")
+
+
+def _install(python: str, target: Path, requirements: Path, verbose: bool = True) -> int:
+    """pip-install into a fresh sibling folder, check it imports, then swap it in (a half-done install never looks
+    complete). Returns a process exit status."""
+    import json
+    import shutil
+    import subprocess
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + f".partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    cmd = pip_command(python, tmp, requirements)
+    if verbose:
+        print("running:", " ".join(_quote(c, platform.system().lower()) for c in cmd), flush=True)
+    rc = subprocess.call(cmd)
+    if rc != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        print(f"pip failed (exit status {rc}). If pip itself is missing for {python}: on Debian/Ubuntu run "
+              f"`sudo apt install python3-pip`; on Windows/macOS reinstall Python from python.org (it includes pip).",
+              file=sys.stderr)
+        return rc
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import numpy, cv2, onnxruntime; "
+             "assert hasattr(cv2, 'CascadeClassifier'), 'OpenCV without CascadeClassifier'; "
+             "print('numpy', numpy.__version__, 'opencv', cv2.__version__, 'onnxruntime', onnxruntime.__version__)")
+    rc = subprocess.call([python, "-c", probe, str(tmp)])
+    if rc != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        print(f"the installed packages do not import in {python}; nothing was changed in {target}", file=sys.stderr)
+        return rc
+    (tmp / MARKER).write_text(json.dumps({"requirements": requirements_digest(requirements), "python": python}),
+                              encoding="utf-8")
+    old = target.with_name(target.name + f".old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+    if verbose:
+        print(f"installed into {target}", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``<OBS's python> tools/install_obs_deps.py [--check] [--target DIR]``: install (or check) the run-time
+    packages for *this* interpreter into its ``.deps`` folder. Run it with the Python OBS uses."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="install_obs_deps.py", description=main.__doc__)
+    ap.add_argument("--check", action="store_true", help="only check; exit 0 when everything imports, else 1")
+    ap.add_argument("--target", type=Path, default=None, help="install here instead of the .deps folder")
+    ap.add_argument("--if-missing", action="store_true",
+                    help="do nothing when the folder already imports and matches requirements.txt")
+    ap.add_argument("-q", "--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    problem = python_version_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    target = args.target or deps_dir()
+    if args.check or args.if_missing:
+        add_to_path(target)
+        st = check(target)
+        print(st.summary() if st.ok else describe_missing(st))
+        if args.check:
+            return 0 if st.ok and not st.stale else 1
+        if st.ok and not st.stale and (target / MARKER).is_file():
+            return 0
+    return _install(sys.executable, target, REQUIREMENTS, verbose=not args.quiet)

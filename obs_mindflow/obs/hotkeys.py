@@ -1,0 +1,50 @@
+"""Frontend hotkeys: registered at ``script_load`` (bindings loaded from the script's settings), saved in
+``script_save``, unregistered at ``script_unload``. Imports obspython.
+
+The callbacks must be module-level functions of the script (OBS's Python binding ignores bound methods); the
+script passes them in.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import obspython as obs
+
+from .objects import data_array
+
+#: ``(hotkey name, description shown in Settings > Hotkeys, settings key of its bindings)``.
+HOTKEYS = (
+    ("mindflow.pause", "MindFlow: pause / resume analysis", "hotkey_pause"),
+    ("mindflow.reset", "MindFlow: reset session (report written, new session)", "hotkey_reset"),
+)
+
+
+class Hotkeys:
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._callbacks: dict[str, Callable] = {}
+
+    def register(self, settings: object, callbacks: dict[str, Callable[[bool], None]]) -> None:
+        """``callbacks``: hotkey name → ``callback(pressed)``."""
+        for name, description, key in HOTKEYS:
+            cb = callbacks[name]
+            hid = obs.obs_hotkey_register_frontend(name, description, cb)
+            self._ids[key], self._callbacks[key] = hid, cb
+            with data_array(settings, key) as arr:
+                if arr is not None:
+                    obs.obs_hotkey_load(hid, arr)
+
+    def save(self, settings: object) -> None:
+        for key, hid in self._ids.items():
+            arr = obs.obs_hotkey_save(hid)
+            try:
+                obs.obs_data_set_array(settings, key, arr)
+            finally:
+                obs.obs_data_array_release(arr)
+
+    def unregister(self) -> None:
+        for key, cb in self._callbacks.items():
+            obs.obs_hotkey_unregister(cb)
+        self._ids.clear()
+        self._callbacks.clear()

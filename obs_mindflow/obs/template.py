@@ -1,0 +1,83 @@
+"""The text-source template: ``"{emotion} · {negative_share} negative"`` → ``"happy · 12 % negative"``.
+
+Pure Python (no obspython): unit-tested directly. Placeholders are plain names in braces; ``{{`` and ``}}`` are
+literal braces; a literal ``\\n`` (backslash, n) in the template is a line break (OBS's one-line text field cannot hold
+one). A format spec is allowed (``{emotion:>8}``); conversions (``{emotion!r}``), attribute or index access
+(``{emotion.upper}``, ``{x[0]}``) and unknown names are refused with a message listing the known placeholders —
+the script shows it and never crashes.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Mapping
+
+DEFAULT_TEMPLATE = "{emotion} · {negative_share} negative"
+
+#: name → what it shows (the values are pre-formatted text; see ``obs_mindflow.engine.live.LiveSession.values``).
+PLACEHOLDERS: dict[str, str] = {
+    "emotion": "the smoothed emotion now ('no face' when none is tracked, 'paused' while paused)",
+    "confidence": "its smoothed probability, e.g. '83 %'",
+    "negative_share": "share of this session's face time with negative expressions, e.g. '21 %'",
+    "rolling_negative": "the same over the last 5 minutes",
+    "coverage": "share of the analysed session time with a face visible",
+    "duration": "session length, e.g. '12 min 05 s'",
+    "dominant": "the session's most frequent emotion so far",
+    "faces": "number of faces in the last analysed frame",
+    "rate": "analyses per second achieved, e.g. '5.0'",
+    "model": "the model's name",
+    "nudge": "the last break nudge (opt-in) during the minute after it, else empty",
+}
+
+_FORMATTER = string.Formatter()
+
+
+class TemplateError(ValueError):
+    """The template cannot be used; the message says why and lists the placeholders."""
+
+
+def known_placeholders() -> str:
+    return ", ".join("{" + name + "}" for name in PLACEHOLDERS)
+
+
+def _fields(template: str) -> list[tuple[str, str, str | None]]:
+    try:
+        return [(f, spec or "", conv) for _, f, spec, conv in _FORMATTER.parse(template) if f is not None]
+    except ValueError as exc:
+        raise TemplateError(f"the text template {template!r} is malformed ({exc}); write placeholders as "
+                            f"{{emotion}} and a literal brace as {{{{ or }}}}") from None
+
+
+def check_template(template: str) -> str:
+    """``""`` when ``template`` is usable, else the message to show."""
+    try:
+        _validate(template)
+    except TemplateError as exc:
+        return str(exc)
+    return ""
+
+
+def _validate(template: str) -> None:
+    for name, spec, conv in _fields(template):
+        if name == "" or name.isdigit():
+            raise TemplateError(f"the text template has an empty or numbered placeholder '{{{name}}}'; use a name: "
+                                f"{known_placeholders()}")
+        if name not in PLACEHOLDERS:
+            raise TemplateError(f"unknown placeholder {{{name}}} in the text template; known placeholders: "
+                                f"{known_placeholders()}")
+        if conv is not None:
+            raise TemplateError(f"'{{{name}!{conv}}}': conversions are not supported in the text template; "
+                                f"write {{{name}}}")
+        if "{" in spec:
+            raise TemplateError(f"nested placeholders in the format of {{{name}}} are not supported")
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """Fill ``template`` with ``values`` (every placeholder must be present in ``values``). Raises
+    :class:`TemplateError` for an unusable template or format spec."""
+    _validate(template)
+    try:
+        text = template.format_map({k: values.get(k, "") for k in PLACEHOLDERS})
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise TemplateError(f"the text template {template!r} cannot be formatted: {exc}") from None
+    return text.replace("\\n", "\n")

@@ -1,0 +1,327 @@
+"""Run a real OBS Studio headless (Xvfb) with a generated configuration, for the end-to-end tests and the bench tool.
+
+Facts this relies on are in ``../shared/OBS-NOTES.md`` (measured with OBS 29.0.2 on Debian 12):
+
+- ``XDG_CONFIG_HOME`` points at a temporary folder holding ``obs-studio/global.ini`` (``FirstRun`` + ``LastVersion``
+  or the auto-configuration wizard opens; ``ConfirmOnExit=false`` or SIGINT while recording opens a modal box and OBS
+  hangs; ``PreviewEnabled=false`` halves the render load on software GL), a profile (Simple output, mkv, x264
+  ultrafast) and one or more scene collections, the script preloaded in ``modules.scripts-tool``.
+- OBS is started as ``xvfb-run -a obs --multi --collection C --profile P --scene S [--startrecording]``; it is stopped
+  with SIGINT only after the script has seen ``OBS_FRONTEND_EVENT_FINISHED_LOADING`` (SIGINT while loading
+  deadlocked), with a SIGKILL fallback. SIGINT saves the scene collection, unloads the scripts and exits 0.
+- Script output lands in ``$XDG_CONFIG_HOME/obs-studio/logs/<date>.txt``.
+
+Nothing here imports the engine or obspython: it only writes files and runs a process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "obs_mindflow" / "mindflow_obs.py"
+SAMPLE = ROOT / "samples" / "mindflow-sample.mp4"
+PROFILE = "MindFlowE2E"
+SCENE = "Scene"
+OTHER_SCENE = "Camera only"
+WEBCAM = "Webcam"
+TEXT = "Emotion text"
+
+LEAKS_RE = re.compile(r"Number of memory leaks:\s*(\d+)")
+LAGGED_RE = re.compile(r"Number of lagged frames due to rendering lag/stalls:\s*(\d+)\s*\(([\d.]+)%\)")
+SKIPPED_RE = re.compile(r"number of skipped frames due to encoding lag:\s*(\d+)/(\d+)\s*\(([\d.]+)%\)")
+RENDER_RE = re.compile(r"obs_render_video: Average time: ([\d.]+)ms|render_video.*?min=([\d.]+) ms, median=([\d.]+) ms")
+
+
+def obs_available() -> str:
+    """``""`` when ``obs`` and ``xvfb-run`` are on PATH, else what is missing (for a skip message)."""
+    missing = [name for name in ("obs", "xvfb-run") if shutil.which(name) is None]
+    if not missing:
+        return ""
+    return (f"{' and '.join(missing)} not found: install OBS Studio 29+ and Xvfb (Debian/Ubuntu: "
+            f"apt-get install obs-studio obs-plugins xvfb xauth fonts-dejavu-core)")
+
+
+def obs_python() -> str:
+    """The Python interpreter OBS embeds on this Linux machine: the ``libpython3.X`` that libobs-scripting links
+    (``/usr/bin/python3.11`` for Debian 12's OBS 29), found with ``ldd``; ``/usr/bin/python3`` when unknown."""
+    candidates = sorted(Path("/usr/lib").glob("*/libobs-scripting.so*")) + sorted(Path("/usr/lib").glob(
+        "libobs-scripting.so*"))
+    for lib in candidates:
+        try:
+            out = subprocess.run(["ldd", str(lib)], capture_output=True, text=True, timeout=20).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        m = re.search(r"libpython(3\.\d+)", out)
+        if m and Path(f"/usr/bin/python{m.group(1)}").exists():
+            return f"/usr/bin/python{m.group(1)}"
+    return "/usr/bin/python3"
+
+
+def _scene_item(name: str, item_id: int, x: float = 0.0, y: float = 0.0, visible: bool = True) -> dict[str, Any]:
+    return {"name": name, "id": item_id, "visible": visible, "locked": False, "rot": 0.0,
+            "pos": {"x": x, "y": y}, "scale": {"x": 1.0, "y": 1.0}, "align": 5,
+            "bounds_type": 0, "bounds_align": 0, "bounds": {"x": 0.0, "y": 0.0},
+            "crop_left": 0, "crop_top": 0, "crop_right": 0, "crop_bottom": 0}
+
+
+@dataclass
+class ObsConfig:
+    """What to generate. ``script_settings`` is what ``script_load(settings)`` receives; ``None`` runs OBS without the
+    script (the bench's baseline). ``collections`` are the scene collections to write (each gets the same sources and
+    the script); OBS starts with the first. ``webcam_in_scene=False`` leaves the stand-in webcam out of the scene
+    (a hidden webcam: the script must still capture it); ``close_when_inactive=True`` makes the stand-in webcam close
+    when nothing shows it, as a webcam set to "deactivate when not showing" does."""
+
+    workdir: Path
+    script_settings: dict[str, Any] | None = None
+    collection_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    collections: tuple[str, ...] = ("MindFlowE2E",)
+    video: Path = SAMPLE
+    base: tuple[int, int] = (1280, 720)
+    fps: int = 30
+    record: bool = True
+    webcam_in_scene: bool = True
+    close_when_inactive: bool = False
+    script_path: Path = SCRIPT
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def config_home(self) -> Path:
+        return self.workdir / "config"
+
+    @property
+    def obs_dir(self) -> Path:
+        return self.config_home / "obs-studio"
+
+    @property
+    def recordings(self) -> Path:
+        return self.workdir / "recordings"
+
+    def collection_file(self, name: str) -> Path:
+        return self.obs_dir / "basic" / "scenes" / f"{name}.json"
+
+
+def write_config(cfg: ObsConfig) -> None:
+    """Write global.ini, the profile and the scene collection(s) under ``cfg.config_home``."""
+    obs = cfg.obs_dir
+    (obs / "basic" / "profiles" / PROFILE).mkdir(parents=True, exist_ok=True)
+    (obs / "basic" / "scenes").mkdir(parents=True, exist_ok=True)
+    cfg.recordings.mkdir(parents=True, exist_ok=True)
+    first = cfg.collections[0]
+    (obs / "global.ini").write_text(
+        "[General]\nFirstRun=true\nLastVersion=486539266\nConfirmOnExit=false\nEnableAutoUpdates=false\n"
+        "WarnBeforeStartingStream=false\nWarnBeforeStoppingStream=false\nWarnBeforeStoppingRecord=false\n\n"
+        f"[Basic]\nProfile={PROFILE}\nProfileDir={PROFILE}\nSceneCollection={first}\nSceneCollectionFile={first}\n\n"
+        "[BasicWindow]\nPreviewEnabled=false\nSysTrayEnabled=false\nSysTrayWhenStarted=false\n"
+        "ShowTransitions=false\nRecordWhenStreaming=false\n", encoding="utf-8")
+    w, h = cfg.base
+    (obs / "basic" / "profiles" / PROFILE / "basic.ini").write_text(
+        f"[General]\nName={PROFILE}\n\n"
+        f"[Video]\nBaseCX={w}\nBaseCY={h}\nOutputCX={w}\nOutputCY={h}\nFPSType=1\nFPSInt={cfg.fps}\n\n"
+        "[Output]\nMode=Simple\n\n"
+        f"[SimpleOutput]\nFilePath={cfg.recordings}\nRecFormat=mkv\nRecEncoder=x264\nPreset=ultrafast\n"
+        "RecQuality=Stream\nVBitrate=1500\nABitrate=96\nFileNameWithoutSpace=true\n\n"
+        "[Audio]\nSampleRate=48000\nChannelSetup=Stereo\n", encoding="utf-8")
+    for name in cfg.collections:
+        cfg.collection_file(name).write_text(json.dumps(_collection(cfg, name), indent=1), encoding="utf-8")
+
+
+def _collection(cfg: ObsConfig, name: str) -> dict[str, Any]:
+    items = []
+    if cfg.webcam_in_scene:
+        items.append(_scene_item(WEBCAM, 1))
+    items.append(_scene_item(TEXT, 2, 20.0, 20.0))
+    sources = [
+        {"id": "scene", "versioned_id": "scene", "name": SCENE, "enabled": True, "flags": 0,
+         "settings": {"id_counter": 3, "custom_size": False, "items": items}},
+        # The webcam also sits in a second scene, so it exists (OBS drops sources no scene uses) while the current
+        # scene may leave it out (webcam_in_scene=False: a webcam that is not on screen).
+        {"id": "scene", "versioned_id": "scene", "name": OTHER_SCENE, "enabled": True, "flags": 0,
+         "settings": {"id_counter": 2, "custom_size": False, "items": [_scene_item(WEBCAM, 1)]}},
+        {"id": "ffmpeg_source", "versioned_id": "ffmpeg_source", "name": WEBCAM, "enabled": True, "flags": 0,
+         "settings": {"local_file": str(cfg.video), "is_local_file": True, "looping": True,
+                      "close_when_inactive": cfg.close_when_inactive, "restart_on_activate": False, "hw_decode": False}},
+        {"id": "text_ft2_source", "versioned_id": "text_ft2_source_v2", "name": TEXT, "enabled": True, "flags": 0,
+         "settings": {"text": "MindFlow", "font": {"face": "DejaVu Sans", "size": 48, "style": "Book",
+                                                    "flags": 0}}},
+    ]
+    doc: dict[str, Any] = {"name": name, "current_scene": SCENE, "current_program_scene": SCENE,
+                           "scene_order": [{"name": SCENE}, {"name": OTHER_SCENE}], "sources": sources, "groups": [],
+                           "transitions": [], "current_transition": "Fade", "transition_duration": 300,
+                           "modules": {}}
+    if cfg.script_settings is not None:
+        settings = {**cfg.script_settings, **cfg.collection_settings.get(name, {})}
+        doc["modules"]["scripts-tool"] = [{"path": str(cfg.script_path), "settings": settings}]
+    return doc
+
+
+@dataclass
+class ObsResult:
+    returncode: int | None
+    killed: bool
+    log: str
+    elapsed_s: float
+
+    @property
+    def leaks(self) -> int | None:
+        m = LEAKS_RE.findall(self.log)
+        return int(m[-1]) if m else None
+
+    def lagged_frames(self) -> list[tuple[int, float]]:
+        """``(frames, percent)`` of every "lagged frames due to rendering lag/stalls" line."""
+        return [(int(a), float(b)) for a, b in LAGGED_RE.findall(self.log)]
+
+    def skipped_frames(self) -> list[tuple[int, int, float]]:
+        """``(skipped, total, percent)`` of every "skipped frames due to encoding lag" line."""
+        return [(int(a), int(b), float(c)) for a, b, c in SKIPPED_RE.findall(self.log)]
+
+    def script_lines(self) -> list[str]:
+        return [ln for ln in self.log.splitlines() if "[Python" in ln or "[Unknown Script]" in ln
+                or "mindflow" in ln.lower()]
+
+
+class ObsProcess:
+    """One OBS run. ``start()``, ``wait_for(regex)``, ``stop()`` (SIGINT, SIGKILL after a timeout)."""
+
+    def __init__(self, cfg: ObsConfig, *, start_recording: bool | None = None) -> None:
+        self.cfg = cfg
+        self.start_recording = cfg.record if start_recording is None else start_recording
+        self.proc: subprocess.Popen | None = None
+        self.t0 = 0.0
+        self.stdout_path = cfg.workdir / "obs-stdout.txt"
+
+    def command(self) -> list[str]:
+        cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "obs", "--multi",
+               "--collection", self.cfg.collections[0], "--profile", PROFILE, "--scene", SCENE]
+        if self.start_recording:
+            cmd.append("--startrecording")
+        return cmd
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("QT_", "PYTHON", "VIRTUAL_ENV"))}
+        env.update({"XDG_CONFIG_HOME": str(self.cfg.config_home), "LIBGL_ALWAYS_SOFTWARE": "1",
+                    "HOME": os.environ.get("HOME", str(self.cfg.workdir))})
+        env.pop("DISPLAY", None)
+        env.update(self.cfg.extra_env)
+        return env
+
+    def start(self) -> "ObsProcess":
+        write_config(self.cfg)
+        out = open(self.stdout_path, "wb")
+        self.t0 = time.monotonic()
+        # A new session: SIGINT/SIGKILL go to the whole group (xvfb-run, Xvfb and OBS).
+        self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=self.env(), cwd=str(self.cfg.workdir), start_new_session=True)
+        out.close()
+        return self
+
+    def log_path(self) -> Path | None:
+        logs = sorted((self.cfg.obs_dir / "logs").glob("*.txt"), key=lambda p: p.stat().st_mtime)
+        return logs[-1] if logs else None
+
+    def log(self) -> str:
+        path = self.log_path()
+        try:
+            return path.read_text(encoding="utf-8", errors="replace") if path else ""
+        except OSError:
+            return ""
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_for(self, pattern: str, timeout: float, *, poll: float = 0.2) -> re.Match | None:
+        """Wait until the OBS log matches ``pattern`` (a regex). Returns the match, ``None`` on timeout or when OBS
+        exited without it."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = rx.search(self.log())
+            if m:
+                return m
+            if not self.running():
+                return rx.search(self.log())
+            time.sleep(poll)
+        return None
+
+    def _obs_pid(self) -> int | None:
+        """OBS's own pid (a child of xvfb-run's shell)."""
+        if self.proc is None:
+            return None
+        try:
+            out = subprocess.run(["pgrep", "-s", str(self.proc.pid), "-x", "obs"], capture_output=True, text=True,
+                                 timeout=5).stdout.split()
+            return int(out[0]) if out else None
+        except (OSError, ValueError, subprocess.SubprocessError):
+            return None
+
+    def stop(self, timeout: float = 30.0) -> ObsResult:
+        """SIGINT to OBS, wait up to ``timeout`` s, then SIGKILL the whole group. Returns OBS's exit status as
+        reported by xvfb-run (which exits with its command's status)."""
+        assert self.proc is not None, "start() first"
+        killed = False
+        pid = self._obs_pid()
+        if self.proc.poll() is None:
+            try:
+                if pid is not None:
+                    os.kill(pid, signal.SIGINT)
+                else:
+                    os.killpg(self.proc.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                killed = True
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(10)
+        return ObsResult(self.proc.returncode, killed, self.log(), time.monotonic() - self.t0)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(10)
+
+    def __enter__(self) -> "ObsProcess":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+
+def saved_source_settings(cfg: ObsConfig, collection: str, source_name: str) -> dict[str, Any] | None:
+    """The settings OBS saved for ``source_name`` in ``collection`` (read after exit)."""
+    try:
+        doc = json.loads(cfg.collection_file(collection).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for src in doc.get("sources", []):
+        if src.get("name") == source_name:
+            return src.get("settings", {})
+    return None
+
+
+def saved_script_settings(cfg: ObsConfig, collection: str) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(cfg.collection_file(collection).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for entry in doc.get("modules", {}).get("scripts-tool", []):
+        if Path(entry.get("path", "")).name == cfg.script_path.name:
+            return entry.get("settings", {})
+    return None

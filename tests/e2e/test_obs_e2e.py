@@ -1,0 +1,115 @@
+"""MindFlow in a real OBS Studio (headless, Xvfb): a recorded session is analysed, shown in the text source and
+reported; a mid-session script reload (scene-collection switch) and an exit while still recording lose nothing.
+
+Each run starts OBS with ``--startrecording`` on the bundled sample clip as the webcam (an ``ffmpeg_source`` looping
+``samples/mindflow-sample.mp4``), waits for the script's log lines, and stops OBS with SIGINT (SIGKILL after a
+timeout). Skipped where ``obs``/``xvfb-run`` are missing, unless ``MINDFLOW_REQUIRE_OBS=1`` (CI) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from .obs_harness import TEXT, WEBCAM, ObsConfig, ObsProcess, saved_source_settings
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+LABELS = tuple(json.loads((ROOT / "models" / "fer-mini-xception" / "card.json").read_text())["labels"])
+LOADED = r"MindFlow: OBS finished loading"
+SUMMARY = "MindFlow session summary"
+
+
+def _settings(report_dir: Path, **extra) -> dict:
+    return {"video_source": WEBCAM, "text_source": TEXT, "report_dir": str(report_dir), "rate_hz": 5.0, **extra}
+
+
+def _check_clean_exit(result, workdir: Path) -> None:
+    where = f"(OBS files in {workdir})"
+    assert not result.killed, f"OBS did not exit within the timeout after SIGINT and was killed {where}"
+    assert result.returncode == 0, f"OBS exited with {result.returncode} {where}"
+    assert "Traceback" not in result.log, "a Python traceback in the OBS log:\n" + "\n".join(result.script_lines())
+    assert result.leaks == 0, f"OBS reported {result.leaks} memory leaks at exit {where}"
+
+
+def _session_folders(report_dir: Path) -> list[Path]:
+    return sorted(p for p in report_dir.iterdir() if p.is_dir()) if report_dir.is_dir() else []
+
+
+def _check_report(folder: Path) -> dict:
+    for name in ("summary.json", "timeline.csv", "report.html"):
+        assert (folder / name).is_file(), f"{name} missing in {folder}: {sorted(p.name for p in folder.iterdir())}"
+    assert not (folder / "UNFINISHED").exists(), f"{folder} is still marked unfinished"
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert summary["labels"] == list(LABELS)
+    assert summary["stats"]["coverage"] > 0, f"no face time in {folder}: {summary['stats']}"
+    assert summary["stats"]["duration_s"] > 1.0
+    return summary
+
+
+def _saved_text(cfg: ObsConfig, collection: str) -> str:
+    settings = saved_source_settings(cfg, collection, TEXT)
+    assert settings is not None, f"text source '{TEXT}' not found in the saved collection {collection}"
+    return settings.get("text", "")
+
+
+def test_recording_session_is_analysed_shown_and_reported(obs_ready, tmp_path):
+    reports = tmp_path / "reports"
+    cfg = ObsConfig(workdir=tmp_path, script_settings=_settings(reports, e2e_stop_after_s=8.0))
+    with ObsProcess(cfg) as run:
+        assert run.wait_for(LOADED, 90), "the script never logged OBS's FINISHED_LOADING:\n" + run.log()[-3000:]
+        assert run.wait_for(re.escape(SUMMARY), 90), \
+            "no end-of-session summary after the recording stopped:\n" + run.log()[-3000:]
+        time.sleep(0.5)
+        result = run.stop(timeout=30)
+    _check_clean_exit(result, tmp_path)
+
+    log = result.log
+    assert "MindFlow: session started (recording started)" in log
+    assert "MindFlow: session ended (recording stopped (no output active any more))" in log
+    assert log.count(SUMMARY) == 1, "the session must be summarised exactly once"
+    assert re.search(r"Face visible: [1-9]\d* %", log), "the summary says no face was seen"
+    assert "MindFlow capture cost per frame" in log
+
+    text = _saved_text(cfg, cfg.collections[0])
+    assert any(label in text for label in LABELS), f"the text source shows {text!r}, naming none of {LABELS}"
+
+    folders = _session_folders(reports)
+    assert len(folders) == 1, f"expected one session folder, got {folders}"
+    summary = _check_report(folders[0])
+    assert summary["source"] == WEBCAM
+
+
+def test_reload_mid_session_and_exit_while_recording_keep_both_reports(obs_ready, tmp_path):
+    reports = tmp_path / "reports"
+    cfg = ObsConfig(workdir=tmp_path, collections=("A", "B"),
+                    script_settings=_settings(reports, e2e_switch_collection="B", e2e_switch_after_s=5.0),
+                    collection_settings={"B": {"e2e_switch_collection": "", "e2e_switch_after_s": 0.0}})
+    with ObsProcess(cfg) as run:
+        assert run.wait_for(LOADED, 90), "the script never logged OBS's FINISHED_LOADING:\n" + run.log()[-3000:]
+        assert run.wait_for(r"Switched to scene collection 'B'", 90), "the scene collection did not switch"
+        assert run.wait_for(r"Switched to scene collection 'B'(.|\n)*MindFlow: first face in this session", 90), \
+            "no face analysed after the reload:\n" + run.log()[-3000:]
+        time.sleep(2.0)
+        assert run.running(), "OBS exited on its own"
+        result = run.stop(timeout=30)   # still recording: scripts are unloaded before the output stops
+    _check_clean_exit(result, tmp_path)
+
+    log = result.log
+    assert "MindFlow: session ended (the script is unloading)" in log, "the reload did not end the first session"
+    assert "MindFlow: session started (OBS was already recording at script load)" in log
+    assert "MindFlow: session ended (OBS is exiting (scripting shutdown))" in log
+    assert log.count(SUMMARY) == 2, "each of the two sessions must be summarised exactly once"
+    assert "recording stopped" not in log.split("Switched to scene collection 'B'")[1].split(SUMMARY)[0]
+
+    folders = _session_folders(reports)
+    assert len(folders) == 2, f"expected two session folders (before and after the reload), got {folders}"
+    for folder in folders:
+        _check_report(folder)
+    text = _saved_text(cfg, "B")
+    assert any(label in text for label in LABELS), f"the text source shows {text!r}, naming none of {LABELS}"
