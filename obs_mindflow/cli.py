@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import queue
 import sys
 import threading
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--report-dir", type=Path, default=None, metavar="DIR",
                     help="where the session's report folder goes (default: ~/Documents/MindFlow or ~/MindFlow)")
     an.add_argument("--no-report", action="store_true", help="print the summary only; write no report folder")
+    an.add_argument("--nudge", action="store_true",
+                    help="print a break nudge when the rolling negative share stays high (off by default)")
     an.add_argument("--threads", type=int, default=1, metavar="N",
                     help="onnxruntime and OpenCV threads (default 1)")
     an.add_argument("--max-seconds", type=float, default=0.0, metavar="S",
@@ -65,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # FFmpeg's own log lines ("moov atom not found") would bury our error message; OpenCV reads these at import.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "models":
@@ -74,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `… | head`: the reader left; not an error
+        sys.stderr.close()
+        return EXIT_OK
 
 
 def _list_models() -> int:
@@ -107,11 +116,44 @@ def _load(args):
     return Analyzer(model, opencv_threads=args.threads)
 
 
+class _SummaryOnly:
+    """``--no-report``: the same statistics and summary as :class:`SessionRecorder`, nothing written."""
+
+    def __init__(self, card, started_at: datetime, nudge) -> None:
+        from .engine.stats import SessionStats
+
+        self.card, self.started_at, self.nudge = card, started_at, nudge
+        self.stats = SessionStats(card.labels, card.negative_labels,
+                                  rolling_seconds=nudge.rolling_seconds if nudge else 300.0)
+        self._first_t: float | None = None
+
+    def add(self, result):
+        if self._first_t is None:
+            self._first_t = result.timestamp
+        self.stats.update_result(result)
+        if self.nudge is None:
+            return ()
+        share, coverage, _ = self.stats.rolling()
+        event = self.nudge.update(result.timestamp - self._first_t, share, coverage, result.timestamp)
+        return (event,) if event else ()
+
+    def finish(self):
+        from .engine.report import FinishedSession
+        from .engine.stats import format_summary
+
+        snap = self.stats.snapshot()
+        return FinishedSession(None, format_summary(snap, model_name=self.card.name, started_at=self.started_at), snap)
+
+
 def _recorder(args, card, source: str, started_at: datetime):
     from .engine.report import SessionRecorder, default_report_dir
+    from .engine.stats import NudgeMonitor
 
-    root = None if args.no_report else (args.report_dir or default_report_dir())
-    return SessionRecorder(root, card, started_at=started_at, source=source)
+    nudge = NudgeMonitor() if args.nudge else None
+    if args.no_report:
+        return _SummaryOnly(card, started_at, nudge)
+    return SessionRecorder(args.report_dir or default_report_dir(), card, started_at=started_at, source=source,
+                           nudge=nudge)
 
 
 def _analyze(args) -> int:
@@ -248,8 +290,7 @@ def _analyze_file(args, analyzer) -> int:
         cap.release()
         analyzer.close()
     progress.update(total_s if not interrupted else last_t, analysed, analyzer.latest().emotion, final=True)
-    if analysed == 0:
-        recorder.discard()
+    if analysed == 0:  # nothing recorded: the recorder has written nothing
         reason = failure[0] if failure else "no frame could be decoded"
         raise InputError(f"{args.video}: {reason} — is the file complete and a video?")
     if failure:
@@ -308,9 +349,8 @@ def _report_nudges(events) -> None:
 
 def _finish(recorder, code: int) -> int:
     finished = recorder.finish()
-    print(finished.summary_text)
-    if finished.folder is not None:
-        print(f"\nreport: {finished.folder}")
-    if finished.error:
-        print(f"warning: {finished.error}", file=sys.stderr)
+    print(finished.summary_text)  # names the report folder when one was written
+    if finished.error is not None:
+        print(f"error: the report could not be written: {finished.error}", file=sys.stderr)
+        return code if code != EXIT_OK else EXIT_FAILED
     return code

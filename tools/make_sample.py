@@ -2,13 +2,13 @@
 
     python -m tools.make_sample [--out samples/mindflow-sample.mp4]
 
-The clip (480×270, 12 fps, MPEG-4 Part 2 in .mp4, about 24 s) is what ``make demo`` analyses and what the OBS
+The clip (480×270, 12 fps, MPEG-4 Part 2 in .mp4, about 28 s) is what ``make demo`` analyses and what the OBS
 end-to-end test loops as a stand-in webcam:
 
 - 0–10 s: the astronaut photo (smiling), slow pan and zoom in;
-- 10–12 s: the camera pans off the face onto an empty wall (no face);
-- 12–22 s: the Grace Hopper photo (neutral), slow pan and zoom out;
-- 22–24 s: empty wall again.
+- 10–14 s: the camera pans off the face onto an empty wall (no face);
+- 14–24 s: the Grace Hopper photo (neutral), slow pan and zoom out;
+- 24–28 s: empty wall again.
 
 The output is deterministic for a given OpenCV build but not byte-reproducible across builds; it is committed.
 """
@@ -62,7 +62,7 @@ def frames():
         canvas = _canvas(photo)
         ph, pw = photo.shape[:2]
         face_cx, face_cy = pw * 1.5, 100 + ph * 0.42
-        n_face, n_away = 10 * FPS, 2 * FPS
+        n_face, n_away = 10 * FPS, 4 * FPS
         for i in range(n_face):
             u = _ease(i / (n_face - 1))
             view_h = (ph * 1.15 - 0.35 * ph * u) if zoom_in else (ph * 0.8 + 0.35 * ph * u)
