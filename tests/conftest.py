@@ -43,3 +43,23 @@ def paste(frame_hw: tuple[int, int], photo: np.ndarray, x: int, y: int, fill: in
     ph, pw = photo.shape[:2]
     frame[y:y + ph, x:x + pw] = photo[: h - y, : w - x]
     return frame
+
+
+# In CI (.ci/run sets these) a browser or OBS test that skips is a failure: the tools are installed there, so a skip
+# would silently hide a broken setup.
+_REQUIRED = {"browser": "MINDFLOW_REQUIRE_BROWSER", "e2e": "MINDFLOW_REQUIRE_OBS"}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    import os
+
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped:
+        return
+    for marker, env in _REQUIRED.items():
+        if item.get_closest_marker(marker) is not None and os.environ.get(env) == "1":
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            report.outcome = "failed"
+            report.longrepr = f"{env}=1 but this {marker} test was skipped: {reason}"
