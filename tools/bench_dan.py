@@ -22,6 +22,7 @@ Timings depend on the machine and on its load: other processes on the same cores
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -104,18 +105,22 @@ def time_per_face(models: dict[tuple[str, int], ExpressionModel], crop: np.ndarr
 
 
 def int8_variants(folder: Path, work: Path, crops: list[np.ndarray]) -> dict[str, Path]:
-    """int8 copies of the model folder (same card, quantised ``model.onnx``): name → folder."""
+    """int8 copies of the model folder: name → folder holding the quantised ONNX file and an adapted card.
+
+    The copy's card keeps labels and preprocessing, gets a ``-int8-…`` name and display name, loses the fp32
+    ``ms_per_face``/parity figures, and says in ``notes``/``extra.quantization`` how it was made and that its
+    accuracy is unverified.
+    """
+    import logging
+
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    import logging
-
     logging.getLogger().setLevel(logging.ERROR)  # "Axis 1 is out-of-range" for BatchNorm1d scales: harmless
     fp32 = ExpressionModel.load(folder)
-    src = folder / fp32.card.file
     pre = work / "pre.onnx"
-    quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+    quant_pre_process(str(folder / fp32.card.file), str(pre), skip_symbolic_shape=True)
     calib = [fp32.preprocess_crops([c]) for c in crops]
     calib += [fp32.preprocess_crops([cv2.convertScaleAbs(c, alpha=a, beta=b)])
               for c in crops for a, b in ((0.8, 10), (1.2, -20))]
@@ -129,21 +134,48 @@ def int8_variants(folder: Path, work: Path, crops: list[np.ndarray]) -> dict[str
 
     out = {}
 
-    def variant(name: str, build) -> None:
+    def variant(name: str, how: str, build) -> None:
         dst = work / name
         dst.mkdir()
         for f in folder.iterdir():
-            if f.is_file() and f.name != fp32.card.file:
+            if f.is_file() and f.name not in (fp32.card.file, "card.json"):
                 shutil.copy(f, dst / f.name)
         build(str(dst / fp32.card.file))
+        card = json.loads((folder / "card.json").read_text(encoding="utf-8"))
+        card["name"] = f"{card['name']}-{name}"
+        card["display_name"] = f"{card.get('display_name') or fp32.card.name} {name} (experimental)"
+        card.pop("ms_per_face", None)
+        extra = card.setdefault("extra", {})
+        for key in ("parity", "ms_per_face_note"):
+            extra.pop(key, None)
+        extra["quantization"] = {"method": how, "onnxruntime": ort_version(),
+                                 "calibration": f"{len(calib)} crops of the test photos" if "static" in name else None,
+                                 "made_by": "python -m tools.bench_dan --int8"}
+        card["notes"] = (f"{card.get('notes', '')} int8-quantised copy ({how}) of {fp32.card.name}: faster, "
+                         f"accuracy not verified against the float32 model.").strip()
+        (dst / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+        readme = dst / "README.md"
+        if readme.is_file():
+            readme.write_text(f"**This folder is an int8-quantised copy ({how}), made by `python -m tools.bench_dan "
+                              f"--int8`; accuracy not verified. The figures below are the float32 model's.**\n\n"
+                              + readme.read_text(encoding="utf-8"), encoding="utf-8")
         out[name] = dst
 
-    variant("int8-dynamic", lambda p: quantize_dynamic(str(pre), p, weight_type=QuantType.QUInt8))
+    variant("int8-dynamic", "onnxruntime quantize_dynamic, uint8 weights",
+            lambda p: quantize_dynamic(str(pre), p, weight_type=QuantType.QUInt8))
     for fmt in (QuantFormat.QDQ, QuantFormat.QOperator):
-        variant(f"int8-static-{fmt.name}", lambda p, fmt=fmt: quantize_static(
-            str(pre), p, Reader(), quant_format=fmt, per_channel=True, reduce_range=True,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8))
+        variant(f"int8-static-{fmt.name}",
+                f"onnxruntime quantize_static {fmt.name}, per-channel int8 weights, uint8 activations, reduce_range",
+                lambda p, fmt=fmt: quantize_static(str(pre), p, Reader(), quant_format=fmt, per_channel=True,
+                                                   reduce_range=True, activation_type=QuantType.QUInt8,
+                                                   weight_type=QuantType.QInt8))
     return out
+
+
+def ort_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
 
 
 def deviation(reference: Path, other: Path, crops: list[np.ndarray]) -> tuple[float, int]:
@@ -159,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="onnxruntime intra-op threads")
     parser.add_argument("--runs", type=int, default=50, help="timed runs per variant and thread count (≥ 1)")
     parser.add_argument("--int8", action="store_true", help="also time int8-quantised variants")
-    parser.add_argument("--keep", type=Path, help="copy the exported/quantised folders here (for bench_engine)")
+    parser.add_argument("--keep", type=Path,
+                        help="copy the model folders (fp32 and, with --int8, the int8 ones) into this folder")
     args = parser.parse_args(argv)
     if args.runs < 1 or any(t < 1 for t in args.threads):
         parser.error("--runs and --threads must be ≥ 1")
@@ -194,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<22} {size:>5.1f} {cols}{dev}", flush=True)
         if args.keep:
             for name, path in variants.items():
-                shutil.copytree(path, args.keep / name, dirs_exist_ok=True)
+                shutil.copytree(path, args.keep.expanduser() / name, dirs_exist_ok=True)
             print(f"model folders copied to {args.keep}/ ({', '.join(variants)})")
     print(f"load average (1 min) at end {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "")
     return 0
