@@ -5,7 +5,10 @@ Usage::
     python -m tools.dan.export CHECKPOINT.pth --labels affectnet8|affectnet7|rafdb --out models/dan-affectnet8/
 
 Reads the reference checkpoint format (a dict with ``model_state_dict``, ``iter``, ``optimizer_state_dict``), a bare
-state dict, or either with DataParallel's ``module.`` prefix. Keys must match DAN exactly (see ``model.py``).
+state dict or a dict with ``state_dict``, each with or without DataParallel's ``module.`` prefix, in torch.save's zip
+or legacy format, with ``weights_only=True`` (``--trust-checkpoint`` lifts that for files holding other Python
+objects). Keys and shapes must match DAN exactly (see ``model.py``); the class count comes from ``fc.weight`` and
+the head count from the ``cat_head{i}`` keys.
 The ONNX model takes ``input`` ``(N, 3, 224, 224)`` float32 (RGB, ImageNet-normalised; ``N`` dynamic) and returns
 ``logits`` ``(N, C)`` — the card says ``"output": "logits"`` and the engine applies the softmax. Before the folder
 is written, torch and onnxruntime are compared on random inputs (batch 1 and 3).
