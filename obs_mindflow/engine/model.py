@@ -67,6 +67,8 @@ class ExpressionModel:
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
+        # Idle worker threads would otherwise busy-wait between inferences, stealing CPU from OBS.
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         available = set(ort.get_available_providers())
         wanted = [p for p in self.options.providers if p in available]
         skipped = [p for p in self.options.providers if p not in available]
