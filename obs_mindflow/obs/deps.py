@@ -22,7 +22,7 @@ import os
 import platform
 import sys
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Sequence
 
 #: The checkout's root (``obs_mindflow/obs/deps.py`` → two levels up from the package).
@@ -143,7 +143,7 @@ def obs_python_executable(system: str | None = None, prefix: str | None = None,
     v = tuple(version or sys.version_info[:2])
     prefix = prefix if prefix is not None else sys.base_prefix
     if system == "windows":
-        return str(Path(prefix) / "python.exe") if prefix else "python.exe"
+        return str(PureWindowsPath(prefix) / "python.exe") if prefix else "python.exe"
     if system == "darwin":
         return f"{prefix}/bin/python{v[0]}.{v[1]}" if prefix else f"python{v[0]}.{v[1]}"
     if prefix in ("/usr", "", None):
