@@ -20,7 +20,8 @@ import obspython as obs  # noqa: E402
 
 from obs_mindflow.obs import deps as _deps  # noqa: E402  (standard library only)
 from obs_mindflow.obs.settings import CUSTOM_MODEL, RATE_MAX_HZ, RATE_MIN_HZ, TEXT_UPDATE_HZ  # noqa: E402
-from obs_mindflow.obs.template import DEFAULT_TEMPLATE, PLACEHOLDERS  # noqa: E402
+from obs_mindflow.obs.obsdata import set_defaults  # noqa: E402  (obspython and the settings table only)
+from obs_mindflow.obs.template import PLACEHOLDERS  # noqa: E402
 
 _deps.add_to_path()
 
@@ -59,10 +60,7 @@ def script_defaults(settings):
     if _deps.check().ok:
         from obs_mindflow.engine.report import default_report_dir
         report_dir = str(default_report_dir())
-        from obs_mindflow.obs.controller import set_defaults
-        set_defaults(settings, report_dir)
-    else:
-        obs.obs_data_set_default_string(settings, "template", DEFAULT_TEMPLATE)
+    set_defaults(settings, report_dir)
 
 
 def script_load(settings):

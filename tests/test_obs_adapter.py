@@ -499,7 +499,7 @@ class FakeMapper:
         return cv2.cvtColor(paste((h, w), face, (w - h) // 2, 0), cv2.COLOR_BGR2BGRA)
 
 
-ADAPTER_MODULES = ["mindflow_obs", "obs_mindflow.obs.objects", "obs_mindflow.obs.capture", "obs_mindflow.obs.sources",
+ADAPTER_MODULES = ["mindflow_obs", "obs_mindflow.obs.obsdata", "obs_mindflow.obs.objects", "obs_mindflow.obs.capture", "obs_mindflow.obs.sources",
                    "obs_mindflow.obs.hotkeys", "obs_mindflow.obs.controller"]
 
 
@@ -781,8 +781,17 @@ def test_unknown_placeholder_is_reported_and_shown(entry, fake_obs, tmp_path):
     assert "unknown placeholder {mood}" in script.problems["settings"]
     fire(entry, o, "RECORDING_STARTED")
     run_ticks(entry, script, 0.3)
-    assert "unknown placeholder {mood}" in script.problems["template"]
+    assert "template" not in script.problems, "reported once (by the settings validation), not twice"
+    assert "unknown placeholder {mood}" in entry.script_properties().items["last_error"].description
     assert o.sources["Emotion text"].updates[-1]["text"].startswith("MindFlow: text template error")
+    data = settings_data(o, tmp_path, template="{emotion:d}")   # only formatting can tell: reported then
+    entry.script_update(data)
+    run_ticks(entry, script, 0.3)
+    assert "cannot be formatted" in script.problems["template"]
+    data.values["template"] = "{emotion}"
+    entry.script_update(data)
+    assert run_ticks(entry, script, 20, until=lambda: "template" not in script.problems and not
+                     o.sources["Emotion text"].updates[-1]["text"].startswith("MindFlow"))
     entry.script_unload()
 
 
@@ -844,6 +853,7 @@ def test_missing_dependencies_still_load_and_say_how_to_install(fake_obs, monkey
     data = settings_data(o, tmp_path)
     load(entry, o, data)
     assert entry._script is None
+    assert data.defaults["rate_hz"] == 5.0 and data.defaults["template"] == DEFAULT_TEMPLATE  # defaults all the same
     description = entry.script_description()
     assert "onnxruntime" in description and "install_obs_deps.py" in description
     assert "python3." in description or "python.exe" in description

@@ -30,7 +30,8 @@ from .capture import SourceCapture
 from .desktop import open_folder
 from .hotkeys import Hotkeys
 from .lifecycle import Action, SessionLifecycle, Transition
-from .settings import FIELDS, Settings, validate
+from .obsdata import read_settings
+from .settings import Settings, validate
 from .template import TemplateError, render
 
 _OBS_LEVEL = {logging.DEBUG: "LOG_DEBUG", logging.INFO: "LOG_INFO", logging.WARNING: "LOG_WARNING",
@@ -94,20 +95,6 @@ class _LogHandler(logging.Handler):
             self.sink.log(record.levelno, f"MindFlow {record.name.rsplit('.', 1)[-1]}: {record.getMessage()}")
         except Exception:  # noqa: BLE001 - logging must never raise into the engine
             pass
-
-
-def read_settings(data: Any) -> dict[str, Any]:
-    """The raw values of every field of :data:`~obs_mindflow.obs.settings.FIELDS` from an ``obs_data_t``."""
-    get = {"string": obs.obs_data_get_string, "double": obs.obs_data_get_double, "int": obs.obs_data_get_int,
-           "bool": obs.obs_data_get_bool}
-    return {name: get[kind](data, name) for name, kind, _ in FIELDS}
-
-
-def set_defaults(data: Any, report_dir: str = "") -> None:
-    put = {"string": obs.obs_data_set_default_string, "double": obs.obs_data_set_default_double,
-           "int": obs.obs_data_set_default_int, "bool": obs.obs_data_set_default_bool}
-    for name, kind, default in FIELDS:
-        put[kind](data, name, report_dir if name == "report_dir" and report_dir else default)
 
 
 class MindFlowScript:
@@ -391,7 +378,8 @@ class MindFlowScript:
                 text = render(self.settings.template, live.values())
                 self.set_problem("template", "")
             except TemplateError as exc:
-                self.set_problem("template", str(exc))
+                if str(exc) not in self.problems.get("settings", ""):   # not already reported by the validation
+                    self.set_problem("template", str(exc))
                 text = TEMPLATE_ERROR_TEXT
             if text != self._last_text:
                 problem = sources.set_text(name, text)
