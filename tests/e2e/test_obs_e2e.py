@@ -113,3 +113,28 @@ def test_reload_mid_session_and_exit_while_recording_keep_both_reports(obs_ready
         _check_report(folder)
     text = _saved_text(cfg, "B")
     assert any(label in text for label in LABELS), f"the text source shows {text!r}, naming none of {LABELS}"
+
+
+def test_missing_dependencies_load_and_print_the_install_command(obs_ready, tmp_path):
+    """A checkout without the .deps folder (a fresh install before the helper ran): the script still loads in OBS and
+    logs what is missing with the exact command for OBS's Python."""
+    import shutil
+
+    copy = tmp_path / "MindFlow copy"
+    shutil.copytree(ROOT / "obs_mindflow", copy / "obs_mindflow", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "tools", copy / "tools", ignore=shutil.ignore_patterns("__pycache__", "train", "dan"))
+    shutil.copy(ROOT / "requirements.txt", copy / "requirements.txt")
+    cfg = ObsConfig(workdir=tmp_path, script_path=copy / "obs_mindflow" / "mindflow_obs.py",
+                    script_settings=_settings(tmp_path / "reports"))
+    with ObsProcess(cfg) as run:
+        assert run.wait_for(r"==== Recording Start", 90), "OBS did not finish loading:\n" + run.log()[-3000:]
+        time.sleep(1.0)
+        result = run.stop(timeout=30)
+    _check_clean_exit(result, tmp_path)
+    log = result.log
+    if "MindFlow needs" not in log and "model 'fer-mini-xception' loaded" in log:
+        pytest.skip("OBS's Python has numpy, OpenCV and onnxruntime system-wide: nothing is missing to report")
+    assert "MindFlow needs" in log and "they are missing" in log, "\n".join(result.script_lines())
+    assert f"{obs_ready} '{copy / 'tools' / 'install_obs_deps.py'}'" in log, \
+        "the log must give the exact install command for OBS's Python:\n" + "\n".join(result.script_lines())
+    assert "Loaded python script: mindflow_obs.py" in log
