@@ -73,7 +73,7 @@ def run_once(with_script: bool, args, clip: Path, workdir: Path) -> dict:
                     "rate_hz": args.rate}
     cfg = ObsConfig(workdir=workdir, script_settings=settings, video=clip, webcam_in_scene=not args.hidden)
     load_before = os.getloadavg()
-    proc = ObsProcess(cfg)
+    proc = ObsProcess(cfg, nice=args.nice)
     with proc:
         if not proc.wait_for(r"==== Recording Start", 120):
             raise SystemExit(f"OBS did not start recording; see {proc.log_path()}")
@@ -131,6 +131,8 @@ def main(argv=None) -> int:
     ap.add_argument("--size", default="1280x720", help="webcam stand-in resolution (default 1280x720)")
     ap.add_argument("--hidden", action="store_true", help="webcam not in the current scene")
     ap.add_argument("--only", choices=("with", "without"), help="run one configuration only")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="run OBS at this nice level (e.g. -5 on a machine shared with other jobs; needs root)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the OBS folders (logs, config) under this folder")
     args = ap.parse_args(argv)
     missing = obs_available()
@@ -140,7 +142,8 @@ def main(argv=None) -> int:
     size = tuple(int(x) for x in args.size.lower().split("x"))
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start; OBS software GL "
           f"(llvmpipe) under Xvfb; {args.seconds:g} s recording per run; rate {args.rate:g} Hz; webcam stand-in "
-          f"{size[0]}x{size[1]}{' (not in the current scene)' if args.hidden else ''}", flush=True)
+          f"{size[0]}x{size[1]}{' (not in the current scene)' if args.hidden else ''}"
+          f"{f'; OBS at nice {args.nice}' if args.nice else ''}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="mindflow-bench-") as tmp_dir:
         tmp = str(args.keep) if args.keep else tmp_dir

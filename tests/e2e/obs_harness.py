@@ -193,15 +193,17 @@ class ObsResult:
 class ObsProcess:
     """One OBS run. ``start()``, ``wait_for(regex)``, ``stop()`` (SIGINT, SIGKILL after a timeout)."""
 
-    def __init__(self, cfg: ObsConfig, *, start_recording: bool | None = None) -> None:
+    def __init__(self, cfg: ObsConfig, *, start_recording: bool | None = None, nice: int = 0) -> None:
         self.cfg = cfg
+        self.nice = nice
         self.start_recording = cfg.record if start_recording is None else start_recording
         self.proc: subprocess.Popen | None = None
         self.t0 = 0.0
         self.stdout_path = cfg.workdir / "obs-stdout.txt"
 
     def command(self) -> list[str]:
-        cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "obs", "--multi",
+        prefix = ["nice", "-n", str(self.nice)] if self.nice else []
+        cmd = prefix + ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "obs", "--multi",
                "--collection", self.cfg.collections[0], "--profile", PROFILE, "--scene", SCENE]
         if self.start_recording:
             cmd.append("--startrecording")
