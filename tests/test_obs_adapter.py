@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from conftest import FACES, load_photo, paste
+from conftest import load_photo, paste
 
 from obs_mindflow.obs import deps
 from obs_mindflow.obs.lifecycle import Action, SessionLifecycle
