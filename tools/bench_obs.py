@@ -2,6 +2,7 @@
 the script, and prints what OBS and the script log.
 
     .venv/bin/python -m tools.bench_obs [--seconds 60] [--rate 5] [--runs 1] [--hidden] [--size 1280x720]
+                                        [--canvas 1280x720] [--nice N] [--keep DIR]
 
 Figures:
 - the script's graphics-thread cost per capture (render into the small texrender + stage, plus map + copy of the
@@ -42,7 +43,7 @@ PROFILER_RE = {
 COST_RE = re.compile(r"MindFlow capture cost per frame.*?\((\d+x\d+) from (\d+x\d+), (\d+) frames\): total median "
                      r"([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms.*?render\+stage median ([\d.]+) ms.*?map\+copy "
                      r"median ([\d.]+) ms")
-DRAWN_RE = re.compile(r"Total drawn frames: (\d+) \((\d+) attempted\)")
+DRAWN_RE = re.compile(r"Total drawn frames: (\d+)(?: \((\d+) attempted\))?")   # "(N attempted)" only after a lag
 RESULTS_RE = re.compile(r"MindFlow: first face in this session")
 
 
@@ -71,7 +72,9 @@ def run_once(with_script: bool, args, clip: Path, workdir: Path) -> dict:
     if with_script:
         settings = {"video_source": WEBCAM, "text_source": TEXT, "report_dir": str(workdir / "reports"),
                     "rate_hz": args.rate}
-    cfg = ObsConfig(workdir=workdir, script_settings=settings, video=clip, webcam_in_scene=not args.hidden)
+    canvas = tuple(int(x) for x in args.canvas.lower().split("x"))
+    cfg = ObsConfig(workdir=workdir, script_settings=settings, video=clip, webcam_in_scene=not args.hidden,
+                    base=canvas)
     load_before = os.getloadavg()
     proc = ObsProcess(cfg, nice=args.nice)
     with proc:
@@ -86,11 +89,12 @@ def run_once(with_script: bool, args, clip: Path, workdir: Path) -> dict:
     row: dict = {"script": with_script, "rc": result.returncode, "leaks": result.leaks,
                  "load": (load_before[0], load_after[0]), "log": str(proc.log_path())}
     lagged = result.lagged_frames()
-    row["lagged"] = lagged[-1] if lagged else None
+    drawn = DRAWN_RE.findall(log)
+    row["drawn"] = (int(drawn[-1][0]), int(drawn[-1][1] or drawn[-1][0])) if drawn else None
+    # OBS prints the lagged-frames line only when frames lagged
+    row["lagged"] = lagged[-1] if lagged else ((0, 0.0) if drawn else None)
     skipped = result.skipped_frames()
     row["skipped"] = skipped[-1] if skipped else None
-    drawn = DRAWN_RE.findall(log)
-    row["drawn"] = (int(drawn[-1][0]), int(drawn[-1][1])) if drawn else None
     for name, rx in PROFILER_RE.items():
         m = rx.findall(log)
         row[name] = (float(m[0][0]), float(m[0][2])) if m else None   # the first block: times per call
@@ -129,6 +133,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rate", type=float, default=5.0, help="analysis rate in Hz (default 5)")
     ap.add_argument("--runs", type=int, default=1, help="alternating without/with pairs (default 1)")
     ap.add_argument("--size", default="1280x720", help="webcam stand-in resolution (default 1280x720)")
+    ap.add_argument("--canvas", default="1280x720",
+                    help="OBS canvas and recording size (default 1280x720; smaller leaves a loaded machine headroom)")
     ap.add_argument("--hidden", action="store_true", help="webcam not in the current scene")
     ap.add_argument("--only", choices=("with", "without"), help="run one configuration only")
     ap.add_argument("--nice", type=int, default=0,
@@ -142,7 +148,7 @@ def main(argv=None) -> int:
     size = tuple(int(x) for x in args.size.lower().split("x"))
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start; OBS software GL "
           f"(llvmpipe) under Xvfb; {args.seconds:g} s recording per run; rate {args.rate:g} Hz; webcam stand-in "
-          f"{size[0]}x{size[1]}{' (not in the current scene)' if args.hidden else ''}"
+          f"{size[0]}x{size[1]}{' (not in the current scene)' if args.hidden else ''}; canvas {args.canvas}"
           f"{f'; OBS at nice {args.nice}' if args.nice else ''}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="mindflow-bench-") as tmp_dir:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -58,11 +60,25 @@ def _saved_text(cfg: ObsConfig, collection: str) -> str:
     return settings.get("text", "")
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_recording_session_is_analysed_shown_and_reported(obs_ready, tmp_path):
     reports = tmp_path / "reports"
-    cfg = ObsConfig(workdir=tmp_path, script_settings=_settings(reports, e2e_stop_after_s=8.0))
+    port = _free_port()
+    cfg = ObsConfig(workdir=tmp_path, script_settings=_settings(reports, e2e_stop_after_s=8.0, overlay_enabled=True,
+                                                                overlay_port=port))
     with ObsProcess(cfg) as run:
         assert run.wait_for(LOADED, 90), "the script never logged OBS's FINISHED_LOADING:\n" + run.log()[-3000:]
+        assert run.wait_for(r"MindFlow: first face in this session", 90), "no face analysed:\n" + run.log()[-3000:]
+        time.sleep(1.0)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/state.json", timeout=10) as reply:
+            state = json.loads(reply.read())
+        assert state["labels"] == list(LABELS) and state["session"]["active"] is True, state
+        assert state["emotion"] in LABELS and state["face"] is True, f"the overlay state shows no face: {state}"
         assert run.wait_for(re.escape(SUMMARY), 90), \
             "no end-of-session summary after the recording stopped:\n" + run.log()[-3000:]
         time.sleep(0.5)
@@ -75,6 +91,7 @@ def test_recording_session_is_analysed_shown_and_reported(obs_ready, tmp_path):
     assert log.count(SUMMARY) == 1, "the session must be summarised exactly once"
     assert re.search(r"Face visible: [1-9]\d* %", log), "the summary says no face was seen"
     assert "MindFlow capture cost per frame" in log
+    assert f"MindFlow: overlay at http://127.0.0.1:{port}/overlay" in log
 
     text = _saved_text(cfg, cfg.collections[0])
     assert any(label in text for label in LABELS), f"the text source shows {text!r}, naming none of {LABELS}"
