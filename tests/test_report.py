@@ -583,3 +583,22 @@ def test_html_report_renders_in_chromium(finished, tmp_path):
     for figure in headline_texts(finished.snapshot):
         assert figure in text, figure
     assert "not a diagnosis" in text
+
+
+def test_finish_joins_the_checkpoint_thread(tmp_path):
+    """OBS requires every thread joined when a session ends: finish() leaves no checkpoint writer behind."""
+    import threading
+
+    from obs_mindflow.engine import AnalysisResult
+    from obs_mindflow.engine.report import SessionRecorder
+
+    class Card:
+        labels, negative_labels, name = ("a", "b"), ("b",), "t"
+
+    rec = SessionRecorder(tmp_path, Card(), checkpoint_every_s=0.5)
+    for i in range(50):
+        rec.add(AnalysisResult(seq=i + 1, timestamp=i * 0.1, frame_size=(10, 10), labels=("a", "b"),
+                               boxes=[[0, 0, 5, 5]], probabilities=[[0.9, 0.1]], emotion="a", confidence=0.9))
+    assert any(t.name == "mindflow-checkpoint" for t in threading.enumerate())
+    assert rec.finish().ok
+    assert not any(t.name == "mindflow-checkpoint" for t in threading.enumerate())

@@ -677,6 +677,7 @@ class _BackgroundWriter:
         self._cond = threading.Condition()
         self._job: _Job | None = None
         self._busy = False
+        self._closing = False
         self._thread: threading.Thread | None = None
 
     def submit(self, job: _Job) -> None:
@@ -692,17 +693,25 @@ class _BackgroundWriter:
         with self._cond:
             return self._cond.wait_for(lambda: self._job is None and not self._busy, timeout)
 
-    def drain(self) -> None:
-        """Drop a job not started yet and wait for the one in progress."""
+    def drain(self, timeout: float = 10.0) -> None:
+        """Drop a job not started yet, wait for the one in progress, and end and join the thread (a later
+        ``submit`` starts a new one). OBS requires every thread joined when a session ends or the script unloads."""
         with self._cond:
             self._job = None
-            while self._busy:
-                self._cond.wait()
+            self._closing = True
+            thread = self._thread
+            self._cond.notify_all()
+        try:
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout)
+        finally:
+            with self._cond:
+                self._closing = False
 
     def _loop(self) -> None:
         while True:
             with self._cond:
-                if self._job is None:
+                if self._job is None and not self._closing:
                     self._cond.wait(self._idle_s)
                 if self._job is None:
                     self._thread = None
