@@ -7,20 +7,31 @@ import numpy as np
 import pytest
 
 from obs_mindflow.engine import Analyzer, ExpressionModel, FaceDetector, ModelOptions, default_model_dir
+from obs_mindflow.engine.card import find_model_folders
+from obs_mindflow.engine.catalog import MODELS_DIR
 from tests.conftest import paste
 
 GOLDEN = [("astronaut", "happy", 0.9), ("hopper", "neutral", 0.8)]
 
 
+BUNDLED = [p.name for p in find_model_folders(MODELS_DIR)]
+
+
+@pytest.fixture(scope="module", params=BUNDLED)
+def bundled_model(request):
+    return ExpressionModel.load(MODELS_DIR / request.param)
+
+
 @pytest.mark.parametrize("photo, label, min_prob", GOLDEN)
-def test_golden_photos_detect_and_classify(request, default_model, photo, label, min_prob):
+def test_golden_photos_detect_and_classify(request, bundled_model, photo, label, min_prob):
+    """Every bundled model, through the full detect + classify path."""
     img = request.getfixturevalue(photo)
     boxes = FaceDetector().detect(img)
     assert len(boxes) == 1
-    probs = default_model.classify(img, boxes)
-    assert probs.shape == (1, len(default_model.labels))
-    got = default_model.labels[int(np.argmax(probs[0]))]
-    assert got == label, dict(zip(default_model.labels, probs[0].round(3)))
+    probs = bundled_model.classify(img, boxes)
+    assert probs.shape == (1, len(bundled_model.labels))
+    got = bundled_model.labels[int(np.argmax(probs[0]))]
+    assert got == label, dict(zip(bundled_model.labels, probs[0].round(3)))
     assert probs[0].max() >= min_prob
 
 
