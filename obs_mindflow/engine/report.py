@@ -639,6 +639,18 @@ def write_report(folder: str | Path, snapshot: StatsSnapshot, info: SessionInfo,
     return summary_text
 
 
+def _finalise_folder(folder: Path, snapshot: StatsSnapshot, info: SessionInfo, summary_text: str) -> None:
+    """The final report files, then the session's checkpoint files removed: the folder reads as finished.
+    Raises ``OSError``."""
+    write_report(folder, snapshot, info, summary_text)
+    for name in (MARKER_FILE, STATE_FILE):
+        try:
+            os.unlink(folder / name)
+        except FileNotFoundError:
+            pass
+    _fsync_dir(folder)
+
+
 def _summary_json(doc: dict[str, Any]) -> str:
     """Indented JSON, with the timeline one compact row per line (readable, and fast: the C encoder does the
     rows, which are most of the file)."""
@@ -984,13 +996,7 @@ class SessionRecorder:
                     folder = self._folder
                     assert folder is not None
                     try:
-                        write_report(folder, snap, info, text)
-                        for name in (MARKER_FILE, STATE_FILE):
-                            try:
-                                os.unlink(folder / name)
-                            except FileNotFoundError:
-                                pass
-                        _fsync_dir(folder)
+                        _finalise_folder(folder, snap, info, text)
                     except OSError as exc:
                         raise ReportError.from_os_error(exc, folder, during="report") from exc
                     _register_live(folder, False)
@@ -1073,13 +1079,7 @@ def _recover_one(folder: Path) -> FinishedSession:
     snap = stats.snapshot()
     text = format_summary(snap, model_name=info.model, started_at=started_at, recovered=True)
     try:
-        write_report(folder, snap, info, text)
-        for name in (MARKER_FILE, STATE_FILE):
-            try:
-                os.unlink(folder / name)
-            except FileNotFoundError:
-                pass
-        _fsync_dir(folder)
+        _finalise_folder(folder, snap, info, text)
     except OSError as exc:
         err = ReportError.from_os_error(exc, folder, during="report")
         return FinishedSession(folder=folder, summary_text=f"{text}\nReport NOT saved: {err}", snapshot=snap,

@@ -292,7 +292,9 @@ def main(argv: list[str] | None = None) -> int:
 
     arch_text = (members + f"{a['arch']} ResNet-style backbone (48x48x1 -> 6x6 features)"
                  + (f" with {a['num_head']} DAN cross-attention heads (spatial + channel attention, "
-                    "log-softmax fusion across heads, Linear + BatchNorm1d), trained with DAN's affinity and "
+                    + ("log-softmax fusion across heads" if a.get("fusion") == "logsoftmax"
+                       else "mean fusion of the heads")
+                    + ", Linear + BatchNorm1d), trained with DAN's affinity and "
                     "partition losses" if a["head"] == "dan" else " with global average pooling and a linear head")
                  + ("; horizontal-flip averaging in the graph" if args.tta else "")
                  + ("; int8 static quantisation (QDQ)" if args.int8 else ""))

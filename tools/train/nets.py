@@ -6,8 +6,8 @@ Two heads on one backbone, so that the only difference between them is the head:
 * ``dan``: DAN's multi-head cross attention (Wen et al., "Distract Your Attention", MIT reference code
   github.com/yaoing/DAN) scaled down: ``heads`` × (spatial attention: 1×1 reduce, then 3×3 + 1×3 + 3×1 convs
   summed, ReLU, summed over channels into one spatial map that multiplies the features; channel attention:
-  GAP → Linear → BN → ReLU → Linear → Sigmoid that multiplies the pooled vector), the heads' vectors
-  log-softmaxed across heads and summed, then Linear + BatchNorm1d → logits. Trained with DAN's affinity
+  GAP → Linear → BN → ReLU → Linear → Sigmoid that multiplies the pooled vector), the heads' vectors fused
+  (``fusion``: DAN's log-softmax across heads then sum, or their mean), then Linear + BatchNorm1d → logits. Trained with DAN's affinity
   and partition losses (:class:`AffinityLoss`, :class:`PartitionLoss`).
 
 Every network takes ``(N, 1, 48, 48)`` float input normalised as ``(x/255 - 0.5) / 0.5`` and returns
