@@ -26,6 +26,22 @@ def test_every_bundled_model_loads_and_runs(astronaut):
             assert (folder / name).is_file(), f"{folder.name}: licence file {name} missing"
 
 
+def test_the_default_model_is_named_alike_everywhere():
+    """The OBS settings module and the e2e test name the default without importing the engine (no numpy there)."""
+    import ast
+
+    from obs_mindflow.engine.catalog import DEFAULT_MODEL
+    from obs_mindflow.obs.settings import DEFAULT_MODEL_CHOICE
+    from tools import bench_accuracy
+
+    assert DEFAULT_MODEL_CHOICE == DEFAULT_MODEL == default_model_dir().name
+    assert bench_accuracy.DEFAULT_MODEL == default_model_dir()
+    e2e = ast.parse((MODELS_DIR.parent / "tests" / "e2e" / "test_obs_e2e.py").read_text())
+    consts = {t.id: n.value.value for n in e2e.body if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
+              for t in n.targets if isinstance(t, ast.Name)}
+    assert consts["DEFAULT_MODEL"] == DEFAULT_MODEL
+
+
 def _good() -> dict:
     return json.loads((default_model_dir() / "card.json").read_text())
 
@@ -126,23 +142,31 @@ def test_truncated_onnx_file(tmp_path):
         ExpressionModel.load(folder)
 
 
-SHAPE_MISMATCHES = [
-    ({"input": {"height": 48, "width": 48}}, "the model expects"),
-    ({"input": {"layout": "NCHW"}}, "the model expects"),
-    ({"input": {"channels": "rgb", "mean": [0.5], "std": [0.5]}}, "the model expects"),
-    ({"labels": ["a", "b", "c", "d", "e", "f"], "negative_labels": ["a"]}, "the card lists 6 labels"),
-]
+def _other_size(r: dict) -> None:
+    r["input"].update(height=r["input"]["height"] + 16, width=r["input"]["width"] + 16)
 
 
-@pytest.mark.parametrize("change, message", SHAPE_MISMATCHES)
+def _other_layout(r: dict) -> None:
+    r["input"]["layout"] = "NHWC" if r["input"]["layout"] == "NCHW" else "NCHW"
+
+
+def _other_channels(r: dict) -> None:
+    r["input"].update(channels="rgb" if r["input"]["channels"] == "gray" else "gray", mean=[0.5], std=[0.5])
+
+
+def _six_labels(r: dict) -> None:
+    r.update(labels=["a", "b", "c", "d", "e", "f"], negative_labels=["a"])
+
+
+SHAPE_MISMATCHES = [(_other_size, "the model expects"), (_other_layout, "the model expects"),
+                    (_other_channels, "the model expects"), (_six_labels, "the card lists 6 labels")]
+
+
+@pytest.mark.parametrize("change, message", SHAPE_MISMATCHES, ids=lambda v: getattr(v, "__name__", ""))
 def test_card_vs_model_shape_mismatch(tmp_path, change, message):
     folder = _copy_default(tmp_path)
     raw = _good()
-    for key, value in change.items():
-        if isinstance(value, dict):
-            raw[key].update(value)
-        else:
-            raw[key] = value
+    change(raw)
     (folder / "card.json").write_text(json.dumps(raw))
     with pytest.raises(ModelCardError, match=message):
         ExpressionModel.load(folder)

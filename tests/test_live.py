@@ -11,6 +11,7 @@ import pytest
 
 from conftest import paste
 
+from obs_mindflow.engine.catalog import DEFAULT_MODEL
 from obs_mindflow.engine.live import LiveSession, recover_sessions
 from obs_mindflow.obs.template import PLACEHOLDERS, render
 
@@ -78,7 +79,7 @@ def test_session_values_overlay_and_report(live, face_frame, tmp_path):
     values = live.values()
     assert values["emotion"] == "happy"
     assert values["negative_share"] == "0 %" and values["coverage"] == "100 %" and values["dominant"] == "happy"
-    assert values["faces"] == "1" and values["model"] == "fer-mini-xception"
+    assert values["faces"] == "1" and values["model"] == DEFAULT_MODEL
     assert render("{emotion} · {negative_share} negative", values) == "happy · 0 % negative"
     assert any("first face in this session (happy" in text for _, text in live.logs)
 

@@ -11,7 +11,9 @@ from obs_mindflow.engine.card import find_model_folders
 from obs_mindflow.engine.catalog import MODELS_DIR
 from tests.conftest import paste
 
-GOLDEN = [("astronaut", "happy", 0.9), ("hopper", "neutral", 0.8)]
+# The expected label must win clearly. The floors suit calibrated models (mindflow-fer-r3x2: ECE 0.03 says
+# 0.88 / 0.74 here); the over-confident mini-Xception (ECE 0.10) says 0.997 / 0.971.
+GOLDEN = [("astronaut", "happy", 0.8), ("hopper", "neutral", 0.65)]
 
 
 BUNDLED = [p.name for p in find_model_folders(MODELS_DIR)]

@@ -24,7 +24,7 @@ from conftest import load_photo, paste
 from obs_mindflow.obs import deps
 from obs_mindflow.obs.lifecycle import Action, SessionLifecycle
 from obs_mindflow.obs.metrics import DurationStats
-from obs_mindflow.obs.settings import CUSTOM_MODEL, FIELDS, Settings, validate
+from obs_mindflow.obs.settings import CUSTOM_MODEL, DEFAULT_MODEL_CHOICE, FIELDS, Settings, validate
 from obs_mindflow.obs.template import DEFAULT_TEMPLATE, PLACEHOLDERS, TemplateError, check_template, render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +125,7 @@ def test_settings_log_line_is_one_line_with_every_setting():
                      "e2e_stop_after_s": 8.0})
     line = s.log_line()
     assert "\n" not in line
-    for part in ("video_source='Cam'", "text_source='Txt'", "rate=5 Hz", "model='fer-mini-xception'",
+    for part in ("video_source='Cam'", "text_source='Txt'", "rate=5 Hz", f"model='{DEFAULT_MODEL_CHOICE}'",
                  "overlay=on, port 9001", "nudge=off", "report_dir='(default)'", "e2e_stop_after_s=8.0"):
         assert part in line
     assert "e2e" not in validate({})[0].log_line()

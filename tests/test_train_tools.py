@@ -128,6 +128,7 @@ def test_training_logs_every_epoch_and_an_interrupted_run_resumes_to_the_same_we
     for k, v in a["model"].items():
         assert torch.equal(v, b["model"][k]), k
     assert [h["val_acc"] for h in a["history"]] == [h["val_acc"] for h in b["history"]]
+    assert b["command"] == a["command"].replace("straight", "resumed")    # one command gives these weights
     log = (base / "straight" / "train.log").read_text()
     assert "epoch   1/2" in log and "epoch   2/2" in log and "done: 2 epochs" in log
     hist = json.loads((base / "resumed" / "history.json").read_text())

@@ -1,6 +1,6 @@
 """Accuracy of an expression model folder on FER2013, through the engine's own preprocessing.
 
-    .venv/bin/python -m tools.bench_accuracy [--model models/fer-mini-xception]
+    .venv/bin/python -m tools.bench_accuracy [--model models/NAME (default: the default model)]
                                              [--data ../shared/data/fer2013/validation.npz] [--json OUT]
 
 The data file is an ``.npz`` with ``images`` (N, 48, 48) uint8 grayscale, ``labels`` (N,) indices into
@@ -32,7 +32,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "fer2013" / "validation.npz"
-DEFAULT_MODEL = REPO / "models" / "fer-mini-xception"
+DEFAULT_MODEL = REPO / "models" / "mindflow-fer-r3x2"   # = obs_mindflow.engine.catalog.DEFAULT_MODEL
 
 # Alternative spellings of the same emotion, mapped to FER2013's names.
 ALIASES = {

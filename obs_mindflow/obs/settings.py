@@ -16,7 +16,7 @@ from .template import DEFAULT_TEMPLATE, check_template
 
 RATE_MIN_HZ, RATE_MAX_HZ, RATE_DEFAULT_HZ = 1.0, 15.0, 5.0
 PORT_MIN, PORT_MAX, PORT_DEFAULT = 1024, 65535, 8765
-DEFAULT_MODEL_CHOICE = "fer-mini-xception"   # = obs_mindflow.engine.catalog.DEFAULT_MODEL (not imported: no numpy here)
+DEFAULT_MODEL_CHOICE = "mindflow-fer-r3x2"   # = obs_mindflow.engine.catalog.DEFAULT_MODEL (not imported: no numpy here)
 CUSTOM_MODEL = "__custom__"                  # model list entry meaning "the folder in model_folder"
 TEXT_UPDATE_HZ = 4                           # text source refresh rate (only changed text is written)
 

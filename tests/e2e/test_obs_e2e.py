@@ -22,7 +22,8 @@ from .obs_harness import TEXT, WEBCAM, ObsConfig, ObsProcess, saved_source_setti
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-LABELS = tuple(json.loads((ROOT / "models" / "fer-mini-xception" / "card.json").read_text())["labels"])
+DEFAULT_MODEL = "mindflow-fer-r3x2"          # obs_mindflow.engine.catalog.DEFAULT_MODEL (test_catalog checks)
+LABELS = tuple(json.loads((ROOT / "models" / DEFAULT_MODEL / "card.json").read_text())["labels"])
 LOADED = r"MindFlow: OBS finished loading"
 SUMMARY = "MindFlow session summary"
 
@@ -149,7 +150,7 @@ def test_missing_dependencies_load_and_print_the_install_command(obs_ready, tmp_
         result = run.stop(timeout=30)
     _check_clean_exit(result, tmp_path)
     log = result.log
-    if "MindFlow needs" not in log and "model 'fer-mini-xception' loaded" in log:
+    if "MindFlow needs" not in log and f"model '{DEFAULT_MODEL}' loaded" in log:
         pytest.skip("OBS's Python has numpy, OpenCV and onnxruntime system-wide: nothing is missing to report")
     assert "MindFlow needs" in log and "they are missing" in log, "\n".join(result.script_lines())
     assert f"{obs_ready} '{copy / 'tools' / 'install_obs_deps.py'}'" in log, \

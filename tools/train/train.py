@@ -70,6 +70,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def run_flags(argv: list[str]) -> list[str]:
+    """``argv`` without ``--resume`` and ``--stop-after N``: the command that gives this run's weights in one go."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--stop-after":
+            skip = True
+        elif a != "--resume" and not a.startswith("--stop-after="):
+            out.append(a)
+    return out
+
+
 def holdout_seed(args: dict) -> int:
     """The calibration hold-out's seed of a run (``args`` as parsed or as stored in a checkpoint)."""
     return args["seed"] if args.get("holdout_seed") is None else args["holdout_seed"]
@@ -98,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                                   logging.FileHandler(args.out / "train.log")])
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    command = "python -m tools.train.train " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    command = "python -m tools.train.train " + " ".join(shlex.quote(a) for a in run_flags(
+        sys.argv[1:] if argv is None else argv))
 
     train_all = load_npz(args.data_dir / "train.npz")
     test = load_npz(args.data_dir / "validation.npz")
