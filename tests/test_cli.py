@@ -113,7 +113,9 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_analysed(tmp_path):
     reports = tmp_path / "r"
     proc = subprocess.Popen([sys.executable, "-m", "obs_mindflow", "analyze", str(SAMPLE), "--rate", "0",
                              "--report-dir", str(reports)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, bufsize=1)
+                            stderr=subprocess.PIPE, text=True, bufsize=1,
+                            # a shell's background job inherits SIGINT ignored, and Python keeps it so
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # Interrupt when progress reaches 10 % of the clip (the whole clip takes ~1.5 s on a fast machine, so a fixed
     # sleep could land after the end).
     seen = []
