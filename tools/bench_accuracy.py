@@ -30,9 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
+from obs_mindflow.engine.catalog import default_model_dir
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "fer2013" / "validation.npz"
-DEFAULT_MODEL = REPO / "models" / "mindflow-fer-r3x2"   # = obs_mindflow.engine.catalog.DEFAULT_MODEL
+DEFAULT_MODEL = default_model_dir()
 
 # Alternative spellings of the same emotion, mapped to FER2013's names.
 ALIASES = {

@@ -22,7 +22,7 @@ from .obs_harness import TEXT, WEBCAM, ObsConfig, ObsProcess, saved_source_setti
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL = "mindflow-fer-r3x2"          # obs_mindflow.engine.catalog.DEFAULT_MODEL (test_catalog checks)
+DEFAULT_MODEL = "mindflow-fer-r3x2"          # = catalog.DEFAULT_MODEL (tests/test_card.py checks)
 LABELS = tuple(json.loads((ROOT / "models" / DEFAULT_MODEL / "card.json").read_text())["labels"])
 LOADED = r"MindFlow: OBS finished loading"
 SUMMARY = "MindFlow session summary"

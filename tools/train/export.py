@@ -31,7 +31,7 @@ import torch
 from .calibrate import ece, fit_temperature, nll, softmax
 from .data import LABELS, MEAN, STD, load_npz, stratified_holdout
 from .nets import build, count_params
-from .train import DEFAULT_DATA, holdout_seed, predict
+from .train import DEFAULT_DATA, holdout_seed, predict, run_flags
 
 REPO = Path(__file__).resolve().parents[2]
 NEGATIVE = ["angry", "disgust", "fear", "sad"]
@@ -170,19 +170,21 @@ def time_ms(path: Path, runs: int) -> dict:
 
 
 def photo_checks(folder: Path) -> dict:
+    """The public-domain test photos through the engine's detector and model, as the golden tests run them."""
     import cv2
+    from obs_mindflow.engine.detector import FaceDetector
     from obs_mindflow.engine.model import ExpressionModel
     model = ExpressionModel.load(folder)
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
     out = {}
     for name, want in (("astronaut.png", "happy"), ("grace_hopper.jpg", "neutral")):
         frame = cv2.imread(str(REPO / "tests" / "data" / "faces" / name))
-        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        boxes = cascade.detectMultiScale(gray)
-        box = max(boxes, key=lambda b: b[2] * b[3])
-        p = model.classify(frame, np.array([box]))[0]
+        boxes = FaceDetector().detect(frame)[:1]          # the primary face
+        if not len(boxes):
+            out[name] = {"expected": want, "predicted": None, "note": "no face detected"}
+            continue
+        p = model.classify(frame, boxes)[0]
         out[name] = {"expected": want, "predicted": model.labels[int(p.argmax())],
-                     "box_xywh": [int(v) for v in box],
+                     "box_xywh": [int(v) for v in boxes[0]],
                      "probabilities": {l: round(float(v), 4) for l, v in zip(model.labels, p)}}
     return out
 
@@ -211,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
 
     loaded = [load_run(run) for run in args.run]
     nets, cks = [n for n, _ in loaded], [c for _, c in loaded]
-    ck, a = cks[0], cks[0]["args"]
+    a = cks[0]["args"]
     for run, other in zip(args.run[1:], cks[1:]):
         if (other["args"]["holdout"], holdout_seed(other["args"])) != (a["holdout"], holdout_seed(a)):
             raise SystemExit(f"{run} kept another calibration hold-out than {args.run[0]} "
@@ -287,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     photos = photo_checks(out)
     n_params = sum(count_params(n) for n in nets)
     curves = [{str(h["epoch"]): round(h["val_acc"], 4) for h in c["history"]} for c in cks]
+    prefix = "python -m tools.train.train "    # older checkpoints kept --resume/--stop-after in the command
+    commands = [prefix + shlex.join(run_flags(shlex.split(c["command"].removeprefix(prefix)))) for c in cks]
     train_seconds = sum(h["seconds"] for c in cks for h in c["history"])
     members = "" if len(nets) == 1 else f"mean of the logits of {len(nets)} such networks (seeds differ); "
 
@@ -327,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
                   "itself plus 2 % per side frames a face like FER2013 does."),
         "extra": {
             "architecture": arch_text,
-            "training_command": ck["command"] if len(cks) == 1 else [c["command"] for c in cks],
+            "training_command": commands[0] if len(commands) == 1 else commands,
             "export_command": export_command,
             "training_epoch_seconds": round(train_seconds),
             "training_wall_time": args.wall_time,
