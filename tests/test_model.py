@@ -11,8 +11,8 @@ from obs_mindflow.engine.card import find_model_folders
 from obs_mindflow.engine.catalog import MODELS_DIR
 from tests.conftest import paste
 
-# The expected label must win clearly. The floors suit calibrated models (mindflow-fer-r3x2: ECE 0.03 says
-# 0.89 / 0.77 here); the over-confident mini-Xception (ECE 0.10) says 0.997 / 0.971.
+# The expected label must win clearly. The floors suit calibrated models (mindflow-fer-r3d-r3: ECE 0.04 says
+# 0.88 / 0.66 here); the over-confident mini-Xception (ECE 0.10) says 0.997 / 0.971.
 GOLDEN = [("astronaut", "happy", 0.8), ("hopper", "neutral", 0.65)]
 
 

@@ -528,9 +528,13 @@ def fake_obs(monkeypatch):
 
 @pytest.fixture
 def entry(fake_obs, monkeypatch):
-    """The script's entry module imported against the fake obspython, with the ctypes mapper faked."""
+    """The script's entry module imported against the fake obspython, with the ctypes parts faked: the stage
+    mapper, and the UI-thread queue (tasks collect in ``fake_obs.ui_tasks``; the test runs them)."""
     capture = importlib.import_module("obs_mindflow.obs.capture")
     monkeypatch.setattr(capture, "StageMapper", FakeMapper)
+    uitask = importlib.import_module("obs_mindflow.obs.uitask")
+    fake_obs.ui_tasks = []
+    monkeypatch.setattr(uitask, "run_on_ui_thread", lambda fn: fake_obs.ui_tasks.append(fn) is None)
     module = importlib.import_module("mindflow_obs")
     yield module
     if module._script is not None:
@@ -840,6 +844,11 @@ def test_test_hook_stops_the_recording(entry, fake_obs, tmp_path):
                                           e2e_switch_after_s=0.05))
     fire(entry, o, "RECORDING_STARTED")
     run_ticks(entry, script, 0.3)
+    # queued for the UI thread, not called from the timer (OBS's graphics thread)
+    assert o.calls.count(("recording_stop",)) == 0 and o.calls.count(("set_collection", "B")) == 0
+    assert len(o.ui_tasks) == 2
+    for task in o.ui_tasks:
+        task()
     assert o.calls.count(("recording_stop",)) == 1 and o.calls.count(("set_collection", "B")) == 1
     entry.script_unload()
 

@@ -23,8 +23,6 @@ called from ``script_unload``.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -32,6 +30,7 @@ from typing import Callable
 import numpy as np
 import obspython as obs
 
+from . import libobs
 from .metrics import DurationStats
 from .objects import graphics
 
@@ -48,30 +47,15 @@ def fit_size(width: int, height: int, max_w: int = MAX_SIZE[0], max_h: int = MAX
     return max(1, int(round(width * s))), max(1, int(round(height * s)))
 
 
-def _libobs_candidates() -> list[str | None]:
-    if sys.platform.startswith("win"):
-        return ["obs.dll", "obs"]
-    if sys.platform == "darwin":
-        return ["@rpath/libobs.framework/Versions/A/libobs", "libobs.framework/libobs", "libobs.0.dylib",
-                "libobs.dylib", None]
-    return ["libobs.so.0", "libobs.so", ctypes.util.find_library("obs"), None]
-
-
 class StageMapper:
     """``gs_stagesurface_map``/``unmap`` through ctypes on the libobs already loaded in the process."""
 
     def __init__(self) -> None:
-        errors = []
-        for name in _libobs_candidates():
-            try:
-                lib = ctypes.CDLL(name)
-                fmap = lib.gs_stagesurface_map
-                funmap = lib.gs_stagesurface_unmap
-                break
-            except (OSError, AttributeError) as exc:
-                errors.append(f"{name}: {exc}")
-        else:
-            raise OSError("cannot reach libobs through ctypes to read frames back (" + "; ".join(errors) + ")")
+        try:
+            lib = libobs.load("gs_stagesurface_map", "gs_stagesurface_unmap")
+        except OSError as exc:
+            raise OSError(f"cannot read frames back: {exc}") from exc
+        fmap, funmap = lib.gs_stagesurface_map, lib.gs_stagesurface_unmap
         fmap.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_uint32)]
         fmap.restype = ctypes.c_bool
         funmap.argtypes = [ctypes.c_void_p]

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import faulthandler
 import logging
+import os
+import signal
 import threading
 import time
 from typing import Any, Callable
@@ -25,7 +28,7 @@ from ..engine import DetectorError, ModelCardError, ModelLoadError, resolve_mode
 from ..engine.live import LiveSession, recover_sessions
 from ..engine.report import FinishedSession, ReportError
 from ..overlay.server import OverlayError, OverlayServer
-from . import sources
+from . import sources, uitask
 from .capture import SourceCapture
 from .desktop import open_folder
 from .hotkeys import Hotkeys
@@ -118,6 +121,7 @@ class MindFlowScript:
         self._last_text: str | None = None
         self._session_t0: float | None = None
         self._e2e_done: set[str] = set()
+        self._stack_file: Any = None
         self._capture_failed = ""
         self._handler: _LogHandler | None = None
         self.closed = False
@@ -150,6 +154,7 @@ class MindFlowScript:
             pkg.setLevel(logging.INFO)
         logging.getLogger("obs_mindflow.overlay.server").setLevel(logging.WARNING)  # per-request lines stay quiet
         self.apply(read_settings(data), first=True)
+        self._stack_dump_on_signal(self.settings.e2e_stack_dump)
         recover_sessions(self.settings.report_root(), self.log.log)
         self.hotkeys.register(data, self.hotkey_callbacks)
         self.run(self.lifecycle.loaded(obs.obs_frontend_streaming_active(), obs.obs_frontend_recording_active()))
@@ -243,6 +248,7 @@ class MindFlowScript:
             self.overlay.stop()
             self.overlay = None
         self.hotkeys.unregister()
+        self._stack_dump_on_signal("")
         self.log.flush()
         if self._handler is not None:
             logging.getLogger("obs_mindflow").removeHandler(self._handler)
@@ -396,21 +402,47 @@ class MindFlowScript:
 
     def _test_hooks(self) -> None:
         """``e2e_*`` settings (end-to-end tests only): stop the recording or switch the scene collection a few
-        seconds into the session."""
+        seconds into the session; close OBS when the quit file appears. This runs in a timer callback, on OBS's graphics thread; the frontend calls are
+        queued to the UI thread (a collection switch from another thread rebuilds Qt widgets off the GUI thread)."""
         s, t0 = self.settings, self._session_t0
+        if s.e2e_quit_file and "quit" not in self._e2e_done and os.path.exists(s.e2e_quit_file):
+            self._e2e_done.add("quit")
+            self.log.info("MindFlow e2e: closing OBS's main window (as File > Exit does)")
+            if not uitask.run_on_ui_thread(uitask.close_main_window):
+                self.log.warning("MindFlow e2e: cannot reach OBS's UI thread; close OBS another way")
         if t0 is None or not self.lifecycle.active:
             return
         age = time.monotonic() - t0
         if s.e2e_stop_after_s and age >= s.e2e_stop_after_s and "stop" not in self._e2e_done:
             self._e2e_done.add("stop")
             self.log.info(f"MindFlow e2e: stopping the recording {age:.1f} s into the session")
-            obs.obs_frontend_recording_stop()
+            self._on_ui_thread(obs.obs_frontend_recording_stop)
         if (s.e2e_switch_collection and s.e2e_switch_after_s and age >= s.e2e_switch_after_s
                 and "switch" not in self._e2e_done):
             self._e2e_done.add("switch")
             if obs.obs_frontend_get_current_scene_collection() != s.e2e_switch_collection:
                 self.log.info(f"MindFlow e2e: switching to scene collection '{s.e2e_switch_collection}'")
-                obs.obs_frontend_set_current_scene_collection(s.e2e_switch_collection)
+                name = s.e2e_switch_collection
+                self._on_ui_thread(lambda: obs.obs_frontend_set_current_scene_collection(name))
+
+    def _stack_dump_on_signal(self, path: str) -> None:
+        """End-to-end tests only: with a path, SIGUSR1 makes Python write every thread's stack to that file (the
+        harness sends it when OBS does not exit, before killing it); ``""`` undoes it."""
+        sig = getattr(signal, "SIGUSR1", None)
+        if sig is None:
+            return
+        if self._stack_file is not None:
+            faulthandler.unregister(sig)
+            self._stack_file.close()
+            self._stack_file = None
+        if path:
+            self._stack_file = open(path, "a", encoding="utf-8")
+            faulthandler.register(sig, file=self._stack_file, all_threads=True)
+
+    def _on_ui_thread(self, fn: Callable[[], None]) -> None:
+        if not uitask.run_on_ui_thread(fn):
+            self.log.warning("MindFlow e2e: calling the frontend from the graphics thread instead")
+            fn()
 
     # ---------------------------------------------------------------- status for the properties
     def status_text(self) -> str:

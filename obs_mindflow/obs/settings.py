@@ -16,7 +16,7 @@ from .template import DEFAULT_TEMPLATE, check_template
 
 RATE_MIN_HZ, RATE_MAX_HZ, RATE_DEFAULT_HZ = 1.0, 15.0, 5.0
 PORT_MIN, PORT_MAX, PORT_DEFAULT = 1024, 65535, 8765
-DEFAULT_MODEL_CHOICE = "mindflow-fer-r3x2"   # = obs_mindflow.engine.catalog.DEFAULT_MODEL (not imported: no numpy here)
+DEFAULT_MODEL_CHOICE = "mindflow-fer-r3d-r3"   # = obs_mindflow.engine.catalog.DEFAULT_MODEL (not imported: no numpy here)
 CUSTOM_MODEL = "__custom__"                  # model list entry meaning "the folder in model_folder"
 TEXT_UPDATE_HZ = 4                           # text source refresh rate (only changed text is written)
 
@@ -36,6 +36,8 @@ FIELDS: tuple[tuple[str, str, Any], ...] = (
     ("e2e_stop_after_s", "double", 0.0),
     ("e2e_switch_collection", "string", ""),
     ("e2e_switch_after_s", "double", 0.0),
+    ("e2e_stack_dump", "string", ""),
+    ("e2e_quit_file", "string", ""),
 )
 
 
@@ -57,6 +59,8 @@ class Settings:
     e2e_stop_after_s: float = 0.0
     e2e_switch_collection: str = ""
     e2e_switch_after_s: float = 0.0
+    e2e_stack_dump: str = ""          # a file: SIGUSR1 then writes every Python thread's stack there (hang triage)
+    e2e_quit_file: str = ""           # when this file appears, OBS's main window is closed as File > Exit does
 
     @property
     def model_choice(self) -> str:

@@ -6,9 +6,12 @@ Facts this relies on are in ``../shared/OBS-NOTES.md`` (measured with OBS 29.0.2
   or the auto-configuration wizard opens; ``ConfirmOnExit=false`` or SIGINT while recording opens a modal box and OBS
   hangs; ``PreviewEnabled=false`` halves the render load on software GL), a profile (Simple output, mkv, x264
   ultrafast) and one or more scene collections, the script preloaded in ``modules.scripts-tool``.
-- OBS is started as ``xvfb-run -a obs --multi --collection C --profile P --scene S [--startrecording]``; it is stopped
-  with SIGINT only after the script has seen ``OBS_FRONTEND_EVENT_FINISHED_LOADING`` (SIGINT while loading
-  deadlocked), with a SIGKILL fallback. SIGINT saves the scene collection, unloads the scripts and exits 0.
+- OBS is started as ``xvfb-run -a obs --multi --collection C --profile P --scene S [--startrecording]`` and stopped
+  only after the script has seen ``OBS_FRONTEND_EVENT_FINISHED_LOADING``, by closing its main window from the UI
+  thread as File > Exit does (the script's ``e2e_quit_file`` hook), else with SIGINT; SIGKILL after a timeout, with
+  the hung OBS's stacks collected first. Either way OBS saves the scene collection, unloads the scripts and exits 0.
+  SIGINT is the fallback only: OBS 29 closes its window from inside the signal handler, which deadlocked on
+  libxcb's lock or crashed in Qt painting about one run in ten after a scene-collection switch.
 - Script output lands in ``$XDG_CONFIG_HOME/obs-studio/logs/<date>.txt``.
 
 Nothing here imports the engine or obspython: it only writes files and runs a process.
@@ -31,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "obs_mindflow" / "mindflow_obs.py"
 SAMPLE = ROOT / "samples" / "mindflow-sample.mp4"
 PROFILE = "MindFlowE2E"
+STACKS = "python-stacks.txt"   # in the workdir; pass it as the script's e2e_stack_dump setting
+QUIT = "quit-request"          # in the workdir; pass it as the script's e2e_quit_file setting
 SCENE = "Scene"
 OTHER_SCENE = "Camera only"
 WEBCAM = "Webcam"
@@ -171,6 +176,7 @@ class ObsResult:
     killed: bool
     log: str
     elapsed_s: float
+    diagnostics: str = ""      # stacks of a hung OBS (see ObsProcess.stop)
 
     @property
     def leaks(self) -> int | None:
@@ -268,28 +274,65 @@ class ObsProcess:
 
     def stop(self, timeout: float = 30.0) -> ObsResult:
         """SIGINT to OBS, wait up to ``timeout`` s, then SIGKILL the whole group. Returns OBS's exit status as
-        reported by xvfb-run (which exits with its command's status)."""
+        reported by xvfb-run (which exits with its command's status). Before killing a hung OBS, the stacks are
+        collected into ``ObsResult.diagnostics``: every native thread's (gdb, where installed) and every Python
+        thread's (SIGUSR1, which the script's ``e2e_stack_dump`` setting turns into a faulthandler dump)."""
         assert self.proc is not None, "start() first"
         killed = False
+        diagnostics = ""
         pid = self._obs_pid()
         if self.proc.poll() is None:
-            try:
-                if pid is not None:
-                    os.kill(pid, signal.SIGINT)
-                else:
-                    os.killpg(self.proc.pid, signal.SIGINT)
-            except ProcessLookupError:
-                pass
+            if not self._close_through_script():
+                try:
+                    if pid is not None:
+                        os.kill(pid, signal.SIGINT)
+                    else:
+                        os.killpg(self.proc.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 killed = True
+                diagnostics = self._hang_diagnostics(pid)
                 try:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
                 self.proc.wait(10)
-        return ObsResult(self.proc.returncode, killed, self.log(), time.monotonic() - self.t0)
+        return ObsResult(self.proc.returncode, killed, self.log(), time.monotonic() - self.t0, diagnostics)
+
+    def _close_through_script(self, timeout: float = 10.0) -> bool:
+        """Ask the script to close OBS's main window (its ``e2e_quit_file`` hook, run on the UI thread) — the
+        File > Exit path. True once the script said it does; False (use SIGINT) without the hook or a running
+        script (e.g. the missing-dependencies test)."""
+        quit_file = (self.cfg.script_settings or {}).get("e2e_quit_file")
+        if not quit_file:
+            return False
+        Path(quit_file).touch()
+        return self.wait_for(r"MindFlow e2e: closing OBS's main window", timeout) is not None
+
+    def _hang_diagnostics(self, pid: int | None) -> str:
+        if pid is None:
+            return "(OBS's pid not found: no stacks)"
+        parts = []
+        if shutil.which("gdb"):
+            try:
+                bt = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt 25"],
+                                    capture_output=True, text=True, timeout=60).stdout
+                (self.cfg.workdir / "hang-native-stacks.txt").write_text(bt, encoding="utf-8")
+                parts.append(f"native stacks: {self.cfg.workdir / 'hang-native-stacks.txt'}")
+            except (OSError, subprocess.SubprocessError) as exc:
+                parts.append(f"gdb failed: {exc}")
+        stacks = self.cfg.workdir / STACKS
+        try:
+            os.kill(pid, signal.SIGUSR1)
+            time.sleep(2.0)
+        except ProcessLookupError:
+            pass
+        if stacks.is_file():
+            parts.append("Python stacks:\n" + stacks.read_text(encoding="utf-8", errors="replace")[-6000:])
+        return "\n".join(parts)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

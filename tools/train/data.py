@@ -1,4 +1,4 @@
-"""FER2013 arrays, the seeded calibration hold-out, and batched on-the-fly augmentation (CPU, torch).
+"""FER2013 arrays, the seeded calibration hold-out, and batched on-the-fly augmentation (torch, any device).
 
 The npz files (``../shared/data/fer2013/{train,validation}.npz``) hold 48×48 uint8 grayscale ``images``,
 ``labels`` (FER2013 order ``angry, disgust, fear, happy, sad, surprise, neutral``), an ``augmented`` flag and
@@ -79,17 +79,21 @@ class AugmentConfig:
 
 
 def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
-    """Augment a normalised batch (N, 1, H, W) in one go; random numbers come only from ``gen``."""
+    """Augment a normalised batch (N, 1, H, W) in one go; random numbers come only from ``gen`` (a CPU generator)
+    and are drawn in the same order wherever ``x`` lives, so a GPU run sees the same augmentations as a CPU run."""
     n, _, h, w = x.shape
+    dev = x.device
 
     def u(lo: float, hi: float, size: tuple[int, ...] = (n,)) -> torch.Tensor:
         return torch.rand(size, generator=gen) * (hi - lo) + lo
 
     # photometric, in [0,1] units
+    contrast = u(1 - cfg.contrast, 1 + cfg.contrast).view(n, 1, 1, 1).to(dev)
+    brightness = u(-cfg.brightness, cfg.brightness).view(n, 1, 1, 1).to(dev)
     p = x * STD + MEAN
     m = p.mean(dim=(1, 2, 3), keepdim=True)
-    p = (p - m) * u(1 - cfg.contrast, 1 + cfg.contrast).view(n, 1, 1, 1) + m
-    p = p + u(-cfg.brightness, cfg.brightness).view(n, 1, 1, 1)
+    p = (p - m) * contrast + m
+    p = p + brightness
     x = (p.clamp(0, 1) - MEAN) / STD
     # geometric: flip, rotation, zoom, shift as one affine grid
     ang = u(-cfg.rotate_deg, cfg.rotate_deg) * math.pi / 180
@@ -98,7 +102,7 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
     tx, ty = u(-cfg.translate, cfg.translate) * 2, u(-cfg.translate, cfg.translate) * 2
     cos, sin = torch.cos(ang) / s, torch.sin(ang) / s
     theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(dev), list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     # random erasing (one rectangle, filled with noise)
     if cfg.erase > 0:
@@ -113,8 +117,8 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
         box = ((yy >= y0.view(n, 1, 1)) & (yy < (y0 + eh).view(n, 1, 1))
                & (xx >= x0.view(n, 1, 1)) & (xx < (x0 + ew).view(n, 1, 1)))
         box &= (torch.rand(n, generator=gen) < cfg.erase).view(n, 1, 1)
-        noise = torch.randn(x.shape, generator=gen)
-        x = torch.where(box.unsqueeze(1), noise, x)
+        noise = torch.randn((n, 1, h, w), generator=gen)
+        x = torch.where(box.unsqueeze(1).to(dev), noise.to(dev), x)
     return x
 
 

@@ -292,9 +292,13 @@ def main(argv: list[str] | None = None) -> int:
     prefix = "python -m tools.train.train "    # older checkpoints kept --resume/--stop-after in the command
     commands = [prefix + shlex.join(run_flags(shlex.split(c["command"].removeprefix(prefix)))) for c in cks]
     train_seconds = sum(h["seconds"] for c in cks for h in c["history"])
-    members = "" if len(nets) == 1 else f"mean of the logits of {len(nets)} such networks (seeds differ); "
+    archs = [c["args"]["arch"] for c in cks]
+    seeds = [c["args"]["seed"] for c in cks]
+    differ = [w for w, v in (("architectures", archs), ("seeds", seeds)) if len(set(v)) > 1]
+    members = "" if len(nets) == 1 else (f"mean of the logits of {len(nets)} such networks"
+                                         + (f" ({' and '.join(differ)} differ)" if differ else "") + "; ")
 
-    arch_text = (members + f"{a['arch']} ResNet-style backbone (48x48x1 -> 6x6 features)"
+    arch_text = (members + f"{'/'.join(dict.fromkeys(archs))} ResNet-style backbone (48x48x1 -> 6x6 features)"
                  + (f" with {a['num_head']} DAN cross-attention heads (spatial + channel attention, "
                     + ("log-softmax fusion across heads" if a.get("fusion") == "logsoftmax"
                        else "mean fusion of the heads")

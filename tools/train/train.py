@@ -1,4 +1,4 @@
-"""Train a compact FER2013 expression network on CPU.
+"""Train a compact FER2013 expression network on CPU (or a GPU: ``--device cuda``).
 
     python -m tools.train.train --out runs/train/NAME [--head dan|plain] [--arch r3] [--epochs 30] [--resume]
 
@@ -64,6 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--holdout-seed", type=int, default=None,
                    help="seed of the calibration hold-out (default: --seed); runs meant for one ensemble share it")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu",
+                   help="torch device (cpu, cuda); shuffling and the augmentation's random numbers are drawn on the "
+                        "CPU with the same seeds, so a GPU run sees the same batches")
     p.add_argument("--train-subset", type=float, default=1.0,
                    help="use this seeded fraction of the training split (quick experiments)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
@@ -90,10 +93,11 @@ def holdout_seed(args: dict) -> int:
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, images: np.ndarray, batch: int = 512) -> np.ndarray:
-    """Logits (N, C) for uint8 images (N, 48, 48)."""
+    """Logits (N, C) for uint8 images (N, 48, 48), on the model's device."""
     model.eval()
-    out = [model(to_tensor(images[i:i + batch])) for i in range(0, len(images), batch)]
-    return torch.cat(out).numpy()
+    device = next(model.parameters()).device
+    out = [model(to_tensor(images[i:i + batch]).to(device)) for i in range(0, len(images), batch)]
+    return torch.cat(out).cpu().numpy()
 
 
 def param_groups(model: torch.nn.Module, extra: list[torch.nn.Parameter], wd: float) -> list[dict]:
@@ -101,6 +105,11 @@ def param_groups(model: torch.nn.Module, extra: list[torch.nn.Parameter], wd: fl
     for name, p in model.named_parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
     return [{"params": decay, "weight_decay": wd}, {"params": no_decay + extra, "weight_decay": 0.0}]
+
+
+def _cpu(state: dict) -> dict:
+    """A state dict with every tensor on the CPU (checkpoints load anywhere)."""
+    return {k: v.cpu() if torch.is_tensor(v) else v for k, v in state.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
                                   logging.FileHandler(args.out / "train.log")])
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
     command = "python -m tools.train.train " + " ".join(shlex.quote(a) for a in run_flags(
         sys.argv[1:] if argv is None else argv))
 
@@ -132,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.head == "dan":
         affinity = AffinityLoss(7, model.features.out_channels)
         partition = PartitionLoss(args.partition_eps)
+    model.to(device)
+    if affinity is not None:
+        affinity.to(device)
         aux = list(affinity.parameters())
     log.info("model %s/%s: %d parameters (+%d affinity centres)", args.arch, args.head, count_params(model),
              sum(p.numel() for p in aux))
@@ -173,11 +189,11 @@ def main(argv: list[str] | None = None) -> int:
         tot_loss = tot_aux = correct = seen = 0.0
         for b in range(steps_per_epoch):
             idx = order[b * args.batch:(b + 1) * args.batch]
-            x = augment(to_tensor(x_tr[idx]), cfg, gen)
-            y = torch.from_numpy(y_tr[idx])
+            x = augment(to_tensor(x_tr[idx]).to(device, non_blocking=True), cfg, gen)
+            y = torch.from_numpy(y_tr[idx]).to(device, non_blocking=True)
             out, feat, heads = model.forward_train(x)
             loss = ce(out, y)
-            aux_loss = torch.zeros(())
+            aux_loss = torch.zeros((), device=device)
             if affinity is not None:
                 aux_loss = args.affinity * affinity(feat, y) + args.partition * partition(heads)
             opt.zero_grad(set_to_none=True)
@@ -199,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("epoch %3d/%d  loss %.4f  aux %.4f  train_acc %.4f  holdout_acc %.4f  val_acc %.4f  lr %.5f  %.0fs"
                  "  (load %.1f)", epoch + 1, args.epochs, rec["loss"], rec["aux_loss"], rec["train_acc"], ho_acc,
                  te_acc, rec["lr"], secs, rec["load1"])
-        ck = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-              "affinity": affinity.state_dict() if affinity is not None else None,
+        ck = {"model": _cpu(model.state_dict()), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+              "affinity": _cpu(affinity.state_dict()) if affinity is not None else None,
               "epoch": epoch + 1, "history": history, "args": {k: str(v) if isinstance(v, Path) else v
                                                               for k, v in vars(args).items()},
               "command": command}
