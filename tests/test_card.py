@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +41,18 @@ def test_the_default_model_is_named_alike_everywhere():
     consts = {t.id: n.value.value for n in e2e.body if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
               for t in n.targets if isinstance(t, ast.Name)}
     assert consts["DEFAULT_MODEL"] == DEFAULT_MODEL
+
+
+def test_a_retired_bundled_model_name_resolves_to_its_replacement(caplog):
+    """A saved OBS setting may name a bundled model that was since removed: it gets the replacement, with a warning."""
+    from obs_mindflow.engine.catalog import RETIRED, resolve_model_dir
+
+    for old, new in RETIRED.items():
+        assert not (MODELS_DIR / old).exists() and (MODELS_DIR / new / "card.json").is_file()
+        with caplog.at_level("WARNING", logger="obs_mindflow"):
+            assert resolve_model_dir(old) == MODELS_DIR / new
+        assert f"'{old}' was replaced by '{new}'" in caplog.text
+    assert resolve_model_dir("no-such-model") == Path("no-such-model")   # unknown names stay errors at load time
 
 
 def _good() -> dict:
