@@ -107,10 +107,12 @@ def script_tick(seconds):
 
 def script_unload():
     global _script
-    obs.timer_remove(_on_timer)
-    obs.obs_frontend_remove_event_callback(_on_frontend_event)
     s, _script = _script, None
     if s is not None:
+        from obs_mindflow.obs.hotkeys import unregister_callback
+
+        unregister_callback(obs.timer_remove, _on_timer, "the text timer")
+        unregister_callback(obs.obs_frontend_remove_event_callback, _on_frontend_event, "the frontend callback")
         s.unload()
     _release_waiting()
 

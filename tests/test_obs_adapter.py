@@ -673,6 +673,42 @@ def test_exit_while_recording_finishes_exactly_once(entry, fake_obs, tmp_path):
     assert [p.name for p in (tmp_path / "reports").iterdir() if (p / "summary.json").is_file()]
 
 
+def test_unload_goes_on_when_obs_has_no_current_script(entry, fake_obs, tmp_path):
+    """obs-scripting keeps the "current script" in a global that a script callback on the graphics thread resets
+    while the UI thread unloads: obspython's *_unregister/*_remove then raise "No active script". Unload must still
+    finish the session and release everything else (OBS frees the script's callbacks itself)."""
+    o = fake_obs
+    data = settings_data(o, tmp_path)
+    script = load(entry, o, data)
+    fire(entry, o, "RECORDING_STARTED")
+    run_ticks(entry, script, 20, until=lambda: script.capture.captures >= 2)
+
+    def no_active_script(cb):
+        raise RuntimeError("No active script, report this to Jim")
+    o.obs_hotkey_unregister = o.timer_remove = o.obs_frontend_remove_event_callback = no_active_script
+    entry.script_unload()
+    assert entry._script is None and not o.gfx and data.refs == 1
+    assert all(s.refs == 1 and s.showing == 0 for s in o.sources.values())
+    assert "MindFlow session summary" in logged(o)
+    assert len(list((tmp_path / "reports").iterdir())) == 1
+
+
+def test_a_tick_during_release_skips(entry, fake_obs, tmp_path):
+    """script_tick (graphics thread) and script_unload (UI thread) can overlap: a tick that finds release() in
+    progress captures nothing, and release() waits for a tick in progress."""
+    o = fake_obs
+    script = load(entry, o, settings_data(o, tmp_path))
+    fire(entry, o, "RECORDING_STARTED")
+    run_ticks(entry, script, 20, until=lambda: script.capture.captures >= 2)
+    capture = script.capture
+    before = capture.captures
+    with capture._busy:                      # as if release() were running on another thread
+        assert capture.tick(True) is None
+    assert capture.captures == before
+    entry.script_unload()
+    assert capture.tick(True) is None and not o.gfx
+
+
 def test_unload_releases_everything(entry, fake_obs, tmp_path):
     o = fake_obs
     data = settings_data(o, tmp_path)

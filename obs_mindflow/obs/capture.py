@@ -23,6 +23,7 @@ called from ``script_unload``.
 from __future__ import annotations
 
 import ctypes
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -132,6 +133,7 @@ class SourceCapture:
         self._staged: _Staged | None = None
         self._color = None
         self._released = False
+        self._busy = threading.Lock()      # a tick in progress vs release() from the UI thread
 
     # -- problems are logged once per change ---------------------------------------------------------------------
     def _set_problem(self, text: str) -> None:
@@ -223,7 +225,16 @@ class SourceCapture:
     def tick(self, wanted: bool) -> tuple[np.ndarray, float] | None:
         """Call from ``script_tick``. ``wanted``: analysis wants frames now (a session runs, not paused). Returns
         ``(frame, timestamp)`` — a ``(h, w, 4)`` BGRA uint8 array and its ``time.monotonic()`` render time — when a
-        frame staged earlier was read back on this tick, else ``None``."""
+        frame staged earlier was read back on this tick, else ``None``. Skips (``None``) while :meth:`release` runs:
+        OBS unloads scripts on the UI thread while ``script_tick`` may be running on the graphics thread."""
+        if not self._busy.acquire(blocking=False):
+            return None
+        try:
+            return self._tick_locked(wanted)
+        finally:
+            self._busy.release()
+
+    def _tick_locked(self, wanted: bool) -> tuple[np.ndarray, float] | None:
         if self._released:
             return None
         self._tick += 1
@@ -301,13 +312,15 @@ class SourceCapture:
         self._staged = _Staged(k, w, h, self._tick, now, ms)
 
     def release(self) -> None:
-        """Drop the source and destroy the graphics objects (inside the graphics context). Idempotent."""
-        if self._released:
-            return
-        self._released = True
-        with graphics():
-            self._drop_source()
-            self._destroy_targets()
+        """Drop the source and destroy the graphics objects (inside the graphics context). Idempotent. Waits for a
+        capture in progress on the graphics thread to finish first."""
+        with self._busy:
+            if self._released:
+                return
+            self._released = True
+            with graphics():
+                self._drop_source()
+                self._destroy_targets()
 
     def cost_summary(self) -> str:
         """The graphics-thread cost per capture, for the log at unload."""

@@ -238,24 +238,26 @@ class MindFlowScript:
         self.closed = True
         self.log.bind_thread()
         self.log.flush()
-        self.run(self.lifecycle.shutdown("the script is unloading"))
-        if self.live is not None:
-            self._log_finished(self.live.close())
-            self.live = None
-        self.log.info(self.capture.cost_summary())
-        self.capture.release()
-        if self.overlay is not None:
-            self.overlay.stop()
-            self.overlay = None
-        self.hotkeys.unregister()
-        self._stack_dump_on_signal("")
-        self.log.flush()
-        if self._handler is not None:
-            logging.getLogger("obs_mindflow").removeHandler(self._handler)
-            self._handler = None
-        if self._settings_data is not None:
-            obs.obs_data_release(self._settings_data)
-            self._settings_data = None
+        self.hotkeys.unregister()      # first, while OBS most likely still has this script as the current one
+        try:
+            self.run(self.lifecycle.shutdown("the script is unloading"))
+            if self.live is not None:
+                self._log_finished(self.live.close())
+                self.live = None
+            self.log.info(self.capture.cost_summary())
+        finally:
+            self.capture.release()
+            if self.overlay is not None:
+                self.overlay.stop()
+                self.overlay = None
+            self._stack_dump_on_signal("")
+            self.log.flush()
+            if self._handler is not None:
+                logging.getLogger("obs_mindflow").removeHandler(self._handler)
+                self._handler = None
+            if self._settings_data is not None:
+                obs.obs_data_release(self._settings_data)
+                self._settings_data = None
 
     # ================================================================ sessions
     def run(self, t: Transition) -> FinishedSession | None:

@@ -7,6 +7,7 @@ script passes them in.
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 import obspython as obs
@@ -18,6 +19,8 @@ HOTKEYS = (
     ("mindflow.pause", "MindFlow: pause / resume analysis", "hotkey_pause"),
     ("mindflow.reset", "MindFlow: reset session (report written, new session)", "hotkey_reset"),
 )
+
+log = logging.getLogger("obs_mindflow")
 
 
 class Hotkeys:
@@ -44,7 +47,19 @@ class Hotkeys:
                 obs.obs_data_array_release(arr)
 
     def unregister(self) -> None:
+        """Unregister both hotkeys. OBS frees a script's callbacks itself when it unloads the script, so a failure
+        here is only logged: obspython raises "No active script" when OBS's graphics thread ran a script
+        callback while the UI thread was unloading this one (obs-scripting keeps the "current script" in a global)."""
         for key, cb in self._callbacks.items():
-            obs.obs_hotkey_unregister(cb)
+            unregister_callback(obs.obs_hotkey_unregister, cb, f"hotkey {key}")
         self._ids.clear()
         self._callbacks.clear()
+
+
+def unregister_callback(remove: Callable[[Callable], None], cb: Callable, what: str) -> None:
+    """``remove(cb)`` (an obspython ``*_remove``/``*_unregister`` call), logging instead of raising a
+    ``RuntimeError`` — see :meth:`Hotkeys.unregister`."""
+    try:
+        remove(cb)
+    except RuntimeError as exc:
+        log.info("MindFlow: %s not unregistered by the script (%s); OBS frees it with the script", what, exc)
