@@ -404,8 +404,9 @@ class MindFlowScript:
 
     def _test_hooks(self) -> None:
         """``e2e_*`` settings (end-to-end tests only): stop the recording or switch the scene collection a few
-        seconds into the session; close OBS when the quit file appears. This runs in a timer callback, on OBS's graphics thread; the frontend calls are
-        queued to the UI thread (a collection switch from another thread rebuilds Qt widgets off the GUI thread)."""
+        seconds into the session; close OBS when the quit file appears. This runs in a timer callback, on OBS's
+        graphics thread; the frontend calls are queued to the UI thread (a collection switch from another thread
+        rebuilds Qt widgets off the GUI thread)."""
         s, t0 = self.settings, self._session_t0
         if s.e2e_quit_file and "quit" not in self._e2e_done and os.path.exists(s.e2e_quit_file):
             self._e2e_done.add("quit")
