@@ -185,8 +185,9 @@ def test_missing_dependencies_load_and_print_the_install_command(obs_ready, tmp_
     shutil.copytree(ROOT / "obs_mindflow", copy / "obs_mindflow", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "tools", copy / "tools", ignore=shutil.ignore_patterns("__pycache__", "train", "dan"))
     shutil.copy(ROOT / "requirements.txt", copy / "requirements.txt")
-    cfg = ObsConfig(workdir=tmp_path, script_path=copy / "obs_mindflow" / "mindflow_obs.py",
-                    script_settings=_settings(tmp_path / "reports"))
+    settings = _settings(tmp_path / "reports")
+    del settings["e2e_quit_file"]      # the script cannot run its hooks without its packages: SIGINT stops OBS
+    cfg = ObsConfig(workdir=tmp_path, script_path=copy / "obs_mindflow" / "mindflow_obs.py", script_settings=settings)
     with ObsProcess(cfg) as run:
         assert run.wait_for(r"==== Recording Start", 90), "OBS did not finish loading:\n" + run.log()[-3000:]
         time.sleep(1.0)
