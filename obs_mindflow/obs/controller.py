@@ -411,8 +411,7 @@ class MindFlowScript:
         if s.e2e_quit_file and "quit" not in self._e2e_done and os.path.exists(s.e2e_quit_file):
             self._e2e_done.add("quit")
             self.log.info("MindFlow e2e: closing OBS's main window (as File > Exit does)")
-            if not uitask.run_on_ui_thread(uitask.close_main_window):
-                self.log.warning("MindFlow e2e: cannot reach OBS's UI thread; close OBS another way")
+            self._on_ui_thread(uitask.close_main_window)
         if t0 is None or not self.lifecycle.active:
             return
         age = time.monotonic() - t0
@@ -443,9 +442,9 @@ class MindFlowScript:
             faulthandler.register(sig, file=self._stack_file, all_threads=True)
 
     def _on_ui_thread(self, fn: Callable[[], None]) -> None:
+        """Queue a frontend call to the UI thread; never call it from here (the graphics thread) instead."""
         if not uitask.run_on_ui_thread(fn):
-            self.log.warning("MindFlow e2e: calling the frontend from the graphics thread instead")
-            fn()
+            self.log.warning("MindFlow e2e: cannot reach OBS's UI thread; the test hook does nothing")
 
     # ---------------------------------------------------------------- status for the properties
     def status_text(self) -> str:
