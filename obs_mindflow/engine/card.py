@@ -17,7 +17,9 @@ CARD_FILE = "card.json"
 CARD_SCHEMA = 1
 
 _REQUIRED = {"schema", "name", "file", "labels", "negative_labels", "input", "output", "license", "source", "accuracy"}
-_OPTIONAL = {"display_name", "description", "temperature", "license_files", "parameters", "ms_per_face", "notes", "extra"}
+_OPTIONAL = {"display_name", "description", "temperature", "license_files", "parameters", "ms_per_face", "notes", "extra",
+             "neutral_reference"}
+_REFERENCE_REQUIRED = {"probabilities", "faces", "dataset"}
 _INPUT_REQUIRED = {"layout", "height", "width", "channels", "scale", "mean", "std", "crop_margin"}
 _LAYOUTS = ("NCHW", "NHWC")
 _CHANNELS = ("gray", "rgb", "bgr")
@@ -78,6 +80,8 @@ class ModelCard:
     ms_per_face: float | None = None
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    neutral_reference: tuple[float, ...] | None = None
+    neutral_reference_info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def model_path(self) -> Path:
@@ -206,6 +210,24 @@ class ModelCard:
         if parameters is not None and (type(parameters) is not int or parameters <= 0):
             raise fail(f"'parameters' must be a positive integer, got {parameters!r}")
         ms = raw.get("ms_per_face")
+        reference, reference_info = None, {}
+        if "neutral_reference" in raw:
+            ref = raw["neutral_reference"]
+            if not isinstance(ref, dict) or sorted(_REFERENCE_REQUIRED - ref.keys()):
+                raise fail("'neutral_reference' must be an object with "
+                           f"{', '.join(sorted(_REFERENCE_REQUIRED))}, got {ref!r}")
+            probs = ref["probabilities"]
+            if (not isinstance(probs, list) or len(probs) != len(labels)
+                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in probs)):
+                raise fail(f"'neutral_reference.probabilities' must be a list of {len(labels)} numbers in the order "
+                           f"of 'labels', got {probs!r}")
+            values = tuple(number(x, "neutral_reference.probabilities", positive=True) for x in probs)
+            if abs(sum(values) - 1.0) > 1e-3:
+                raise fail(f"'neutral_reference.probabilities' must sum to 1, got {sum(values):.4f}")
+            if type(ref["faces"]) is not int or ref["faces"] <= 0:
+                raise fail(f"'neutral_reference.faces' must be a positive integer, got {ref['faces']!r}")
+            reference = values
+            reference_info = {k: v for k, v in ref.items() if k != "probabilities"}
         file = string("file")
         if Path(file).is_absolute() or ".." in Path(file).parts:
             raise fail(f"'file' must be a file name inside the model folder, got {file!r}")
@@ -218,6 +240,7 @@ class ModelCard:
             license_files=tuple(license_files), parameters=parameters,
             ms_per_face=None if ms is None else number(ms, "ms_per_face", nonneg=True),
             notes=string("notes", optional=True), extra=dict(extra),
+            neutral_reference=reference, neutral_reference_info=reference_info,
         )
 
 
