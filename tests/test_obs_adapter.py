@@ -108,7 +108,6 @@ def test_fields_table_matches_the_settings_dataclass():
     ({"model": CUSTOM_MODEL, "model_folder": ""}, "model", CUSTOM_MODEL, "no model folder is set"),
     ({"model": CUSTOM_MODEL, "model_folder": "/x/dan"}, "model_choice", "/x/dan", None),
     ({"model": "fer-mini-xception"}, "model_choice", "fer-mini-xception", None),
-    ({"e2e_stop_after_s": -3.0}, "e2e_stop_after_s", 0.0, None),
     ({"video_source": 12}, "video_source", "", None),
 ])
 def test_settings_validation(raw, field, expected, problem):
@@ -121,14 +120,12 @@ def test_settings_validation(raw, field, expected, problem):
 
 
 def test_settings_log_line_is_one_line_with_every_setting():
-    s, _ = validate({"video_source": "Cam", "text_source": "Txt", "overlay_enabled": True, "overlay_port": 9001,
-                     "e2e_stop_after_s": 8.0})
+    s, _ = validate({"video_source": "Cam", "text_source": "Txt", "overlay_enabled": True, "overlay_port": 9001})
     line = s.log_line()
     assert "\n" not in line
     for part in ("video_source='Cam'", "text_source='Txt'", "rate=5 Hz", f"model='{DEFAULT_MODEL_CHOICE}'",
-                 "overlay=on, port 9001", "nudge=off", "report_dir='(default)'", "e2e_stop_after_s=8.0"):
+                 "overlay=on, port 9001", "nudge=off", "report_dir='(default)'"):
         assert part in line
-    assert "e2e" not in validate({})[0].log_line()
 
 
 # ====================================================================================================================
@@ -872,21 +869,6 @@ def test_overlay_without_browser_source_explains(entry, fake_obs, tmp_path):
     assert "no Browser source" in script.notice
     entry.script_unload()
     assert script.overlay is None
-
-
-def test_test_hook_stops_the_recording(entry, fake_obs, tmp_path):
-    o = fake_obs
-    script = load(entry, o, settings_data(o, tmp_path, e2e_stop_after_s=0.05, e2e_switch_collection="B",
-                                          e2e_switch_after_s=0.05))
-    fire(entry, o, "RECORDING_STARTED")
-    run_ticks(entry, script, 0.3)
-    # queued for the UI thread, not called from the timer (OBS's graphics thread)
-    assert o.calls.count(("recording_stop",)) == 0 and o.calls.count(("set_collection", "B")) == 0
-    assert len(o.ui_tasks) == 2
-    for task in o.ui_tasks:
-        task()
-    assert o.calls.count(("recording_stop",)) == 1 and o.calls.count(("set_collection", "B")) == 1
-    entry.script_unload()
 
 
 def test_missing_dependencies_still_load_and_say_how_to_install(fake_obs, monkeypatch, tmp_path):

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import faulthandler
 import logging
-import os
-import signal
 import threading
 import time
 from typing import Any, Callable
@@ -28,7 +25,7 @@ from ..engine import DetectorError, ModelCardError, ModelLoadError, resolve_mode
 from ..engine.live import LiveSession, recover_sessions
 from ..engine.report import FinishedSession, ReportError
 from ..overlay.server import OverlayError, OverlayServer
-from . import sources, uitask
+from . import sources
 from .capture import SourceCapture
 from .desktop import open_folder
 from .hotkeys import Hotkeys
@@ -119,9 +116,6 @@ class MindFlowScript:
         self._settings_data = None
         self._engine_key: tuple | None = None
         self._last_text: str | None = None
-        self._session_t0: float | None = None
-        self._e2e_done: set[str] = set()
-        self._stack_file: Any = None
         self._capture_failed = ""
         self._handler: _LogHandler | None = None
         self.closed = False
@@ -154,7 +148,6 @@ class MindFlowScript:
             pkg.setLevel(logging.INFO)
         logging.getLogger("obs_mindflow.overlay.server").setLevel(logging.WARNING)  # per-request lines stay quiet
         self.apply(read_settings(data), first=True)
-        self._stack_dump_on_signal(self.settings.e2e_stack_dump)
         recover_sessions(self.settings.report_root(), self.log.log)
         self.hotkeys.register(data, self.hotkey_callbacks)
         self.run(self.lifecycle.loaded(obs.obs_frontend_streaming_active(), obs.obs_frontend_recording_active()))
@@ -250,7 +243,6 @@ class MindFlowScript:
             if self.overlay is not None:
                 self.overlay.stop()
                 self.overlay = None
-            self._stack_dump_on_signal("")
             self.log.flush()
             if self._handler is not None:
                 logging.getLogger("obs_mindflow").removeHandler(self._handler)
@@ -273,8 +265,6 @@ class MindFlowScript:
         return None
 
     def _start_session(self, reason: str) -> None:
-        self._session_t0 = time.monotonic()
-        self._e2e_done.clear()
         self._last_text = None
         if self.live is None:
             self.log.warning(f"MindFlow: session not started ({reason}): no model is loaded — {self.last_error}")
@@ -318,7 +308,6 @@ class MindFlowScript:
             return
         self.log.info("MindFlow: session reset: its report is written and a new session starts")
         self._log_finished(self.live.reset_session())
-        self._session_t0 = time.monotonic()
 
     def toggle_pause(self) -> None:
         if self.live is None:
@@ -371,7 +360,7 @@ class MindFlowScript:
 
     def text_timer(self) -> None:
         """Every 250 ms: flush queued log lines, follow a source rename, update the text source when its text
-        changed, run the test hooks."""
+        changed."""
         if self.closed:
             return
         self.log.bind_thread()
@@ -394,57 +383,12 @@ class MindFlowScript:
                 self.set_problem("text", problem)
                 if not problem:
                     self._last_text = text
-        self._test_hooks()
 
     def _follow_rename(self, new: str) -> None:
         if self._settings_data is not None:
             obs.obs_data_set_string(self._settings_data, "video_source", new)
         self.settings = dataclasses.replace(self.settings, video_source=new)
         self.capture.follow_rename(new)
-
-    def _test_hooks(self) -> None:
-        """``e2e_*`` settings (end-to-end tests only): stop the recording or switch the scene collection a few
-        seconds into the session; close OBS when the quit file appears. This runs in a timer callback, on OBS's
-        graphics thread; the frontend calls are queued to the UI thread (a collection switch from another thread
-        rebuilds Qt widgets off the GUI thread)."""
-        s, t0 = self.settings, self._session_t0
-        if s.e2e_quit_file and "quit" not in self._e2e_done and os.path.exists(s.e2e_quit_file):
-            self._e2e_done.add("quit")
-            self.log.info("MindFlow e2e: closing OBS's main window (as File > Exit does)")
-            self._on_ui_thread(uitask.close_main_window)
-        if t0 is None or not self.lifecycle.active:
-            return
-        age = time.monotonic() - t0
-        if s.e2e_stop_after_s and age >= s.e2e_stop_after_s and "stop" not in self._e2e_done:
-            self._e2e_done.add("stop")
-            self.log.info(f"MindFlow e2e: stopping the recording {age:.1f} s into the session")
-            self._on_ui_thread(obs.obs_frontend_recording_stop)
-        if (s.e2e_switch_collection and s.e2e_switch_after_s and age >= s.e2e_switch_after_s
-                and "switch" not in self._e2e_done):
-            self._e2e_done.add("switch")
-            if obs.obs_frontend_get_current_scene_collection() != s.e2e_switch_collection:
-                self.log.info(f"MindFlow e2e: switching to scene collection '{s.e2e_switch_collection}'")
-                name = s.e2e_switch_collection
-                self._on_ui_thread(lambda: obs.obs_frontend_set_current_scene_collection(name))
-
-    def _stack_dump_on_signal(self, path: str) -> None:
-        """End-to-end tests only: with a path, SIGUSR1 makes Python write every thread's stack to that file (the
-        harness sends it when OBS does not exit, before killing it); ``""`` undoes it."""
-        sig = getattr(signal, "SIGUSR1", None)
-        if sig is None:
-            return
-        if self._stack_file is not None:
-            faulthandler.unregister(sig)
-            self._stack_file.close()
-            self._stack_file = None
-        if path:
-            self._stack_file = open(path, "a", encoding="utf-8")
-            faulthandler.register(sig, file=self._stack_file, all_threads=True)
-
-    def _on_ui_thread(self, fn: Callable[[], None]) -> None:
-        """Queue a frontend call to the UI thread; never call it from here (the graphics thread) instead."""
-        if not uitask.run_on_ui_thread(fn):
-            self.log.warning("MindFlow e2e: cannot reach OBS's UI thread; the test hook does nothing")
 
     # ---------------------------------------------------------------- status for the properties
     def status_text(self) -> str:

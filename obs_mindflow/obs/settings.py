@@ -8,7 +8,7 @@ clamped, an unusable one replaced by its default; each problem says what was don
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -21,7 +21,6 @@ CUSTOM_MODEL = "__custom__"                  # model list entry meaning "the fol
 TEXT_UPDATE_HZ = 4                           # text source refresh rate (only changed text is written)
 
 #: ``(name, kind, default)``: ``kind`` is the obs_data getter family — "string", "double", "int" or "bool".
-#: Names starting with ``e2e_`` are test hooks, never shown in the properties.
 FIELDS: tuple[tuple[str, str, Any], ...] = (
     ("video_source", "string", ""),
     ("text_source", "string", ""),
@@ -33,11 +32,6 @@ FIELDS: tuple[tuple[str, str, Any], ...] = (
     ("overlay_enabled", "bool", False),
     ("overlay_port", "int", PORT_DEFAULT),
     ("nudge_enabled", "bool", False),
-    ("e2e_stop_after_s", "double", 0.0),
-    ("e2e_switch_collection", "string", ""),
-    ("e2e_switch_after_s", "double", 0.0),
-    ("e2e_stack_dump", "string", ""),
-    ("e2e_quit_file", "string", ""),
 )
 
 
@@ -56,11 +50,6 @@ class Settings:
     overlay_enabled: bool = False
     overlay_port: int = PORT_DEFAULT
     nudge_enabled: bool = False
-    e2e_stop_after_s: float = 0.0
-    e2e_switch_collection: str = ""
-    e2e_switch_after_s: float = 0.0
-    e2e_stack_dump: str = ""          # a file: SIGUSR1 then writes every Python thread's stack there (hang triage)
-    e2e_quit_file: str = ""           # when this file appears, OBS's main window is closed as File > Exit does
 
     @property
     def model_choice(self) -> str:
@@ -85,9 +74,6 @@ class Settings:
                  f"report_dir={self.report_dir or '(default)'!r}",
                  f"overlay={'on, port ' + str(self.overlay_port) if self.overlay_enabled else 'off'}",
                  f"nudge={'on' if self.nudge_enabled else 'off'}"]
-        test = {k: v for k, v in asdict(self).items() if k.startswith("e2e_") and v}
-        if test:
-            parts.append("test hooks " + ", ".join(f"{k}={v!r}" for k, v in test.items()))
         return "MindFlow settings: " + " ".join(parts)
 
 
@@ -132,7 +118,4 @@ def validate(raw: Mapping[str, Any]) -> tuple[Settings, list[str]]:
     if s["model"] == CUSTOM_MODEL and not s["model_folder"].strip():
         problems.append("model: 'Custom folder' is selected but no model folder is set; choose the folder that "
                         "holds card.json and the .onnx file (see docs/dan.md), or pick a bundled model")
-    for name in ("e2e_stop_after_s", "e2e_switch_after_s"):
-        if s[name] < 0:
-            s[name] = 0.0
     return Settings(**s), problems

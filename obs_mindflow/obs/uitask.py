@@ -7,14 +7,13 @@ triggers a Qt action *synchronously*, so from a timer callback it rebuilds OBS's
 "QWidget::repaint: Recursive repaint detected", then OBS crashing while painting its main window at exit, about one
 run in ten). ``obspython`` does not wrap ``obs_queue_task`` (it takes a C function pointer); ctypes does.
 
-Only the end-to-end test hooks need this today; :func:`close_main_window` is theirs too.
+MindFlow's OBS actions (show a source, switch a scene when a moment starts) run through :func:`run_on_ui_thread`.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
-import os
 from typing import Callable
 
 from . import libobs
@@ -55,36 +54,3 @@ def run_on_ui_thread(fn: Callable[[], None]) -> bool:
     _queued.append((thunk, done))
     queue(OBS_TASK_UI, thunk, None, False)
     return True
-
-
-def close_main_window() -> None:
-    """``QWidget::close()`` on OBS's main window — what File > Exit does — through the Qt Widgets library OBS has
-    already loaded (Qt 6 or 5; Linux symbol names). Call it on the UI thread.
-
-    The end-to-end tests stop OBS this way rather than with SIGINT: OBS 29 closes its window from inside its SIGINT
-    handler, i.e. in whatever the main thread was doing at that moment, and when that was an X11 call or a paint,
-    OBS deadlocked on libxcb's lock or crashed painting (seen: about one run in ten after a scene-collection
-    switch, backtraces from gdb and core files)."""
-    mode = getattr(os, "RTLD_NOLOAD", 0) | getattr(os, "RTLD_LAZY", 0)
-    window = None
-    for name in ("libobs-frontend-api.so.0", "libobs-frontend-api.so"):   # obspython does not wrap this call
-        try:
-            get = ctypes.CDLL(name, mode=mode).obs_frontend_get_main_window
-        except (OSError, AttributeError):
-            continue
-        get.argtypes = []
-        get.restype = ctypes.c_void_p
-        window = get()
-        break
-    if not window:
-        raise RuntimeError("OBS's main window was not found (libobs-frontend-api)")
-    for name in ("libQt6Widgets.so.6", "libQt5Widgets.so.5"):
-        try:
-            close = ctypes.CDLL(name, mode=mode)._ZN7QWidget5closeEv
-        except (OSError, AttributeError):
-            continue
-        close.argtypes = [ctypes.c_void_p]
-        close.restype = ctypes.c_bool
-        close(window)
-        return
-    raise OSError("no Qt Widgets library is loaded in this process")

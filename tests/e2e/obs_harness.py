@@ -6,10 +6,12 @@ Facts this relies on are in ``../shared/OBS-NOTES.md`` (measured with OBS 29.0.2
   or the auto-configuration wizard opens; ``ConfirmOnExit=false`` or SIGINT while recording opens a modal box and OBS
   hangs; ``PreviewEnabled=false`` halves the render load on software GL), a profile (Simple output, mkv, x264
   ultrafast) and one or more scene collections, the script preloaded in ``modules.scripts-tool``.
+- Every collection also loads ``tests/e2e/obs_test_hooks.py``, a test-only OBS script that stops the recording or
+  switches the scene collection on cue, closes OBS's main window from the UI thread as File > Exit does when the
+  quit file appears, and dumps every Python thread's stack on SIGUSR1. MindFlow itself has no test hooks.
 - OBS is started as ``xvfb-run -a obs --multi --collection C --profile P --scene S [--startrecording]`` and stopped
-  only after the script has seen ``OBS_FRONTEND_EVENT_FINISHED_LOADING``, by closing its main window from the UI
-  thread as File > Exit does (the script's ``e2e_quit_file`` hook), else with SIGINT; SIGKILL after a timeout, with
-  the hung OBS's stacks collected first. Either way OBS saves the scene collection, unloads the scripts and exits 0.
+  only after OBS has finished loading, through the hooks' quit file, else with SIGINT; SIGKILL after a timeout,
+  with the hung OBS's stacks collected first. Either way OBS saves the scene collection, unloads the scripts and exits 0.
   SIGINT is the fallback only: OBS 29 closes its window from inside the signal handler, which deadlocked on
   libxcb's lock or crashed in Qt painting about one run in ten after a scene-collection switch.
 - Script output lands in ``$XDG_CONFIG_HOME/obs-studio/logs/<date>.txt``.
@@ -32,10 +34,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "obs_mindflow" / "mindflow_obs.py"
+HOOKS_SCRIPT = Path(__file__).resolve().with_name("obs_test_hooks.py")
 SAMPLE = ROOT / "samples" / "mindflow-sample.mp4"
 PROFILE = "MindFlowE2E"
-STACKS = "python-stacks.txt"   # in the workdir; pass it as the script's e2e_stack_dump setting
-QUIT = "quit-request"          # in the workdir; pass it as the script's e2e_quit_file setting
+STACKS = "python-stacks.txt"   # in the workdir: the hooks' stack_dump file
+QUIT = "quit-request"          # in the workdir: the hooks' quit_file
 SCENE = "Scene"
 OTHER_SCENE = "Camera only"
 WEBCAM = "Webcam"
@@ -82,14 +85,18 @@ def _scene_item(name: str, item_id: int, x: float = 0.0, y: float = 0.0, visible
 @dataclass
 class ObsConfig:
     """What to generate. ``script_settings`` is what ``script_load(settings)`` receives; ``None`` runs OBS without the
-    script (the bench's baseline). ``collections`` are the scene collections to write (each gets the same sources and
-    the script); OBS starts with the first. ``webcam_in_scene=False`` leaves the stand-in webcam out of the scene
+    script (the bench's baseline). ``hooks`` are the test hooks' settings (``stop_after_s``, ``switch_collection``,
+    ``switch_after_s``; the quit and stack files are always set) and ``collection_hooks`` override them per
+    collection. ``collections`` are the scene collections to write (each gets the same sources and scripts); OBS
+    starts with the first. ``webcam_in_scene=False`` leaves the stand-in webcam out of the scene
     (a hidden webcam: the script must still capture it); ``close_when_inactive=True`` makes the stand-in webcam close
     when nothing shows it, as a webcam set to "deactivate when not showing" does."""
 
     workdir: Path
     script_settings: dict[str, Any] | None = None
     collection_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hooks: dict[str, Any] = field(default_factory=dict)
+    collection_hooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     collections: tuple[str, ...] = ("MindFlowE2E",)
     video: Path = SAMPLE
     base: tuple[int, int] = (1280, 720)
@@ -107,6 +114,14 @@ class ObsConfig:
     @property
     def obs_dir(self) -> Path:
         return self.config_home / "obs-studio"
+
+    @property
+    def quit_file(self) -> Path:
+        return self.workdir / QUIT
+
+    @property
+    def stack_file(self) -> Path:
+        return self.workdir / STACKS
 
     @property
     def recordings(self) -> Path:
@@ -164,9 +179,13 @@ def _collection(cfg: ObsConfig, name: str) -> dict[str, Any]:
                            "scene_order": [{"name": SCENE}, {"name": OTHER_SCENE}], "sources": sources, "groups": [],
                            "transitions": [], "current_transition": "Fade", "transition_duration": 300,
                            "modules": {}}
+    hooks = {"quit_file": str(cfg.quit_file), "stack_dump": str(cfg.stack_file), **cfg.hooks,
+             **cfg.collection_hooks.get(name, {})}
+    scripts = [{"path": str(HOOKS_SCRIPT), "settings": hooks}]
     if cfg.script_settings is not None:
         settings = {**cfg.script_settings, **cfg.collection_settings.get(name, {})}
-        doc["modules"]["scripts-tool"] = [{"path": str(cfg.script_path), "settings": settings}]
+        scripts.append({"path": str(cfg.script_path), "settings": settings})
+    doc["modules"]["scripts-tool"] = scripts
     return doc
 
 
@@ -276,7 +295,7 @@ class ObsProcess:
         """SIGINT to OBS, wait up to ``timeout`` s, then SIGKILL the whole group. Returns OBS's exit status as
         reported by xvfb-run (which exits with its command's status). Before killing a hung OBS, the stacks are
         collected into ``ObsResult.diagnostics``: every native thread's (gdb, where installed) and every Python
-        thread's (SIGUSR1, which the script's ``e2e_stack_dump`` setting turns into a faulthandler dump)."""
+        thread's (SIGUSR1, which the test hooks turn into a faulthandler dump)."""
         assert self.proc is not None, "start() first"
         killed = False
         diagnostics = ""
@@ -303,13 +322,11 @@ class ObsProcess:
         return ObsResult(self.proc.returncode, killed, self.log(), time.monotonic() - self.t0, diagnostics)
 
     def _close_through_script(self, timeout: float = 10.0) -> bool:
-        """Ask the script to close OBS's main window (its ``e2e_quit_file`` hook, run on the UI thread) — the
-        File > Exit path. True once the script said it does; False (use SIGINT) without the hook or a running
-        script (e.g. the missing-dependencies test)."""
-        quit_file = (self.cfg.script_settings or {}).get("e2e_quit_file")
-        if not quit_file:
+        """Ask the test hooks to close OBS's main window (run on the UI thread) — the File > Exit path. True once
+        the hooks said they do; False (use SIGINT) when they did not load."""
+        if "MindFlow e2e: hooks loaded" not in self.log():
             return False
-        Path(quit_file).touch()
+        self.cfg.quit_file.touch()
         return self.wait_for(r"MindFlow e2e: closing OBS's main window", timeout) is not None
 
     def _hang_diagnostics(self, pid: int | None) -> str:
@@ -324,7 +341,7 @@ class ObsProcess:
                 parts.append(f"native stacks: {self.cfg.workdir / 'hang-native-stacks.txt'}")
             except (OSError, subprocess.SubprocessError) as exc:
                 parts.append(f"gdb failed: {exc}")
-        stacks = self.cfg.workdir / STACKS
+        stacks = self.cfg.stack_file
         try:
             os.kill(pid, signal.SIGUSR1)
             time.sleep(2.0)

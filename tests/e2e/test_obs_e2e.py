@@ -3,7 +3,7 @@ reported; a mid-session script reload (scene-collection switch) and an exit whil
 
 Each run starts OBS with ``--startrecording`` on the bundled sample clip as the webcam (an ``ffmpeg_source`` looping
 ``samples/mindflow-sample.mp4``), waits for the script's log lines, and closes OBS as File > Exit does (the
-script's ``e2e_quit_file`` hook; SIGINT where the script is not running; SIGKILL after a timeout, with the hung
+test-only hooks script ``obs_test_hooks.py``; SIGINT where it is not running; SIGKILL after a timeout, with the hung
 OBS's native and Python stacks in the failure message). Skipped where ``obs``/``xvfb-run`` are missing, unless
 ``MINDFLOW_REQUIRE_OBS=1`` (CI) makes that a failure.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .obs_harness import QUIT, STACKS, TEXT, WEBCAM, ObsConfig, ObsProcess, saved_source_settings
+from .obs_harness import TEXT, WEBCAM, ObsConfig, ObsProcess, saved_source_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -31,9 +31,7 @@ SUMMARY = "MindFlow session summary"
 
 
 def _settings(report_dir: Path, **extra) -> dict:
-    return {"video_source": WEBCAM, "text_source": TEXT, "report_dir": str(report_dir), "rate_hz": 5.0,
-            "e2e_stack_dump": str(report_dir.parent / STACKS), "e2e_quit_file": str(report_dir.parent / QUIT),
-            **extra}
+    return {"video_source": WEBCAM, "text_source": TEXT, "report_dir": str(report_dir), "rate_hz": 5.0, **extra}
 
 
 def _check_clean_exit(result, workdir: Path) -> None:
@@ -75,8 +73,8 @@ def _free_port() -> int:
 def test_recording_session_is_analysed_shown_and_reported(obs_ready, tmp_path):
     reports = tmp_path / "reports"
     port = _free_port()
-    cfg = ObsConfig(workdir=tmp_path, script_settings=_settings(reports, e2e_stop_after_s=8.0, overlay_enabled=True,
-                                                                overlay_port=port))
+    cfg = ObsConfig(workdir=tmp_path, script_settings=_settings(reports, overlay_enabled=True, overlay_port=port),
+                    hooks={"stop_after_s": 8.0})
     with ObsProcess(cfg) as run:
         assert run.wait_for(LOADED, 90), "the script never logged OBS's FINISHED_LOADING:\n" + run.log()[-3000:]
         assert run.wait_for(r"MindFlow: first face in this session", 90), "no face analysed:\n" + run.log()[-3000:]
@@ -110,9 +108,9 @@ def test_recording_session_is_analysed_shown_and_reported(obs_ready, tmp_path):
 
 def test_reload_mid_session_and_exit_while_recording_keep_both_reports(obs_ready, tmp_path):
     reports = tmp_path / "reports"
-    cfg = ObsConfig(workdir=tmp_path, collections=("A", "B"),
-                    script_settings=_settings(reports, e2e_switch_collection="B", e2e_switch_after_s=5.0),
-                    collection_settings={"B": {"e2e_switch_collection": "", "e2e_switch_after_s": 0.0}})
+    cfg = ObsConfig(workdir=tmp_path, collections=("A", "B"), script_settings=_settings(reports),
+                    hooks={"switch_collection": "B", "switch_after_s": 5.0},
+                    collection_hooks={"B": {"switch_collection": "", "switch_after_s": 0.0}})
     with ObsProcess(cfg) as run:
         assert run.wait_for(LOADED, 90), "the script never logged OBS's FINISHED_LOADING:\n" + run.log()[-3000:]
         assert run.wait_for(r"Switched to scene collection 'B'", 90), "the scene collection did not switch"
@@ -148,7 +146,6 @@ def test_missing_dependencies_load_and_print_the_install_command(obs_ready, tmp_
     shutil.copytree(ROOT / "tools", copy / "tools", ignore=shutil.ignore_patterns("__pycache__", "train", "dan"))
     shutil.copy(ROOT / "requirements.txt", copy / "requirements.txt")
     settings = _settings(tmp_path / "reports")
-    del settings["e2e_quit_file"]      # the script cannot run its hooks without its packages: SIGINT stops OBS
     cfg = ObsConfig(workdir=tmp_path, script_path=copy / "obs_mindflow" / "mindflow_obs.py", script_settings=settings)
     with ObsProcess(cfg) as run:
         assert run.wait_for(r"==== Recording Start", 90), "OBS did not finish loading:\n" + run.log()[-3000:]

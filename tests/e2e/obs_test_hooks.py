@@ -1,0 +1,143 @@
+"""A second, test-only OBS script that the end-to-end harness loads beside MindFlow (never shipped, never in
+``obs_mindflow/``): it does what a person would do in OBS's window during a test run.
+
+Settings (the harness writes them into the scene collection's ``modules.scripts-tool`` list):
+
+- ``stop_after_s`` — stop the recording this many seconds after it started (``obs_frontend_recording_stop``);
+- ``switch_collection`` / ``switch_after_s`` — switch to that scene collection this many seconds after the
+  recording started (OBS then unloads and reloads every script: a reload mid-session);
+- ``quit_file`` — when this file appears, close OBS's main window as File > Exit does;
+- ``stack_dump`` — a file: SIGUSR1 then makes Python write every thread's stack there (the harness sends it to a
+  hung OBS before killing it).
+
+Frontend calls that change the UI run on OBS's UI thread (``run_on_ui_thread``, MindFlow's own helper): the timer
+below runs on the graphics thread, and a scene-collection switch from there rebuilds Qt widgets off the GUI thread.
+Only the standard library and MindFlow's ``obs/uitask.py`` (ctypes) are imported, so the hooks also work where
+MindFlow's packages are missing (the missing-dependencies test).
+
+Log lines start with ``MindFlow e2e:``; the harness waits for them.
+"""
+
+import ctypes
+import faulthandler
+import os
+import signal
+import sys
+import time
+
+import obspython as obs
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class _State:
+    def __init__(self):
+        self.stop_after_s = 0.0
+        self.switch_collection = ""
+        self.switch_after_s = 0.0
+        self.quit_file = ""
+        self.stack_file = None
+        self.recording_t0 = None
+        self.done = set()
+
+
+_state = None
+
+
+def _log(message):
+    obs.script_log(obs.LOG_INFO, "MindFlow e2e: " + message)
+
+
+def script_description():
+    return "MindFlow end-to-end test hooks (tests only)."
+
+
+def script_load(settings):
+    global _state
+    if _ROOT not in sys.path:
+        sys.path.insert(0, _ROOT)
+    _state = _State()
+    _state.stop_after_s = max(0.0, obs.obs_data_get_double(settings, "stop_after_s"))
+    _state.switch_collection = obs.obs_data_get_string(settings, "switch_collection")
+    _state.switch_after_s = max(0.0, obs.obs_data_get_double(settings, "switch_after_s"))
+    _state.quit_file = obs.obs_data_get_string(settings, "quit_file")
+    path = obs.obs_data_get_string(settings, "stack_dump")
+    if path and hasattr(signal, "SIGUSR1"):
+        _state.stack_file = open(path, "a", encoding="utf-8")
+        faulthandler.register(signal.SIGUSR1, file=_state.stack_file, all_threads=True)
+    obs.timer_add(_on_timer, 100)
+    _log(f"hooks loaded (stop_after_s={_state.stop_after_s:g}, switch_collection={_state.switch_collection!r}, "
+         f"switch_after_s={_state.switch_after_s:g}, quit_file={'set' if _state.quit_file else 'none'})")
+
+
+def script_unload():
+    global _state
+    obs.timer_remove(_on_timer)
+    s, _state = _state, None
+    if s is not None and s.stack_file is not None:
+        faulthandler.unregister(signal.SIGUSR1)
+        s.stack_file.close()
+
+
+def _on_timer():
+    s = _state
+    if s is None:
+        return
+    if s.quit_file and "quit" not in s.done and os.path.exists(s.quit_file):
+        s.done.add("quit")
+        _log("closing OBS's main window (as File > Exit does)")
+        _on_ui_thread(close_main_window)
+    if s.recording_t0 is None:
+        if obs.obs_frontend_recording_active():
+            s.recording_t0 = time.monotonic()
+        return
+    age = time.monotonic() - s.recording_t0
+    if s.stop_after_s and age >= s.stop_after_s and "stop" not in s.done:
+        s.done.add("stop")
+        _log(f"stopping the recording {age:.1f} s after it started")
+        _on_ui_thread(obs.obs_frontend_recording_stop)
+    if s.switch_collection and s.switch_after_s and age >= s.switch_after_s and "switch" not in s.done:
+        s.done.add("switch")
+        if obs.obs_frontend_get_current_scene_collection() != s.switch_collection:
+            name = s.switch_collection
+            _log(f"switching to scene collection '{name}'")
+            _on_ui_thread(lambda: obs.obs_frontend_set_current_scene_collection(name))
+
+
+def _on_ui_thread(fn):
+    from obs_mindflow.obs.uitask import run_on_ui_thread
+
+    if not run_on_ui_thread(fn):
+        _log("cannot reach OBS's UI thread; the hook does nothing")
+
+
+def close_main_window():
+    """``QWidget::close()`` on OBS's main window — what File > Exit does — through the Qt Widgets library OBS has
+    already loaded (Qt 6 or 5; Linux symbol names). Call it on the UI thread.
+
+    The tests stop OBS this way rather than with SIGINT: OBS 29 closes its window from inside its SIGINT handler,
+    i.e. in whatever the main thread was doing at that moment, and when that was an X11 call or a paint, OBS
+    deadlocked on libxcb's lock or crashed painting (seen: about one run in ten after a scene-collection switch)."""
+    mode = getattr(os, "RTLD_NOLOAD", 0) | getattr(os, "RTLD_LAZY", 0)
+    window = None
+    for name in ("libobs-frontend-api.so.0", "libobs-frontend-api.so"):   # obspython does not wrap this call
+        try:
+            get = ctypes.CDLL(name, mode=mode).obs_frontend_get_main_window
+        except (OSError, AttributeError):
+            continue
+        get.argtypes = []
+        get.restype = ctypes.c_void_p
+        window = get()
+        break
+    if not window:
+        raise RuntimeError("OBS's main window was not found (libobs-frontend-api)")
+    for name in ("libQt6Widgets.so.6", "libQt5Widgets.so.5"):
+        try:
+            close = ctypes.CDLL(name, mode=mode)._ZN7QWidget5closeEv
+        except (OSError, AttributeError):
+            continue
+        close.argtypes = [ctypes.c_void_p]
+        close.restype = ctypes.c_bool
+        close(window)
+        return
+    raise OSError("no Qt Widgets library is loaded in this process")
