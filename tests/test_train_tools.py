@@ -192,3 +192,101 @@ def test_ensemble_members_must_share_the_calibration_holdout(runs, tmp_path):
                            str(other), "--out", str(tmp_path / "m"), "--data-dir", str(data)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "another calibration hold-out" in done.stderr
+
+
+# --- FER+ helpers and the neutral reference (synthetic data only) ---
+
+from tools.train.ferplus import LABELS8, FerPlus, holdout_split, majority_labels, neutral_majority  # noqa: E402
+from tools.train.reference import match_fer2013_to_ferplus, neutral_reference, write_card_field  # noqa: E402
+
+
+def _votes(*rows):
+    return np.array(rows, np.int64)
+
+
+def test_ferplus_majority_follows_the_papers_rule_and_names_the_engines_labels():
+    #               neu hap sur sad ang dis fea con unk NF
+    votes = _votes([6, 1, 0, 0, 0, 0, 0, 0, 3, 0],      # neutral
+                   [0, 0, 0, 0, 0, 0, 0, 2, 8, 0],      # top vote unknown -> dropped
+                   [4, 4, 0, 0, 2, 0, 0, 0, 0, 0],      # tie -> dropped
+                   [0, 0, 0, 0, 1, 0, 0, 6, 0, 3],      # contempt
+                   [0, 1, 0, 0, 7, 1, 0, 0, 0, 1])      # anger -> angry
+    assert majority_labels(votes).tolist() == [LABELS8.index("neutral"), -1, -1, LABELS8.index("contempt"),
+                                               LABELS8.index("angry")]
+    data = FerPlus(np.zeros((5, 48, 48), np.uint8), votes, np.array([f"f{i}" for i in range(5)]))
+    assert neutral_majority(data).tolist() == [0]
+
+
+def test_ferplus_soft_targets_drop_unknown_nf_and_for_7_classes_contempt():
+    votes = _votes([6, 1, 0, 0, 0, 0, 0, 1, 2, 0], [0, 0, 0, 0, 0, 0, 0, 5, 5, 0])
+    data = FerPlus(np.zeros((2, 48, 48), np.uint8), votes, np.array(["a", "b"]))
+    t8 = data.targets(LABELS8)
+    assert t8.shape == (2, 8) and np.allclose(t8.sum(1), 1)
+    assert t8[0, LABELS8.index("neutral")] == pytest.approx(6 / 8) and t8[1, LABELS8.index("contempt")] == 1
+    t7 = data.targets(LABELS)
+    assert t7[0, LABELS.index("neutral")] == pytest.approx(6 / 7) and t7[1].sum() == 0   # nothing left: not trained
+
+
+def test_ferplus_holdout_is_seeded_and_stratified_by_majority():
+    rng = np.random.default_rng(0)
+    votes = np.zeros((400, 10), np.int64)
+    votes[np.arange(400), rng.integers(0, 8, 400)] = 10
+    data = FerPlus(np.zeros((400, 48, 48), np.uint8), votes, np.arange(400).astype(str))
+    tr, ho = holdout_split(data, 0.1, 3)
+    assert np.array_equal(ho, holdout_split(data, 0.1, 3)[1]) and not set(tr) & set(ho)
+    assert abs(len(ho) - 40) <= 4
+
+
+class _FakeModel:
+    labels = ("angry", "neutral", "happy")
+
+    class card:
+        temperature = 1.3
+
+    def classify_crops(self, crops):
+        p = np.array([[0.2, 0.7, 0.1], [0.0, 0.5, 0.5]])
+        return np.stack([p[int(c[0, 0]) % 2] for c in crops])
+
+
+def test_neutral_reference_is_the_mean_output_and_a_valid_card_field():
+    faces = np.zeros((5, 48, 48), np.uint8)
+    faces[[1, 3], 0, 0] = 1                                   # 3 faces give row 0, 2 give row 1
+    ref = neutral_reference(_FakeModel(), faces, "five faces", batch=2)
+    assert ref["faces"] == 5 and ref["dataset"] == "five faces" and ref["labels"] == list(_FakeModel.labels)
+    assert sum(ref["probabilities"]) == pytest.approx(1.0, abs=1e-9) and min(ref["probabilities"]) > 0
+    assert ref["probabilities"][1] == pytest.approx((3 * 0.7 + 2 * 0.5) / 5, abs=1e-5)
+    assert ref["temperature"] == 1.3
+
+
+def test_neutral_reference_lands_in_a_card_the_engine_accepts(tmp_path):
+    import shutil
+
+    from obs_mindflow.engine import ModelCard
+    from obs_mindflow.engine.catalog import MODELS_DIR
+
+    folder = tmp_path / "m"
+    shutil.copytree(MODELS_DIR / "fer-mini-xception", folder)
+    before = json.loads((folder / "card.json").read_text())
+    model = ExpressionModel.load(folder)
+    faces = np.random.default_rng(0).integers(0, 256, (10, 48, 48), dtype=np.uint8)
+    write_card_field(folder, neutral_reference(model, faces, "random test faces"))
+    after = json.loads((folder / "card.json").read_text())
+    assert {k: v for k, v in after.items() if k != "neutral_reference"} == \
+        {k: v for k, v in before.items() if k != "neutral_reference"}
+    card = ModelCard.load(folder)
+    assert len(card.neutral_reference) == len(card.labels) and card.neutral_reference_info["faces"] == 10
+    expect = model.classify_crops(list(faces)).mean(0)
+    assert np.allclose(card.neutral_reference, expect / expect.sum(), atol=2e-6)
+
+
+def test_fer2013_copies_are_matched_to_ferplus_faces_by_content():
+    import cv2
+
+    rng = np.random.default_rng(4)
+    base = cv2.GaussianBlur(rng.integers(0, 256, (60, 48, 48), dtype=np.uint8), (0, 0), 2.0, borderType=cv2.BORDER_REFLECT)
+    ferplus = base[:50]                                        # 10 faces of "FER2013" are not in "FER+"
+    perm = rng.permutation(60)
+    fer2013 = np.stack([cv2.equalizeHist(base[i]) for i in perm])    # equalised copies, another order
+    fer2013 = np.clip(fer2013 + rng.normal(0, 3, fer2013.shape), 0, 255).astype(np.uint8)
+    match = match_fer2013_to_ferplus(fer2013, ferplus)
+    assert match.tolist() == [int(i) if i < 50 else -1 for i in perm]

@@ -1,0 +1,182 @@
+"""A model's ``neutral_reference``: its mean output on neutral faces it never trained on, written into its card.
+
+    python -m tools.train.reference MODEL_DIR [MODEL_DIR ...] [--faces auto|ferplus-holdout|fer2013-holdout|
+                                    ferplus-validation] [--holdout 0.1] [--holdout-seed N] [--dry-run]
+
+The card field (``models/README.md``) is ``{"probabilities": [...], "faces": N, "dataset": "..."}``: the mean of the
+engine's calibrated softmax (``ExpressionModel.classify_crops``, card temperature included) over FER+
+neutral-majority faces (the FER+ paper's rule: top vote neutral, not tied), in the card's label order. A personal
+baseline corrects live readings against it, so it must come from faces the model never saw:
+
+* ``ferplus-holdout``: the training hold-out of a FER+-trained tools/train model (a seeded 10 % of FER+ train,
+  :func:`tools.train.ferplus.holdout_split`) — ``auto`` picks it when the card's ``extra.holdout`` says so;
+* ``fer2013-holdout``: the seeded stratified hold-out of FER2013 Training that a FER2013-trained tools/train model
+  kept out (:func:`tools.train.data.stratified_holdout`), matched image by image to FER+ train
+  (:func:`match_fer2013_to_ferplus`: the FER2013 copies are histogram-equalised JPEGs with their own file names,
+  so the match is by content) for FER+'s votes and raw pixels;
+* ``ferplus-validation``: FER+ validation (FER2013 PublicTest) — for models trained on all of FER2013 Training.
+
+:func:`neutral_reference` is the one computation; ``tools.train.export`` calls it for every model it writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .data import load_npz, stratified_holdout
+from .ferplus import DEFAULT_FERPLUS, HOLDOUT_FRACTION, holdout_split, load_ferplus, neutral_majority
+
+DEFAULT_FER2013 = Path("..") / "shared" / "data" / "fer2013"
+DIGITS = 6
+
+
+def neutral_reference(model, faces: np.ndarray, dataset: str, batch: int = 256) -> dict:
+    """The ``neutral_reference`` card field of ``model`` (an ``ExpressionModel``) from ``faces`` (N, H, W) uint8
+    gray crops of neutral faces it never trained on; ``dataset`` says which faces they are."""
+    if len(faces) == 0:
+        raise ValueError("neutral_reference needs at least one face")
+    probs = np.concatenate([model.classify_crops(list(faces[i:i + batch])) for i in range(0, len(faces), batch)])
+    mean = probs.astype(np.float64).mean(axis=0)
+    mean = np.maximum(mean, 10.0 ** -DIGITS)                  # the card wants every value > 0
+    mean = mean / mean.sum()
+    values = [round(float(v), DIGITS) for v in mean]
+    i = int(np.argmax(values))                                 # rounding must not break the sum
+    values[i] = round(values[i] + 1.0 - sum(values), DIGITS)
+    return {"probabilities": values, "faces": int(len(faces)), "dataset": dataset,
+            "labels": list(model.labels), "temperature": float(model.card.temperature),
+            "measured_with": "tools.train.reference.neutral_reference: mean of ExpressionModel.classify_crops "
+                             "(the card's preprocessing and temperature) over 48x48 raw-pixel FER+ crops"}
+
+
+def _thumbs(images: np.ndarray, size: int = 16) -> np.ndarray:
+    """Contrast-normalised ``size``×``size`` thumbnails (unit vectors): robust to histogram equalisation and JPEG."""
+    import cv2
+    s = np.stack([cv2.resize(x, (size, size), interpolation=cv2.INTER_AREA) for x in images])
+    s = s.reshape(len(images), -1).astype(np.float32)
+    s -= s.mean(axis=1, keepdims=True)
+    s /= np.linalg.norm(s, axis=1, keepdims=True) + 1e-6
+    return s
+
+
+def match_fer2013_to_ferplus(fer2013: np.ndarray, ferplus: np.ndarray, min_corr: float = 0.9,
+                             duplicate_corr: float = 0.99) -> np.ndarray:
+    """For every FER2013 image, the index of the same face in ``ferplus``, or -1.
+
+    Correlation of contrast-normalised 16×16 thumbnails; a pair is accepted when the two are each other's nearest
+    neighbour with correlation ≥ ``min_corr``, or when the correlation is ≥ ``duplicate_corr`` (FER2013 holds exact
+    duplicates, which are not mutual neighbours). Measured on FER2013 Training vs FER+ train: 27,230 mutual pairs of
+    28,709; the rejected ones are images FER+ dropped.
+    """
+    a, b = _thumbs(fer2013), _thumbs(ferplus)
+    ab = np.empty(len(a), np.int64)
+    cab = np.empty(len(a), np.float32)
+    ba = np.full(len(b), -1, np.int64)
+    cba = np.full(len(b), -2.0, np.float32)
+    for i in range(0, len(a), 2048):
+        c = a[i:i + 2048] @ b.T
+        j = c.argmax(axis=1)
+        ab[i:i + 2048], cab[i:i + 2048] = j, c[np.arange(len(j)), j]
+        k = c.argmax(axis=0)
+        ck = c[k, np.arange(len(b))]
+        better = ck > cba
+        ba[better], cba[better] = k[better] + i, ck[better]
+    mutual = ba[ab] == np.arange(len(a))
+    ok = (mutual & (cab >= min_corr)) | (cab >= duplicate_corr)
+    return np.where(ok, ab, -1)
+
+
+def neutral_faces(kind: str, ferplus_dir: Path = DEFAULT_FERPLUS, fer2013_dir: Path = DEFAULT_FER2013,
+                  holdout: float = HOLDOUT_FRACTION, seed: int | None = None) -> tuple[np.ndarray, str]:
+    """Neutral-majority FER+ faces (raw pixels) of one face set, and the card's ``dataset`` text for them."""
+    if kind == "ferplus-validation":
+        val = load_ferplus(ferplus_dir / "validation.npz")
+        idx = neutral_majority(val)
+        return val.images[idx], (f"FER+ validation (FER2013 PublicTest, raw pixels), as the model has no usable "
+                                 f"training hold-out (it trained on all of FER2013 Training): the {len(idx)} faces "
+                                 "whose FER+ majority vote is neutral (top vote not tied, not unknown/NF), which it "
+                                 "never trained on")
+    if seed is None:
+        raise ValueError(f"--faces {kind} needs the hold-out's seed (--holdout-seed)")
+    if kind == "ferplus-holdout":
+        tr = load_ferplus(ferplus_dir / "train.npz")
+        _, ho = holdout_split(tr, holdout, seed)
+        held = tr.subset(ho)
+        idx = neutral_majority(held)
+        return held.images[idx], (f"FER+ train hold-out (a {holdout:.0%} stratified by majority label, seed {seed}, "
+                                  f"never trained on): the {len(idx)} faces whose FER+ majority vote is neutral "
+                                  "(top vote not tied, not unknown/NF), raw pixels")
+    if kind == "fer2013-holdout":
+        f13 = load_npz(fer2013_dir / "train.npz")
+        _, ho = stratified_holdout(f13.labels, holdout, seed)
+        tr = load_ferplus(ferplus_dir / "train.npz")
+        match = match_fer2013_to_ferplus(f13.images[ho], tr.images)
+        found = match[match >= 0]
+        held = tr.subset(found)
+        idx = neutral_majority(held)
+        return held.images[idx], (f"FER2013 Training hold-out (stratified {holdout:.0%} by FER2013 label, seed "
+                                  f"{seed}: {len(ho)} images the model never trained on), matched by content to "
+                                  f"FER+ train ({len(found)} found): the {len(idx)} whose FER+ majority vote is "
+                                  "neutral (top vote not tied, not unknown/NF), FER+'s raw pixels")
+    raise ValueError(f"unknown face set {kind!r}")
+
+
+def card_holdout(card: dict) -> tuple[str, float, int] | None:
+    """``(kind, fraction, seed)`` from a tools/train card's ``extra.holdout``, if it records one."""
+    h = (card.get("extra") or {}).get("holdout")
+    if not isinstance(h, dict) or "seed" not in h:
+        return None
+    kind = {"ferplus": "ferplus-holdout", "fer2013": "fer2013-holdout"}.get(h.get("dataset"))
+    return None if kind is None else (kind, float(h.get("fraction", HOLDOUT_FRACTION)), int(h["seed"]))
+
+
+def write_card_field(folder: Path, reference: dict) -> None:
+    """Set ``neutral_reference`` in ``folder/card.json``, leaving every other field (and their order) as it was."""
+    path = folder / "card.json"
+    text = path.read_text(encoding="utf-8")
+    card = json.loads(text)
+    card["neutral_reference"] = reference
+    ascii_only = all(ord(ch) < 128 for ch in text)
+    path.write_text(json.dumps(card, indent=2, ensure_ascii=ascii_only) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tools.train.reference", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("models", nargs="+", type=Path, help="model folder(s) holding card.json")
+    p.add_argument("--faces", default="auto",
+                   choices=("auto", "ferplus-holdout", "fer2013-holdout", "ferplus-validation"),
+                   help="which never-trained-on neutral faces (auto: the card's extra.holdout; required otherwise)")
+    p.add_argument("--holdout", type=float, default=HOLDOUT_FRACTION, help="hold-out fraction (not for auto)")
+    p.add_argument("--holdout-seed", type=int, help="hold-out seed (not for auto)")
+    p.add_argument("--ferplus-dir", type=Path, default=DEFAULT_FERPLUS)
+    p.add_argument("--fer2013-dir", type=Path, default=DEFAULT_FER2013)
+    p.add_argument("--dry-run", action="store_true", help="print, do not write the card")
+    args = p.parse_args(argv)
+
+    from obs_mindflow.engine.model import ExpressionModel
+    for folder in args.models:
+        card = json.loads((folder / "card.json").read_text(encoding="utf-8"))
+        kind, fraction, seed = args.faces, args.holdout, args.holdout_seed
+        if kind == "auto":
+            found = card_holdout(card)
+            if found is None:
+                print(f"error: {folder}/card.json records no training hold-out (extra.holdout); say which faces "
+                      "the model never trained on: --faces fer2013-holdout --holdout-seed N, or "
+                      "--faces ferplus-validation", file=sys.stderr)
+                return 2
+            kind, fraction, seed = found
+        faces, dataset = neutral_faces(kind, args.ferplus_dir, args.fer2013_dir, fraction, seed)
+        ref = neutral_reference(ExpressionModel.load(folder), faces, dataset)
+        print(f"{folder}: " + json.dumps(ref))
+        if not args.dry_run:
+            write_card_field(folder, ref)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
