@@ -169,6 +169,7 @@ def _other_channels(r: dict) -> None:
 
 def _six_labels(r: dict) -> None:
     r.update(labels=["a", "b", "c", "d", "e", "f"], negative_labels=["a"])
+    r.pop("neutral_reference", None)          # one value per label: a 6-label card cannot keep the 7-label one
 
 
 SHAPE_MISMATCHES = [(_other_size, "the model expects"), (_other_layout, "the model expects"),
