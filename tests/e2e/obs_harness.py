@@ -106,6 +106,13 @@ class ObsConfig:
     close_when_inactive: bool = False
     script_path: Path = SCRIPT
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Streaming (test_stream_e2e.py, tools/bench_stream.py): ``stream_server`` ("rtmp://127.0.0.1:PORT/APP") writes
+    # the profile's service.json (a custom RTMP server, ``stream_key``); start with ObsProcess(start_streaming=True).
+    # ``text_pos`` places the text source; ``extra_texts`` adds more text sources (name → position) to the scene.
+    stream_server: str | None = None
+    stream_key: str = "mindflow"
+    text_pos: tuple[float, float] = (20.0, 20.0)
+    extra_texts: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def config_home(self) -> Path:
@@ -152,18 +159,37 @@ def write_config(cfg: ObsConfig) -> None:
         f"[SimpleOutput]\nFilePath={cfg.recordings}\nRecFormat=mkv\nRecEncoder=x264\nPreset=ultrafast\n"
         "RecQuality=Stream\nVBitrate=1500\nABitrate=96\nFileNameWithoutSpace=true\n\n"
         "[Audio]\nSampleRate=48000\nChannelSetup=Stereo\n", encoding="utf-8")
+    if cfg.stream_server:
+        write_stream_service(cfg)
     for name in cfg.collections:
         cfg.collection_file(name).write_text(json.dumps(_collection(cfg, name), indent=1), encoding="utf-8")
+
+
+def write_stream_service(cfg: ObsConfig) -> None:
+    """The profile's streaming service: a custom RTMP server (``rtmp_custom``) at ``cfg.stream_server``. The simple
+    output's encoder settings are made explicit: without ``UseAdvanced`` OBS ignores ``Preset`` (x264 then runs
+    veryfast with a 10-frame lookahead) and uses x264's default keyframe interval (250 frames: a viewer may wait 8 s
+    for a first picture); here ultrafast, a keyframe every second."""
+    profile = cfg.obs_dir / "basic" / "profiles" / PROFILE
+    service = {"type": "rtmp_custom", "settings": {"server": cfg.stream_server, "key": cfg.stream_key,
+                                                    "use_auth": False, "bwtest": False}}
+    (profile / "service.json").write_text(json.dumps(service, indent=1), encoding="utf-8")
+    ini = profile / "basic.ini"
+    ini.write_text(ini.read_text(encoding="utf-8").replace(
+        "[SimpleOutput]\n", f"[SimpleOutput]\nUseAdvanced=true\nx264Settings=keyint={cfg.fps} min-keyint={cfg.fps}\n",
+        1), encoding="utf-8")
 
 
 def _collection(cfg: ObsConfig, name: str) -> dict[str, Any]:
     items = []
     if cfg.webcam_in_scene:
         items.append(_scene_item(WEBCAM, 1))
-    items.append(_scene_item(TEXT, 2, 20.0, 20.0))
+    items.append(_scene_item(TEXT, 2, *cfg.text_pos))
+    for i, (extra, pos) in enumerate(cfg.extra_texts.items()):
+        items.append(_scene_item(extra, 10 + i, *pos))
     sources = [
         {"id": "scene", "versioned_id": "scene", "name": SCENE, "enabled": True, "flags": 0,
-         "settings": {"id_counter": 3, "custom_size": False, "items": items}},
+         "settings": {"id_counter": 10 + len(cfg.extra_texts), "custom_size": False, "items": items}},
         # The webcam also sits in a second scene, so it exists (OBS drops sources no scene uses) while the current
         # scene may leave it out (webcam_in_scene=False: a webcam that is not on screen).
         {"id": "scene", "versioned_id": "scene", "name": OTHER_SCENE, "enabled": True, "flags": 0,
@@ -175,6 +201,9 @@ def _collection(cfg: ObsConfig, name: str) -> dict[str, Any]:
          "settings": {"text": "MindFlow", "font": {"face": "DejaVu Sans", "size": 48, "style": "Book",
                                                     "flags": 0}}},
     ]
+    sources += [{"id": "text_ft2_source", "versioned_id": "text_ft2_source_v2", "name": extra, "enabled": True,
+                 "flags": 0, "settings": {"text": extra, "font": {"face": "DejaVu Sans", "size": 48, "style": "Book",
+                                                                  "flags": 0}}} for extra in cfg.extra_texts]
     doc: dict[str, Any] = {"name": name, "current_scene": SCENE, "current_program_scene": SCENE,
                            "scene_order": [{"name": SCENE}, {"name": OTHER_SCENE}], "sources": sources, "groups": [],
                            "transitions": [], "current_transition": "Fade", "transition_duration": 300,
@@ -218,10 +247,12 @@ class ObsResult:
 class ObsProcess:
     """One OBS run. ``start()``, ``wait_for(regex)``, ``stop()`` (SIGINT, SIGKILL after a timeout)."""
 
-    def __init__(self, cfg: ObsConfig, *, start_recording: bool | None = None, nice: int = 0) -> None:
+    def __init__(self, cfg: ObsConfig, *, start_recording: bool | None = None, start_streaming: bool = False,
+                 nice: int = 0) -> None:
         self.cfg = cfg
         self.nice = nice
         self.start_recording = cfg.record if start_recording is None else start_recording
+        self.start_streaming = start_streaming   # --startstreaming: needs cfg.stream_server
         self.proc: subprocess.Popen | None = None
         self.t0 = 0.0
         self.stdout_path = cfg.workdir / "obs-stdout.txt"
@@ -232,6 +263,8 @@ class ObsProcess:
                "--collection", self.cfg.collections[0], "--profile", PROFILE, "--scene", SCENE]
         if self.start_recording:
             cmd.append("--startrecording")
+        if self.start_streaming:
+            cmd.append("--startstreaming")
         return cmd
 
     def env(self) -> dict[str, str]:

@@ -4,6 +4,12 @@
 Settings (the harness writes them into the scene collection's ``modules.scripts-tool`` list):
 
 - ``stop_after_s`` — stop the recording this many seconds after it started (``obs_frontend_recording_stop``);
+- ``stop_stream_after_s`` — stop streaming this many seconds after it started (``obs_frontend_streaming_stop``);
+- ``clock_source`` — a text source that shows OBS's monotonic clock (milliseconds, last 6 digits), set every frame
+  before it is rendered: a burnt-in clock for the stream latency bench;
+- ``trace_file`` / ``trace_text_source`` — a JSON-lines file: every change of that text source's text and every new
+  result of MindFlow's analysis (read from the loaded script's objects), stamped with OBS's monotonic clock on the
+  graphics thread (once per frame) — what the streaming test and bench compare the broadcast with;
 - ``switch_collection`` / ``switch_after_s`` — switch to that scene collection this many seconds after the
   recording started (OBS then unloads and reloads every script: a reload mid-session);
 - ``quit_file`` — when this file appears, close OBS's main window as File > Exit does;
@@ -39,6 +45,13 @@ class _State:
         self.stack_file = None
         self.recording_t0 = None
         self.done = set()
+        self.stop_stream_after_s = 0.0
+        self.streaming_t0 = None
+        self.clock_source = ""
+        self.trace = None
+        self.trace_text_source = ""
+        self.last_text = None
+        self.last_seq = None
 
 
 _state = None
@@ -65,9 +78,17 @@ def script_load(settings):
     if path and hasattr(signal, "SIGUSR1"):
         _state.stack_file = open(path, "a", encoding="utf-8")
         faulthandler.register(signal.SIGUSR1, file=_state.stack_file, all_threads=True)
+    _state.stop_stream_after_s = max(0.0, obs.obs_data_get_double(settings, "stop_stream_after_s"))
+    _state.clock_source = obs.obs_data_get_string(settings, "clock_source")
+    trace = obs.obs_data_get_string(settings, "trace_file")
+    if trace:
+        _state.trace = open(trace, "a", encoding="utf-8")
+        _state.trace_text_source = obs.obs_data_get_string(settings, "trace_text_source")
     obs.timer_add(_on_timer, 100)
     _log(f"hooks loaded (stop_after_s={_state.stop_after_s:g}, switch_collection={_state.switch_collection!r}, "
-         f"switch_after_s={_state.switch_after_s:g}, quit_file={'set' if _state.quit_file else 'none'})")
+         f"switch_after_s={_state.switch_after_s:g}, quit_file={'set' if _state.quit_file else 'none'}, "
+         f"stop_stream_after_s={_state.stop_stream_after_s:g}, clock_source={_state.clock_source!r}, "
+         f"trace={'on' if _state.trace else 'off'})")
 
 
 def script_unload():
@@ -77,6 +98,8 @@ def script_unload():
     if s is not None and s.stack_file is not None:
         faulthandler.unregister(signal.SIGUSR1)
         s.stack_file.close()
+    if s is not None and s.trace is not None:
+        s.trace.close()
 
 
 def _on_timer():
@@ -87,6 +110,7 @@ def _on_timer():
         s.done.add("quit")
         _log("closing OBS's main window (as File > Exit does)")
         _on_ui_thread(close_main_window)
+    _stream_hooks(s)
     if s.recording_t0 is None:
         if obs.obs_frontend_recording_active():
             s.recording_t0 = time.monotonic()
@@ -102,6 +126,83 @@ def _on_timer():
             name = s.switch_collection
             _log(f"switching to scene collection '{name}'")
             _on_ui_thread(lambda: obs.obs_frontend_set_current_scene_collection(name))
+
+
+def _stream_hooks(s):
+    """Stop streaming ``stop_stream_after_s`` after it started (from the 100-ms timer)."""
+    if s.streaming_t0 is None:
+        if obs.obs_frontend_streaming_active():
+            s.streaming_t0 = time.monotonic()
+            _log("streaming is active")
+        return
+    age = time.monotonic() - s.streaming_t0
+    if s.stop_stream_after_s and age >= s.stop_stream_after_s and "stop_stream" not in s.done:
+        s.done.add("stop_stream")
+        _log(f"stopping the stream {age:.1f} s after it started")
+        _on_ui_thread(obs.obs_frontend_streaming_stop)
+
+
+def script_tick(seconds):
+    """Once per frame on the graphics thread, before the frame is rendered: the burnt-in clock and the trace."""
+    s = _state
+    if s is None or not (s.clock_source or s.trace):
+        return
+    now = time.monotonic()
+    if s.clock_source:
+        _set_text(s.clock_source, f"{int(now * 1000) % 1000000:06d}")
+    if s.trace is not None:
+        try:
+            _trace(s, now)
+        except Exception as exc:  # noqa: BLE001 - a test aid must not break OBS; say it once
+            if "trace" not in s.done:
+                s.done.add("trace")
+                _log(f"trace failed: {type(exc).__name__}: {exc}")
+
+
+def _set_text(name, text):
+    source = obs.obs_get_source_by_name(name)
+    if source is None:
+        return
+    data = obs.obs_data_create()
+    obs.obs_data_set_string(data, "text", text)
+    obs.obs_source_update(source, data)
+    obs.obs_data_release(data)
+    obs.obs_source_release(source)
+
+
+def _trace(s, now):
+    import json
+
+    lines = []
+    if s.trace_text_source:
+        source = obs.obs_get_source_by_name(s.trace_text_source)
+        if source is not None:
+            data = obs.obs_source_get_settings(source)
+            text = obs.obs_data_get_string(data, "text")
+            obs.obs_data_release(data)
+            obs.obs_source_release(source)
+            if text != s.last_text:
+                s.last_text = text
+                lines.append({"kind": "text", "t": now, "text": text})
+    # MindFlow's newest analysis result, through the loaded script's objects (the script module OBS imported as
+    # "mindflow_obs"; its current load's controller; the engine's session host and its latest result). Test
+    # instrumentation only: when those names change, the trace has no results and the bench says so.
+    script = getattr(sys.modules.get("mindflow_obs"), "_script", None)
+    engine = getattr(script, "host", None) or getattr(script, "live", None)
+    latest = getattr(engine, "latest", None)
+    if latest is not None:
+        r = latest()
+        seq = getattr(r, "seq", None)
+        if seq != s.last_seq:
+            s.last_seq = seq
+            timings = getattr(r, "timings", None)
+            lines.append({"kind": "result", "t": now, "seq": seq, "ts": getattr(r, "timestamp", None),
+                          "emotion": getattr(r, "emotion", None), "face": bool(getattr(r, "face_present", False)),
+                          "ms": getattr(timings, "total", None)})
+    for line in lines:
+        s.trace.write(json.dumps(line) + "\n")
+    if lines:
+        s.trace.flush()
 
 
 def _on_ui_thread(fn):
