@@ -240,10 +240,37 @@ def test_check_finds_the_real_packages():
     assert set(status.versions) == {"numpy", "cv2", "onnxruntime"}
 
 
-@pytest.mark.parametrize("version, ok", [((3, 6), True), ((3, 11), True), ((3, 12), True), ((3, 13), False),
-                                         ((3, 5), False)])
-def test_python_version_limits_of_obs(version, ok):
-    assert (deps.python_version_problem(version) == "") is ok
+@pytest.mark.parametrize("system, version, ok", [
+    # Linux: the Python the distribution's OBS links (Debian 12: 3.11, 13: 3.13, unstable: 3.14), while wheels exist
+    ("linux", (3, 9), True), ("linux", (3, 11), True), ("linux", (3, 13), True), ("linux", (3, 14), True),
+    ("linux", (3, 8), False), ("linux", (3, 15), False),
+    # official Windows/macOS OBS: Python Settings accepts up to 3.12; the wheels start at 3.10
+    ("windows", (3, 10), True), ("windows", (3, 12), True), ("windows", (3, 13), False), ("windows", (3, 9), False),
+    ("darwin", (3, 11), True), ("darwin", (3, 14), False),
+])
+def test_python_version_limits_per_platform(system, version, ok):
+    assert (deps.python_version_problem(version, system, installed=[]) == "") is ok
+
+
+@pytest.mark.parametrize("system, installed, expected", [
+    ("windows", [], r"C:\Users\me\AppData\Local\Programs\Python\Python312"),
+    ("windows", [((3, 11), r"D:\Py311")], r"D:\Py311"),
+    ("darwin", [], "/Library/Frameworks/Python.framework/Versions/3.12"),
+])
+def test_python_version_problem_names_the_python_to_set_in_obs(system, installed, expected, monkeypatch):
+    monkeypatch.setenv("LOCALAPPDATA", r"C:\Users\me\AppData\Local")
+    text = deps.python_version_problem((3, 13), system, installed=installed)
+    assert "Tools > Scripts > Python Settings" in text
+    assert f"set {'that' if installed else 'its'} folder" in text and expected in text
+    assert "install_obs_deps.py" in text
+
+
+def test_wheel_ranges_match_what_check_wheels_checks():
+    from tools.check_wheels import TARGETS, versions
+
+    assert {t.system for t in TARGETS} == set(deps.WHEEL_PYTHONS)
+    assert versions("linux")[0] == (3, 9) and versions("linux")[-1] == (3, 14)
+    assert versions("windows") == [(3, 10), (3, 11), (3, 12)]
 
 
 def test_pip_command_targets_the_folder():

@@ -3,8 +3,9 @@
 Pure Python (standard library only): the OBS script imports this module *before* numpy, OpenCV or onnxruntime, so it
 can still load — and say exactly what is missing and how to install it — when they are absent.
 
-Design: OBS embeds its own Python (``/usr/bin/python3.11`` for Debian/Ubuntu's OBS; on Windows and macOS the one set in
-Tools > Scripts > Python Settings). Packages compiled for one Python version and platform do not load in another, so the
+Design: OBS embeds its own Python. A Linux distribution's OBS links the system Python (Debian 12: ``/usr/bin/python3.11``,
+Debian 13: 3.13, Debian unstable: 3.14, Ubuntu 24.04: 3.12) and has no Python setting; the official Windows and macOS
+builds use the Python set in Tools > Scripts > Python Settings (3.6–3.12). Packages compiled for one Python version and platform do not load in another, so the
 packages go to one folder **per Python version and platform inside the checkout**::
 
     <checkout>/.deps/py3.11-linux-x86_64/      (git-ignored)
@@ -38,9 +39,16 @@ REQUIRED = (
     ("onnxruntime", "onnxruntime", "the expression model"),
 )
 
-#: Python versions OBS 29–31 accept for scripting (3.13 is refused by OBS).
-OBS_PYTHON_MIN = (3, 6)
-OBS_PYTHON_MAX = (3, 12)
+#: The Python versions MindFlow runs on, by ``platform.system()`` (lower-case): those for which the pinned packages of
+#: ``requirements.txt`` have wheels, within what OBS itself accepts there. Linux: a distribution's OBS runs scripts on
+#: the Python it links, whatever its version. Windows/macOS: the official OBS accepts 3.6–3.12 in Python Settings
+#: (OFFICIAL_OBS_PYTHON) and today's numpy/onnxruntime wheels start at 3.10. ``tools/check_wheels.py`` checks these in
+#: CI (``pip download --only-binary=:all:`` per platform and version).
+WHEEL_PYTHONS = {"linux": ((3, 9), (3, 14)), "windows": ((3, 10), (3, 12)), "darwin": ((3, 10), (3, 12))}
+#: What the official OBS builds for Windows and macOS (obsproject.com, OBS 29–32) accept in Python Settings.
+OFFICIAL_OBS_PYTHON = ((3, 6), (3, 12))
+#: The Python to suggest where one must be installed for OBS.
+RECOMMENDED_PYTHON = (3, 12)
 
 
 def platform_tag(system: str | None = None, machine: str | None = None) -> str:
@@ -174,14 +182,85 @@ def pip_command(python: str, target: Path, requirements: Path = REQUIREMENTS) ->
             "-r", str(requirements)]
 
 
-def python_version_problem(version: Sequence[int] | None = None) -> str:
-    """A message when OBS cannot use this Python version for scripting, else ``""``."""
+def supported_pythons(system: str | None = None) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``(lowest, highest)`` Python version MindFlow runs on with this platform's OBS (see :data:`WHEEL_PYTHONS`;
+    another Unix is treated as Linux)."""
+    system = (system or platform.system()).lower()
+    return WHEEL_PYTHONS.get(system, WHEEL_PYTHONS["linux"])
+
+
+def _v(version: Sequence[int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+def official_python_folder(version: Sequence[int], system: str, env: dict | None = None) -> str:
+    """Where python.org's installer puts Python ``version`` — the folder to set in OBS's Python Settings (Windows:
+    the per-user install, ``%LOCALAPPDATA%`` expanded when known)."""
+    if system == "windows":
+        env = os.environ if env is None else env
+        base = env.get("LOCALAPPDATA") or "%LOCALAPPDATA%"
+        return str(PureWindowsPath(base) / "Programs" / "Python" / f"Python{version[0]}{version[1]}")
+    return f"/Library/Frameworks/Python.framework/Versions/{_v(version)}"
+
+
+def find_pythons(system: str | None = None, env: dict | None = None) -> list[tuple[tuple[int, int], str]]:
+    """Pythons installed in the usual places that OBS's Python Settings can point at and MindFlow supports on this
+    platform, newest first: ``[((3, 12), folder), …]``. Windows: python.org's per-user and all-users folders;
+    macOS: python.org's framework. Empty elsewhere."""
+    system = (system or platform.system()).lower()
+    env = os.environ if env is None else env
+    lo, hi = supported_pythons(system)
+    found = []
+    for minor in range(hi[1], lo[1] - 1, -1):
+        version = (3, minor)
+        if system == "windows":
+            roots = [Path(env.get("LOCALAPPDATA", "")) / "Programs" / "Python" if env.get("LOCALAPPDATA") else None,
+                     Path(env.get("ProgramFiles", "C:\\Program Files")), Path("C:\\")]
+            candidates = [r / f"Python3{minor}" for r in roots if r is not None]
+            exe = "python.exe"
+        elif system == "darwin":
+            candidates = [Path(f"/Library/Frameworks/Python.framework/Versions/3.{minor}")]
+            exe = f"bin/python3.{minor}"
+        else:
+            return []
+        for folder in candidates:
+            if (folder / exe).is_file():
+                found.append((version, str(folder)))
+                break
+    return found
+
+
+def python_version_problem(version: Sequence[int] | None = None, system: str | None = None,
+                           installed: Sequence[tuple[tuple[int, int], str]] | None = None) -> str:
+    """A message when MindFlow cannot run in OBS on this Python version and platform, else ``""``.
+
+    Linux: any version the pinned packages have wheels for (a distribution's OBS links the system Python and has no
+    Python setting). Windows/macOS: 3.10–3.12; the message names the exact Python folder to set in Tools > Scripts >
+    Python Settings — one found on this computer (``installed``, default :func:`find_pythons`), else python.org's."""
+    system = (system or platform.system()).lower()
     v = tuple(version or sys.version_info[:2])
-    if v < OBS_PYTHON_MIN or v > OBS_PYTHON_MAX:
-        return (f"Python {v[0]}.{v[1]} cannot run OBS scripts: OBS 29–31 accept Python "
-                f"{OBS_PYTHON_MIN[0]}.{OBS_PYTHON_MIN[1]}–{OBS_PYTHON_MAX[0]}.{OBS_PYTHON_MAX[1]}. Install a "
-                f"Python 3.11 or 3.12 and set it in OBS: Tools > Scripts > Python Settings.")
-    return ""
+    lo, hi = supported_pythons(system)
+    if lo <= v <= hi:
+        return ""
+    if system not in ("windows", "darwin"):
+        return (f"Python {_v(v)} cannot run MindFlow: its pinned packages (requirements.txt) have wheels for "
+                f"Python {_v(lo)}–{_v(hi)} on Linux. Run this helper with the Python your OBS links (ldd "
+                f"/usr/lib/*/libobs-scripting.so* | grep libpython), or use an OBS built with a Python in that "
+                f"range.")
+    where = "Windows" if system == "windows" else "macOS"
+    olo, ohi = OFFICIAL_OBS_PYTHON
+    installed = find_pythons(system) if installed is None else installed
+    if installed:
+        pv, folder = installed[0]
+        fix = (f"Python {_v(pv)} is installed in {folder}: set that folder in OBS (Tools > Scripts > Python "
+               f"Settings), restart OBS, and run this helper with it: {install_command(system, folder, pv)}")
+    else:
+        rv = RECOMMENDED_PYTHON
+        fix = (f"Install Python {_v(rv)} {'(64-bit) ' if system == 'windows' else ''}from python.org, set its folder "
+               f"{official_python_folder(rv, system)} in OBS (Tools > Scripts > Python Settings), restart OBS, and "
+               f"run this helper with it: {install_command(system, official_python_folder(rv, system), rv)}")
+    return (f"Python {_v(v)} cannot run MindFlow in OBS for {where}: OBS accepts Python {_v(olo)}–{_v(ohi)} "
+            f"there and MindFlow's packages need {_v(lo)}–{_v(hi)}. {fix}")
 
 
 def describe_missing(status: DepStatus, system: str | None = None, prefix: str | None = None,
@@ -251,6 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args(argv)
     problem = python_version_problem()
+    if not problem and platform.system() == "Windows" and sys.maxsize <= 2**32:
+        problem = ("This is a 32-bit Python: OBS for Windows is 64-bit and needs a 64-bit Python "
+                   "(python.org: \"Windows installer (64-bit)\"). " + python_version_problem((3, 0), "windows"))
     if problem:
         print(problem, file=sys.stderr)
         return 2
