@@ -478,10 +478,11 @@ def parse_text(text: str, labels: Iterable[str]) -> Reading:
 
 
 def normalise(text: str) -> str:
-    """A line in the form read lines are compared in: single spaces, the separator dot and dashes unified."""
-    t = " ".join(text.split())
-    t = re.sub(r"\s*[·•.,:;*+]\s*", " · ", t)
-    return t.replace("–", "-").replace("—", "-").strip()
+    """A line in the form read and shown lines are compared in: lower case, the separator dot and the dash of "no
+    value" (which OCR reads as ``-``, ``.`` or ``+``) dropped, single spaces, ``N %`` spaced one way."""
+    t = re.sub(r"[·•\-–—.,:;*+~_|]", " ", text.lower())
+    t = re.sub(r"\s*%", " %", t)
+    return " ".join(t.split())
 
 
 # ==================================================================================================================
@@ -532,3 +533,40 @@ class ClipMatcher:
         idx = np.argmin(d2, axis=1)
         dist = np.sqrt(np.maximum(d2[np.arange(len(x)), idx], 0.0) / x.shape[1])
         return idx, dist
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The bundled sample clip's script (tools/make_sample.py): what it shows when, and what MindFlow should display
+# ------------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Segment:
+    """``[start, end)`` seconds of the clip showing ``label``'s face (``"no face"``: none). ``cut``: the segment
+    starts with a hard cut (the face appears from one frame to the next) rather than a camera pan."""
+
+    start: float
+    end: float
+    label: str
+    cut: bool
+
+
+#: samples/mindflow-sample.mp4 (12 fps, 336 frames): the astronaut (smiling) 0–10 s, a pan off the face onto a wall
+#: 10–14 s, Grace Hopper (neutral) 14–24 s, a pan off onto a wall 24–28 s; then it loops. The face-lost times are where
+#: MindFlow's own face detector stops finding the face during the pans (clip frames 131 and 299; tools/bench_stream.py
+#: re-measures them); the labels are what the default model says of each photo throughout its segment.
+SAMPLE_SEGMENTS: tuple[Segment, ...] = (
+    Segment(0.0, 131 / 12, "happy", True),
+    Segment(131 / 12, 14.0, NO_FACE, False),
+    Segment(14.0, 299 / 12, "neutral", True),
+    Segment(299 / 12, 28.0, NO_FACE, False),
+)
+
+
+def segment_at(clip_t: float, segments: Sequence[Segment] = SAMPLE_SEGMENTS) -> tuple[Segment, float]:
+    """The segment showing at clip time ``clip_t`` (seconds, wrapped into the clip) and how long it has shown."""
+    length = segments[-1].end
+    t = clip_t % length
+    for seg in segments:
+        if seg.start <= t < seg.end:
+            return seg, t - seg.start
+    return segments[-1], t - segments[-1].start
