@@ -14,9 +14,7 @@ import argparse
 import logging
 import math
 import os
-import queue
 import sys
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -102,7 +100,7 @@ def _list_models() -> int:
     return EXIT_OK
 
 
-def _load(args):
+def _load(args, on_result=None):
     from .engine import (Analyzer, ExpressionModel, ModelCardError, ModelLoadError, ModelOptions,
                          resolve_model_dir)
 
@@ -113,68 +111,24 @@ def _load(args):
         model = ExpressionModel.load(folder, ModelOptions(intra_op_threads=args.threads))
     except (ModelCardError, ModelLoadError) as exc:
         raise InputError(str(exc)) from None
-    return Analyzer(model, opencv_threads=args.threads)
-
-
-class _SummaryOnly:
-    """``--no-report``: the same statistics and summary as :class:`SessionRecorder`, nothing written."""
-
-    def __init__(self, card, started_at: datetime, nudge) -> None:
-        from .engine.stats import SessionStats
-
-        self.card, self.started_at, self.nudge = card, started_at, nudge
-        self.stats = SessionStats(card.labels, card.negative_labels,
-                                  rolling_seconds=nudge.rolling_seconds if nudge else 300.0)
-        self._first_t: float | None = None
-
-    def add(self, result):
-        if self._first_t is None:
-            self._first_t = result.timestamp
-        self.stats.update_result(result)
-        if self.nudge is None:
-            return ()
-        share, coverage, _ = self.stats.rolling()
-        event = self.nudge.update(result.timestamp - self._first_t, share, coverage, result.timestamp)
-        return (event,) if event else ()
-
-    def finish(self):
-        from .engine.report import FinishedSession
-        from .engine.stats import format_summary
-
-        snap = self.stats.snapshot()
-        return FinishedSession(None, format_summary(snap, model_name=self.card.name, started_at=self.started_at), snap)
+    return Analyzer(model, opencv_threads=args.threads, on_result=on_result)
 
 
 def _recorder(args, card, source: str, started_at: datetime):
-    from .engine.report import SessionRecorder, default_report_dir
-    from .engine.stats import NudgeMonitor
+    """The session's recorder: a report folder under ``--report-dir`` (or the default), none with ``--no-report``."""
+    from .engine.reports.recorder import SessionRecorder
+    from .engine.reports.storage import default_report_dir
+    from .engine.session.rules import NudgeMonitor
 
-    nudge = NudgeMonitor() if args.nudge else None
-    if args.no_report:
-        return _SummaryOnly(card, started_at, nudge)
-    return SessionRecorder(args.report_dir or default_report_dir(), card, started_at=started_at, source=source,
-                           nudge=nudge)
+    root = None if args.no_report else (args.report_dir or default_report_dir())
+    return SessionRecorder(root, card, started_at=started_at, source=source,
+                           nudge=NudgeMonitor() if args.nudge else None)
 
 
 def _analyze(args) -> int:
-    analyzer = _load(args)
     if args.video is not None:
-        return _analyze_file(args, analyzer)
-    return _analyze_camera(args, analyzer)
-
-
-def _open_video(path: Path):
-    import cv2
-
-    if not path.exists():
-        raise InputError(f"video not found: {path}")
-    if path.is_dir():
-        raise InputError(f"{path} is a folder; give a video file")
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise InputError(f"cannot open {path} as a video: OpenCV/FFmpeg does not recognise it "
-                         f"(is it a complete video file? try re-muxing it to .mp4 or .mkv)")
-    return cap
+        return _analyze_file(args, _load(args))
+    return _analyze_camera(args)
 
 
 class _Progress:
@@ -219,86 +173,36 @@ def _clock(seconds: float) -> str:
 
 
 def _analyze_file(args, analyzer) -> int:
-    """Decode in a reader thread, analyse in this one, deterministically (no frame is dropped): the frames at
-    ``--rate`` per second of video time are analysed, the others only grabbed."""
-    import cv2
+    """The whole file through :func:`~obs_mindflow.engine.video.analyze_video`, then the report."""
+    from .engine.video import VideoError, analyze_video, video_seconds
 
-    cap = _open_video(args.video)
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    if not math.isfinite(fps) or fps <= 0 or fps > 1000:
-        fps = 30.0
-    total = cap.get(cv2.CAP_PROP_FRAME_COUNT)
-    total_s = total / fps if math.isfinite(total) and total > 0 else 0.0
-    if args.max_seconds > 0:
-        total_s = min(total_s, args.max_seconds) if total_s else args.max_seconds
-    step = 0.0 if args.rate == 0 else 1.0 / args.rate
-    frames: queue.Queue = queue.Queue(maxsize=8)
-    stop = threading.Event()
-    failure: list[str] = []
-
-    def read() -> None:
-        index, next_t = 0, 0.0
-        try:
-            while not stop.is_set():
-                t = index / fps
-                if args.max_seconds > 0 and t >= args.max_seconds:
-                    break
-                if t + 1e-9 >= next_t:
-                    ok, frame = cap.read()
-                    if not ok:
-                        break
-                    while not stop.is_set():
-                        try:
-                            frames.put((frame, t), timeout=0.2)
-                            break
-                        except queue.Full:
-                            continue
-                    next_t += step
-                    if step and next_t < t:  # the video's timeline jumped
-                        next_t = t + step
-                elif not cap.grab():
-                    break
-                index += 1
-        except Exception as exc:  # a decoder error mid-file: analyse what we have
-            failure.append(f"{type(exc).__name__}: {exc}")
-        finally:
-            frames.put(None)
-
-    reader = threading.Thread(target=read, name="mindflow-reader", daemon=True)
     started_at = datetime.now().astimezone()
     recorder = _recorder(args, analyzer.model.card, f"file: {args.video.name}", started_at)
-    progress = _Progress(total_s, sys.stderr, not args.quiet)
-    analysed, last_t, interrupted = 0, 0.0, False
-    reader.start()
+    seen = {"t": 0.0, "n": 0, "emotion": ""}
+    interrupted, run = False, None
     try:
-        while True:
-            item = frames.get()
-            if item is None:
-                break
-            frame, t = item
-            analysed += 1
-            result = analyzer.process(frame, t, analysed)
-            _report_nudges(recorder.add(result))
-            last_t = t
+        progress = _Progress(video_seconds(args.video, args.max_seconds), sys.stderr, not args.quiet)
+
+        def on_progress(t, analysed, result) -> None:
+            seen.update(t=t, n=analysed, emotion=result.emotion)
             progress.update(t, analysed, result.emotion)
+
+        run = analyze_video(args.video, analyzer, recorder, args.rate, on_progress, max_seconds=args.max_seconds,
+                            on_events=_report_nudges)
+    except VideoError as exc:
+        raise InputError(str(exc)) from None
     except KeyboardInterrupt:
         interrupted = True
         print("\nstopped: writing the report of what was analysed…", file=sys.stderr)
     finally:
-        stop.set()
-        reader.join(2.0)
-        cap.release()
         analyzer.close()
-    progress.update(total_s if not interrupted else last_t, analysed, analyzer.latest().emotion, final=True)
-    if analysed == 0:  # nothing recorded: the recorder has written nothing
-        reason = failure[0] if failure else "no frame could be decoded"
-        raise InputError(f"{args.video}: {reason} — is the file complete and a video?")
-    if failure:
-        print(f"warning: decoding stopped early: {failure[0]}", file=sys.stderr)
+    progress.update(run.total_s if run is not None else seen["t"], seen["n"], seen["emotion"], final=True)
+    if run is not None and run.decode_error:
+        print(f"warning: decoding stopped early: {run.decode_error}", file=sys.stderr)
     return _finish(recorder, EXIT_INTERRUPTED if interrupted else EXIT_OK)
 
 
-def _analyze_camera(args, analyzer) -> int:
+def _analyze_camera(args) -> int:
     """Live: frames go through the Analyzer's mailbox and worker, as in OBS; a status line shows the latest result."""
     import cv2
 
@@ -307,8 +211,9 @@ def _analyze_camera(args, analyzer) -> int:
         raise InputError(f"cannot open camera {args.camera}: is it connected, and not used by another program? "
                          f"(on Linux check /dev/video{args.camera} and your permissions)")
     started_at = datetime.now().astimezone()
+    recorder = None
+    analyzer = _load(args, on_result=lambda r: _report_nudges(recorder.add(r)))
     recorder = _recorder(args, analyzer.model.card, f"camera {args.camera}", started_at)
-    analyzer.on_result = lambda r: _report_nudges(recorder.add(r))
     interval = 0.0 if args.rate == 0 else 1.0 / args.rate
     t0 = time.monotonic()
     next_t, last_status, interrupted = 0.0, 0.0, False
@@ -344,7 +249,8 @@ def _analyze_camera(args, analyzer) -> int:
 
 def _report_nudges(events) -> None:
     for event in events or ():
-        print(f"\n[nudge] {event.message}", file=sys.stderr)
+        if event.kind == "nudge":
+            print(f"\n[nudge] {event.message}", file=sys.stderr)
 
 
 def _finish(recorder, code: int) -> int:

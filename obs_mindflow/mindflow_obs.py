@@ -56,11 +56,9 @@ def script_description():
 
 
 def script_defaults(settings):
-    report_dir = ""
-    if _deps.check().ok:
-        from obs_mindflow.engine.report import default_report_dir
-        report_dir = str(default_report_dir())
-    set_defaults(settings, report_dir)
+    from obs_mindflow.engine.reports.storage import default_report_dir  # standard library only
+
+    set_defaults(settings, str(default_report_dir()))
 
 
 def script_load(settings):

@@ -524,7 +524,7 @@ class FakeMapper:
 
 
 ADAPTER_MODULES = ["mindflow_obs", "obs_mindflow.obs.obsdata", "obs_mindflow.obs.objects", "obs_mindflow.obs.capture", "obs_mindflow.obs.sources",
-                   "obs_mindflow.obs.hotkeys", "obs_mindflow.obs.controller"]
+                   "obs_mindflow.obs.hotkeys", "obs_mindflow.obs.controller", "obs_mindflow.obs.capabilities"]
 
 
 @pytest.fixture
@@ -659,7 +659,7 @@ def test_recording_session_end_to_end_with_fakes(entry, fake_obs, tmp_path):
     assert not script.lifecycle.active
     fire(entry, o, "FINISHED_LOADING")
     fire(entry, o, "RECORDING_STARTED")
-    assert script.lifecycle.active and script.live.active
+    assert script.lifecycle.active and script.host.active
     text_source = o.sources["Emotion text"]
     assert run_ticks(entry, script, 20, until=lambda: any("happy" in u.get("text", "") for u in text_source.updates)), \
         f"the text source never showed the face's emotion: {text_source.updates[-3:]} {logged(o)[-2000:]}"
@@ -689,7 +689,7 @@ def test_exit_while_recording_finishes_exactly_once(entry, fake_obs, tmp_path):
     script = load(entry, o, settings_data(o, tmp_path))
     assert script.lifecycle.active
     assert "OBS was already recording at script load" in logged(o)
-    assert run_ticks(entry, script, 20, until=lambda: script.live.recorder.stats.updates > 3)
+    assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 3)
     fire(entry, o, "SCRIPTING_SHUTDOWN")
     entry.script_unload()
     entry.script_unload()                             # a second unload is harmless
@@ -705,7 +705,7 @@ def test_unload_goes_on_when_obs_has_no_current_script(entry, fake_obs, tmp_path
     data = settings_data(o, tmp_path)
     script = load(entry, o, data)
     fire(entry, o, "RECORDING_STARTED")
-    run_ticks(entry, script, 20, until=lambda: script.capture.captures >= 2)
+    assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates >= 2)
 
     def no_active_script(cb):
         raise RuntimeError("No active script, report this to Jim")
@@ -744,7 +744,7 @@ def test_unload_releases_everything(entry, fake_obs, tmp_path):
     assert o.gfx, "graphics objects exist while capturing"
     entry.script_save(data)
     assert set(data.arrays) == {"hotkey_pause", "hotkey_reset"}
-    threads = [script.live.analyzer._thread]
+    threads = [script.host.analyzer._thread]
     entry.script_unload()
     assert entry._script is None
     assert not o.gfx, f"graphics objects left: {o.gfx}"
@@ -769,15 +769,15 @@ def test_hotkeys_load_saved_bindings_pause_and_reset(entry, fake_obs, tmp_path):
     fire(entry, o, "RECORDING_STARTED")
     pause_cb = o.hotkeys[names["mindflow.pause"]][2]
     pause_cb(True)
-    assert script.live.paused
+    assert script.host.paused
     run_ticks(entry, script, 0.3)
     assert script.capture.captures == 0 and o.sources["Webcam"].showing == 0, "nothing is captured while paused"
     assert "paused" in o.sources["Emotion text"].updates[-1]["text"]
     pause_cb(False)                                   # key release: no toggle
-    assert script.live.paused
+    assert script.host.paused
     pause_cb(True)
-    assert not script.live.paused
-    assert run_ticks(entry, script, 20, until=lambda: script.live.recorder.stats.updates > 2)
+    assert not script.host.paused
+    assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
     o.hotkeys[names["mindflow.reset"]][2](True)      # reset: the first session's report is written
     assert logged(o).count("MindFlow session summary") == 1
     entry.script_unload()
@@ -787,7 +787,7 @@ def test_hotkeys_load_saved_bindings_pause_and_reset(entry, fake_obs, tmp_path):
 def test_missing_model_is_shown_as_last_error_without_crashing(entry, fake_obs, tmp_path):
     o = fake_obs
     script = load(entry, o, settings_data(o, tmp_path, model=CUSTOM_MODEL, model_folder=str(tmp_path / "nope")))
-    assert script.live is None
+    assert script.host is None
     assert "model" in script.problems and "nope" in script.last_error
     props = entry.script_properties()
     assert props.items["last_error"].info_type == o.OBS_TEXT_INFO_ERROR
@@ -798,7 +798,7 @@ def test_missing_model_is_shown_as_last_error_without_crashing(entry, fake_obs, 
     assert "session not started" in logged(o)
     data = settings_data(o, tmp_path)                 # fixing the setting loads the model and starts the session
     entry.script_update(data)
-    assert script.live is not None and script.live.active and "model" not in script.problems
+    assert script.host is not None and script.host.active and "model" not in script.problems
     entry.script_unload()
 
 
@@ -867,7 +867,7 @@ def test_buttons(entry, fake_obs, tmp_path, monkeypatch):
     assert script.lifecycle.active and script.lifecycle.manual
     props.items["write_report"].callback(props, None)
     assert "report" in script.problems and "no result" in script.problems["report"]   # nothing analysed yet
-    assert run_ticks(entry, script, 20, until=lambda: script.live.recorder.stats.updates > 2)
+    assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
     props.items["write_report"].callback(props, None)
     assert "report" not in script.problems and "report.html" in script.notice
     opened = []
@@ -918,6 +918,6 @@ def test_missing_dependencies_still_load_and_say_how_to_install(fake_obs, monkey
     entry.script_tick(0.016)                           # nothing runs, nothing crashes
     monkeypatch.setattr(deps, "check", lambda *a, **k: deps.DepStatus((), {"numpy": "2"}, deps.deps_dir()))
     props.items["check_deps"].callback(props, None)    # installed meanwhile: "Check again" starts MindFlow
-    assert entry._script is not None and entry._script.live is not None
+    assert entry._script is not None and entry._script.host is not None
     entry.script_unload()
     assert data.refs == 1

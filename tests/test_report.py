@@ -1,4 +1,4 @@
-"""Session reports (obs_mindflow.engine.report): folder and file formats, checkpoints, crash recovery, I/O errors,
+"""Session reports (obs_mindflow.engine.reports): folder and file formats, checkpoints, crash recovery, I/O errors,
 nudges through the recorder, and the HTML page rendered in a real (headless) Chromium."""
 
 from __future__ import annotations
@@ -22,12 +22,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from obs_mindflow.engine import report
-from obs_mindflow.engine.report import (HTML_FILE, MARKER_FILE, STATE_FILE, SUMMARY_FILE, TIMELINE_FILE,
-                                        FinishedSession, ReportError, SessionRecorder, atomic_write,
-                                        default_report_dir, label_colours, recover_unfinished, session_folder_name)
+from obs_mindflow.engine.reports import files, storage
+from obs_mindflow.engine.reports import html as html_module
+from obs_mindflow.engine.reports.files import FinishedSession
+from obs_mindflow.engine.reports.html import label_colours
+from obs_mindflow.engine.reports.recorder import SessionRecorder
+from obs_mindflow.engine.reports.recovery import recover_unfinished
+from obs_mindflow.engine.reports.storage import (HTML_FILE, MARKER_FILE, STATE_FILE, SUMMARY_FILE, TIMELINE_FILE,
+                                                 ReportError, atomic_write, default_report_dir, session_folder_name)
 from obs_mindflow.engine.results import AnalysisResult
-from obs_mindflow.engine.stats import DISCLAIMER, NudgeMonitor, SessionStats, format_duration
+from obs_mindflow.engine.session.events import NUDGE
+from obs_mindflow.engine.session.rules import NudgeMonitor
+from obs_mindflow.engine.session.stats import SessionStats
+from obs_mindflow.engine.session.summary import DISCLAIMER, format_duration
 
 REPO = Path(__file__).resolve().parents[1]
 FER = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -267,8 +274,8 @@ def test_checkpoints_follow_session_time(tmp_path):
 
 def test_finish_is_idempotent_and_writes_once(tmp_path, monkeypatch):
     calls = []
-    real = report.write_report
-    monkeypatch.setattr(report, "write_report", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = files.write_report
+    monkeypatch.setattr(files, "write_report", lambda *a, **k: calls.append(1) or real(*a, **k))
     rec = record(tmp_path, realistic(120))
     first = rec.finish()
     mtime = (first.folder / SUMMARY_FILE).stat().st_mtime_ns
@@ -314,7 +321,7 @@ def test_unwritable_folder_is_the_documented_error_and_stats_go_on(tmp_path):
     root = blocker / "sub"                                  # fails even for root, unlike chmod
     rec = SessionRecorder(root, Card(), checkpoint_every_s=10.0)
     for i in range(50):
-        assert rec.add(result(i, "sad", seq=i + 1)) == ()
+        assert [e for e in rec.add(result(i, "sad", seq=i + 1)) if e.kind == NUDGE] == []
     assert rec.flush(10)
     err = rec.last_error
     assert isinstance(err, ReportError) and err.errno == errno.ENOTDIR
@@ -348,7 +355,7 @@ def test_finish_reports_a_failure_instead_of_raising_and_can_retry(tmp_path):
 
 
 def test_full_disk_is_reported_and_leaves_no_temporary_file(tmp_path, monkeypatch):
-    real = report._write_all
+    real = storage._write_all
 
     def full(fd, data):
         os.write(fd, data[: len(data) // 2])
@@ -356,7 +363,7 @@ def test_full_disk_is_reported_and_leaves_no_temporary_file(tmp_path, monkeypatc
 
     rec = record(tmp_path, [(0, "happy")], checkpoint_every_s=5.0)
     assert rec.flush(10) and rec.last_error is None
-    monkeypatch.setattr(report, "_write_all", full)
+    monkeypatch.setattr(storage, "_write_all", full)
     for i in range(1, 20):
         rec.add(result(i, "sad", seq=i + 1))
     assert rec.flush(10)
@@ -367,7 +374,7 @@ def test_full_disk_is_reported_and_leaves_no_temporary_file(tmp_path, monkeypatc
     assert json.loads((rec.folder / STATE_FILE).read_text())["stats"]["updates"] == 1   # the last good one
     failed = rec.finish()
     assert not failed.ok and failed.error.errno == errno.ENOSPC
-    monkeypatch.setattr(report, "_write_all", real)
+    monkeypatch.setattr(storage, "_write_all", real)
     assert rec.finish().ok
 
 
@@ -389,7 +396,7 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path, monkeypatch):
     def boom(fd, data):
         raise OSError(errno.EIO, "I/O error")
 
-    monkeypatch.setattr(report, "_write_all", boom)
+    monkeypatch.setattr(storage, "_write_all", boom)
     with pytest.raises(OSError):
         atomic_write(target, "partial")
     assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["f.json"]
@@ -427,13 +434,15 @@ def test_folder_without_any_checkpoint_is_removed(tmp_path):
 
 WRITER = r"""
 import sys
-from obs_mindflow.engine.report import SessionRecorder
+from obs_mindflow.engine.reports.recorder import SessionRecorder
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 class Card:
     name = "crash-test"; labels = LABELS; negative_labels = ("angry", "disgust", "fear", "sad")
 class R:
-    __slots__ = ("timestamp", "emotion", "labels")
-    def __init__(self, t, e): self.timestamp, self.emotion, self.labels = t, e, LABELS
+    __slots__ = ("timestamp", "emotion", "labels", "face_present", "raw_label", "frame_size")
+    def __init__(self, t, e):
+        self.timestamp, self.emotion, self.labels = t, e, LABELS
+        self.face_present, self.raw_label, self.frame_size = bool(e), e, (64, 48)
 rec = SessionRecorder(sys.argv[1], Card(), checkpoint_every_s=1e9, bin_seconds=0.25)
 cycle = LABELS + ("",)
 t, n = 0.0, 0
@@ -490,7 +499,8 @@ def _nudge_session(root, sad_from, sad_until, end, nudge):
     fired = []
     for i in range(int(end * 2) + 1):
         t = i / 2
-        fired += rec.add(result(t, "sad" if sad_from <= t < sad_until else "neutral", seq=i + 1))
+        fired += [e for e in rec.add(result(t, "sad" if sad_from <= t < sad_until else "neutral", seq=i + 1))
+                  if e.kind == NUDGE]
     return rec, fired
 
 
@@ -557,10 +567,10 @@ def test_html_report_renders_in_chromium(finished, tmp_path):
     # not blank: real contrast and many colours
     assert img.std() > 20 and len(np.unique(img.reshape(-1, 3), axis=0)) > 200
     # the negative-share chart: a wide, tall area of its fill colour
-    area = _mask(img, report.NEGATIVE_FILL)
+    area = _mask(img, html_module.NEGATIVE_FILL)
     ys, xs = np.nonzero(area)
     assert area.sum() > 20_000 and xs.max() - xs.min() > 700 and ys.max() - ys.min() > 100
-    assert _mask(img, report.NEGATIVE_LINE, tol=10).sum() > 1000          # its 5-minute average line
+    assert _mask(img, html_module.NEGATIVE_LINE, tol=10).sum() > 1000          # its 5-minute average line
     # the profile chart (above the timeline): one bar per label, longer for larger shares
     top = img[: ys.min()]
     colours = label_colours(FER)
@@ -590,7 +600,7 @@ def test_finish_joins_the_checkpoint_thread(tmp_path):
     import threading
 
     from obs_mindflow.engine import AnalysisResult
-    from obs_mindflow.engine.report import SessionRecorder
+    from obs_mindflow.engine.reports.recorder import SessionRecorder
 
     class Card:
         labels, negative_labels, name = ("a", "b"), ("b",), "t"

@@ -1,4 +1,4 @@
-"""Session statistics (obs_mindflow.engine.stats): known-answer tables, a naive reference model, persistence,
+"""Session statistics (obs_mindflow.engine.session): known-answer tables, a naive reference model, persistence,
 bounded memory, thread safety, the text summary and the opt-in nudge."""
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from obs_mindflow.engine.results import AnalysisResult
-from obs_mindflow.engine.stats import (DISCLAIMER, NudgeMonitor, SessionStats, StatsStateError, format_clock,
-                                       format_duration, format_summary, top_negative_segments)
+from obs_mindflow.engine.session.rules import NudgeMonitor
+from obs_mindflow.engine.session.snapshot import top_negative_segments
+from obs_mindflow.engine.session.stats import SessionStats, StatsStateError
+from obs_mindflow.engine.session.summary import DISCLAIMER, format_clock, format_duration, format_summary
 
 L = ("angry", "happy", "sad", "neutral")
 NEG = ("angry", "sad")
@@ -505,7 +507,7 @@ def test_nudge_monitor(checks, expected_times):
     assert [n.time_s for n in fired] == expected_times
     for n in fired:
         assert n.message == "Negative expressions have dominated the last 10 minutes — consider a short break."
-        assert n.negative_share == 0.9
+        assert n.kind == "nudge" and n.data["negative_share"] == 0.9
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -38,8 +38,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from obs_mindflow.engine.report import SessionRecorder  # noqa: E402
-from obs_mindflow.engine.stats import SessionStats  # noqa: E402
+from obs_mindflow.engine.reports.recorder import SessionRecorder  # noqa: E402
+from obs_mindflow.engine.session.stats import SessionStats  # noqa: E402
 
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 NEGATIVE = ("angry", "disgust", "fear", "sad")

@@ -144,9 +144,9 @@ class ExpressionModel:
         y1 = np.clip(np.maximum(y1, y0 + 1), 1, fh)
         return np.stack([x0, y0, x1, y1], axis=1).astype(np.int64)
 
-    def _preprocess(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """Crop, colour-convert and resize every face; returns the batched input tensor."""
-        spec = self.card.input
+    def preprocess(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Crop (the card's margin around each ``(x, y, w, h)`` box), colour-convert and resize every face; returns
+        the batched input tensor for :meth:`infer`."""
         frame = np.asarray(frame)
         h, w = frame.shape[:2]
         crops = []
@@ -189,7 +189,7 @@ class ExpressionModel:
         out = self._session.run([self.output_name], {self.input_name: batch})[0]
         return np.asarray(out, np.float32).reshape(batch.shape[0], -1)
 
-    def _postprocess(self, raw: np.ndarray) -> np.ndarray:
+    def postprocess(self, raw: np.ndarray) -> np.ndarray:
         """Raw outputs → calibrated probabilities ``(N, C)``, rows summing to 1."""
         if raw.shape[0] == 0:
             return raw
@@ -207,8 +207,8 @@ class ExpressionModel:
         boxes = np.asarray(boxes).reshape(-1, 4)
         if len(boxes) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        return self._postprocess(self.infer(self._preprocess(frame, boxes)))
+        return self.postprocess(self.infer(self.preprocess(frame, boxes)))
 
     def classify_crops(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Probabilities ``(N, C)`` for already-cropped faces (no margin applied)."""
-        return self._postprocess(self.infer(self.preprocess_crops(crops)))
+        return self.postprocess(self.infer(self.preprocess_crops(crops)))

@@ -1,4 +1,8 @@
-"""The analysis pipeline: detect → classify → smooth, in one background worker fed by a one-slot mailbox.
+"""The analysis pipeline: detect → classify → transform → smooth, in one background worker fed by a one-slot mailbox.
+
+The *transform* seam sits between the model's probabilities and the smoother: a chain of functions
+``(N, C) probabilities → (N, C) probabilities`` (rows sum to 1), e.g. a personal baseline correction; set with
+:meth:`Analyzer.set_transforms` at any time (the next frame uses the new chain).
 
 ``Analyzer`` is what the OBS script and the CLI drive::
 
@@ -7,8 +11,9 @@
         result = analyzer.latest()                              # never blocks; an AnalysisResult, never None
 
 Threading: ``submit`` and ``latest`` may be called from any thread (OBS's graphics thread and UI thread); the single
-daemon worker does the heavy work (OpenCV and onnxruntime release the GIL while they compute). ``on_result`` is called
-in the worker thread for every result, in order; it must be quick (session statistics are O(1) per result).
+daemon worker does the heavy work (OpenCV and onnxruntime release the GIL while they compute). ``on_result`` (given at
+construction) is called in the worker thread for every result, in order; it must be quick (session statistics are
+O(1) per result). :meth:`Analyzer.process` is the same work synchronously, for video files.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -47,18 +52,24 @@ class AnalyzerStats:
     running: bool
 
 
+Transform = Callable[[np.ndarray], np.ndarray]
+
+
 class Analyzer:
-    """Face detection + expression model + smoothing behind a latest-frame mailbox and one worker thread."""
+    """Face detection + expression model + probability transforms + smoothing behind a latest-frame mailbox and one
+    worker thread."""
 
     def __init__(self, model: ExpressionModel, *, detector: FaceDetector | None = None,
                  detector_options: DetectorOptions | None = None,
                  smoother_options: SmootherOptions | None = None,
+                 transforms: Sequence[Transform] = (),
                  on_result: Callable[[AnalysisResult], None] | None = None,
                  opencv_threads: int = 1, name: str = "mindflow-analyzer") -> None:
         self.model = model
         self.detector = detector or FaceDetector(detector_options)
         self.smoother = EmotionSmoother(model.labels, smoother_options)
-        self.on_result = on_result
+        self._transforms: tuple[Transform, ...] = tuple(transforms)
+        self._on_result = on_result
         self.opencv_threads = opencv_threads
         self.name = name
         self._cond = threading.Condition()
@@ -108,6 +119,22 @@ class Analyzer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def reset(self) -> None:
+        """Forget the detector's tracking and the smoother's state (a new video, a new session): the next frame is
+        analysed as the first. Counters and transforms stay."""
+        with self._process_lock:
+            self.detector.reset()
+            self.smoother.reset()
+            self._latest = AnalysisResult.empty(self.model.labels)
+
+    def set_transforms(self, transforms: Sequence[Transform]) -> None:
+        """Replace the probability transforms (any thread; the next analysed frame uses them)."""
+        self._transforms = tuple(transforms)
+
+    @property
+    def transforms(self) -> tuple[Transform, ...]:
+        return self._transforms
 
     @property
     def running(self) -> bool:
@@ -167,19 +194,22 @@ class Analyzer:
             boxes = self.detector.detect(frame)
             t1 = time.perf_counter()
             if len(boxes):
-                batch = self.model._preprocess(frame, boxes)
+                batch = self.model.preprocess(frame, boxes)
                 t2 = time.perf_counter()
-                probs = self.model._postprocess(self.model.infer(batch))
+                probs = self.model.postprocess(self.model.infer(batch))
                 t3 = time.perf_counter()
             else:
                 probs = np.zeros((0, len(self.model.labels)), np.float32)
                 t2 = t3 = t1
-            state = self.smoother.update(timestamp, probs[0] if len(probs) else None)
+            adjusted = probs
+            for transform in self._transforms:
+                adjusted = transform(adjusted)
+            state = self.smoother.update(timestamp, adjusted[0] if len(adjusted) else None)
             t4 = time.perf_counter()
             ms = 1000.0
             result = AnalysisResult(
                 seq=seq, timestamp=timestamp, frame_size=(w, h), labels=self.model.labels, boxes=boxes,
-                probabilities=probs, emotion=state.label, confidence=state.confidence, smoothed=state.probabilities,
+                probabilities=probs, adjusted=adjusted, emotion=state.label, confidence=state.confidence, smoothed=state.probabilities,
                 timings=Timings(detect=(t1 - t0) * ms, preprocess=(t2 - t1) * ms, infer=(t3 - t2) * ms,
                                 smooth=(t4 - t3) * ms, total=(t4 - t0) * ms))
             self._latest = result
@@ -200,8 +230,8 @@ class Analyzer:
                 self._slot = None
             try:
                 result = self.process(frame, ts, seq)
-                if self.on_result is not None:
-                    self.on_result(result)
+                if self._on_result is not None:
+                    self._on_result(result)
             except Exception as exc:  # never let one bad frame end the analysis
                 self._errors += 1
                 self._last_error = f"{type(exc).__name__}: {exc}"

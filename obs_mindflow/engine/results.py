@@ -34,7 +34,10 @@ class AnalysisResult:
     - ``frame_size``: ``(width, height)`` of the analysed frame in pixels.
     - ``boxes``: ``(N, 4)`` int32 face boxes ``(x, y, w, h)`` — top-left corner, width, height — in the frame's
       pixel coordinates; the primary face first.
-    - ``probabilities``: ``(N, C)`` float32 raw per-face probabilities, columns in ``labels`` order.
+    - ``probabilities``: ``(N, C)`` float32 per-face probabilities as the model gives them (after the card's
+      temperature), columns in ``labels`` order.
+    - ``adjusted``: ``(N, C)`` float32 the same after the Analyzer's transforms (e.g. a personal baseline); what the
+      smoother was fed. Equal to ``probabilities`` when there are none.
     - ``labels``: the model's class names in output order (from its card).
     - ``emotion``: the smoothed, displayed emotion of the primary face; ``""`` when no face is being tracked.
     - ``confidence``: smoothed probability of ``emotion`` (0..1; 0 when ``emotion`` is ``""``).
@@ -48,6 +51,7 @@ class AnalysisResult:
     labels: tuple[str, ...]
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int32))
     probabilities: np.ndarray | None = None
+    adjusted: np.ndarray | None = None
     emotion: str = ""
     confidence: float = 0.0
     smoothed: np.ndarray | None = None
@@ -61,6 +65,9 @@ class AnalysisResult:
         if probs.shape != (len(boxes), c):
             raise ValueError(f"probabilities must have shape ({len(boxes)}, {c}) for {len(boxes)} boxes and "
                              f"{c} labels, got {probs.shape}")
+        adjusted = probs if self.adjusted is None else np.asarray(self.adjusted, dtype=np.float32)
+        if adjusted.shape != probs.shape:
+            raise ValueError(f"adjusted must have the shape of probabilities {probs.shape}, got {adjusted.shape}")
         smoothed = (np.zeros(c, np.float32) if self.smoothed is None
                     else np.asarray(self.smoothed, dtype=np.float32).reshape(-1))
         if smoothed.shape != (c,):
@@ -68,7 +75,9 @@ class AnalysisResult:
         if self.emotion and self.emotion not in self.labels:
             raise ValueError(f"emotion {self.emotion!r} is not one of the labels {self.labels}")
         object.__setattr__(self, "boxes", _frozen(boxes))
-        object.__setattr__(self, "probabilities", _frozen(probs))
+        frozen = _frozen(probs)
+        object.__setattr__(self, "probabilities", frozen)
+        object.__setattr__(self, "adjusted", frozen if adjusted is probs else _frozen(adjusted))
         object.__setattr__(self, "smoothed", _frozen(smoothed))
         object.__setattr__(self, "labels", tuple(self.labels))
         object.__setattr__(self, "frame_size", (int(self.frame_size[0]), int(self.frame_size[1])))

@@ -1,7 +1,7 @@
 """The MindFlow script's state for one load: created in ``script_load``, closed in ``script_unload``.
 
 Part of the OBS adapter (imports obspython). It owns the session lifecycle (pure state machine), the engine
-(:class:`~obs_mindflow.engine.live.LiveSession`, one per loaded model), the overlay server, the source capture and the
+(:class:`~obs_mindflow.engine.host.SessionHost`, one per loaded model), the overlay server, the source capture and the
 hotkeys, and turns OBS's callbacks into calls on them. Nothing here survives a reload: the entry module creates a
 new :class:`MindFlowScript` in every ``script_load``.
 
@@ -22,10 +22,12 @@ from typing import Any, Callable
 import obspython as obs
 
 from ..engine import DetectorError, ModelCardError, ModelLoadError, resolve_model_dir
-from ..engine.live import LiveSession, recover_sessions
-from ..engine.report import FinishedSession, ReportError
+from ..engine.host import SessionHost, recover_sessions
+from ..engine.reports.files import FinishedSession
+from ..engine.reports.storage import ReportError
 from ..overlay.server import OverlayError, OverlayServer
 from . import sources
+from .capabilities import detect as detect_capabilities
 from .capture import SourceCapture
 from .desktop import open_folder
 from .hotkeys import Hotkeys
@@ -109,7 +111,7 @@ class MindFlowScript:
         self.last_error = ""
         self.notice = ""            # the outcome of the last button, shown in the properties
         self.lifecycle = SessionLifecycle()
-        self.live: LiveSession | None = None
+        self.host: SessionHost | None = None
         self.overlay: OverlayServer | None = None
         self.capture = SourceCapture(log=lambda m: self.log.info(f"MindFlow: {m}"))
         self.hotkeys = Hotkeys()
@@ -118,6 +120,7 @@ class MindFlowScript:
         self._last_text: str | None = None
         self._capture_failed = ""
         self._handler: _LogHandler | None = None
+        self._old_level = logging.NOTSET
         self.closed = False
 
     # ================================================================ problems (shown in the properties)
@@ -139,14 +142,15 @@ class MindFlowScript:
     # ================================================================ load / update / save / unload
     def load(self, data: Any) -> None:
         self.log.bind_thread()
+        self.log.info(detect_capabilities().log_line())   # which OBS, and its chapters, Browser source, canvases
         obs.obs_data_addref(data)
         self._settings_data = data
         pkg = logging.getLogger("obs_mindflow")
         self._handler = _LogHandler(self.log)
         pkg.addHandler(self._handler)
+        self._old_level = pkg.level       # restored at unload: the logger outlives this load
         if pkg.level == logging.NOTSET or pkg.level > logging.INFO:
             pkg.setLevel(logging.INFO)
-        logging.getLogger("obs_mindflow.overlay.server").setLevel(logging.WARNING)  # per-request lines stay quiet
         self.apply(read_settings(data), first=True)
         recover_sessions(self.settings.report_root(), self.log.log)
         self.hotkeys.register(data, self.hotkey_callbacks)
@@ -174,30 +178,30 @@ class MindFlowScript:
         self.capture.interval_s = 1.0 / new.rate_hz
         self._capture_failed = ""
         self._apply_overlay()
-        if self.live is None or new.engine_key() != self._engine_key:
+        if self.host is None or new.engine_key() != self._engine_key:
             self._open_engine()
         else:
-            self.live.report_root = new.report_root()
-            self.live.nudge = new.nudge_enabled
+            self.host.report_root = new.report_root()
+            self.host.nudge = new.nudge_enabled
 
     def _open_engine(self) -> None:
         s = self.settings
         self._engine_key = s.engine_key()
-        if self.live is not None:
+        if self.host is not None:
             self.log.info("MindFlow: the model changed; ending the current session with the old model")
-            self._log_finished(self.live.close())
-            self.live = None
+            self._log_finished(self.host.close())
+            self.host = None
         folder = resolve_model_dir(s.model_choice)
         t0 = time.perf_counter()
         try:
-            live = LiveSession.open(folder, report_root=s.report_root(), nudge=s.nudge_enabled,
+            host = SessionHost.open(folder, report_root=s.report_root(), nudge=s.nudge_enabled,
                                     overlay=self.overlay, log=self.log.log)
         except (ModelCardError, ModelLoadError, DetectorError, OSError, ValueError) as exc:
             self.set_problem("model", f"no model loaded: {exc}")
             return
         self.set_problem("model", "")
-        self.live = live
-        self.log.info(f"MindFlow: model '{live.card.name}' loaded from {folder} in "
+        self.host = host
+        self.log.info(f"MindFlow: model '{host.card.name}' loaded from {folder} in "
                       f"{(time.perf_counter() - t0) * 1e3:.0f} ms")
         if self.lifecycle.active:
             self._start_session("the session goes on with the new model")
@@ -220,8 +224,8 @@ class MindFlowScript:
                 self.log.info(f"MindFlow: overlay at {server.url} (add it as a Browser source, about 420x360)")
         if not s.overlay_enabled:
             self.set_problem("overlay", "")
-        if self.live is not None:
-            self.live.overlay = self.overlay
+        if self.host is not None:
+            self.host.overlay = self.overlay
 
     def unload(self) -> None:
         """Finish the session (summary logged, report written), join every thread, destroy the graphics objects,
@@ -234,9 +238,9 @@ class MindFlowScript:
         self.hotkeys.unregister()      # first, while OBS most likely still has this script as the current one
         try:
             self.run(self.lifecycle.shutdown("the script is unloading"))
-            if self.live is not None:
-                self._log_finished(self.live.close())
-                self.live = None
+            if self.host is not None:
+                self._log_finished(self.host.close())
+                self.host = None
             self.log.info(self.capture.cost_summary())
         finally:
             self.capture.release()
@@ -245,7 +249,9 @@ class MindFlowScript:
                 self.overlay = None
             self.log.flush()
             if self._handler is not None:
-                logging.getLogger("obs_mindflow").removeHandler(self._handler)
+                pkg = logging.getLogger("obs_mindflow")
+                pkg.removeHandler(self._handler)
+                pkg.setLevel(self._old_level)
                 self._handler = None
             if self._settings_data is not None:
                 obs.obs_data_release(self._settings_data)
@@ -258,18 +264,18 @@ class MindFlowScript:
             self._start_session(t.reason)
         elif t.action is Action.FINISH:
             self.log.info(f"MindFlow: session ended ({t.reason})")
-            if self.live is not None:
-                finished = self.live.finish_session()
+            if self.host is not None:
+                finished = self.host.finish_session()
                 self._log_finished(finished)
                 return finished
         return None
 
     def _start_session(self, reason: str) -> None:
         self._last_text = None
-        if self.live is None:
+        if self.host is None:
             self.log.warning(f"MindFlow: session not started ({reason}): no model is loaded — {self.last_error}")
             return
-        self.live.start_session(source=self.settings.video_source)
+        self.host.start_session(source=self.settings.video_source)
         self.log.info(f"MindFlow: session started ({reason}); analysing '{self.settings.video_source}' at "
                       f"{self.settings.rate_hz:g} Hz")
 
@@ -303,25 +309,25 @@ class MindFlowScript:
         self.run(self.lifecycle.button())
 
     def reset_session(self) -> None:
-        if self.live is None or not self.live.active:
+        if self.host is None or not self.host.active:
             self.log.info("MindFlow: no session to reset")
             return
         self.log.info("MindFlow: session reset: its report is written and a new session starts")
-        self._log_finished(self.live.reset_session())
+        self._log_finished(self.host.reset_session())
 
     def toggle_pause(self) -> None:
-        if self.live is None:
+        if self.host is None:
             return
-        self.live.set_paused(not self.live.paused)
+        self.host.set_paused(not self.host.paused)
         self._last_text = None
-        self.log.info("MindFlow: analysis " + ("paused: nothing is captured" if self.live.paused else "resumed"))
+        self.log.info("MindFlow: analysis " + ("paused: nothing is captured" if self.host.paused else "resumed"))
 
     def write_report_now(self) -> None:
-        if self.live is None:
+        if self.host is None:
             self.set_problem("report", "no model is loaded, so there is no session to report")
             return
         try:
-            path = self.live.write_report_now()
+            path = self.host.write_report_now()
         except (RuntimeError, ReportError, OSError) as exc:
             self.set_problem("report", str(exc))
         else:
@@ -348,15 +354,15 @@ class MindFlowScript:
         if self.closed or self._capture_failed:
             return
         self.log.bind_thread()
-        live = self.live
+        host = self.host
         try:
-            got = self.capture.tick(live is not None and live.capturing)
+            got = self.capture.tick(host is not None and host.capturing)
         except Exception as exc:  # noqa: BLE001 - never raise every frame into OBS: stop capturing, say why
             self._capture_failed = f"capture stopped: {type(exc).__name__}: {exc}"
             self.set_problem("capture", self._capture_failed + " (change a setting to retry)")
             return
-        if got is not None and live is not None:
-            live.submit(*got)
+        if got is not None and host is not None:
+            host.submit(*got)
 
     def text_timer(self) -> None:
         """Every 250 ms: flush queued log lines, follow a source rename, update the text source when its text
@@ -368,11 +374,11 @@ class MindFlowScript:
         if self.capture.renamed_to:
             self._follow_rename(self.capture.renamed_to)
         self.set_problem("source", self.capture.problem)
-        live = self.live
+        host = self.host
         name = self.settings.text_source
-        if live is not None and live.active and name:
+        if host is not None and host.active and name:
             try:
-                text = render(self.settings.template, live.values())
+                text = render(self.settings.template, host.values())
                 self.set_problem("template", "")
             except TemplateError as exc:
                 if str(exc) not in self.problems.get("settings", ""):   # not already reported by the validation
@@ -393,8 +399,8 @@ class MindFlowScript:
     # ---------------------------------------------------------------- status for the properties
     def status_text(self) -> str:
         parts = []
-        if self.live is not None:
-            parts.append(self.live.status_line())
+        if self.host is not None:
+            parts.append(self.host.status_line())
         else:
             parts.append("no model loaded")
         if self.capture.captures:

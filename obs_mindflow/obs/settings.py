@@ -12,11 +12,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..engine.catalog import DEFAULT_MODEL
 from .template import DEFAULT_TEMPLATE, check_template
 
 RATE_MIN_HZ, RATE_MAX_HZ, RATE_DEFAULT_HZ = 1.0, 15.0, 5.0
 PORT_MIN, PORT_MAX, PORT_DEFAULT = 1024, 65535, 8765
-DEFAULT_MODEL_CHOICE = "mindflow-fer-r3d-r3"   # = obs_mindflow.engine.catalog.DEFAULT_MODEL (not imported: no numpy here)
+DEFAULT_MODEL_CHOICE = DEFAULT_MODEL
 CUSTOM_MODEL = "__custom__"                  # model list entry meaning "the folder in model_folder"
 TEXT_UPDATE_HZ = 4                           # text source refresh rate (only changed text is written)
 
@@ -59,7 +60,7 @@ class Settings:
     def report_root(self) -> Path:
         if self.report_dir.strip():
             return Path(self.report_dir.strip()).expanduser()
-        from ..engine.report import default_report_dir  # needs numpy: only called once dependencies are found
+        from ..engine.reports.storage import default_report_dir
         return default_report_dir()
 
     def engine_key(self) -> tuple:

@@ -1,6 +1,7 @@
 """The text-source template: ``"{emotion} · {negative_share} negative"`` → ``"happy · 12 % negative"``.
 
-Pure Python (no obspython): unit-tested directly. Placeholders are plain names in braces; ``{{`` and ``}}`` are
+Pure Python (no obspython, no numpy): unit-tested directly. The placeholders and their values come from
+:mod:`obs_mindflow.engine.views` (one home for the schema). Placeholders are plain names in braces; ``{{`` and ``}}`` are
 literal braces; a literal ``\\n`` (backslash, n) in the template is a line break (OBS's one-line text field cannot hold
 one). A format spec is allowed (``{emotion:>8}``); conversions (``{emotion!r}``), attribute or index access
 (``{emotion.upper}``, ``{x[0]}``) and unknown names are refused with a message listing the known placeholders —
@@ -12,22 +13,11 @@ from __future__ import annotations
 import string
 from typing import Mapping
 
+from ..engine.views import PLACEHOLDERS
+
 DEFAULT_TEMPLATE = "{emotion} · {negative_share} negative"
 
-#: name → what it shows (the values are pre-formatted text; see ``obs_mindflow.engine.live.LiveSession.values``).
-PLACEHOLDERS: dict[str, str] = {
-    "emotion": "the smoothed emotion now ('no face' when none is tracked, 'paused' while paused)",
-    "confidence": "its smoothed probability, e.g. '83 %'",
-    "negative_share": "share of this session's face time with negative expressions, e.g. '21 %'",
-    "rolling_negative": "the same over the last 5 minutes",
-    "coverage": "share of the analysed session time with a face visible",
-    "duration": "session length, e.g. '12 min 05 s'",
-    "dominant": "the session's most frequent emotion so far",
-    "faces": "number of faces in the last analysed frame",
-    "rate": "analyses per second achieved, e.g. '5.0'",
-    "model": "the model's name",
-    "nudge": "the last break nudge (opt-in) during the minute after it, else empty",
-}
+__all__ = ["DEFAULT_TEMPLATE", "PLACEHOLDERS", "TemplateError", "check_template", "known_placeholders", "render"]
 
 _FORMATTER = string.Formatter()
 

@@ -1,19 +1,18 @@
-"""One live MindFlow run inside OBS, without OBS: Analyzer + SessionRecorder + overlay publishing + text values.
-
-The OBS adapter (``obs_mindflow/obs/``) drives a :class:`LiveSession`; this module never imports obspython and is
+"""The live engine of one loaded model: the Analyzer, the sessions it runs one after another, their events, and the
+view the outputs show. What the OBS adapter (``obs_mindflow/obs/``) drives; it never imports obspython and is
 unit-tested with plain frames.
 
 Threads:
 
-- :meth:`LiveSession.submit` — OBS's graphics thread (``script_tick``): a mailbox put, never blocks.
-- ``_on_result`` — the Analyzer's worker thread: records the result (O(1)), publishes the overlay state (at most
-  ``overlay_hz`` times per second), notes events for the log.
-- everything else — OBS's UI thread (timers, frontend events, buttons).
+- :meth:`SessionHost.submit` — OBS's graphics thread (``script_tick``): a mailbox put, never blocks.
+- ``_on_result`` — the Analyzer's worker thread: records the result (O(1)), publishes the session's events on
+  :attr:`SessionHost.bus`, publishes the overlay state (at most ``overlay_hz`` times per second).
+- :meth:`view` / :meth:`values` / :meth:`status_line` — OBS's graphics thread (the text timer: obs-scripting runs
+  Python timers from its tick) and UI thread (properties).
+- sessions (start, finish, reset, report now) and :meth:`close` — OBS's UI thread (frontend events, buttons).
 
-Sessions: :meth:`start_session` creates a fresh :class:`SessionRecorder`; :meth:`finish_session` ends it and writes the
-report folder (``SessionRecorder.finish`` is idempotent; the adapter's lifecycle state machine makes sure it is asked
-once). Analysis only runs while a session is active and not paused (privacy: nothing is analysed otherwise).
-Times are ``time.monotonic()`` seconds, the clock the adapter stamps frames with.
+Analysis only runs while a session is active and not paused (privacy: nothing is analysed otherwise). Times are
+``time.monotonic()`` seconds, the clock the adapter stamps frames with.
 """
 
 from __future__ import annotations
@@ -26,23 +25,23 @@ from typing import Callable
 
 import numpy as np
 
+from . import views
 from .model import ExpressionModel, ModelOptions
 from .pipeline import Analyzer
-from .report import FinishedSession, SessionInfo, SessionRecorder, recover_unfinished, write_report
+from .reports.files import FinishedSession
+from .reports.recorder import SessionRecorder
+from .reports.recovery import recover_unfinished
 from .results import AnalysisResult
-from .stats import NudgeMonitor, format_duration, format_summary
+from .session.events import FACE_FOUND, NUDGE, Event, EventBus
+from .session.rules import NudgeMonitor
+from .session.summary import format_duration
 
 LogFn = Callable[[int, str], None]
 
-NO_VALUE = "–"
 STALE_AFTER_S = 3.0      # no result for this long while capturing → the text says "no video"
-NUDGE_SHOWN_S = 60.0     # a nudge stays in the {nudge} placeholder this long
+NUDGE_SHOWN_S = 60.0     # a nudge stays in the {nudge} placeholder and the overlay message this long
 TREND_POINTS = 120       # overlay trend: at most this many points (decimated as the session grows)
 TREND_STEP_S = 10.0      # initial trend resolution, seconds of session time
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.0f} %"
 
 
 def _default_log(level: int, message: str) -> None:
@@ -65,17 +64,43 @@ def recover_sessions(report_root: Path, log: LogFn = _default_log) -> int:
     return len(done)
 
 
-class LiveSession:
+class _Trend:
+    """The overlay's trend line: ``(seconds since start, rolling negative share)``, at most ``TREND_POINTS`` points;
+    when full, every other point is dropped and the step doubles. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._points: list[tuple[float, float]] = []
+            self._step = TREND_STEP_S
+            self._next = 0.0
+
+    def add(self, duration_s: float, share: float) -> tuple[tuple[float, float], ...]:
+        with self._lock:
+            if duration_s >= self._next:
+                self._points.append((round(duration_s, 1), round(share, 4)))
+                self._next = duration_s + self._step
+                if len(self._points) > TREND_POINTS:
+                    self._points = self._points[::2]
+                    self._step *= 2
+            return tuple(self._points)
+
+
+class SessionHost:
     """The engine of one loaded model, plus the current session (if any).
 
     ``report_root``: folder receiving one sub-folder per session; ``nudge``: opt-in break nudges for the sessions
     started from now on; ``overlay``: an object with ``publish(dict)`` (an ``OverlayServer``) or ``None``;
     ``log(level, text)``: the adapter's logger (``logging`` levels; may be called from the worker thread).
+    Subscribe to :attr:`bus` for the sessions' events (on the worker thread).
     """
 
     def __init__(self, model: ExpressionModel, *, report_root: str | Path, nudge: bool = False, overlay=None,
                  log: LogFn = _default_log, overlay_hz: float = 5.0, clock: Callable[[], float] = time.monotonic,
-                 analyzer: Analyzer | None = None) -> None:
+                 opencv_threads: int = 1) -> None:
         self.model = model
         self.card = model.card
         self.report_root = Path(report_root).expanduser()
@@ -83,6 +108,7 @@ class LiveSession:
         self.overlay = overlay
         self.log = log
         self.clock = clock
+        self.bus = EventBus()
         self._overlay_period = 1.0 / overlay_hz if overlay_hz > 0 else 0.0
         self._lock = threading.Lock()
         self._recorder: SessionRecorder | None = None
@@ -94,16 +120,14 @@ class LiveSession:
         self._last_publish = -1e9
         self._nudge_text = ""
         self._nudge_at = -1e9
-        self._trend: list[list[float]] = []
-        self._trend_step = TREND_STEP_S
-        self._next_trend = 0.0
-        self.analyzer = analyzer or Analyzer(model, on_result=self._on_result, opencv_threads=1)
-        if analyzer is not None:
-            analyzer.on_result = self._on_result
+        self._trend = _Trend()
+        self.bus.subscribe(self._on_face_found, (FACE_FOUND,))
+        self.bus.subscribe(self._on_nudge, (NUDGE,))
+        self.analyzer = Analyzer(model, on_result=self._on_result, opencv_threads=opencv_threads)
         self.analyzer.start()
 
     @classmethod
-    def open(cls, model_dir: str | Path, *, threads: int = 1, **kwargs) -> "LiveSession":
+    def open(cls, model_dir: str | Path, *, threads: int = 1, **kwargs) -> "SessionHost":
         """Load the model in ``model_dir`` and start the analysis worker. Raises ``ModelCardError`` /
         ``ModelLoadError`` (their messages say what to fix)."""
         model = ExpressionModel.load(Path(model_dir), ModelOptions(intra_op_threads=threads))
@@ -132,13 +156,13 @@ class LiveSession:
     def set_paused(self, paused: bool) -> None:
         """Pause/resume analysis. While paused the adapter captures nothing; the paused time is "not analysed"."""
         self._paused = bool(paused)
-        self._publish(self.analyzer.latest(), force=True)
+        self._publish(force=True)
 
     # ---------------------------------------------------------------- sessions
     def start_session(self, source: str = "") -> None:
         """Begin a new session (a running one is finished first)."""
         if self._closed:
-            raise RuntimeError("this LiveSession is closed; create a new one")
+            raise RuntimeError("this SessionHost is closed; create a new one")
         self.finish_session()
         rec = SessionRecorder(self.report_root, self.card, source=source,
                               nudge=NudgeMonitor() if self.nudge else None)
@@ -147,7 +171,7 @@ class LiveSession:
             self._source = source
             self._first_seq = self.analyzer.stats().submitted
             self._face_seen = False
-            self._trend, self._trend_step, self._next_trend = [], TREND_STEP_S, 0.0
+            self._trend.clear()
             self._nudge_text, self._nudge_at = "", -1e9
 
     def finish_session(self) -> FinishedSession | None:
@@ -157,7 +181,7 @@ class LiveSession:
         if rec is None or rec.finished:
             return None
         finished = rec.finish()
-        self._publish(self.analyzer.latest(), force=True)
+        self._publish(force=True)
         return finished
 
     def reset_session(self) -> FinishedSession | None:
@@ -171,17 +195,11 @@ class LiveSession:
     def write_report_now(self) -> Path:
         """Write the report files of the running session so far (the session goes on; the final report replaces
         them). Returns the ``report.html`` path. Raises ``RuntimeError`` when there is nothing to write and
-        :class:`~obs_mindflow.engine.report.ReportError` when the folder cannot be written."""
+        :class:`~obs_mindflow.engine.reports.storage.ReportError` when the folder cannot be written."""
         rec = self._recorder
         if rec is None or rec.finished:
             raise RuntimeError("no session is running: start one (Start session, or start streaming/recording)")
-        rec.checkpoint()  # creates the folder; raises RuntimeError before the first result
-        snap = rec.snapshot()
-        started = rec.started_at
-        info = SessionInfo(rec.model_name, rec.labels, rec.negative_labels, started, rec.source, False, rec.nudges)
-        text = format_summary(snap, model_name=rec.model_name, started_at=started)
-        write_report(rec.folder, snap, info, text)
-        return rec.folder / "report.html"
+        return rec.write_report_now()
 
     # ---------------------------------------------------------------- frames and results
     def submit(self, frame: np.ndarray, timestamp: float) -> bool:
@@ -196,14 +214,18 @@ class LiveSession:
         rec = self._recorder
         if rec is None or result.seq <= self._first_seq:
             return
-        for n in rec.add(result):
-            self._nudge_text, self._nudge_at = n.message, self.clock()
-            self.log(logging.WARNING, f"MindFlow nudge: {n.message}")
-        if result.face_present and not self._face_seen:
-            self._face_seen = True
-            self.log(logging.INFO, f"MindFlow: first face in this session ({result.emotion or result.raw_label}, "
-                                   f"frame {result.frame_size[0]}x{result.frame_size[1]})")
+        self.bus.publish_all(rec.add(result))
         self._publish(result)
+
+    def _on_face_found(self, event: Event) -> None:
+        if not self._face_seen:
+            self._face_seen = True
+            w, h = event.data["frame_size"]
+            self.log(logging.INFO, f"MindFlow: first face in this session ({event.data['emotion']}, frame {w}x{h})")
+
+    def _on_nudge(self, event: Event) -> None:
+        self._nudge_text, self._nudge_at = event.message, self.clock()
+        self.log(logging.WARNING, f"MindFlow nudge: {event.message}")
 
     def latest(self) -> AnalysisResult:
         """The newest result of the running session (an empty one before its first)."""
@@ -213,61 +235,32 @@ class LiveSession:
         return r
 
     # ---------------------------------------------------------------- outputs
-    def values(self) -> dict[str, str]:
-        """The text template's placeholder values (see ``obs_mindflow/obs/template.py``), as display text."""
-        r = self.latest()
+    def view(self, result: AnalysisResult | None = None) -> views.LiveView:
+        """What the outputs show now (see :mod:`obs_mindflow.engine.views`)."""
+        r = result if result is not None and result.seq > self._first_seq else self.latest()
         rec = self._recorder
         snap = rec.snapshot(timeline=False) if rec is not None else None
+        trend: tuple[tuple[float, float], ...] = ()
+        if snap is not None and snap.started:
+            trend = self._trend.add(snap.duration_s, snap.rolling_negative_share)
         now = self.clock()
-        if self._paused:
-            emotion = "paused"
-        elif self.capturing and r.seq and now - r.timestamp > STALE_AFTER_S:
-            emotion = "no video"
-        else:
-            emotion = r.emotion or "no face"
-        has_face = snap is not None and snap.face_s > 0
-        return {
-            "emotion": emotion,
-            "confidence": _pct(r.confidence) if r.emotion and not self._paused else NO_VALUE,
-            "negative_share": _pct(snap.negative_share) if has_face else NO_VALUE,
-            "rolling_negative": _pct(snap.rolling_negative_share) if snap is not None and snap.rolling_face_s > 0
-            else NO_VALUE,
-            "coverage": _pct(snap.coverage) if snap is not None and snap.analysed_s > 0 else NO_VALUE,
-            "duration": format_duration(snap.duration_s) if snap is not None else format_duration(0),
-            "dominant": (snap.dominant or NO_VALUE) if has_face else NO_VALUE,
-            "faces": str(r.num_faces),
-            "rate": f"{self.analyzer.stats().rate_hz:.1f}",
-            "model": self.card.name,
-            "nudge": self._nudge_text if now - self._nudge_at <= NUDGE_SHOWN_S else "",
-        }
+        return views.LiveView(
+            model=self.card.name, labels=self.card.labels, negative_labels=self.card.negative_labels,
+            active=self.active, paused=self._paused,
+            stale=bool(self.capturing and r.seq and now - r.timestamp > STALE_AFTER_S),
+            face=r.face_present, emotion=r.emotion, confidence=r.confidence, probabilities=r.probabilities_dict(),
+            faces=r.num_faces, rate_hz=self.analyzer.stats().rate_hz, session=snap, trend=trend,
+            nudge=self._nudge_text if now - self._nudge_at <= NUDGE_SHOWN_S else "", updated=time.time())
 
-    def overlay_state(self, result: AnalysisResult | None = None) -> dict:
-        """The overlay state dict (schema in ``obs_mindflow/overlay/server.py``)."""
-        r = result if result is not None else self.latest()
-        rec = self._recorder
-        session: dict = {"active": self.active}
-        if rec is not None:
-            s = rec.snapshot(timeline=False)
-            if s.started and s.duration_s >= self._next_trend:
-                self._trend.append([round(s.duration_s, 1), round(s.rolling_negative_share, 4)])
-                self._next_trend = s.duration_s + self._trend_step
-                if len(self._trend) > TREND_POINTS:
-                    self._trend = self._trend[::2]
-                    self._trend_step *= 2
-            session.update({"duration_s": s.duration_s, "coverage": s.coverage,
-                            "profile": dict(zip(s.labels, s.shares)), "negative_share": s.negative_share,
-                            "rolling_negative_share": s.rolling_negative_share,
-                            "rolling_window_s": s.rolling_seconds, "trend": list(self._trend)})
-        message = "paused" if self._paused else (
-            self._nudge_text if self.clock() - self._nudge_at <= NUDGE_SHOWN_S else "")
-        return {"model": self.card.name, "labels": list(self.card.labels),
-                "negative_labels": list(self.card.negative_labels), "paused": self._paused,
-                "face": bool(r.face_present) and not self._paused,
-                "emotion": "" if self._paused else r.emotion, "confidence": float(r.confidence),
-                "probabilities": r.probabilities_dict(), "session": session, "message": message,
-                "updated": time.time()}
+    def values(self) -> dict[str, str]:
+        """The text template's placeholder values (:func:`obs_mindflow.engine.views.text_values`)."""
+        return views.text_values(self.view())
 
-    def _publish(self, result: AnalysisResult, force: bool = False) -> None:
+    def overlay_state(self) -> dict:
+        """The overlay state (:func:`obs_mindflow.engine.views.overlay_state`)."""
+        return views.overlay_state(self.view())
+
+    def _publish(self, result: AnalysisResult | None = None, force: bool = False) -> None:
         overlay = self.overlay
         if overlay is None:
             return
@@ -276,7 +269,7 @@ class LiveSession:
             return
         self._last_publish = now
         try:
-            overlay.publish(self.overlay_state(result if result.seq > self._first_seq else None))
+            overlay.publish(views.overlay_state(self.view(result)))
         except Exception as exc:  # noqa: BLE001 - the overlay must never stop the analysis
             self.log(logging.WARNING, f"MindFlow overlay: could not publish the state: {exc}")
 
@@ -300,16 +293,15 @@ class LiveSession:
 
     # ---------------------------------------------------------------- the end
     def close(self, timeout: float = 2.0) -> FinishedSession | None:
-        """Finish the running session (report written), stop and join the analysis worker. Idempotent.
+        """Stop and join the analysis worker, then finish the running session (report written). Idempotent.
         The overlay server is not stopped here: its owner (the adapter) stops it."""
         if self._closed:
             return None
-        finished = self.finish_session()
         self._closed = True
-        self.analyzer.close(timeout)
-        return finished
+        self.analyzer.close(timeout)       # first: a frame being analysed is still recorded
+        return self.finish_session()
 
-    def __enter__(self) -> "LiveSession":
+    def __enter__(self) -> "SessionHost":
         return self
 
     def __exit__(self, *exc) -> None:

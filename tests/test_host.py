@@ -1,5 +1,5 @@
-"""LiveSession: the engine glue the OBS adapter drives (Analyzer + SessionRecorder + overlay + text values), on the real
-default model and the real test photos, without OBS."""
+"""SessionHost: the live engine the OBS adapter drives (Analyzer + SessionRecorder + events + views for the text and the
+overlay), on the real default model and the real test photos, without OBS."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from conftest import paste
 
 from obs_mindflow.engine.catalog import DEFAULT_MODEL
-from obs_mindflow.engine.live import LiveSession, recover_sessions
+from obs_mindflow.engine.host import SessionHost, recover_sessions
 from obs_mindflow.obs.template import PLACEHOLDERS, render
 
 OVERLAY_KEYS = {"model", "labels", "negative_labels", "paused", "face", "emotion", "confidence", "probabilities",
@@ -40,7 +40,7 @@ class Clock:
 def live(default_model, tmp_path):
     logs = []
     clock = Clock()
-    session = LiveSession(default_model, report_root=tmp_path / "reports", overlay=FakeOverlay(),
+    session = SessionHost(default_model, report_root=tmp_path / "reports", overlay=FakeOverlay(),
                           log=lambda level, text: logs.append((level, text)), overlay_hz=1000.0, clock=clock)
     session.logs, session.test_clock = logs, clock
     yield session
@@ -138,7 +138,7 @@ def test_write_report_now_and_reset(live, face_frame):
 
 
 def test_close_finishes_joins_and_is_idempotent(default_model, tmp_path, face_frame):
-    live = LiveSession(default_model, report_root=tmp_path, log=lambda *a: None)
+    live = SessionHost(default_model, report_root=tmp_path, log=lambda *a: None)
     live.start_session()
     live.submit(face_frame, 1.0)
     live.analyzer.wait_for(1, timeout=10)

@@ -30,188 +30,16 @@ from __future__ import annotations
 import base64
 import math
 import threading
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from .snapshot import NegativeStretch, StatsSnapshot
+
 STATE_FORMAT = "mindflow.session_stats"
 STATE_VERSION = 1
 
-DISCLAIMER = ("MindFlow is an aid to self-reflection, not a diagnosis: expression models misread faces, "
-              "lighting and context, and a face is not a feeling.")
-
 _INF = math.inf
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Snapshot types
-# --------------------------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class NegativeStretch:
-    """A continuous stretch of negative displayed emotions. Offsets in **seconds since the session's start**."""
-
-    duration_s: float
-    start_s: float
-    end_s: float
-
-    def to_dict(self) -> dict[str, float]:
-        return {"duration_s": self.duration_s, "start_s": self.start_s, "end_s": self.end_s}
-
-
-@dataclass(frozen=True)
-class TimelineBin:
-    """One timeline bin. Times in **seconds since the session's start**; ``width_s`` is shorter for the last bin.
-
-    ``seconds`` per label (card order); ``shares`` are shares of the bin's face-visible time (all zero when
-    ``face_s`` is 0); ``negative_share`` and ``dominant`` are ``None`` / ``""`` when no face was visible in the bin.
-    """
-
-    index: int
-    start_s: float
-    width_s: float
-    seconds: tuple[float, ...]
-    no_face_s: float
-    not_analysed_s: float
-    face_s: float
-    shares: tuple[float, ...]
-    negative_s: float
-    negative_share: float | None
-    dominant: str
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A stretch of the timeline (e.g. 5 minutes), in **seconds since the session's start**."""
-
-    start_s: float
-    end_s: float
-    face_s: float
-    negative_share: float
-
-    def to_dict(self) -> dict[str, float]:
-        return {"start_s": self.start_s, "end_s": self.end_s, "face_s": self.face_s,
-                "negative_share": self.negative_share}
-
-
-@dataclass(frozen=True, eq=False)
-class StatsSnapshot:
-    """A consistent, immutable copy of :class:`SessionStats` at one moment. Times in **seconds**.
-
-    - ``duration_s`` = ``analysed_s`` + ``not_analysed_s``; ``analysed_s`` = ``face_s`` + ``no_face_s``.
-    - ``seconds`` / ``shares``: per label in card order; shares of face-visible time (``face_s``).
-    - ``coverage``: ``face_s / analysed_s`` (0 before anything was analysed).
-    - ``rolling_*``: over the last ``rolling_seconds`` of session time (``rolling_window_s`` is shorter early on).
-    - ``timeline``: read-only ``(n_bins, len(labels) + 2)`` float64 array of seconds per bin — one column per label,
-      then no-face, then not-analysed — with bins of ``bin_seconds`` (the last one may be partial); ``None`` when
-      the snapshot was taken with ``timeline=False``.
-    - ``first_timestamp`` / ``last_timestamp``: on the caller's clock (``None`` before the first update).
-
-    Equality is identity (it holds an array); compare ``to_dict()`` instead.
-    """
-
-    labels: tuple[str, ...]
-    negative_labels: tuple[str, ...]
-    updates: int
-    duration_s: float
-    analysed_s: float
-    face_s: float
-    no_face_s: float
-    not_analysed_s: float
-    coverage: float
-    seconds: tuple[float, ...]
-    shares: tuple[float, ...]
-    negative_s: float
-    negative_share: float
-    dominant: str
-    current_emotion: str
-    label_changes: int
-    face_losses: int
-    clock_resets: int
-    longest_negative: NegativeStretch | None
-    rolling_seconds: float
-    rolling_window_s: float
-    rolling_face_s: float
-    rolling_negative_share: float
-    rolling_coverage: float
-    max_gap_seconds: float
-    bin_seconds: float
-    timeline: np.ndarray | None
-    first_timestamp: float | None
-    last_timestamp: float | None
-
-    @property
-    def started(self) -> bool:
-        return self.updates > 0
-
-    def profile(self) -> list[tuple[str, float]]:
-        """``(label, share of face time)`` sorted by share, largest first (card order breaks ties)."""
-        order = sorted(range(len(self.labels)), key=lambda i: (-self.shares[i], i))
-        return [(self.labels[i], self.shares[i]) for i in order]
-
-    def timeline_bins(self) -> list[TimelineBin]:
-        """The timeline as :class:`TimelineBin` records (empty when the snapshot has no timeline)."""
-        if self.timeline is None or len(self.timeline) == 0:
-            return []
-        c = len(self.labels)
-        tl = self.timeline
-        neg_mask = np.array([lab in self.negative_labels for lab in self.labels], bool)
-        secs = tl[:, :c]
-        face = secs.sum(axis=1)
-        neg = secs[:, neg_mask].sum(axis=1)
-        has = face > 0
-        shares = np.divide(secs, face[:, None], out=np.zeros_like(secs), where=has[:, None])
-        starts = np.arange(len(tl)) * self.bin_seconds
-        widths = np.clip(self.duration_s - starts, 0.0, self.bin_seconds)
-        dom = np.argmax(secs, axis=1)
-        out = []
-        for i, (st, wd, sc, nf, na, fc, sh, ng, h, d) in enumerate(zip(
-                starts.tolist(), widths.tolist(), secs.tolist(), tl[:, c].tolist(), tl[:, c + 1].tolist(),
-                face.tolist(), shares.tolist(), neg.tolist(), has.tolist(), dom.tolist())):
-            out.append(TimelineBin(index=i, start_s=st, width_s=wd, seconds=tuple(sc), no_face_s=nf,
-                                   not_analysed_s=na, face_s=fc, shares=tuple(sh), negative_s=ng,
-                                   negative_share=(ng / fc if h else None), dominant=self.labels[d] if h else ""))
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict. Timeline seconds are rounded to milliseconds."""
-        d: dict[str, Any] = {
-            "labels": list(self.labels),
-            "negative_labels": list(self.negative_labels),
-            "updates": self.updates,
-            "duration_s": self.duration_s,
-            "analysed_s": self.analysed_s,
-            "face_s": self.face_s,
-            "no_face_s": self.no_face_s,
-            "not_analysed_s": self.not_analysed_s,
-            "coverage": self.coverage,
-            "seconds": dict(zip(self.labels, self.seconds)),
-            "shares": dict(zip(self.labels, self.shares)),
-            "profile": [{"label": lab, "share": s} for lab, s in self.profile()],
-            "negative_s": self.negative_s,
-            "negative_share": self.negative_share,
-            "dominant": self.dominant,
-            "current_emotion": self.current_emotion,
-            "label_changes": self.label_changes,
-            "face_losses": self.face_losses,
-            "clock_resets": self.clock_resets,
-            "longest_negative": None if self.longest_negative is None else self.longest_negative.to_dict(),
-            "rolling": {"seconds": self.rolling_seconds, "window_s": self.rolling_window_s,
-                        "face_s": self.rolling_face_s, "negative_share": self.rolling_negative_share,
-                        "coverage": self.rolling_coverage},
-            "max_gap_seconds": self.max_gap_seconds,
-            "first_timestamp": self.first_timestamp,
-            "last_timestamp": self.last_timestamp,
-        }
-        if self.timeline is not None:
-            d["timeline"] = {
-                "bin_seconds": self.bin_seconds,
-                "columns": [*self.labels, "no_face", "not_analysed"],
-                "rows": np.round(self.timeline, 3).tolist(),
-            }
-        return d
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -242,7 +70,8 @@ class StatsStateError(ValueError):
 # SessionStats
 # --------------------------------------------------------------------------------------------------------------------
 
-def _finite_positive(name: str, v: float) -> float:
+def positive_seconds(name: str, v: float) -> float:
+    """``v`` as a finite number of seconds > 0, else ``ValueError`` naming ``name``."""
     try:
         f = float(v)
     except (TypeError, ValueError):
@@ -286,9 +115,9 @@ class SessionStats:
             raise ValueError(f"rolling_slots must be an integer >= 1, got {rolling_slots!r}")
         self.labels = labels
         self.negative_labels = tuple(x for x in labels if x in negative_labels)
-        self.bin_seconds = _finite_positive("bin_seconds", bin_seconds)
-        self.rolling_seconds = _finite_positive("rolling_seconds", rolling_seconds)
-        self.max_gap_seconds = _finite_positive("max_gap_seconds", max_gap_seconds)
+        self.bin_seconds = positive_seconds("bin_seconds", bin_seconds)
+        self.rolling_seconds = positive_seconds("rolling_seconds", rolling_seconds)
+        self.max_gap_seconds = positive_seconds("max_gap_seconds", max_gap_seconds)
         self.max_bins = max_bins
         self.rolling_slots = rolling_slots
         c = len(labels)
@@ -526,11 +355,6 @@ class SessionStats:
         """Number of updates since the start (or the last reset)."""
         return self._updates
 
-    @property
-    def elapsed(self) -> float:
-        """Session time of the last update, in seconds (0 before the first two updates)."""
-        return self._t
-
     def snapshot(self, *, timeline: bool = True) -> StatsSnapshot:
         """A consistent :class:`StatsSnapshot`. ``timeline=False`` skips the timeline copy (for live display)."""
         with self._lock:
@@ -656,194 +480,3 @@ class SessionStats:
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise StatsStateError(f"statistics state is malformed: {type(exc).__name__}: {exc}") from exc
 
-
-# --------------------------------------------------------------------------------------------------------------------
-# Segments and the text summary
-# --------------------------------------------------------------------------------------------------------------------
-
-def top_negative_segments(snapshot: StatsSnapshot, n: int = 3, *, segment_seconds: float = 300.0,
-                          min_face_seconds: float = 60.0) -> list[Segment]:
-    """The ``n`` segments of ``segment_seconds`` (aligned to the session start, from the timeline) with the highest
-    negative share of face time, highest first. Segments with less than ``min_face_seconds`` of face-visible time or
-    no negative time at all are skipped. When the timeline bins are wider than ``segment_seconds`` (sessions of
-    days), segments are one bin wide."""
-    tl = snapshot.timeline
-    if tl is None or len(tl) == 0 or n <= 0:
-        return []
-    c = len(snapshot.labels)
-    per = max(1, int(round(segment_seconds / snapshot.bin_seconds)))
-    width = per * snapshot.bin_seconds
-    neg_mask = np.array([lab in snapshot.negative_labels for lab in snapshot.labels])
-    face = tl[:, :c].sum(axis=1)
-    neg = tl[:, :c][:, neg_mask].sum(axis=1)
-    m = -(-len(tl) // per)
-    pad = m * per - len(tl)
-    face_g = np.concatenate([face, np.zeros(pad)]).reshape(m, per).sum(axis=1)
-    neg_g = np.concatenate([neg, np.zeros(pad)]).reshape(m, per).sum(axis=1)
-    segs = []
-    for i in range(m):
-        if face_g[i] >= min_face_seconds and neg_g[i] > 0:
-            start = i * width
-            segs.append(Segment(start_s=start, end_s=min(start + width, snapshot.duration_s),
-                                face_s=float(face_g[i]), negative_share=float(neg_g[i] / face_g[i])))
-    segs.sort(key=lambda s: (-s.negative_share, s.start_s))
-    return segs[:n]
-
-
-def format_duration(seconds: float) -> str:
-    """``"1 h 02 min"``, ``"12 min 05 s"``, ``"45 s"`` (seconds rounded to whole seconds)."""
-    s = int(round(max(0.0, seconds)))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    if h:
-        return f"{h} h {m:02d} min"
-    if m:
-        return f"{m} min {sec:02d} s"
-    return f"{sec} s"
-
-
-def format_clock(offset_s: float, started_at: datetime | None = None, *, seconds: bool = False) -> str:
-    """A session offset as a clock time: wall clock ``HH:MM`` when ``started_at`` is given, else the elapsed time
-    since the start as ``HH:MM`` (``HH:MM:SS`` with ``seconds=True``)."""
-    if started_at is not None:
-        t = started_at + timedelta(seconds=offset_s)
-        return t.strftime("%H:%M:%S" if seconds else "%H:%M")
-    s = int(round(offset_s)) if seconds else int(offset_s // 60) * 60
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h:02d}:{m:02d}:{sec:02d}" if seconds else f"{h:02d}:{m:02d}"
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.0f} %"
-
-
-def format_summary(snapshot: StatsSnapshot, *, model_name: str = "", started_at: datetime | None = None,
-                   recovered: bool = False, top: int = 3, segment_seconds: float = 300.0) -> str:
-    """A short plain-text block for the OBS script log.
-
-    Clock times are wall-clock ``HH:MM`` when ``started_at`` (the wall time of the first result) is given, else
-    elapsed ``HH:MM`` since the session start. ``recovered`` adds a line saying the report was rebuilt from the last
-    checkpoint after an unclean exit.
-    """
-    s = snapshot
-    head = "MindFlow session summary" + (f" (model {model_name})" if model_name else "")
-    lines = [head]
-    if recovered:
-        lines.append("Recovered after an unclean exit from the last checkpoint: the final minute or so may be missing.")
-    if not s.started or s.duration_s <= 0:
-        lines.append("No analysis results were recorded in this session.")
-        lines.append(DISCLAIMER)
-        return "\n".join(lines)
-    when = ""
-    if started_at is not None:
-        when = f" ({format_clock(0, started_at)}–{format_clock(s.duration_s, started_at)})"
-    lines.append(f"Duration: {format_duration(s.duration_s)}{when}")
-    extra = f"; not analysed {format_duration(s.not_analysed_s)}" if s.not_analysed_s >= 0.5 else ""
-    lines.append(f"Face visible: {_pct(s.coverage)} of analysed time (no face {format_duration(s.no_face_s)}{extra})")
-    if s.face_s > 0:
-        lines.append("Profile: " + ", ".join(f"{lab} {_pct(v)}" for lab, v in s.profile()))
-        neg_names = ", ".join(s.negative_labels) or "none defined by the model card"
-        lines.append(f"Negative expressions: {_pct(s.negative_share)} of face time ({neg_names})")
-        ln = s.longest_negative
-        if ln is not None and ln.duration_s > 0:
-            lines.append(f"Longest negative stretch: {format_duration(ln.duration_s)} "
-                         f"({format_clock(ln.start_s, started_at, seconds=True)}–"
-                         f"{format_clock(ln.end_s, started_at, seconds=True)})")
-        else:
-            lines.append("Longest negative stretch: none")
-        segs = top_negative_segments(s, top, segment_seconds=segment_seconds)
-        if segs:
-            mins = f"{segment_seconds / 60:g}-minute"
-            lines.append(f"Most negative {mins} segments: " + "; ".join(
-                f"{format_clock(g.start_s, started_at)}–{format_clock(g.end_s, started_at)} {_pct(g.negative_share)}"
-                for g in segs))
-        per_min = s.label_changes / (s.duration_s / 60)
-        lines.append(f"Dominant: {s.dominant}; displayed-label changes: {s.label_changes} ({per_min:.1f}/min)")
-    else:
-        lines.append("No face was visible, so there is no emotion profile.")
-    lines.append(DISCLAIMER)
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Opt-in nudge
-# --------------------------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Nudge:
-    """A gentle suggestion. ``time_s``: seconds since the session start; ``timestamp``: the caller's clock (seconds);
-    ``negative_share``: the rolling negative share (0..1) that triggered it."""
-
-    time_s: float
-    timestamp: float | None
-    negative_share: float
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"time_s": self.time_s, "timestamp": self.timestamp, "negative_share": self.negative_share,
-                "message": self.message}
-
-
-def _minutes_phrase(seconds: float) -> str:
-    m = seconds / 60
-    if m >= 1 and abs(m - round(m)) < 1e-9:
-        return "minute" if round(m) == 1 else f"{round(m)} minutes"
-    return format_duration(seconds)
-
-
-class NudgeMonitor:
-    """Opt-in break nudge. Feed it the rolling negative share (over ``rolling_seconds``) with :meth:`update`; when it
-    stays above ``threshold`` for ``sustain_seconds`` it returns a :class:`Nudge`, then stays quiet for
-    ``cooldown_seconds``. All times in **seconds of session time** (from the results' timestamps).
-
-    A check only counts as "above" when a face was visible for at least ``min_face_coverage`` of the analysed time
-    in the window, so a few seconds of face in a mostly empty window cannot trigger it. The wording is a nudge,
-    never a diagnosis.
-    """
-
-    def __init__(self, threshold: float = 0.6, sustain_seconds: float = 600, rolling_seconds: float = 300,
-                 cooldown_seconds: float = 1800, *, min_face_coverage: float = 0.5) -> None:
-        if not 0 <= float(threshold) < 1:
-            raise ValueError(f"threshold is a share of face time in [0, 1), got {threshold!r}")
-        if not 0 <= float(min_face_coverage) <= 1:
-            raise ValueError(f"min_face_coverage is a share in [0, 1], got {min_face_coverage!r}")
-        self.threshold = float(threshold)
-        self.sustain_seconds = _finite_positive("sustain_seconds", sustain_seconds)
-        self.rolling_seconds = _finite_positive("rolling_seconds", rolling_seconds)
-        cd = float(cooldown_seconds)
-        if not 0 <= cd < _INF:
-            raise ValueError(f"cooldown_seconds must be a finite number of seconds >= 0, got {cooldown_seconds!r}")
-        self.cooldown_seconds = cd
-        self.min_face_coverage = float(min_face_coverage)
-        self.reset()
-
-    def reset(self) -> None:
-        self._above_since: float | None = None
-        self._last_nudge: float | None = None
-
-    @property
-    def message(self) -> str:
-        return (f"Negative expressions have dominated the last {_minutes_phrase(self.sustain_seconds)} — "
-                f"consider a short break.")
-
-    def update(self, time_s: float, negative_share: float, coverage: float = 1.0,
-               timestamp: float | None = None) -> Nudge | None:
-        """One check at session time ``time_s`` (seconds). Returns a :class:`Nudge` or ``None``."""
-        if negative_share > self.threshold and coverage >= self.min_face_coverage:
-            if self._above_since is None:
-                self._above_since = time_s
-            if time_s - self._above_since >= self.sustain_seconds and (
-                    self._last_nudge is None or time_s - self._last_nudge >= self.cooldown_seconds):
-                self._last_nudge = time_s
-                return Nudge(time_s=time_s, timestamp=timestamp, negative_share=negative_share, message=self.message)
-        else:
-            self._above_since = None
-        return None
-
-    def to_state(self) -> dict[str, Any]:
-        return {"above_since": self._above_since, "last_nudge": self._last_nudge}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self._above_since = state.get("above_since")
-        self._last_nudge = state.get("last_nudge")

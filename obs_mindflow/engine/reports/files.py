@@ -1,0 +1,153 @@
+"""A session's data files: ``summary.json`` and ``timeline.csv``, and the step that writes a whole report folder.
+
+:class:`SessionInfo` is what a report says about its session besides the statistics; :class:`FinishedSession` is
+what finishing (or recovering) a session gives back. The page itself is :mod:`.html`'s.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..session.events import Event
+from ..session.snapshot import StatsSnapshot, top_negative_segments
+from ..session.summary import DISCLAIMER, format_summary
+from .html import render_html
+from .storage import (HTML_FILE, MARKER_FILE, SCHEMA_VERSION, STATE_FILE, SUMMARY_FILE, TIMELINE_FILE, ReportError,
+                      atomic_write, fsync_dir, iso)
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What a report says about its session besides the statistics. ``started_at``: aware wall time of the first
+    result; ``nudges``: the nudge events of the session; ``recovered``: rebuilt from a checkpoint."""
+
+    model: str
+    labels: tuple[str, ...]
+    negative_labels: tuple[str, ...]
+    started_at: datetime
+    source: str = ""
+    recovered: bool = False
+    nudges: tuple[Event, ...] = ()
+
+    def wall(self, offset_s: float) -> datetime:
+        """Wall time of a session offset (seconds since the first result)."""
+        return self.started_at + timedelta(seconds=offset_s)
+
+
+@dataclass(frozen=True)
+class FinishedSession:
+    """The outcome of :meth:`SessionRecorder.finish` or :func:`recover_unfinished`.
+
+    ``folder``: the session folder (``None`` when no result was ever recorded, the recorder writes no files, or the
+    folder could never be created); ``summary_text``: the block for the script log (it mentions any error);
+    ``snapshot``: the final statistics (``None`` only for an unrecoverable folder); ``error``: the
+    :class:`ReportError` when the files could not be written, else ``None``; ``recovered``: finalised from a
+    checkpoint after an unclean exit.
+    """
+
+    folder: Path | None
+    summary_text: str
+    snapshot: StatsSnapshot | None
+    error: ReportError | None = None
+    recovered: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def build_summary(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str) -> dict[str, Any]:
+    """The ``summary.json`` document (``"schema_version": 1``)."""
+    segs = top_negative_segments(snapshot, 3)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "mindflow-session-summary",
+        "model": info.model,
+        "labels": list(info.labels),
+        "negative_labels": list(info.negative_labels),
+        "started_at": iso(info.started_at),
+        "ended_at": iso(info.wall(snapshot.duration_s)),
+        "source": info.source,
+        "recovered": info.recovered,
+        "stats": snapshot.to_dict(),
+        "top_negative_segments": [
+            {**g.to_dict(), "start": iso(info.wall(g.start_s)), "end": iso(info.wall(g.end_s))} for g in segs],
+        "nudges": [{"time_s": n.time_s, "timestamp": n.timestamp, "negative_share": n.data.get("negative_share"),
+                    "message": n.message, "at": iso(info.wall(n.time_s))} for n in info.nudges],
+        "summary_text": summary_text,
+        "disclaimer": DISCLAIMER,
+        "files": {"timeline": TIMELINE_FILE, "html": HTML_FILE},
+    }
+
+
+def render_timeline_csv(snapshot: StatsSnapshot, info: SessionInfo) -> str:
+    """``timeline.csv``: a header, then one row per timeline bin.
+
+    Columns: ``time`` (ISO wall time of the bin start), ``seconds_since_start``, ``bin_seconds`` (the last bin may be
+    shorter), ``share_<label>`` per label (share of the bin's face-visible time, 0..1), ``face_seconds``,
+    ``no_face_seconds``, ``not_analysed_seconds``, ``negative_share`` (0..1) and ``dominant``. Shares, negative
+    share and dominant are empty when no face was visible in the bin.
+    """
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["time", "seconds_since_start", "bin_seconds", *(f"share_{lab}" for lab in snapshot.labels),
+                "face_seconds", "no_face_seconds", "not_analysed_seconds", "negative_share", "dominant"])
+    for b in snapshot.timeline_bins():
+        has_face = b.face_s > 0
+        w.writerow([iso(info.wall(b.start_s)), f"{b.start_s:.3f}", f"{b.width_s:.3f}",
+                    *((f"{s:.4f}" if has_face else "") for s in b.shares),
+                    f"{b.face_s:.3f}", f"{b.no_face_s:.3f}", f"{b.not_analysed_s:.3f}",
+                    f"{b.negative_share:.4f}" if b.negative_share is not None else "", b.dominant])
+    return out.getvalue()
+
+
+
+def write_report(folder: str | Path, snapshot: StatsSnapshot, info: SessionInfo,
+                 summary_text: str | None = None) -> str:
+    """Write ``timeline.csv``, ``report.html`` and, last, ``summary.json`` into ``folder`` (each atomically).
+    Returns the summary text. Raises ``OSError``."""
+    folder = Path(folder)
+    if summary_text is None:
+        summary_text = format_summary(snapshot, model_name=info.model, started_at=info.started_at,
+                                      recovered=info.recovered)
+    atomic_write(folder / TIMELINE_FILE, render_timeline_csv(snapshot, info))
+    atomic_write(folder / HTML_FILE, render_html(snapshot, info, summary_text))
+    doc = build_summary(snapshot, info, summary_text)
+    atomic_write(folder / SUMMARY_FILE, summary_json(doc))
+    return summary_text
+
+
+def finalise_folder(folder: Path, snapshot: StatsSnapshot, info: SessionInfo, summary_text: str) -> None:
+    """The final report files, then the session's checkpoint files removed: the folder reads as finished.
+    Raises ``OSError``."""
+    write_report(folder, snapshot, info, summary_text)
+    for name in (MARKER_FILE, STATE_FILE):
+        try:
+            os.unlink(folder / name)
+        except FileNotFoundError:
+            pass
+    fsync_dir(folder)
+
+
+def summary_json(doc: dict[str, Any]) -> str:
+    """Indented JSON, with the timeline one compact row per line (readable, and fast: the C encoder does the
+    rows, which are most of the file)."""
+    timeline = doc.get("stats", {}).get("timeline")
+    if not timeline:
+        return json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False)
+    placeholder = "\x00mindflow-timeline-rows\x00"
+    rows = timeline["rows"]
+    doc = {**doc, "stats": {**doc["stats"], "timeline": {**timeline, "rows": placeholder}}}
+    text = json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False)
+    marker = json.dumps(placeholder, ensure_ascii=False)
+    assert text.count(marker) == 1
+    body = ",\n".join(json.dumps(r, separators=(",", ":"), allow_nan=False) for r in rows)
+    return text.replace(marker, f"[\n{body}\n]" if rows else "[]")
+

@@ -1,0 +1,86 @@
+"""Crash recovery: session folders an earlier run left ``UNFINISHED`` (OBS crashed, the machine lost power) are
+finalised from their last checkpoint, so no session is lost."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..session.events import NUDGE
+from ..session.session import Session
+from ..session.stats import StatsStateError
+from ..session.summary import format_summary
+from .files import FinishedSession, SessionInfo, finalise_folder
+from .storage import (HTML_FILE, MARKER_FILE, SCHEMA_VERSION, STATE_FILE, UNRECOVERABLE_FILE, ReportError,
+                      is_live_here, marker_says_alive)
+
+
+def _recover_one(folder: Path) -> FinishedSession:
+    for tmp in folder.glob(".*.tmp"):
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+    state_path = folder / STATE_FILE
+    try:
+        doc = json.loads(state_path.read_bytes())
+        if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
+            raise StatsStateError(f"unknown checkpoint schema {doc.get('schema_version') if isinstance(doc, dict) else doc!r}")
+        session = Session.from_state(doc)
+        started_at = session.started_at
+        info = SessionInfo(session.model, session.labels, session.negative_labels, started_at, session.source, True,
+                           session.events(NUDGE))
+    except FileNotFoundError:
+        leftovers = [p for p in folder.iterdir() if p.name != MARKER_FILE]
+        if not leftovers:  # crashed before the first checkpoint: nothing worth keeping
+            try:
+                (folder / MARKER_FILE).unlink()
+                folder.rmdir()
+            except OSError:
+                pass
+        msg = f"MindFlow: the interrupted session in {folder} had no checkpoint yet; nothing to recover."
+        return FinishedSession(folder=None if not leftovers else folder, summary_text=msg, snapshot=None,
+                               recovered=True)
+    except (OSError, ValueError, KeyError, TypeError, StatsStateError) as exc:
+        msg = (f"MindFlow could not recover the interrupted session in {folder}: its checkpoint {state_path.name} is "
+               f"unreadable ({exc}). The folder is kept and marked {UNRECOVERABLE_FILE}; delete it if you do not need it.")
+        try:
+            os.replace(folder / MARKER_FILE, folder / UNRECOVERABLE_FILE)
+        except OSError:
+            pass
+        return FinishedSession(folder=folder, summary_text=msg, snapshot=None,
+                               error=ReportError(msg, folder), recovered=True)
+    snap = session.snapshot()
+    text = format_summary(snap, model_name=info.model, started_at=started_at, recovered=True)
+    try:
+        finalise_folder(folder, snap, info, text)
+    except OSError as exc:
+        err = ReportError.from_os_error(exc, folder, during="report")
+        return FinishedSession(folder=folder, summary_text=f"{text}\nReport NOT saved: {err}", snapshot=snap,
+                               error=err, recovered=True)
+    return FinishedSession(folder=folder, summary_text=f"{text}\nReport: {folder / HTML_FILE}", snapshot=snap,
+                           recovered=True)
+
+
+def recover_unfinished(report_root: str | Path) -> list[FinishedSession]:
+    """Finalise every session folder under ``report_root`` still marked ``UNFINISHED`` (OBS crashed, the machine
+    lost power) from its last checkpoint: writes the three report files (the summary says it was recovered) and
+    marks the folder finished. Folders of a recorder still running — in this process, or in another live process
+    on this machine — are left alone. Never raises for I/O; problems are in each result's ``error``."""
+    root = Path(report_root).expanduser()
+    if not root.is_dir():
+        return []
+    out: list[FinishedSession] = []
+    for folder in sorted(root.iterdir()):
+        marker = folder / MARKER_FILE
+        try:
+            if not folder.is_dir() or not marker.is_file():
+                continue
+        except OSError:
+            continue
+        if is_live_here(folder) or marker_says_alive(marker):
+            continue
+        out.append(_recover_one(folder))
+    return out
+

@@ -1,0 +1,148 @@
+"""One session in memory: the statistics, the rules that watch them, and the events they raised.
+
+:class:`Session` is fed the engine's results in order (``add``) and answers with the events each one raised. It
+writes nothing: :class:`~obs_mindflow.engine.reports.recorder.SessionRecorder` persists a session (checkpoints, the
+report folder), the CLI's ``--no-report`` uses a recorder without a folder, and the live host publishes the events.
+
+Times: results carry timestamps in seconds on the caller's clock; the session's own time (``time_s`` of events,
+offsets in reports) is seconds since its first result. ``started_at`` is the wall clock of the first result (or the
+one given), used only to label reports, never to measure.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from datetime import datetime
+from typing import Any, Iterable, Sequence
+
+from .events import FACE_FOUND, FACE_LOST, LABEL_CHANGED, NUDGE, Event
+from .rules import Rule
+from .snapshot import StatsSnapshot
+from .stats import SessionStats
+from .summary import aware
+
+#: Events of these kinds are kept with the session (they appear in its report and checkpoints).
+KEPT_KINDS = (NUDGE,)
+MAX_KEPT_EVENTS = 100
+
+
+class Session:
+    """A session's statistics, rules and kept events.
+
+    ``labels``/``negative_labels``: from the model card; ``model``: the card's name; ``source``: free text for the
+    report (a source name, a video file); ``rules``: objects with ``check(time_s, stats, timestamp)`` and
+    ``reset()`` (see :mod:`.rules`), checked once per second of session time; ``rolling_seconds``: the live rolling
+    window of the statistics; ``started_at``: fixed wall time of the first result (default: the clock at the first
+    ``add``); ``bin_seconds``, ``max_gap_seconds``: passed to :class:`SessionStats`.
+
+    Threads: ``add`` for one producer (the analysis worker); the reads may come from any thread.
+    """
+
+    def __init__(self, labels: Sequence[str], negative_labels: Iterable[str] = (), *, model: str = "",
+                 source: str = "", rules: Sequence[Rule] = (), rolling_seconds: float = 300.0,
+                 started_at: datetime | None = None, bin_seconds: float = 10.0, max_gap_seconds: float = 2.0) -> None:
+        self.stats = SessionStats(labels, negative_labels, bin_seconds=bin_seconds, max_gap_seconds=max_gap_seconds,
+                                  rolling_seconds=rolling_seconds)
+        self.labels = self.stats.labels
+        self.negative_labels = self.stats.negative_labels
+        self.model = str(model)
+        self.source = str(source)
+        self.rules = tuple(rules)
+        self._fixed_start = None if started_at is None else aware(started_at)
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self, *, forget_start: bool = False) -> None:
+        """Forget everything (statistics, rule states, events); the next result starts a new session.
+        ``forget_start``: also forget a ``started_at`` given at construction (the next session takes the clock)."""
+        with self._lock:
+            if forget_start:
+                self._fixed_start = None
+            self.stats.reset()
+            for rule in self.rules:
+                rule.reset()
+            self._started_at: datetime | None = self._fixed_start
+            self._next_check = 0.0
+            self._kept: list[Event] = []
+            self._face = False
+            self._label = ""
+            self.time_s = 0.0         # session time of the last result (seconds since the first)
+
+    # ---------------------------------------------------------------- feeding
+    def add(self, result: Any) -> tuple[Event, ...]:
+        """Record one :class:`~obs_mindflow.engine.results.AnalysisResult`; returns the events it raised (usually
+        none). Raises ``ValueError`` when the result's labels are not this session's."""
+        labels = result.labels
+        if labels is not self.labels and tuple(labels) != self.labels:
+            raise ValueError(f"result labels {labels} differ from the session's model card labels {self.labels}: "
+                             f"start a new session (a new SessionRecorder) when the model changes")
+        events: list[Event] = []
+        with self._lock:
+            if self._started_at is None:
+                self._started_at = datetime.now().astimezone()
+            t = self.time_s = self.stats.update(result.timestamp, result.emotion)
+            ts = result.timestamp
+            face = bool(result.face_present)
+            if face != self._face:
+                data = {"emotion": result.emotion or result.raw_label, "frame_size": list(result.frame_size)}
+                events.append(Event(FACE_FOUND, t, ts, data=data) if face else Event(FACE_LOST, t, ts))
+                self._face = face
+            if result.emotion != self._label:
+                if result.emotion and self._label:
+                    events.append(Event(LABEL_CHANGED, t, ts, data={"from": self._label, "to": result.emotion}))
+                self._label = result.emotion
+            if self.rules and t >= self._next_check:
+                self._next_check = math.floor(t) + 1.0
+                for rule in self.rules:
+                    e = rule.check(t, self.stats, ts)
+                    if e is not None:
+                        events.append(e)
+            for e in events:
+                if e.kind in KEPT_KINDS:
+                    self._kept.append(e)
+            del self._kept[:-MAX_KEPT_EVENTS]
+        return tuple(events)
+
+    # ---------------------------------------------------------------- reading
+    @property
+    def started_at(self) -> datetime | None:
+        """Wall time of the first result (aware), ``None`` before it."""
+        return self._started_at
+
+    @property
+    def updates(self) -> int:
+        return self.stats.updates
+
+    def events(self, kind: str | None = None) -> tuple[Event, ...]:
+        """The kept events (of ``kind``), oldest first."""
+        with self._lock:
+            return tuple(e for e in self._kept if kind is None or e.kind == kind)
+
+    def snapshot(self, *, timeline: bool = True) -> StatsSnapshot:
+        return self.stats.snapshot(timeline=timeline)
+
+    # ---------------------------------------------------------------- persistence
+    def to_state(self) -> dict[str, Any]:
+        """Everything a report needs to be rebuilt after a crash, as JSON types (read by :meth:`from_state`).
+        Call after the first result (``started_at`` is known)."""
+        with self._lock:
+            return {"model": self.model, "labels": list(self.labels), "negative_labels": list(self.negative_labels),
+                    "source": self.source,
+                    "started_at": None if self._started_at is None else self._started_at.isoformat(),
+                    "nudges": [{"time_s": e.time_s, "timestamp": e.timestamp,
+                                "negative_share": e.data.get("negative_share", 0.0), "message": e.message}
+                               for e in self._kept if e.kind == NUDGE],
+                    "stats": self.stats.to_state()}
+
+    @classmethod
+    def from_state(cls, doc: dict[str, Any]) -> "Session":
+        """A finished session rebuilt from :meth:`to_state` (a checkpoint). Raises ``KeyError``/``ValueError``/
+        ``TypeError`` or :class:`~obs_mindflow.engine.session.stats.StatsStateError` when malformed."""
+        stats = SessionStats.from_state(doc["stats"])
+        s = cls(tuple(doc["labels"]), tuple(doc["negative_labels"]), model=str(doc.get("model", "")),
+                source=str(doc.get("source", "")), started_at=datetime.fromisoformat(doc["started_at"]))
+        s.stats = stats
+        s._kept = [Event(NUDGE, float(n["time_s"]), n.get("timestamp"), str(n["message"]),
+                         {"negative_share": float(n["negative_share"])}) for n in doc.get("nudges", [])]
+        return s

@@ -1,0 +1,101 @@
+"""The session summary as plain text (the script log, the CLI, ``summary.json``) and the small formatters every
+output shares: durations, clock times, percentages. Pure Python: the formatters are imported where numpy may be
+missing (the text template); only :func:`format_summary` needs a
+:class:`~obs_mindflow.engine.session.snapshot.StatsSnapshot`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .snapshot import StatsSnapshot
+
+DISCLAIMER = ("MindFlow is an aid to self-reflection, not a diagnosis: expression models misread faces, "
+              "lighting and context, and a face is not a feeling.")
+
+
+def aware(dt: datetime) -> datetime:
+    """An aware datetime; a naive one is taken as local time."""
+    return dt if dt.tzinfo is not None and dt.utcoffset() is not None else dt.astimezone()
+
+
+def format_duration(seconds: float) -> str:
+    """``"1 h 02 min"``, ``"12 min 05 s"``, ``"45 s"`` (seconds rounded to whole seconds)."""
+    s = int(round(max(0.0, seconds)))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    if h:
+        return f"{h} h {m:02d} min"
+    if m:
+        return f"{m} min {sec:02d} s"
+    return f"{sec} s"
+
+
+def format_clock(offset_s: float, started_at: datetime | None = None, *, seconds: bool = False) -> str:
+    """A session offset as a clock time: wall clock ``HH:MM`` when ``started_at`` is given, else the elapsed time
+    since the start as ``HH:MM`` (``HH:MM:SS`` with ``seconds=True``)."""
+    if started_at is not None:
+        t = started_at + timedelta(seconds=offset_s)
+        return t.strftime("%H:%M:%S" if seconds else "%H:%M")
+    s = int(round(offset_s)) if seconds else int(offset_s // 60) * 60
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h:02d}:{m:02d}:{sec:02d}" if seconds else f"{h:02d}:{m:02d}"
+
+
+
+def format_percent(x: float) -> str:
+    """``0.213`` → ``"21 %"`` (whole percent)."""
+    return f"{100 * x:.0f} %"
+
+
+def format_summary(snapshot: StatsSnapshot, *, model_name: str = "", started_at: datetime | None = None,
+                   recovered: bool = False, top: int = 3, segment_seconds: float = 300.0) -> str:
+    """A short plain-text block for the OBS script log.
+
+    Clock times are wall-clock ``HH:MM`` when ``started_at`` (the wall time of the first result) is given, else
+    elapsed ``HH:MM`` since the session start. ``recovered`` adds a line saying the report was rebuilt from the last
+    checkpoint after an unclean exit.
+    """
+    from .snapshot import top_negative_segments
+
+    s = snapshot
+    head = "MindFlow session summary" + (f" (model {model_name})" if model_name else "")
+    lines = [head]
+    if recovered:
+        lines.append("Recovered after an unclean exit from the last checkpoint: the final minute or so may be missing.")
+    if not s.started or s.duration_s <= 0:
+        lines.append("No analysis results were recorded in this session.")
+        lines.append(DISCLAIMER)
+        return "\n".join(lines)
+    when = ""
+    if started_at is not None:
+        when = f" ({format_clock(0, started_at)}–{format_clock(s.duration_s, started_at)})"
+    lines.append(f"Duration: {format_duration(s.duration_s)}{when}")
+    extra = f"; not analysed {format_duration(s.not_analysed_s)}" if s.not_analysed_s >= 0.5 else ""
+    lines.append(f"Face visible: {format_percent(s.coverage)} of analysed time (no face {format_duration(s.no_face_s)}{extra})")
+    if s.face_s > 0:
+        lines.append("Profile: " + ", ".join(f"{lab} {format_percent(v)}" for lab, v in s.profile()))
+        neg_names = ", ".join(s.negative_labels) or "none defined by the model card"
+        lines.append(f"Negative expressions: {format_percent(s.negative_share)} of face time ({neg_names})")
+        ln = s.longest_negative
+        if ln is not None and ln.duration_s > 0:
+            lines.append(f"Longest negative stretch: {format_duration(ln.duration_s)} "
+                         f"({format_clock(ln.start_s, started_at, seconds=True)}–"
+                         f"{format_clock(ln.end_s, started_at, seconds=True)})")
+        else:
+            lines.append("Longest negative stretch: none")
+        segs = top_negative_segments(s, top, segment_seconds=segment_seconds)
+        if segs:
+            mins = f"{segment_seconds / 60:g}-minute"
+            lines.append(f"Most negative {mins} segments: " + "; ".join(
+                f"{format_clock(g.start_s, started_at)}–{format_clock(g.end_s, started_at)} {format_percent(g.negative_share)}"
+                for g in segs))
+        per_min = s.label_changes / (s.duration_s / 60)
+        lines.append(f"Dominant: {s.dominant}; displayed-label changes: {s.label_changes} ({per_min:.1f}/min)")
+    else:
+        lines.append("No face was visible, so there is no emotion profile.")
+    lines.append(DISCLAIMER)
+    return "\n".join(lines)
+

@@ -1,0 +1,123 @@
+"""What MindFlow shows: one snapshot of the live state (:class:`LiveView`) → the text source's placeholder values and
+the overlay page's state. Both outputs read the same view, so their two schemas live here and nowhere else: the
+text template (``obs/template.py``) takes :data:`PLACEHOLDERS`, the overlay server publishes :func:`overlay_state`.
+
+Pure Python (no numpy): the OBS script reads the placeholder table while its packages may still be missing.
+
+Overlay state schema (``/state.json`` and the ``/events`` stream; the page copes with any labels and any missing
+field)::
+
+    {"model": "fer-mini-xception",                    # model card name
+     "labels": ["angry", ..., "neutral"],             # the model's classes, display order
+     "negative_labels": ["angry", "disgust", "fear", "sad"],
+     "paused": false,                                 # analysis paused by the streamer
+     "face": true,                                    # a face is being tracked now
+     "emotion": "happy",                              # smoothed emotion; "" when no face
+     "confidence": 0.83,                              # probability of "emotion", 0..1
+     "probabilities": {"angry": 0.01, ...},           # label -> smoothed probability, 0..1
+     "session": {"active": true,
+                 "duration_s": 1234.5,                # seconds since the session started
+                 "coverage": 0.93,                    # share of the session with a face, 0..1
+                 "profile": {"happy": 0.51, ...},     # label -> share of face time, 0..1
+                 "negative_share": 0.21,              # share of face time on negative labels, 0..1
+                 "rolling_negative_share": 0.30,      # the same over the last rolling_window_s seconds
+                 "rolling_window_s": 300,
+                 "trend": [[t_s, negative_share], ...]},   # <= 120 points, t_s seconds since start
+     "message": "",                                   # a short note shown small (a nudge, "paused")
+     "updated": 1764000000.0}                         # time.time() of the state, seconds
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .session.summary import format_duration, format_percent
+
+NO_VALUE = "–"
+
+#: Text-template placeholder → what it shows (the values are display text, see :func:`text_values`).
+PLACEHOLDERS: dict[str, str] = {
+    "emotion": "the smoothed emotion now ('no face' when none is tracked, 'paused' while paused)",
+    "confidence": "its smoothed probability, e.g. '83 %'",
+    "negative_share": "share of this session's face time with negative expressions, e.g. '21 %'",
+    "rolling_negative": "the same over the last 5 minutes",
+    "coverage": "share of the analysed session time with a face visible",
+    "duration": "session length, e.g. '12 min 05 s'",
+    "dominant": "the session's most frequent emotion so far",
+    "faces": "number of faces in the last analysed frame",
+    "rate": "analyses per second achieved, e.g. '5.0'",
+    "model": "the model's name",
+    "nudge": "the last break nudge (opt-in) during the minute after it, else empty",
+}
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """Everything the outputs show, at one moment.
+
+    ``active``: a session runs (even paused); ``stale``: frames are wanted but none was analysed for a few seconds
+    (the webcam stopped); ``face``: a face was detected in the latest result; ``emotion``/``confidence``/
+    ``probabilities``: the smoothed display of the latest result (``""`` when no face is tracked); ``faces``: faces in
+    the latest frame; ``rate_hz``: analyses per second achieved; ``session``: a ``StatsSnapshot`` (without timeline)
+    of the running or last session, ``None`` before the first; ``trend``: ``(seconds since start, rolling negative
+    share)`` points; ``nudge``: the nudge shown now (``""`` when none); ``updated``: ``time.time()`` in seconds.
+    """
+
+    model: str
+    labels: tuple[str, ...]
+    negative_labels: tuple[str, ...]
+    active: bool = False
+    paused: bool = False
+    stale: bool = False
+    face: bool = False
+    emotion: str = ""
+    confidence: float = 0.0
+    probabilities: dict[str, float] = field(default_factory=dict)
+    faces: int = 0
+    rate_hz: float = 0.0
+    session: Any = None
+    trend: tuple[tuple[float, float], ...] = ()
+    nudge: str = ""
+    updated: float = 0.0
+
+
+def text_values(v: LiveView) -> dict[str, str]:
+    """The text template's placeholder values, as display text (exactly the keys of :data:`PLACEHOLDERS`)."""
+    s = v.session
+    if v.paused:
+        emotion = "paused"
+    elif v.stale:
+        emotion = "no video"
+    else:
+        emotion = v.emotion or "no face"
+    has_face = s is not None and s.face_s > 0
+    return {
+        "emotion": emotion,
+        "confidence": format_percent(v.confidence) if v.emotion and not v.paused else NO_VALUE,
+        "negative_share": format_percent(s.negative_share) if has_face else NO_VALUE,
+        "rolling_negative": format_percent(s.rolling_negative_share) if s is not None and s.rolling_face_s > 0
+        else NO_VALUE,
+        "coverage": format_percent(s.coverage) if s is not None and s.analysed_s > 0 else NO_VALUE,
+        "duration": format_duration(s.duration_s if s is not None else 0),
+        "dominant": (s.dominant or NO_VALUE) if has_face else NO_VALUE,
+        "faces": str(v.faces),
+        "rate": f"{v.rate_hz:.1f}",
+        "model": v.model,
+        "nudge": v.nudge,
+    }
+
+
+def overlay_state(v: LiveView) -> dict[str, Any]:
+    """The overlay page's state (schema in this module's docstring), JSON types only."""
+    session: dict[str, Any] = {"active": v.active}
+    s = v.session
+    if s is not None:
+        session.update({"duration_s": s.duration_s, "coverage": s.coverage,
+                        "profile": dict(zip(s.labels, s.shares)), "negative_share": s.negative_share,
+                        "rolling_negative_share": s.rolling_negative_share,
+                        "rolling_window_s": s.rolling_seconds, "trend": [list(p) for p in v.trend]})
+    return {"model": v.model, "labels": list(v.labels), "negative_labels": list(v.negative_labels),
+            "paused": v.paused, "face": v.face and not v.paused, "emotion": "" if v.paused else v.emotion,
+            "confidence": float(v.confidence), "probabilities": dict(v.probabilities), "session": session,
+            "message": "paused" if v.paused else v.nudge, "updated": v.updated}
