@@ -66,12 +66,18 @@ class Target:
                 "os_name": self.os_name, "platform_release": "", "platform_version": "", "extra": ""}
 
 
+def manylinux(arch: str, glibc_minor: int = 28) -> tuple[str, ...]:
+    """Every manylinux tag a glibc 2.``glibc_minor`` machine accepts, newest first (pip expands a macOS
+    ``--platform`` to older macOS versions but not a manylinux one). glibc 2.28: Debian 10, Ubuntu 20.04, RHEL 8."""
+    return tuple(f"manylinux_2_{m}_{arch}" for m in range(glibc_minor, 16, -1)) + (f"manylinux2014_{arch}",)
+
+
 TARGETS = (
     Target("windows-x86_64", "windows", ("win_amd64",), "win32", "AMD64", "Windows", "nt"),
     Target("macos-arm64", "darwin", ("macosx_14_0_arm64",), "darwin", "arm64", "Darwin", "posix"),
     Target("macos-x86_64", "darwin", ("macosx_14_0_x86_64",), "darwin", "x86_64", "Darwin", "posix"),
-    Target("linux-x86_64", "linux", ("manylinux_2_28_x86_64",), "linux", "x86_64", "Linux", "posix"),
-    Target("linux-aarch64", "linux", ("manylinux_2_28_aarch64",), "linux", "aarch64", "Linux", "posix"),
+    Target("linux-x86_64", "linux", manylinux("x86_64"), "linux", "x86_64", "Linux", "posix"),
+    Target("linux-aarch64", "linux", manylinux("aarch64"), "linux", "aarch64", "Linux", "posix"),
 )
 
 
@@ -170,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         if not ok:
             failed += 1
             print("     " + rest.replace("\n", "\n     "))
-    print(f"{len(jobs) - failed}/{len(jobs)} targets resolve to wheels with pinned hashes "
+    print(f"{len(jobs) - failed}/{len(jobs)} targets (platform, Python) resolve to wheels with pinned hashes "
           f"({time.monotonic() - t0:.0f} s; wheels in {cache})")
     return 1 if failed else 0
 

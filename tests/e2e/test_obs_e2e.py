@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .obs_harness import TEXT, WEBCAM, ObsConfig, ObsProcess, saved_source_settings
+from .obs_harness import TEXT, WEBCAM, ObsConfig, ObsProcess, check_clean_exit, saved_source_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -35,12 +35,10 @@ def _settings(report_dir: Path, **extra) -> dict:
 
 
 def _check_clean_exit(result, workdir: Path) -> None:
-    where = f"(OBS files in {workdir})"
-    assert not result.killed, \
-        f"OBS did not exit within the timeout after being asked to and was killed {where}\n{result.diagnostics}"
-    assert result.returncode == 0, f"OBS exited with {result.returncode} {where}"
     assert "Traceback" not in result.log, "a Python traceback in the OBS log:\n" + "\n".join(result.script_lines())
-    assert result.leaks == 0, f"OBS reported {result.leaks} memory leaks at exit {where}"
+    # Exit status 0, no leaks, not killed (OBS files in workdir); when not, control runs without MindFlow tell OBS's
+    # own shutdown faults (a warning) from ours (a failure).
+    check_clean_exit(result)
 
 
 def _session_folders(report_dir: Path) -> list[Path]:
