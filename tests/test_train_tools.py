@@ -290,3 +290,159 @@ def test_fer2013_copies_are_matched_to_ferplus_faces_by_content():
     fer2013 = np.clip(fer2013 + rng.normal(0, 3, fer2013.shape), 0, 255).astype(np.uint8)
     match = match_fer2013_to_ferplus(fer2013, ferplus)
     assert match.tolist() == [int(i) if i < 50 else -1 for i in perm]
+
+
+# --- FER+ training, distillation, export (synthetic FER+ files) ---
+
+from tools.train.data import WebcamConfig, augment_webcam, mix_batch  # noqa: E402
+from tools.train.ferplus import VOTE_NAMES  # noqa: E402
+
+
+def test_webcam_augmentation_is_reproducible_and_without_effects_is_the_identity():
+    x = to_tensor(np.random.default_rng(0).integers(0, 256, (16, 48, 48), dtype=np.uint8))
+    a = augment_webcam(x, WebcamConfig(), torch.Generator().manual_seed(5))
+    b = augment_webcam(x, WebcamConfig(), torch.Generator().manual_seed(5))
+    c = augment_webcam(x, WebcamConfig(), torch.Generator().manual_seed(6))
+    assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, c)
+    assert float(a.min()) >= -1.0 - 1e-6 and float(a.max()) <= 1.0 + 1e-6
+    none = WebcamConfig(flip=0, rotate_deg=0, center_sigma=0, log_scale_sigma=0, pose=0, contrast=0, brightness=0,
+                        gamma=(1.0, 1.0), dim=0, blur=0, lowres=0, noise=0, jpeg=0, erase=0)
+    y = augment_webcam(x, none, torch.Generator().manual_seed(0))
+    assert torch.allclose(y, x, atol=2 / 255 * 2)
+
+
+def test_mixing_keeps_targets_distributions_and_probability_zero_changes_nothing():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 1, 48, 48)
+    t = torch.softmax(torch.randn(32, 8), dim=1)
+    x0, t0, kind = mix_batch(x, t, 0.0, 0.4, 1.0, g)
+    assert kind == "none" and torch.equal(x0, x) and torch.equal(t0, t)
+    kinds = set()
+    for _ in range(20):
+        xm, tm, kind = mix_batch(x, t, 1.0, 0.4, 1.0, g)
+        kinds.add(kind)
+        assert torch.allclose(tm.sum(1), torch.ones(32), atol=1e-5) and xm.shape == x.shape
+    assert kinds == {"mixup", "cutmix"}
+
+
+def test_bench_ferplus_figures_on_a_hand_made_example():
+    from tools.bench_accuracy import build_label_map, ferplus_scores, restrict_to_data
+
+    labels = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt")
+    #                 neu hap sur sad ang dis fea con unk NF
+    votes = np.array([[8, 0, 0, 2, 0, 0, 0, 0, 0, 0],     # neutral, read sad (negative)
+                      [9, 1, 0, 0, 0, 0, 0, 0, 0, 0],     # neutral, read neutral
+                      [0, 0, 0, 0, 7, 0, 0, 0, 3, 0],     # angry, read angry
+                      [0, 0, 0, 0, 0, 0, 0, 0, 6, 4],     # no majority (unknown): left out
+                      [0, 9, 0, 0, 0, 0, 0, 1, 0, 0]])    # happy, read contempt (negative)
+    probs = np.full((5, 8), 0.01)
+    for i, j in enumerate([4, 6, 0, 6, 7]):
+        probs[i, j] = 0.93
+    f = ferplus_scores(probs, labels, votes, ("angry", "disgust", "fear", "sad", "contempt"))
+    assert f["n_majority"] == 4 and f["accuracy"] == pytest.approx(0.5)
+    assert f["neutral_read_negative"] == pytest.approx(0.5) and f["neutral_faces"] == 2
+    assert f["predicted_negative_share"] == pytest.approx(0.75) and f["true_negative_share"] == pytest.approx(0.25)
+    assert f["per_class_recall"]["happy"] == 0 and f["per_class_recall"]["angry"] == 1
+    lm = build_label_map(labels, LABELS)
+    r = restrict_to_data(probs, lm)
+    assert r.shape == (5, 8) and np.allclose(r.sum(1), 1) and (r[:, 7] == 0).all() and r[4].argmax() != 7
+
+
+def _synthetic_ferplus(folder: Path) -> None:
+    """FER+-format npz files: each face's majority class is a bright square at its own place; votes are spread."""
+    rng = np.random.default_rng(1)
+    for name, n in (("train.npz", 320), ("validation.npz", 80)):
+        cls = np.arange(n) % 8                       # index into VOTE_NAMES' 8 emotions
+        images = rng.integers(0, 90, (n, 48, 48), dtype=np.uint8)
+        votes = np.zeros((n, 10), np.uint8)
+        for i, c in enumerate(cls):
+            r, col = divmod(int(c), 3)
+            images[i, 2 + 15 * r:12 + 15 * r, 2 + 15 * col:12 + 15 * col] = 230
+            votes[i, c] = 7
+            votes[i, rng.integers(0, 10, 3)] += 1
+        np.savez(folder / name, images=images, votes=votes, vote_names=np.array(VOTE_NAMES),
+                 image_name=np.array([f"fer{i:07d}.png" for i in range(n)]))
+
+
+def _train_fp(data: Path, out: Path, *extra: str) -> None:
+    cmd = [sys.executable, "-m", "tools.train.train", "--dataset", "ferplus", "--data-dir", str(data), "--out",
+           str(out), "--head", "plain", "--arch", "r3", "--epochs", "2", "--batch", "32", "--threads", "1",
+           "--mix-prob", "0.5", *extra]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def fp_runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("ferplus")
+    data = base / "ferplus"
+    data.mkdir()
+    _synthetic_ferplus(data)
+    (base / "fer2013").mkdir()
+    _synthetic_fer(base / "fer2013")                 # FER2013 PublicTest stand-in, for the export's comparison
+    _train_fp(data, base / "teacher")
+    _train_fp(data, base / "student", "--teacher", str(base / "teacher"), "--seed", "7", "--holdout-seed",
+              "20260207", "--stop-after", "1")
+    first = torch.load(base / "student" / "last.pt", weights_only=False)
+    _train_fp(data, base / "student", "--teacher", str(base / "teacher"), "--seed", "7", "--holdout-seed",
+              "20260207", "--resume")
+    _train_fp(data, base / "student_straight", "--teacher", str(base / "teacher"), "--seed", "7", "--holdout-seed",
+              "20260207")
+    return data, base, first
+
+
+def test_ferplus_distillation_resumes_to_the_same_weights_and_logs_majority_accuracy(fp_runs):
+    data, base, first = fp_runs
+    assert first["epoch"] == 1
+    a = torch.load(base / "student_straight" / "last.pt", weights_only=False)
+    b = torch.load(base / "student" / "last.pt", weights_only=False)
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    assert b["args"]["dataset"] == "ferplus" and b["args"]["classes"] == 8
+    assert b["args"]["teacher"] == [str(base / "teacher")] and "--teacher" in b["command"]
+    assert a["model"]["fc.weight"].shape[0] == 8
+    log = (base / "student" / "train.log").read_text()
+    assert "FER+ (8 classes)" in log and "teacher " in log and "done: 2 epochs" in log
+
+
+def test_a_teacher_with_another_holdout_is_refused(fp_runs, tmp_path):
+    data, base, _ = fp_runs
+    cmd = [sys.executable, "-m", "tools.train.train", "--dataset", "ferplus", "--data-dir", str(data), "--out",
+           str(tmp_path / "s"), "--head", "plain", "--arch", "r3", "--epochs", "1", "--batch", "32", "--threads", "1",
+           "--teacher", str(base / "teacher"), "--holdout-seed", "5"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "another hold-out" in done.stdout + done.stderr
+
+
+def test_ferplus_export_writes_an_8_class_card_with_every_figure_and_the_neutral_reference(fp_runs):
+    from obs_mindflow.engine import ModelCard
+
+    data, base, _ = fp_runs
+    out = base / "model"
+    cmd = [sys.executable, "-m", "tools.train.export", "--run", str(base / "student"), "--out", str(out),
+           "--data-dir", str(data), "--fer2013-dir", str(base / "fer2013"), "--int8", "--int8-calibration", "16",
+           "--timing-runs", "30"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    card = json.loads((out / "card.json").read_text())
+    assert card["labels"] == list(LABELS8) and "contempt" in card["negative_labels"]
+    acc = card["accuracy"]
+    for key in ("accuracy", "per_class_recall", "neutral_read_negative", "predicted_negative_share",
+                "true_negative_share", "ece_15_bins", "fer2013_publictest"):
+        assert key in acc, key
+    assert set(acc["per_class_recall"]) == {"neutral", "happy", "surprise", "sad", "angry", "disgust", "fear",
+                                            "contempt"}
+    assert card["extra"]["holdout"]["dataset"] == "ferplus" and card["extra"]["teachers"][0]["arch"] == "r3"
+    assert card["ms_per_face"] > 0 and card["temperature"] > 0
+    loaded = ModelCard.load(out)
+    assert len(loaded.neutral_reference) == 8 and loaded.neutral_reference_info["faces"] > 0
+    assert "hold-out" in loaded.neutral_reference_info["dataset"]
+    # the reference tool finds the same faces from the card (auto) and computes the same thing
+    before = card["neutral_reference"]
+    done = subprocess.run([sys.executable, "-m", "tools.train.reference", str(out), "--ferplus-dir", str(data)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((out / "card.json").read_text())["neutral_reference"] == before
+    model = ExpressionModel.load(out)
+    p = model.classify_crops([np.zeros((48, 48), np.uint8)])
+    assert p.shape == (1, 8)

@@ -265,7 +265,7 @@ def augment_webcam(x: torch.Tensor, cfg: WebcamConfig, gen: torch.Generator) -> 
         box = ((yy >= y0.view(n, 1, 1)) & (yy < (y0 + eh).view(n, 1, 1))
                & (xx >= x0.view(n, 1, 1)) & (xx < (x0 + ew).view(n, 1, 1)))
         box &= coin(cfg.erase).view(n, 1, 1)
-        fill = torch.randn((n, 1, h, w), generator=gen)
+        fill = torch.randn((n, 1, h, w), generator=gen).clamp(-1, 1)      # noise a camera could deliver
         x = torch.where(box.unsqueeze(1).to(dev), fill.to(dev), x)
     return x
 

@@ -1,5 +1,12 @@
 """Calibrate a trained run, export it to ONNX and write a MindFlow model folder (card.json, LICENSE, README.md).
 
+Runs trained on FER+ (``--dataset ferplus``) are exported by :func:`export_ferplus`: temperature and int8 calibration
+on the run's FER+ hold-out, the figures of ``tools.bench_accuracy.evaluate`` (FER+ validation majority accuracy and
+per-class recall, neutral faces read negative, predicted vs true negative share, ECE; FER2013 PublicTest on its own
+labels with contempt restricted away), the ``neutral_reference`` from the hold-out's neutral-majority faces
+(``tools.train.reference.neutral_reference``), and the hold-out recorded in ``extra.holdout``. What follows describes
+the FER2013 runs.
+
     python -m tools.train.export --run runs/train/NAME [--run runs/train/OTHER ...] --out models/NAME [--tta]
 
 * several ``--run``s make one ensemble: their logits are averaged inside the ONNX graph (the runs must share the
@@ -31,7 +38,7 @@ import torch
 from .calibrate import ece, fit_temperature, nll, softmax
 from .data import LABELS, MEAN, STD, load_npz, stratified_holdout
 from .nets import build, count_params
-from .train import DEFAULT_DATA, holdout_seed, predict, run_flags
+from .train import DEFAULT_DATA, holdout_seed, load_run, predict, run_flags, run_labels
 
 REPO = Path(__file__).resolve().parents[2]
 NEGATIVE = ["angry", "disgust", "fear", "sad"]
@@ -127,20 +134,6 @@ def quantize_int8(src: Path, dst: Path, calibration: np.ndarray, work: Path) -> 
             "onnxruntime": onnxruntime.__version__}
 
 
-def load_run(run: Path) -> tuple[torch.nn.Module, dict]:
-    ck_path = run / "last.pt"
-    if not ck_path.is_file():
-        raise FileNotFoundError(f"no checkpoint {ck_path}: train first (python -m tools.train.train --out {run})")
-    ck = torch.load(ck_path, map_location="cpu", weights_only=False)
-    a = ck["args"]
-    if ck["epoch"] != a["epochs"]:
-        print(f"warning: {ck_path} stopped after epoch {ck['epoch']} of {a['epochs']}", file=sys.stderr)
-    model = build(a["arch"], a["head"], num_head=a["num_head"], dropout=a["dropout"],
-                  sa_reduce=a.get("sa_reduce", "sum"), fusion=a.get("fusion", "mean"))
-    model.load_state_dict(ck["model"])
-    return model.eval(), ck
-
-
 def ort_session(path: Path, threads: int = 1):
     import onnxruntime as ort
     so = ort.SessionOptions()
@@ -189,6 +182,232 @@ def photo_checks(folder: Path) -> dict:
     return out
 
 
+FERPLUS_NOTICE = ("Trained on FER+ (Barsoum et al., 2016: 10 crowd votes for each FER2013 face; labels (c) Microsoft "
+                  "Corporation, MIT licence, github.com/microsoft/FERPlus) over the FER2013 images (Goodfellow et al., "
+                  "2013: 48x48 grayscale faces collected from the web). FER2013 has no licence; these weights were "
+                  "trained on it for research purposes. No FER2013 image or FER+ label file, or file made from one "
+                  "other than these trained weights, is distributed with this model. Users must judge for themselves "
+                  "whether their use is allowed.")
+
+
+def export_onnx(model: torch.nn.Module, out: Path, parity_images: np.ndarray, calibration: np.ndarray | None,
+                opset: int) -> tuple[Path, float, dict | None, np.ndarray]:
+    """``out/model.onnx`` from ``model`` (float32, or int8 when ``calibration`` images are given); returns the path,
+    the torch-vs-onnxruntime parity of the float32 graph (raises above 1e-4), the int8 record and the torch logits of
+    ``parity_images``."""
+    onnx_path = out / "model.onnx"
+    fp32_path = out / "model-fp32.onnx" if calibration is not None else onnx_path
+    torch_logits = predict(model, parity_images)
+    torch.onnx.export(model, torch.zeros(1, 1, 48, 48), str(fp32_path), dynamo=False, opset_version=opset,
+                      input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, do_constant_folding=True)
+    import onnx
+    onnx.checker.check_model(onnx.load(str(fp32_path)))
+    sess = ort_session(fp32_path, 2)
+    x_par = normalise(parity_images)
+    ort_batch = sess.run(None, {"input": x_par})[0]
+    ort_one = np.concatenate([sess.run(None, {"input": x_par[i:i + 1]})[0] for i in range(64)])
+    parity = float(max(np.abs(ort_batch - torch_logits).max(), np.abs(ort_one - torch_logits[:64]).max()))
+    if parity > 1e-4:
+        raise SystemExit(f"torch vs onnxruntime differ by {parity:.3g} (> 1e-4): the export is wrong, not shipped")
+    int8 = None
+    if calibration is not None:
+        int8 = quantize_int8(fp32_path, onnx_path, calibration, out / "int8-work")
+        fp32_path.unlink()
+    return onnx_path, parity, int8, torch_logits
+
+
+def export_ferplus(args: argparse.Namespace, nets: list[torch.nn.Module], cks: list[dict], model: torch.nn.Module,
+                   export_command: str) -> int:
+    """Export FER+ runs (see the module docstring); every figure through the engine on the shipped graph."""
+    from dataclasses import asdict
+
+    from obs_mindflow.engine.model import ExpressionModel
+    from tools.bench_accuracy import evaluate, ferplus_scores, load_dataset
+
+    from .data import WebcamConfig
+    from .ferplus import DEFAULT_FERPLUS, holdout_split, load_ferplus, majority_labels, neutral_majority
+    from .reference import neutral_reference
+
+    a = cks[0]["args"]
+    labels = run_labels(a)
+    data_dir = args.data_dir or DEFAULT_FERPLUS
+    train_all = load_ferplus(data_dir / "train.npz")
+    val = load_ferplus(data_dir / "validation.npz")
+    seed, fraction = holdout_seed(a), a["holdout"]
+    _, ho_idx = holdout_split(train_all, fraction, seed)
+    held = train_all.subset(ho_idx)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    calib = held.images[:args.int8_calibration] if args.int8 else None
+    onnx_path, parity, int8, val_torch = export_onnx(model, out, val.images[:512], calib, args.opset)
+
+    negative = NEGATIVE + (["contempt"] if "contempt" in labels else [])
+    card = {
+        "schema": 1, "name": args.name or out.name, "display_name": args.display_name or args.name or out.name,
+        "description": "", "file": "model.onnx", "labels": list(labels), "negative_labels": negative,
+        "input": {"layout": "NCHW", "height": 48, "width": 48, "channels": "gray", "scale": 1 / 255,
+                  "mean": [MEAN], "std": [STD], "crop_margin": args.crop_margin},
+        "output": "logits", "temperature": 1.0, "license": "MIT", "license_files": ["LICENSE"],
+        "source": "tools/train (provisional card, rewritten below)", "accuracy": {},
+    }
+    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    engine = ExpressionModel.load(out)
+
+    def engine_logits(images: np.ndarray) -> np.ndarray:
+        return np.concatenate([engine.infer(engine.preprocess_crops(list(images[i:i + 256])))
+                               for i in range(0, len(images), 256)])
+
+    # temperature: NLL of the hold-out's majority labels (the classes the model has), through the shipped graph
+    ho_logits = engine_logits(held.images)
+    ho_maj = majority_labels(held.votes)
+    fit = (ho_maj >= 0) & (ho_maj < len(labels))
+    temperature = fit_temperature(ho_logits[fit], ho_maj[fit])
+    val_raw = engine_logits(val.images)
+    engine_vs_torch = float(np.abs(val_raw[:512] - val_torch).max())
+    before = ferplus_scores(softmax(val_raw, 1.0), labels, val.votes, tuple(negative))
+    ho_scores = ferplus_scores(softmax(ho_logits, temperature), labels, held.votes, tuple(negative))
+    if int8 is not None:
+        fp32_pred = val_torch.argmax(1)
+        int8.update({"calibration": (f"{len(calib)} images of the FER+ train hold-out (never trained on); "
+                                     "FER+ validation and FER2013 PublicTest are not used"),
+                     "top1_agreement_with_float32_first_512_validation": round(
+                         float((val_raw[:512].argmax(1) == fp32_pred).mean()), 4),
+                     "max_abs_logit_diff_vs_float32": round(engine_vs_torch, 4)})
+    card["temperature"] = round(temperature, 4)
+    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    engine = ExpressionModel.load(out)
+    fer2013 = load_dataset(args.fer2013_dir / "validation.npz")
+    res = evaluate(engine, (val.images, val.votes), fer2013, timing_runs=0)
+    fp, f13 = res["ferplus"], res["fer2013"]
+    speed = time_ms(onnx_path, args.timing_runs)
+    neutral = neutral_majority(held)
+    reference = neutral_reference(engine, held.images[neutral], (
+        f"FER+ train hold-out (a {fraction:.0%} stratified by majority label, seed {seed}, never trained on): the "
+        f"{len(neutral)} faces whose FER+ majority vote is neutral (top vote not tied, not unknown/NF), raw pixels"))
+    photos = photo_checks(out)
+
+    n_params = sum(count_params(n) for n in nets)
+    prefix = "python -m tools.train.train "
+    commands = [prefix + shlex.join(run_flags(shlex.split(c["command"].removeprefix(prefix)))) for c in cks]
+    teachers = []
+    for c in cks:
+        for run in c["args"].get("teacher") or []:
+            _, tck = load_run(Path(run))
+            teachers.append({"run": run, "arch": tck["args"]["arch"], "epochs": tck["epoch"],
+                             "training_command": prefix + shlex.join(run_flags(shlex.split(
+                                 tck["command"].removeprefix(prefix)))),
+                             "holdout_acc_final": round(tck["history"][-1]["holdout_acc"], 4),
+                             "training_epoch_seconds": round(sum(h["seconds"] for h in tck["history"]))})
+    train_seconds = sum(h["seconds"] for c in cks for h in c["history"])
+    archs = [c["args"]["arch"] for c in cks]
+    curves = [{"epoch": [h["epoch"] for h in c["history"]],
+               "train_loss": [round(h["loss"], 4) for h in c["history"]],
+               "holdout_majority_acc": [round(h["holdout_acc"], 4) for h in c["history"]],
+               "ferplus_validation_majority_acc (curve only, never used to choose)":
+                   [round(h["val_acc"], 4) for h in c["history"]],
+               "seconds": [round(h["seconds"]) for h in c["history"]]} for c in cks]
+    distil = a.get("teacher") or []
+    arch_text = ((f"mean of the logits of {len(nets)} networks; " if len(nets) > 1 else "")
+                 + f"{'/'.join(dict.fromkeys(archs))} ResNet-style backbone (48x48x1 -> 6x6 features) with global "
+                 "average pooling and a linear head" + ("; horizontal-flip averaging in the graph" if args.tta else "")
+                 + ("; int8 static quantisation (QDQ)" if args.int8 else ""))
+    rec = fp["per_class_recall"]
+    card.update({
+        "description": (f"MindFlow's own FER+ model ({len(labels)} classes): "
+                        + (f"ensemble of {len(nets)} compact CNNs" if len(nets) > 1 else "one compact CNN")
+                        + (f" distilled from an ensemble of {len(teachers)}" if teachers else "")
+                        + f" ({n_params / 1e6:.2f} M parameters), {fp['accuracy'] * 100:.1f} % FER+ validation "
+                          f"majority accuracy, about {speed['median']:.1f} ms per face on one CPU thread."),
+        "source": ("trained by the MindFlow project with tools/train (MIT) from scratch on FER+ (FER2013 Training "
+                   "faces, crowd vote distributions); see extra.training_command"),
+        "accuracy": {
+            "dataset": (f"FER+ validation (FER2013 PublicTest faces, raw pixels): {fp['n_majority']} of "
+                        f"{fp['n_faces']} faces with a majority label by the FER+ paper's rule (top vote over the 10 "
+                        "categories; top vote unknown/NF or tied: left out)"),
+            "accuracy": round(fp["accuracy"], 4),
+            "per_class_recall": {k: (None if v != v else round(v, 4)) for k, v in rec.items()},
+            "neutral_read_negative": round(fp["neutral_read_negative"], 4),
+            "neutral_faces": fp["neutral_faces"],
+            "predicted_negative_share": round(fp["predicted_negative_share"], 4),
+            "true_negative_share": round(fp["true_negative_share"], 4),
+            "negative_vs_rest_accuracy": round(fp["negative_vs_rest_accuracy"], 4),
+            "ece_15_bins": round(fp["ece"], 4), "ece_15_bins_before_calibration": round(before["ece"], 4),
+            "nll": round(fp["nll"], 4), "nll_before_calibration": round(before["nll"], 4),
+            "vote_cross_entropy": round(fp["vote_cross_entropy"], 4),
+            "fer2013_publictest": {
+                "dataset": "FER2013 PublicTest (3589 original images) on FER2013's own labels, for comparability",
+                "accuracy": round(f13["accuracy"], 4),
+                "per_class_recall": {k: round(v, 4) for k, v in f13["per_class_recall"].items()},
+                "ece_15_bins": round(f13["ece"], 4),
+                "contempt": ("FER2013 has no contempt: the prediction is restricted to its 7 classes (contempt's "
+                             "probability dropped, the rest renormalised); counting contempt as wrong instead: "
+                             f"{f13['accuracy_unmapped_counted_wrong']:.4f}") if "contempt" in labels else "n/a",
+            },
+            "calibration_holdout": (f"{len(held)} images: a {fraction:.0%} of FER+ train stratified by majority "
+                                    f"label (seed {seed}), never trained on; majority accuracy there "
+                                    f"{ho_scores['accuracy']:.4f}, neutral read negative "
+                                    f"{ho_scores['neutral_read_negative']:.4f}, predicted negative "
+                                    f"{ho_scores['predicted_negative_share']:.4f} vs true "
+                                    f"{ho_scores['true_negative_share']:.4f}"),
+            "measured_with": ("tools.train.export -> tools.bench_accuracy.evaluate: ExpressionModel.classify_crops "
+                              "on the exported ONNX file"),
+            "checkpoint_selection": "none: the last epoch of a fixed schedule",
+        },
+        "parameters": n_params,
+        "ms_per_face": round(speed["median"], 3),
+        "notes": ("Trained on FER+ vote distributions over FER2013's web photos (48x48 gray) with webcam-like "
+                  "augmentation (Haar box jitter as measured, pose, dim light, blur, noise, JPEG); expect lower "
+                  "accuracy on faces with unusual lighting or pose. Contempt and disgust are rare in FER+ (under 1 % "
+                  "of faces each) and read least reliably. "
+                  f"Crop margin {args.crop_margin}: a Haar box on a FER image covers ~96 % of it (measured), so the "
+                  "box plus 2 % per side frames a face like FER does."),
+        "neutral_reference": reference,
+        "extra": {
+            "architecture": arch_text,
+            "training_command": commands[0] if len(commands) == 1 else commands,
+            "teachers": teachers or None,
+            "distillation": ({"weight": a.get("distill"), "temperature": a.get("distill_temp"),
+                              "target": "(1 - weight) * FER+ vote distribution + weight * softmax(mean teacher "
+                                        "logits / T), teachers run on the same augmented, mixed batch"}
+                             if distil else None),
+            "export_command": export_command,
+            "training_epoch_seconds": round(train_seconds),
+            "training_wall_time": args.wall_time,
+            "curves": curves[0] if len(curves) == 1 else curves,
+            "holdout": {"dataset": "ferplus", "fraction": fraction, "seed": seed, "images": len(held),
+                        "rule": "tools.train.ferplus.holdout_split: stratified by majority label"},
+            "holdout_figures": {k: ho_scores[k] for k in ("accuracy", "neutral_read_negative",
+                                                          "predicted_negative_share", "true_negative_share", "ece")},
+            "training_recipe": {"dataset": "ferplus", "classes": len(labels), "epochs": a["epochs"],
+                                "mix_prob": a.get("mix_prob"), "mixup_alpha": a.get("mixup_alpha"),
+                                "cutmix_alpha": a.get("cutmix_alpha"), "augment": a.get("augment"),
+                                "webcam_augmentation": asdict(WebcamConfig()) if a.get("augment") == "webcam" else None,
+                                "lr": a["lr"], "batch": a["batch"], "wd": a["wd"]},
+            "temperature_fit": "NLL of the hold-out's majority labels (LBFGS on log T), through the shipped graph",
+            "tta_flip_in_graph": bool(args.tta),
+            "onnx": {"opset": args.opset, "input": "input", "output": "logits", "dynamic_batch": True,
+                     "exporter": f"torch {torch.__version__} torch.onnx.export(dynamo=False)"},
+            "parity_max_abs_diff_torch_vs_onnxruntime": parity,
+            "engine_vs_torch_max_abs_diff": None if int8 else engine_vs_torch,
+            "int8": int8,
+            "ms_per_face_measured_with": (f"onnxruntime {__import__('onnxruntime').__version__}, 1 thread, batch 1, "
+                                          f"model only, median of {speed['runs']}: {speed}"),
+            "photos": photos,
+            "data_notice": FERPLUS_NOTICE,
+        },
+    })
+    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    (out / "LICENSE").write_text(MIT)
+    print(json.dumps({k: card[k] for k in ("accuracy", "temperature", "parameters", "ms_per_face",
+                                           "neutral_reference")}, indent=1))
+    print(json.dumps({k: card["extra"][k] for k in ("parity_max_abs_diff_torch_vs_onnxruntime",
+                                                    "engine_vs_torch_max_abs_diff", "photos", "holdout_figures")},
+                     indent=1))
+    print("speed", speed)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.train.export", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -197,7 +416,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="model folder to write, e.g. models/mindflow-fer-dan")
     p.add_argument("--name", help="card name (default: the folder name)")
     p.add_argument("--display-name", default="")
-    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="the runs' data (default ../shared/data/fer2013, or ../shared/data/ferplus for FER+ runs)")
+    p.add_argument("--fer2013-dir", type=Path, default=DEFAULT_DATA,
+                   help="FER2013 (PublicTest's own labels, for comparison) when exporting FER+ runs")
     p.add_argument("--tta", action="store_true", help="bake flip averaging into the graph")
     p.add_argument("--crop-margin", type=float, default=0.02,
                    help="fraction of the Haar box per side (0.02: a Haar box on a FER2013 image is ~96 %% of it)")
@@ -220,6 +442,13 @@ def main(argv: list[str] | None = None) -> int:
                              "(train ensemble members with the same --holdout and --holdout-seed)")
     net = nets[0] if len(nets) == 1 else MeanLogits(nets).eval()
     model = FlipAverage(net).eval() if args.tta else net
+    datasets = {c["args"].get("dataset", "fer2013") for c in cks}
+    if len(datasets) > 1 or len({len(run_labels(c["args"])) for c in cks}) > 1:
+        raise SystemExit("ensemble members were trained on different data sets or label sets")
+    if datasets == {"ferplus"}:
+        return export_ferplus(args, nets, cks, model, export_command)
+    if args.data_dir is None:
+        args.data_dir = DEFAULT_DATA
     train_all = load_npz(args.data_dir / "train.npz")
     test = load_npz(args.data_dir / "validation.npz")
     _, ho_idx = stratified_holdout(train_all.labels, a["holdout"], holdout_seed(a))

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import LABELS, stratified_holdout
-
 VOTE_NAMES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
+#: FER2013's label order (= tools.train.data.LABELS; repeated so that this module needs numpy only, not torch)
+LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 LABELS8 = LABELS + ("contempt",)
 #: FER+ vote category → the engine's label name
 VOTE_TO_LABEL = {"neutral": "neutral", "happiness": "happy", "surprise": "surprise", "sadness": "sad",
@@ -88,6 +88,7 @@ def load_ferplus(path: str | Path) -> FerPlus:
 
 def holdout_split(data: FerPlus, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``(train, holdout)`` row indices: ``fraction`` of every majority stratum (undecided faces are one)."""
+    from .data import stratified_holdout
     strata = data.majority() + 1          # -1 → 0
     return stratified_holdout(strata, fraction, seed)
 
