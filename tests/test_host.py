@@ -16,7 +16,7 @@ from obs_mindflow.engine.host import SessionHost, recover_sessions
 from obs_mindflow.obs.template import PLACEHOLDERS, render
 
 OVERLAY_KEYS = {"model", "labels", "negative_labels", "paused", "face", "emotion", "confidence", "probabilities",
-                "session", "message", "updated"}
+                "session", "calibration", "message", "updated"}
 
 
 class FakeOverlay:

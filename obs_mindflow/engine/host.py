@@ -26,13 +26,15 @@ from typing import Callable
 import numpy as np
 
 from . import views
+from .baseline import (DEFAULT_SECONDS, Baseline, BaselineCollector, BaselineCorrection, BaselineError,
+                       CalibrationProgress, reference_of)
 from .model import ExpressionModel, ModelOptions
 from .pipeline import Analyzer
 from .reports.files import FinishedSession
 from .reports.recorder import SessionRecorder
 from .reports.recovery import recover_unfinished
 from .results import AnalysisResult
-from .session.events import FACE_FOUND, NUDGE, Event, EventBus
+from .session.events import CALIBRATION_DONE, CALIBRATION_FAILED, FACE_FOUND, NUDGE, Event, EventBus
 from .session.rules import NudgeMonitor
 from .session.summary import format_duration
 
@@ -121,6 +123,11 @@ class SessionHost:
         self._nudge_text = ""
         self._nudge_at = -1e9
         self._trend = _Trend()
+        self._collector: BaselineCollector | None = None
+        self._calibration_source = ""
+        self._calibration_seq = 0
+        self._correction: BaselineCorrection | None = None
+        self.calibration_message = ""   # the outcome of the last calibration, for the status ("" before any)
         self.bus.subscribe(self._on_face_found, (FACE_FOUND,))
         self.bus.subscribe(self._on_nudge, (NUDGE,))
         self.analyzer = Analyzer(model, on_result=self._on_result, opencv_threads=opencv_threads)
@@ -146,8 +153,8 @@ class SessionHost:
 
     @property
     def capturing(self) -> bool:
-        """Frames are wanted now: a session runs, not paused, not closed."""
-        return self.active and not self._paused and not self._closed
+        """Frames are wanted now: a session runs or a calibration is in progress, not paused, not closed."""
+        return (self.active or self._collector is not None) and not self._paused and not self._closed
 
     @property
     def recorder(self) -> SessionRecorder | None:
@@ -166,6 +173,7 @@ class SessionHost:
         self.finish_session()
         rec = SessionRecorder(self.report_root, self.card, source=source,
                               nudge=NudgeMonitor() if self.nudge else None)
+        rec.set_calibration(self.baseline)
         with self._lock:
             self._recorder = rec
             self._source = source
@@ -201,6 +209,88 @@ class SessionHost:
             raise RuntimeError("no session is running: start one (Start session, or start streaming/recording)")
         return rec.write_report_now()
 
+    # ---------------------------------------------------------------- calibration (a personal baseline)
+    @property
+    def baseline(self) -> Baseline | None:
+        """The personal baseline applied to every reading now, ``None`` when uncalibrated."""
+        c = self._correction
+        return None if c is None else c.baseline
+
+    @property
+    def calibrating(self) -> bool:
+        return self._collector is not None
+
+    def start_calibration(self, seconds: float = DEFAULT_SECONDS, source: str = "") -> None:
+        """Record the streamer's resting face for ``seconds`` (of the frames' time): frames are captured even
+        outside a session; a running session goes on. The outcome is a ``calibration_done`` event (data: the
+        baseline's dict; it is applied at once) or ``calibration_failed`` (message: why, and what to do). Raises
+        :class:`~obs_mindflow.engine.baseline.BaselineError` when this model cannot be calibrated (no neutral
+        reference in its card)."""
+        if self._closed:
+            raise RuntimeError("this SessionHost is closed; create a new one")
+        reference_of(self.card)
+        with self._lock:
+            self._collector = BaselineCollector(self.card, seconds=seconds)
+            self._calibration_source = source
+            self._calibration_seq = self.analyzer.stats().submitted
+        self.calibration_message = ""
+        self._publish(force=True)
+
+    def cancel_calibration(self) -> bool:
+        """Stop a calibration in progress without changing the baseline. True when one was running."""
+        with self._lock:
+            running, self._collector = self._collector is not None, None
+        if running:
+            self.calibration_message = "calibration cancelled; the previous calibration (if any) still applies"
+            self._publish(force=True)
+        return running
+
+    def calibration_progress(self) -> CalibrationProgress | None:
+        c = self._collector
+        return None if c is None else c.progress()
+
+    def apply_baseline(self, baseline: Baseline) -> None:
+        """Correct every reading from now on with ``baseline``. Raises
+        :class:`~obs_mindflow.engine.baseline.BaselineError` (nothing changes) when it belongs to another model or
+        label order, or the model has no neutral reference."""
+        baseline.check_model(self.card)
+        correction = BaselineCorrection(baseline, reference_of(self.card))
+        self._correction = correction
+        self.analyzer.set_transforms([correction])
+        rec = self._recorder
+        if rec is not None and not rec.finished:
+            rec.set_calibration(baseline)
+
+    def clear_baseline(self) -> None:
+        """Read the model's output uncorrected from now on."""
+        self._correction = None
+        self.analyzer.set_transforms([])
+        rec = self._recorder
+        if rec is not None and not rec.finished:
+            rec.set_calibration(None)
+
+    def _feed_calibration(self, result: AnalysisResult) -> None:
+        c = self._collector
+        if c is None or result.seq <= self._calibration_seq:
+            return
+        c.add(result)
+        if not c.done:
+            return
+        with self._lock:
+            if self._collector is not c:
+                return
+            self._collector = None
+        try:
+            baseline = c.finish(source=self._calibration_source)
+            self.apply_baseline(baseline)
+        except BaselineError as exc:
+            self.calibration_message = f"calibration refused: {exc}"
+            self.bus.publish(Event(CALIBRATION_FAILED, 0.0, result.timestamp, str(exc)))
+        else:
+            self.calibration_message = f"calibrated: {baseline.describe()}"
+            self.bus.publish(Event(CALIBRATION_DONE, 0.0, result.timestamp, self.calibration_message,
+                                   baseline.to_dict()))
+
     # ---------------------------------------------------------------- frames and results
     def submit(self, frame: np.ndarray, timestamp: float) -> bool:
         """Hand a frame (BGRA/BGR/gray uint8, owned by the callee from now on) to the analysis. Never blocks.
@@ -211,10 +301,11 @@ class SessionHost:
         return True
 
     def _on_result(self, result: AnalysisResult) -> None:
+        if self._collector is not None:
+            self._feed_calibration(result)
         rec = self._recorder
-        if rec is None or result.seq <= self._first_seq:
-            return
-        self.bus.publish_all(rec.add(result))
+        if rec is not None and not rec.finished and result.seq > self._first_seq:
+            self.bus.publish_all(rec.add(result))
         self._publish(result)
 
     def _on_face_found(self, event: Event) -> None:
@@ -244,13 +335,17 @@ class SessionHost:
         if snap is not None and snap.started:
             trend = self._trend.add(snap.duration_s, snap.rolling_negative_share)
         now = self.clock()
+        progress = self.calibration_progress()
         return views.LiveView(
             model=self.card.name, labels=self.card.labels, negative_labels=self.card.negative_labels,
             active=self.active, paused=self._paused,
             stale=bool(self.capturing and r.seq and now - r.timestamp > STALE_AFTER_S),
             face=r.face_present, emotion=r.emotion, confidence=r.confidence, probabilities=r.probabilities_dict(),
             faces=r.num_faces, rate_hz=self.analyzer.stats().rate_hz, session=snap, trend=trend,
-            nudge=self._nudge_text if now - self._nudge_at <= NUDGE_SHOWN_S else "", updated=time.time())
+            nudge=self._nudge_text if now - self._nudge_at <= NUDGE_SHOWN_S else "",
+            calibrating=progress is not None, calibration_progress=progress.fraction if progress else 0.0,
+            calibrated=self._correction is not None,
+            calibration_message=progress.describe() if progress else self.calibration_message, updated=time.time())
 
     def values(self) -> dict[str, str]:
         """The text template's placeholder values (:func:`obs_mindflow.engine.views.text_values`)."""
@@ -285,6 +380,13 @@ class SessionHost:
             parts.append(f"analysing {st.rate_hz:.1f}/s")
         else:
             parts.append("no session running (starts with streaming or recording, or the Start session button)")
+        progress = self.calibration_progress()
+        if progress is not None:
+            parts.append(progress.describe())
+        elif self.baseline is not None:
+            parts.append(f"calibrated to your face ({self.baseline.describe()})")
+        else:
+            parts.append("not calibrated")
         if st.errors:
             parts.append(f"{st.errors} analysis errors, last: {st.last_error}")
         if rec is not None and rec.last_error is not None:

@@ -23,6 +23,10 @@ field)::
                  "rolling_negative_share": 0.30,      # the same over the last rolling_window_s seconds
                  "rolling_window_s": 300,
                  "trend": [[t_s, negative_share], ...]},   # <= 120 points, t_s seconds since start
+     "calibration": {"active": false,                 # a calibration is running now
+                     "progress": 0.0,                 # its progress, 0..1
+                     "applied": true,                 # a personal baseline corrects the readings
+                     "message": "calibrated: made …"},  # the last calibration's outcome ("" before any)
      "message": "",                                   # a short note shown small (a nudge, "paused")
      "updated": 1764000000.0}                         # time.time() of the state, seconds
 """
@@ -61,7 +65,9 @@ class LiveView:
     ``probabilities``: the smoothed display of the latest result (``""`` when no face is tracked); ``faces``: faces in
     the latest frame; ``rate_hz``: analyses per second achieved; ``session``: a ``StatsSnapshot`` (without timeline)
     of the running or last session, ``None`` before the first; ``trend``: ``(seconds since start, rolling negative
-    share)`` points; ``nudge``: the nudge shown now (``""`` when none); ``updated``: ``time.time()`` in seconds.
+    share)`` points; ``nudge``: the nudge shown now (``""`` when none); ``calibrating``/``calibration_progress``
+    (0..1): a calibration in progress; ``calibrated``: a personal baseline corrects the readings;
+    ``calibration_message``: the last calibration's outcome; ``updated``: ``time.time()`` in seconds.
     """
 
     model: str
@@ -79,6 +85,10 @@ class LiveView:
     session: Any = None
     trend: tuple[tuple[float, float], ...] = ()
     nudge: str = ""
+    calibrating: bool = False
+    calibration_progress: float = 0.0
+    calibrated: bool = False
+    calibration_message: str = ""
     updated: float = 0.0
 
 
@@ -120,4 +130,6 @@ def overlay_state(v: LiveView) -> dict[str, Any]:
     return {"model": v.model, "labels": list(v.labels), "negative_labels": list(v.negative_labels),
             "paused": v.paused, "face": v.face and not v.paused, "emotion": "" if v.paused else v.emotion,
             "confidence": float(v.confidence), "probabilities": dict(v.probabilities), "session": session,
+            "calibration": {"active": v.calibrating, "progress": round(v.calibration_progress, 3),
+                            "applied": v.calibrated, "message": v.calibration_message},
             "message": "paused" if v.paused else v.nudge, "updated": v.updated}

@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,8 @@ from .storage import (HTML_FILE, MARKER_FILE, SCHEMA_VERSION, STATE_FILE, SUMMAR
 @dataclass(frozen=True)
 class SessionInfo:
     """What a report says about its session besides the statistics. ``started_at``: aware wall time of the first
-    result; ``nudges``: the nudge events of the session; ``recovered``: rebuilt from a checkpoint."""
+    result; ``nudges``: the nudge events of the session; ``recovered``: rebuilt from a checkpoint; ``calibration``:
+    the personal baseline the readings rest on (``{"applied": False}`` when none)."""
 
     model: str
     labels: tuple[str, ...]
@@ -35,6 +36,7 @@ class SessionInfo:
     source: str = ""
     recovered: bool = False
     nudges: tuple[Event, ...] = ()
+    calibration: dict[str, Any] = field(default_factory=lambda: {"applied": False})
 
     def wall(self, offset_s: float) -> datetime:
         """Wall time of a session offset (seconds since the first result)."""

@@ -197,6 +197,10 @@ class SessionRecorder:
         """The session's :class:`~obs_mindflow.engine.session.stats.SessionStats`."""
         return self.session.stats
 
+    def set_calibration(self, baseline: Any | None) -> None:
+        """The personal baseline in effect from now on (``None``: none); the report says so."""
+        self.session.set_calibration(baseline)
+
     # ---------------------------------------------------------------- hot path
     def add(self, result: Any) -> tuple[Event, ...]:
         """Record one :class:`AnalysisResult` (engine worker thread). Returns the events it raised (usually none;
@@ -290,7 +294,8 @@ class SessionRecorder:
     def _info(self, recovered: bool = False) -> SessionInfo:
         s = self.session
         assert s.started_at is not None
-        return SessionInfo(s.model, s.labels, s.negative_labels, s.started_at, s.source, recovered, s.events(NUDGE))
+        return SessionInfo(s.model, s.labels, s.negative_labels, s.started_at, s.source, recovered, s.events(NUDGE),
+                           s.calibration)
 
     def write_report_now(self) -> Path:
         """Write the report files of the running session so far, under the I/O lock (the session goes on; the final

@@ -30,7 +30,7 @@ def _recover_one(folder: Path) -> FinishedSession:
         session = Session.from_state(doc)
         started_at = session.started_at
         info = SessionInfo(session.model, session.labels, session.negative_labels, started_at, session.source, True,
-                           session.events(NUDGE))
+                           session.events(NUDGE), session.calibration)
     except FileNotFoundError:
         leftovers = [p for p in folder.iterdir() if p.name != MARKER_FILE]
         if not leftovers:  # crashed before the first checkpoint: nothing worth keeping

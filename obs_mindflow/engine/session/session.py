@@ -68,6 +68,7 @@ class Session:
             self._face = False
             self._label = ""
             self.time_s = 0.0         # session time of the last result (seconds since the first)
+            self._calibration: dict[str, Any] | None = None
 
     # ---------------------------------------------------------------- feeding
     def add(self, result: Any) -> tuple[Event, ...]:
@@ -104,6 +105,25 @@ class Session:
             del self._kept[:-MAX_KEPT_EVENTS]
         return tuple(events)
 
+    def set_calibration(self, baseline: Any | None) -> None:
+        """The personal baseline (a :class:`~obs_mindflow.engine.baseline.Baseline`) that corrects the readings from
+        now on, or ``None`` for none: what the report says the session rests on."""
+        with self._lock:
+            if baseline is None:
+                self._calibration = None if self.stats.updates == 0 else {
+                    "applied": False, "cleared_at_s": self.time_s}
+                return
+            self._calibration = {"applied": True, "created": baseline.created, "seconds": round(baseline.seconds, 3),
+                                 "face_frames": baseline.face_frames, "model": baseline.model,
+                                 "applied_from_s": self.time_s if self.stats.updates else 0.0}
+
+    @property
+    def calibration(self) -> dict[str, Any]:
+        """``{"applied": bool, ...}``: see :meth:`set_calibration` (``applied_from_s``: session time from which it
+        applied, 0 for the whole session)."""
+        with self._lock:
+            return dict(self._calibration) if self._calibration else {"applied": False}
+
     # ---------------------------------------------------------------- reading
     @property
     def started_at(self) -> datetime | None:
@@ -133,6 +153,7 @@ class Session:
                     "nudges": [{"time_s": e.time_s, "timestamp": e.timestamp,
                                 "negative_share": e.data.get("negative_share", 0.0), "message": e.message}
                                for e in self._kept if e.kind == NUDGE],
+                    "calibration": dict(self._calibration) if self._calibration else {"applied": False},
                     "stats": self.stats.to_state()}
 
     @classmethod
@@ -143,6 +164,8 @@ class Session:
         s = cls(tuple(doc["labels"]), tuple(doc["negative_labels"]), model=str(doc.get("model", "")),
                 source=str(doc.get("source", "")), started_at=datetime.fromisoformat(doc["started_at"]))
         s.stats = stats
+        cal = doc.get("calibration")
+        s._calibration = dict(cal) if isinstance(cal, dict) and cal.get("applied") else None
         s._kept = [Event(NUDGE, float(n["time_s"]), n.get("timestamp"), str(n["message"]),
                          {"negative_share": float(n["negative_share"])}) for n in doc.get("nudges", [])]
         return s

@@ -1,0 +1,271 @@
+"""A personal baseline: the streamer's own resting face, so that readings are true for *their* face.
+
+Expression models trained on posed web photos read many resting faces — and speech mouth shapes, glasses, dim light
+— as negative, and every resting face differs. Calibration records the mean of the model's probabilities over a few
+seconds of the streamer as they are while streaming (talking is fine): their baseline ``b``. Every later reading is
+corrected by a **prior shift** towards the model's reference ``r`` — its mean output on neutral faces it never
+trained on, from the model card's ``neutral_reference``::
+
+    p'(y) ∝ p(y) · r(y) / b̃(y)        b̃ = (n · b + k · r) / (n + k)
+
+(Saerens et al., 2002: adjusting a classifier's outputs to new priors.) The person's typical frame (``p ≈ b``) then
+reads like the model's typical neutral face (``p' ≈ r``), and a change of expression moves ``p'`` as it moves ``p``.
+``b̃`` shrinks the baseline towards ``r`` with ``k`` pseudo-frames (:data:`PRIOR_FRAMES`), so a class the person never
+showed at rest is not amplified without bound; with ``b = r`` the correction is the identity.
+
+A calibration is refused (:class:`BaselineError`, saying what to do) with too few face frames
+(:data:`MIN_FACE_FRAMES`) or when an *expressive* label — one that is neither neutral nor negative, such as happy or
+surprise — dominates: a smile held through the calibration would otherwise be subtracted from every later smile.
+Negative labels are never a reason to refuse: reading a resting face as sad, angry or afraid is exactly the model
+bias calibration corrects.
+
+A :class:`Baseline` is tied to one model (name and label order): it is never applied to another.
+Standard library + numpy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+BASELINE_FORMAT = "mindflow.baseline"
+BASELINE_VERSION = 1
+DEFAULT_SECONDS = 20.0
+MIN_FACE_FRAMES = 30            # 2 s of 25 fps video analysed frame by frame is 50 frames; a webcam at 5 Hz: 6 s
+PRIOR_FRAMES = 10.0             # k: pseudo-frames of the reference mixed into the baseline
+EXPRESSIVE_MEAN_MAX = 0.5       # an expressive label with a higher mean probability → refused
+EXPRESSIVE_TOP_SHARE_MAX = 0.6  # … or top label on more than this share of the face frames → refused
+NEUTRAL = "neutral"
+
+
+class BaselineError(ValueError):
+    """A baseline cannot be made, read or applied; the message says why and what to do."""
+
+
+def expressive_labels(labels: Sequence[str], negative_labels: Sequence[str]) -> tuple[str, ...]:
+    """Labels that are neither neutral nor negative (happy, surprise …): the ones a calibration must not absorb."""
+    return tuple(x for x in labels if x != NEUTRAL and x not in negative_labels)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """One person's resting output of one model.
+
+    ``probabilities``: the mean of the model's probabilities over the face frames, in ``labels`` order;
+    ``created``: ISO 8601 local time; ``seconds``: how long the calibration ran (seconds of the source's time);
+    ``face_frames`` of ``frames`` analysed; ``verdict``: the quality check's one-line result; ``source``: free text.
+    """
+
+    model: str
+    labels: tuple[str, ...]
+    probabilities: tuple[float, ...]
+    created: str
+    seconds: float
+    face_frames: int
+    frames: int
+    verdict: str = "ok"
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": BASELINE_FORMAT, "version": BASELINE_VERSION, "model": self.model,
+                "labels": list(self.labels), "probabilities": [round(p, 6) for p in self.probabilities],
+                "created": self.created, "seconds": round(self.seconds, 3), "face_frames": self.face_frames,
+                "frames": self.frames, "verdict": self.verdict, "source": self.source}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
+
+    @classmethod
+    def from_dict(cls, doc: Any, where: str = "baseline") -> "Baseline":
+        """Validate a parsed baseline. Raises :class:`BaselineError` naming ``where`` and what is wrong."""
+        def bad(msg: str) -> BaselineError:
+            return BaselineError(f"{where} is not a usable MindFlow baseline: {msg}; calibrate again")
+
+        if not isinstance(doc, dict) or doc.get("format") != BASELINE_FORMAT:
+            raise bad(f"it is not a {BASELINE_FORMAT} document")
+        if doc.get("version") != BASELINE_VERSION:
+            raise bad(f"version {doc.get('version')!r}, this MindFlow reads version {BASELINE_VERSION}")
+        try:
+            labels = tuple(str(x) for x in doc["labels"])
+            probs = tuple(float(x) for x in doc["probabilities"])
+            b = cls(model=str(doc["model"]), labels=labels, probabilities=probs, created=str(doc["created"]),
+                    seconds=float(doc["seconds"]), face_frames=int(doc["face_frames"]), frames=int(doc["frames"]),
+                    verdict=str(doc.get("verdict", "ok")), source=str(doc.get("source", "")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise bad(f"{type(exc).__name__}: {exc}") from None
+        if len(labels) < 2 or len(set(labels)) != len(labels) or len(probs) != len(labels):
+            raise bad(f"{len(probs)} probabilities for labels {list(labels)}")
+        if not all(math.isfinite(p) and 0 <= p <= 1 for p in probs) or abs(sum(probs) - 1) > 1e-3:
+            raise bad("its probabilities are not a distribution (each in 0..1, summing to 1)")
+        if b.face_frames < 1 or b.frames < b.face_frames or not math.isfinite(b.seconds) or b.seconds < 0:
+            raise bad("its frame counts or duration are inconsistent")
+        return b
+
+    @classmethod
+    def from_json(cls, text: str, where: str = "baseline") -> "Baseline":
+        try:
+            doc = json.loads(text)
+        except (ValueError, TypeError) as exc:
+            raise BaselineError(f"{where} is not valid JSON ({exc}); calibrate again") from None
+        return cls.from_dict(doc, where)
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically (a temporary file, then ``os.replace``). Raises ``OSError``."""
+        path = Path(path).expanduser()
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(self.to_json() + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Baseline":
+        path = Path(path).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise BaselineError(f"baseline file not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BaselineError(f"cannot read the baseline file {path}: {exc}") from None
+        return cls.from_json(text, where=str(path))
+
+    def check_model(self, card: Any) -> None:
+        """Raise :class:`BaselineError` unless this baseline was made with ``card``'s model and label order."""
+        if self.model != card.name:
+            raise BaselineError(f"this baseline was made with the model '{self.model}', not '{card.name}': it is not "
+                                f"applied — calibrate again with '{card.name}' (or switch back to '{self.model}')")
+        if tuple(self.labels) != tuple(card.labels):
+            raise BaselineError(f"this baseline's labels {list(self.labels)} are not the model's {list(card.labels)} "
+                                f"(another version of '{card.name}'?): it is not applied — calibrate again")
+
+    def describe(self) -> str:
+        """``"made 2026-11-28 20:15 from 96 face frames over 20 s"``."""
+        when = self.created.replace("T", " ")[:16]
+        return f"made {when} from {self.face_frames} face frames over {self.seconds:.0f} s"
+
+
+def reference_of(card: Any) -> np.ndarray:
+    """The card's ``neutral_reference`` as an array, or :class:`BaselineError` when the card has none."""
+    ref = getattr(card, "neutral_reference", None)
+    if ref is None:
+        raise BaselineError(f"the model '{card.name}' has no neutral reference in its card, so a personal baseline "
+                            f"cannot be applied to it; add one with `python -m tools.train.reference` "
+                            f"(see models/README.md) or pick a bundled model")
+    return np.asarray(ref, np.float64)
+
+
+class BaselineCorrection:
+    """The prior-shift transform ``(N, C) → (N, C)`` for the Analyzer (see the module docstring)."""
+
+    def __init__(self, baseline: Baseline, reference: Sequence[float], prior_frames: float = PRIOR_FRAMES) -> None:
+        b = np.asarray(baseline.probabilities, np.float64)
+        r = np.asarray(reference, np.float64)
+        if b.shape != r.shape:
+            raise BaselineError(f"the baseline has {b.size} labels, the model's reference {r.size}")
+        n = float(baseline.face_frames)
+        shrunk = (n * b + prior_frames * r) / (n + prior_frames)
+        self.baseline = baseline
+        self.weights = (r / np.maximum(shrunk, 1e-6)).astype(np.float32)
+        if np.allclose(shrunk, r, rtol=0, atol=1e-9):
+            self.weights[:] = 1.0
+
+    def __call__(self, probs: np.ndarray) -> np.ndarray:
+        if len(probs) == 0:
+            return probs
+        q = probs * self.weights
+        return (q / np.maximum(q.sum(axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class CalibrationProgress:
+    """``fraction`` of the calibration time done (0..1), ``elapsed_s`` of ``seconds``, ``face_frames`` of ``frames``."""
+
+    fraction: float
+    elapsed_s: float
+    seconds: float
+    face_frames: int
+    frames: int
+
+    @property
+    def done(self) -> bool:
+        return self.fraction >= 1.0
+
+    def describe(self) -> str:
+        return (f"calibrating: {self.fraction * 100:.0f} % ({self.elapsed_s:.0f} of {self.seconds:.0f} s, "
+                f"{self.face_frames} face frames)")
+
+
+@dataclass
+class BaselineCollector:
+    """Collects a calibration from results in order: the model's own probabilities of the primary face of every
+    result with a face, for ``seconds`` of the results' time (from the first result). ``min_face_frames``: below it,
+    :meth:`finish` refuses."""
+
+    card: Any
+    seconds: float = DEFAULT_SECONDS
+    min_face_frames: int = MIN_FACE_FRAMES
+    _sum: np.ndarray | None = None
+    _tops: list[int] = field(default_factory=list)
+    _t0: float | None = None
+    _t: float = 0.0
+    frames: int = 0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.seconds) and self.seconds > 0):
+            raise BaselineError(f"calibration time must be a positive number of seconds, got {self.seconds!r}")
+        self._sum = np.zeros(len(self.card.labels), np.float64)
+
+    def add(self, result: Any) -> None:
+        """One analysed frame (any thread, one producer)."""
+        if self._t0 is None:
+            self._t0 = result.timestamp
+        self._t = max(self._t, result.timestamp - self._t0)
+        self.frames += 1
+        if result.face_present:
+            p = np.asarray(result.probabilities[0], np.float64)
+            self._sum += p
+            self._tops.append(int(np.argmax(p)))
+
+    @property
+    def face_frames(self) -> int:
+        return len(self._tops)
+
+    def progress(self) -> CalibrationProgress:
+        return CalibrationProgress(fraction=min(1.0, self._t / self.seconds), elapsed_s=self._t, seconds=self.seconds,
+                                   face_frames=self.face_frames, frames=self.frames)
+
+    @property
+    def done(self) -> bool:
+        return self._t >= self.seconds
+
+    def finish(self, source: str = "", created: datetime | None = None) -> Baseline:
+        """The baseline, or :class:`BaselineError` saying why not (no reference in the card, too few face frames,
+        an expressive label dominating)."""
+        reference_of(self.card)
+        n = self.face_frames
+        if n < self.min_face_frames:
+            raise BaselineError(
+                f"only {n} frames with a face in {self._t:.0f} s (at least {self.min_face_frames} are needed): face "
+                f"the camera in good light, make sure the right video source is chosen, and calibrate again")
+        mean = self._sum / n
+        labels = tuple(self.card.labels)
+        tops = np.bincount(np.asarray(self._tops), minlength=len(labels)) / n
+        for label in expressive_labels(labels, self.card.negative_labels):
+            i = labels.index(label)
+            if mean[i] > EXPRESSIVE_MEAN_MAX or tops[i] > EXPRESSIVE_TOP_SHARE_MAX:
+                raise BaselineError(
+                    f"the calibration read '{label}' on {tops[i] * 100:.0f} % of the face frames (mean "
+                    f"{mean[i] * 100:.0f} %): calibrate with the face you have while streaming — relaxed, talking "
+                    f"is fine — not a held expression")
+        mean = mean / mean.sum()
+        stamp = (created or datetime.now().astimezone()).isoformat(timespec="seconds")
+        verdict = f"ok: a face in {n} of {self.frames} frames"
+        return Baseline(model=self.card.name, labels=labels, probabilities=tuple(float(x) for x in mean),
+                        created=stamp, seconds=self._t, face_frames=n, frames=self.frames, verdict=verdict,
+                        source=source)
