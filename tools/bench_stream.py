@@ -58,8 +58,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e.obs_harness import SAMPLE, TEXT, WEBCAM, ObsConfig, ObsProcess, obs_available  # noqa: E402
-from tests.e2e.rtmp import (NO_FACE, SAMPLE_SEGMENTS, ClipMatcher, Region, RtmpServer, Segment,  # noqa: E402
-                            StreamPuller, normalise, ocr, parse_text, prepare_for_ocr, stream_tools_missing)
+from tests.e2e.rtmp import (  # noqa: E402
+    NO_FACE,
+    SAMPLE_SEGMENTS,
+    ClipMatcher,
+    Region,
+    RtmpServer,
+    Segment,
+    StreamPuller,
+    normalise,
+    ocr,
+    parse_text,
+    prepare_for_ocr,
+    stream_tools_missing,
+)
 
 CLOCK = "E2E clock"
 TEXT_POS, CLOCK_POS = (20.0, 300.0), (20.0, 400.0)
@@ -97,8 +109,8 @@ def measured_sample_segments(clip: Path) -> tuple[Segment, ...]:
     out = []
     for seg in SAMPLE_SEGMENTS:
         if seg.label == NO_FACE:
-            i = int(round(seg.start * fps)) - 1
-            j0 = int(round((seg.start - 3.0) * fps))          # the pan's first 3 s
+            i = round(seg.start * fps) - 1
+            j0 = round((seg.start - 3.0) * fps)          # the pan's first 3 s
             lost = next((k for k in range(j0, int(seg.end * fps)) if not any(faces[k:k + 3])), i + 1)
             out.append(Segment(lost / fps, seg.end, seg.label, False))
         else:

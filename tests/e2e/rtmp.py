@@ -455,10 +455,10 @@ class Reading:
     @property
     def shows_negative_share(self) -> bool:
         """The line discloses a negative share (a number with % or the word 'negative')."""
-        return self.negative_share is not None or bool(re.search(r"\d\s*%|negativ", self.text, re.I))
+        return self.negative_share is not None or bool(re.search(r"\d\s*%|negativ", self.text, re.IGNORECASE))
 
 
-_SHARE_RE = re.compile(r"(\d{1,3})\s*%|(?<![a-z0-9])[-–—~](?=\s*%?\s*negativ)", re.I)
+_SHARE_RE = re.compile(r"(\d{1,3})\s*%|(?<![a-z0-9])[-–—~](?=\s*%?\s*negativ)", re.IGNORECASE)
 
 
 def parse_text(text: str, labels: Iterable[str]) -> Reading:
