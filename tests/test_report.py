@@ -612,3 +612,16 @@ def test_finish_joins_the_checkpoint_thread(tmp_path):
     assert any(t.name == "mindflow-checkpoint" for t in threading.enumerate())
     assert rec.finish().ok
     assert not any(t.name == "mindflow-checkpoint" for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("seconds, min_report_s, kept", [(30, 60.0, False), (90, 60.0, True), (30, 0.0, True)])
+def test_sessions_shorter_than_the_minimum_leave_no_report_folder(tmp_path, seconds, min_report_s, kept):
+    rec = SessionRecorder(tmp_path, Card(), checkpoint_every_s=5.0, min_report_s=min_report_s)
+    for i in range(seconds + 1):
+        rec.add(result(float(i), "happy", seq=i + 1))
+    assert rec.flush(10)
+    assert rec.folder is not None                         # checkpoints are written meanwhile (crash safety)
+    done = rec.finish()
+    assert done.ok and (done.folder is not None) == kept
+    assert [p for p in tmp_path.iterdir()] == ([done.folder] if kept else [])
+    assert ("No report folder" in done.summary_text) != kept

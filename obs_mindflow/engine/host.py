@@ -96,17 +96,19 @@ class SessionHost:
 
     ``report_root``: folder receiving one sub-folder per session; ``nudge``: opt-in break nudges for the sessions
     started from now on; ``overlay``: an object with ``publish(dict)`` (an ``OverlayServer``) or ``None``;
-    ``log(level, text)``: the adapter's logger (``logging`` levels; may be called from the worker thread).
+    ``log(level, text)``: the adapter's logger (``logging`` levels; may be called from the worker thread);
+    ``min_report_s``: sessions shorter than this (seconds) leave no report folder (settable between sessions).
     Subscribe to :attr:`bus` for the sessions' events (on the worker thread).
     """
 
     def __init__(self, model: ExpressionModel, *, report_root: str | Path, nudge: bool = False, overlay=None,
                  log: LogFn = _default_log, overlay_hz: float = 5.0, clock: Callable[[], float] = time.monotonic,
-                 opencv_threads: int = 1) -> None:
+                 opencv_threads: int = 1, min_report_s: float = 0.0) -> None:
         self.model = model
         self.card = model.card
         self.report_root = Path(report_root).expanduser()
         self.nudge = bool(nudge)
+        self.min_report_s = float(min_report_s)
         self.overlay = overlay
         self.log = log
         self.clock = clock
@@ -172,7 +174,7 @@ class SessionHost:
             raise RuntimeError("this SessionHost is closed; create a new one")
         self.finish_session()
         rec = SessionRecorder(self.report_root, self.card, source=source,
-                              nudge=NudgeMonitor() if self.nudge else None)
+                              nudge=NudgeMonitor() if self.nudge else None, min_report_s=self.min_report_s)
         rec.set_calibration(self.baseline)
         with self._lock:
             self._recorder = rec

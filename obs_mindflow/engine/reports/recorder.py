@@ -23,8 +23,8 @@ from ..session.session import Session
 from ..session.snapshot import StatsSnapshot
 from ..session.summary import format_summary
 from .files import FinishedSession, SessionInfo, finalise_folder, write_report
-from .storage import HTML_FILE, SCHEMA_VERSION, STATE_FILE, ReportError, atomic_write, create_session_folder, \
-    register_live
+from .storage import (HTML_FILE, MARKER_FILE, SCHEMA_VERSION, STATE_FILE, ReportError, atomic_write,
+                      create_session_folder, register_live)
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,8 @@ class SessionRecorder:
     ``source``: free text for the report (camera name, video file); ``nudge``: a :class:`NudgeMonitor` to enable
     break nudges (``None``, the default, disables them; when given, its ``rolling_seconds`` is also the live
     rolling window of the statistics); ``rules``: further rules (see :mod:`obs_mindflow.engine.session.rules`);
-    ``bin_seconds``, ``max_gap_seconds``: passed to the statistics.
+    ``bin_seconds``, ``max_gap_seconds``: passed to the statistics; ``min_report_s``: a session shorter than this
+    (seconds) leaves no report folder (its checkpoint folder is removed at :meth:`finish`; the summary says so).
 
     Threads: ``add()`` is for the engine's worker thread; ``snapshot()``, ``checkpoint()``, ``write_report_now()``,
     ``finish()`` and ``reset()`` may be called from any other thread (OBS's UI thread). ``add()`` costs a few
@@ -132,12 +133,16 @@ class SessionRecorder:
 
     def __init__(self, report_root: str | Path | None, card_like: Any, *, started_at: datetime | None = None,
                  checkpoint_every_s: float = 60.0, source: str = "", nudge: NudgeMonitor | None = None,
-                 rules: Sequence[Rule] = (), bin_seconds: float = 10.0, max_gap_seconds: float = 2.0) -> None:
+                 rules: Sequence[Rule] = (), bin_seconds: float = 10.0, max_gap_seconds: float = 2.0,
+                 min_report_s: float = 0.0) -> None:
         self.root = None if report_root is None else Path(report_root).expanduser()
         every = float(checkpoint_every_s)
         if not 0 < every < math.inf:
             raise ValueError(f"checkpoint_every_s must be a finite number of seconds > 0, got {checkpoint_every_s!r}")
         self.checkpoint_every_s = every
+        if not 0 <= float(min_report_s) < math.inf:
+            raise ValueError(f"min_report_s must be a number of seconds >= 0, got {min_report_s!r}")
+        self.min_report_s = float(min_report_s)
         self.nudge = nudge
         self.session = Session(card_like.labels, card_like.negative_labels,
                                model=str(getattr(card_like, "name", "") or ""), source=source,
@@ -332,6 +337,12 @@ class SessionRecorder:
         text = format_summary(snap, model_name=self.model_name, started_at=self.session.started_at)
         error: ReportError | None = None
         folder = self._folder
+        if job is not None and snap.duration_s < self.min_report_s:
+            job = None
+            self._discard_folder()
+            folder = None
+            text += (f"\nNo report folder: the session lasted {snap.duration_s:.0f} s, shorter than the "
+                     f"{self.min_report_s:.0f} s minimum set for reports.")
         if job is not None and info is not None:
             try:
                 self._write_state(job, during="report")
@@ -356,6 +367,25 @@ class SessionRecorder:
         with self._lock:
             self._result = result
         return result
+
+    def _discard_folder(self) -> None:
+        """Remove this session's checkpoint folder (a session too short for a report). Leaves anything else."""
+        with self._io_lock:
+            folder, self._folder = self._folder, None
+            if folder is None:
+                return
+            register_live(folder, False)
+            for name in (STATE_FILE, MARKER_FILE):
+                try:
+                    (folder / name).unlink()
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    log.warning("could not remove %s: %s", folder / name, exc)
+            try:
+                folder.rmdir()
+            except OSError:
+                pass       # something else is in it: keep it
 
     def reset(self) -> FinishedSession:
         """Finish the current session (its report is written, as by :meth:`finish`) and start a new, empty one.
