@@ -81,6 +81,7 @@ class ModelCard:
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     neutral_reference: tuple[float, ...] | None = None
+    neutral_reference_log: tuple[float, ...] | None = None
     neutral_reference_info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -210,7 +211,7 @@ class ModelCard:
         if parameters is not None and (type(parameters) is not int or parameters <= 0):
             raise fail(f"'parameters' must be a positive integer, got {parameters!r}")
         ms = raw.get("ms_per_face")
-        reference, reference_info = None, {}
+        reference, reference_log, reference_info = None, None, {}
         if "neutral_reference" in raw:
             ref = raw["neutral_reference"]
             if not isinstance(ref, dict) or sorted(_REFERENCE_REQUIRED - ref.keys()):
@@ -227,7 +228,16 @@ class ModelCard:
             if type(ref["faces"]) is not int or ref["faces"] <= 0:
                 raise fail(f"'neutral_reference.faces' must be a positive integer, got {ref['faces']!r}")
             reference = values
-            reference_info = {k: v for k, v in ref.items() if k != "probabilities"}
+            logs = ref.get("mean_log_probabilities")
+            if logs is not None:
+                if (not isinstance(logs, list) or len(logs) != len(labels)
+                        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in logs)):
+                    raise fail(f"'neutral_reference.mean_log_probabilities' must be a list of {len(labels)} numbers "
+                               f"in the order of 'labels', got {logs!r}")
+                reference_log = tuple(number(x, "neutral_reference.mean_log_probabilities") for x in logs)
+                if any(x > 0 for x in reference_log):
+                    raise fail("'neutral_reference.mean_log_probabilities' are logs of probabilities: each <= 0")
+            reference_info = {k: v for k, v in ref.items() if k not in ("probabilities", "mean_log_probabilities")}
         file = string("file")
         if Path(file).is_absolute() or ".." in Path(file).parts:
             raise fail(f"'file' must be a file name inside the model folder, got {file!r}")
@@ -240,7 +250,7 @@ class ModelCard:
             license_files=tuple(license_files), parameters=parameters,
             ms_per_face=None if ms is None else number(ms, "ms_per_face", nonneg=True),
             notes=string("notes", optional=True), extra=dict(extra),
-            neutral_reference=reference, neutral_reference_info=reference_info,
+            neutral_reference=reference, neutral_reference_log=reference_log, neutral_reference_info=reference_info,
         )
 
 

@@ -3,7 +3,8 @@
     python -m tools.train.reference MODEL_DIR [MODEL_DIR ...] [--faces auto|ferplus-holdout|fer2013-holdout|
                                     ferplus-validation] [--holdout 0.1] [--holdout-seed N] [--dry-run]
 
-The card field (``models/README.md``) is ``{"probabilities": [...], "faces": N, "dataset": "..."}``: the mean of the
+The card field (``models/README.md``) is ``{"probabilities": [...], "mean_log_probabilities": [...], "faces": N,
+"dataset": "..."}``: the mean (and the mean of the logs, floored at ``engine.baseline.LOG_FLOOR``) of the
 engine's calibrated softmax (``ExpressionModel.classify_crops``, card temperature included) over FER+
 neutral-majority faces (the FER+ paper's rule: top vote neutral, not tied), in the card's label order. A personal
 baseline corrects live readings against it, so it must come from faces the model never saw:
@@ -40,17 +41,22 @@ def neutral_reference(model, faces: np.ndarray, dataset: str, batch: int = 256) 
     gray crops of neutral faces it never trained on; ``dataset`` says which faces they are."""
     if len(faces) == 0:
         raise ValueError("neutral_reference needs at least one face")
+    from obs_mindflow.engine.baseline import LOG_FLOOR
+
     probs = np.concatenate([model.classify_crops(list(faces[i:i + batch])) for i in range(0, len(faces), batch)])
+    mean_log = np.log(np.maximum(probs.astype(np.float64), LOG_FLOOR)).mean(axis=0)
     mean = probs.astype(np.float64).mean(axis=0)
     mean = np.maximum(mean, 10.0 ** -DIGITS)                  # the card wants every value > 0
     mean = mean / mean.sum()
     values = [round(float(v), DIGITS) for v in mean]
     i = int(np.argmax(values))                                 # rounding must not break the sum
     values[i] = round(values[i] + 1.0 - sum(values), DIGITS)
-    return {"probabilities": values, "faces": int(len(faces)), "dataset": dataset,
+    return {"probabilities": values, "mean_log_probabilities": [round(float(v), DIGITS) for v in mean_log],
+            "faces": int(len(faces)), "dataset": dataset,
             "labels": list(model.labels), "temperature": float(model.card.temperature),
             "measured_with": "tools.train.reference.neutral_reference: mean of ExpressionModel.classify_crops "
-                             "(the card's preprocessing and temperature) over 48x48 raw-pixel FER+ crops"}
+                             "(the card's preprocessing and temperature) over 48x48 raw-pixel FER+ crops; "
+                             "mean_log_probabilities: mean of log(max(p, 1e-4))"}
 
 
 def _thumbs(images: np.ndarray, size: int = 16) -> np.ndarray:
