@@ -78,7 +78,8 @@ def test_session_values_overlay_and_report(live, face_frame, tmp_path):
     end = feed(live, face_frame, 1000.0, 3.0)
     values = live.values()
     assert values["emotion"] == "happy"
-    assert values["negative_share"] == "0 %" and values["coverage"] == "100 %" and values["dominant"] == "happy"
+    assert values["negative_share"] == "0 %" and values["dominant"] == "happy"
+    assert 80 <= int(values["coverage"].split()[0]) < 100      # the first 0.4 s confirm the face (detector)
     assert values["faces"] == "1" and values["model"] == DEFAULT_MODEL
     assert render("{emotion} · {negative_share} negative", values) == "happy · 0 % negative"
     assert any("first face in this session (happy" in text for _, text in live.logs)
@@ -87,7 +88,7 @@ def test_session_values_overlay_and_report(live, face_frame, tmp_path):
     assert states and set(states[-1]) == OVERLAY_KEYS
     last = states[-1]
     assert last["emotion"] == "happy" and last["face"] is True and last["paused"] is False
-    assert last["session"]["active"] is True and last["session"]["coverage"] == pytest.approx(1.0)
+    assert last["session"]["active"] is True and 0.8 <= last["session"]["coverage"] < 1.0
     assert set(last["probabilities"]) == set(live.card.labels)
     assert 1 <= len(last["session"]["trend"]) <= 120
 

@@ -8,9 +8,13 @@ import time
 import numpy as np
 import pytest
 
-from obs_mindflow.engine import AnalysisResult, Analyzer, FaceDetector
+from obs_mindflow.engine import AnalysisResult, Analyzer, DetectorOptions, FaceDetector
 from tests.conftest import paste
 
+
+# These tests analyse single photos and pasted frames: every detection counts, as for a photo (a live camera or a
+# video confirms a face over 0.4 s first; tests/test_detector.py covers that).
+PHOTOS = DetectorOptions(min_track_s=0)
 
 class SlowDetector(FaceDetector):
     """The real detector, slowed down and gated so a test can pile frames up in the mailbox."""
@@ -19,11 +23,11 @@ class SlowDetector(FaceDetector):
         super().__init__()
         self.gate, self.delay, self.seen = gate, delay, []
 
-    def detect(self, frame):
+    def detect(self, frame, timestamp=None):
         self.gate.wait(5)
         time.sleep(self.delay)
         self.seen.append(int(frame[0, 0, 0]))
-        return super().detect(frame)
+        return super().detect(frame)          # photos: every detection counts (no temporal confirmation)
 
 
 def _marked(i: int, base: np.ndarray) -> np.ndarray:
@@ -33,7 +37,7 @@ def _marked(i: int, base: np.ndarray) -> np.ndarray:
 
 
 def test_empty_result_before_any_frame_and_for_no_face(default_model):
-    with Analyzer(default_model) as a:
+    with Analyzer(default_model, detector_options=PHOTOS) as a:
         first = a.latest()
         assert isinstance(first, AnalysisResult) and first.seq == 0 and first.num_faces == 0
         assert first.emotion == "" and first.labels == default_model.labels
@@ -63,7 +67,7 @@ def test_latest_frame_wins_and_drops_are_counted(default_model, astronaut):
 
 def test_results_are_immutable_and_readable_while_the_worker_runs(default_model, astronaut):
     frame = paste((360, 640), astronaut[:360], 60, 0)
-    with Analyzer(default_model) as a:
+    with Analyzer(default_model, detector_options=PHOTOS) as a:
         seq = a.submit(frame, 0.0)
         r = a.wait_for(seq)
         with pytest.raises(ValueError):
@@ -88,7 +92,7 @@ def test_results_are_immutable_and_readable_while_the_worker_runs(default_model,
 
 def test_worker_error_is_recorded_and_analysis_goes_on(default_model, astronaut):
     good = paste((360, 640), astronaut[:360], 60, 0)
-    with Analyzer(default_model) as a:
+    with Analyzer(default_model, detector_options=PHOTOS) as a:
         bad_seq = a.submit(np.zeros((10, 10), np.float64), 0.0)  # not uint8: FrameError in the worker
         a.wait_for(bad_seq)
         st = a.stats()
@@ -108,7 +112,7 @@ def test_on_result_callback_errors_are_recorded_too(default_model, astronaut):
             raise RuntimeError("disk full")
 
     frame = paste((360, 640), astronaut[:360], 60, 0)
-    with Analyzer(default_model, on_result=callback) as a:
+    with Analyzer(default_model, on_result=callback, detector_options=PHOTOS) as a:
         a.wait_for(a.submit(frame, 0.0))
         a.wait_for(a.submit(frame, 0.2))
         st = a.stats()
@@ -117,7 +121,7 @@ def test_on_result_callback_errors_are_recorded_too(default_model, astronaut):
 
 
 def test_close_joins_is_idempotent_and_final(default_model):
-    a = Analyzer(default_model).start()
+    a = Analyzer(default_model, detector_options=PHOTOS).start()
     worker = a._thread
     assert worker.daemon and worker.is_alive()
     t0 = time.monotonic()
@@ -143,7 +147,7 @@ def test_close_while_busy_waits_for_the_running_analysis(default_model, astronau
 
 def test_context_manager_closes_on_exception(default_model):
     with pytest.raises(KeyError):
-        with Analyzer(default_model) as a:
+        with Analyzer(default_model, detector_options=PHOTOS) as a:
             raise KeyError("boom")
     assert not a._thread.is_alive()
 
@@ -151,7 +155,7 @@ def test_context_manager_closes_on_exception(default_model):
 def test_odd_frames_through_the_worker(default_model):
     frames = [np.zeros((0, 0, 3), np.uint8), np.zeros((1, 1), np.uint8), np.zeros((333, 517, 4), np.uint8),
               np.zeros((101, 99, 1), np.uint8)]
-    with Analyzer(default_model) as a:
+    with Analyzer(default_model, detector_options=PHOTOS) as a:
         for i, f in enumerate(frames):
             r = a.wait_for(a.submit(f, float(i)))
             assert r.num_faces == 0 and r.frame_size == (f.shape[1], f.shape[0])

@@ -146,12 +146,14 @@ def test_summary_json_schema(finished):
     assert (end - start).total_seconds() == pytest.approx(snap.duration_s, abs=1)
     assert doc["source"] == "Webcam <Logitech & Co>" and doc["recovered"] is False
     stats = doc["stats"]
-    for key in ("duration_s", "face_s", "no_face_s", "not_analysed_s", "coverage", "negative_share", "dominant",
-                "label_changes", "updates"):
+    for key in ("duration_s", "face_s", "uncertain_s", "no_face_s", "not_analysed_s", "coverage", "negative_share",
+                "dominant", "label_changes", "updates"):
         assert stats[key] == getattr(snap, key), key
     assert stats["shares"] == dict(zip(FER, snap.shares))
     assert stats["longest_negative"]["duration_s"] == snap.longest_negative.duration_s
-    assert stats["timeline"]["columns"] == [*FER, "no_face", "not_analysed"]
+    assert stats["timeline"]["columns"] == [*FER, "uncertain", "no_face", "not_analysed"]
+    assert doc["uncertain_share"] == snap.uncertain_share == stats["uncertain_share"]
+    assert doc["calibration"] == {"applied": False} and "readable face" in doc["definitions"]["negative_share"]
     assert len(stats["timeline"]["rows"]) == len(snap.timeline)
     assert np.sum(stats["timeline"]["rows"]) == pytest.approx(snap.duration_s, abs=0.01 * len(snap.timeline))
     assert 150 < stats["not_analysed_s"] < 200            # the 3-minute pause, minus the 2 s held
@@ -167,7 +169,8 @@ def test_timeline_csv_parses_and_every_row_has_time_and_seconds(finished):
     snap = finished.snapshot
     assert len(rows) == len(snap.timeline) == int(np.ceil(snap.duration_s / 10))
     assert list(rows[0]) == ["time", "seconds_since_start", "bin_seconds", *(f"share_{x}" for x in FER),
-                             "face_seconds", "no_face_seconds", "not_analysed_seconds", "negative_share", "dominant"]
+                             "face_seconds", "uncertain_seconds", "no_face_seconds", "not_analysed_seconds",
+                             "negative_share", "dominant"]
     for i, row in enumerate(rows):
         when = datetime.fromisoformat(row["time"])
         secs = float(row["seconds_since_start"])

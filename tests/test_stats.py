@@ -85,7 +85,7 @@ def test_known_answers(events, expected):
         else:
             assert got == want, key
     # invariants every snapshot keeps
-    assert snap.analysed_s == pytest.approx(snap.face_s + snap.no_face_s)
+    assert snap.analysed_s == pytest.approx(snap.face_s + snap.uncertain_s + snap.no_face_s)
     assert snap.duration_s == pytest.approx(snap.analysed_s + snap.not_analysed_s)
     if snap.face_s:
         assert sum(snap.shares) == pytest.approx(1.0)
@@ -189,7 +189,7 @@ def test_bin_merging_keeps_totals_exact_and_memory_bounded():
     s = SessionStats(L, NEG, bin_seconds=1.0, max_bins=8)
     t = 0.0
     for _ in range(800):                       # dyadic steps: every sum is exact in binary floating point
-        s.update(t, rng.choice(L + ("",)))
+        s.update(t, rng.choice(L + ("", "uncertain")))
         t += rng.choice((0.125, 0.25, 0.5, 3.0))
     snap = s.snapshot()
     assert len(snap.timeline) <= 8
@@ -197,7 +197,7 @@ def test_bin_merging_keeps_totals_exact_and_memory_bounded():
     assert snap.bin_seconds * 8 >= snap.duration_s > snap.bin_seconds * 4
     col = snap.timeline.sum(axis=0)
     assert tuple(col[:4]) == snap.seconds
-    assert col[4] == snap.no_face_s and col[5] == snap.not_analysed_s
+    assert col[4] == snap.uncertain_s and col[5] == snap.no_face_s and col[6] == snap.not_analysed_s
     assert snap.timeline.sum() == snap.duration_s
 
 
@@ -278,7 +278,7 @@ def test_rolling_coverage_counts_no_face():
 # ---------------------------------------------------------------------------------------------------------------
 
 def reference(events, gap, width, labels=L, neg=NEG):
-    cols = list(labels) + ["", "#na"]
+    cols = list(labels) + ["uncertain", "", "#na"]
     idx = {c: i for i, c in enumerate(cols)}
     intervals = []          # (col, t0, t1)
     t = 0.0
@@ -314,13 +314,13 @@ def reference(events, gap, width, labels=L, neg=NEG):
             run_start = None
     if run_start is not None and (longest is None or run_end - run_start > longest[0]):
         longest = (run_end - run_start, run_start, run_end)
-    faces = [e for _, e in events if e]
+    faces = [e for _, e in events if e in labels]
     changes = sum(1 for a, b in zip(faces, faces[1:]) if a != b)
     return t, tot, bins, longest, changes, intervals
 
 
 events_strategy = st.lists(
-    st.tuples(st.integers(min_value=-16, max_value=48).map(lambda k: k / 8), st.sampled_from(L + ("",))),
+    st.tuples(st.integers(min_value=-16, max_value=48).map(lambda k: k / 8), st.sampled_from(L + ("", "uncertain"))),
     min_size=1, max_size=300)
 
 
@@ -335,7 +335,10 @@ def test_matches_naive_reference(steps, max_bins):
     snap = s.snapshot()
     t, tot, _, longest, changes, intervals = reference(events, 2.0, snap.bin_seconds)
     assert snap.duration_s == t
-    assert snap.seconds == tuple(tot[:4]) and snap.no_face_s == tot[4] and snap.not_analysed_s == tot[5]
+    assert snap.seconds == tuple(tot[:4]) and snap.uncertain_s == tot[4] and snap.no_face_s == tot[5]
+    assert snap.not_analysed_s == tot[6]
+    visible = sum(tot[:5])
+    assert snap.coverage == (pytest.approx(visible / (visible + tot[5])) if visible + tot[5] > 0 else 0.0)
     assert snap.label_changes == changes
     if longest is None:
         assert snap.longest_negative is None

@@ -10,6 +10,11 @@ under a millisecond. So the detector
 - scans the full frame only every ``full_scan_every`` analyses (to pick up other faces and to correct drift) or when
   the tracked face is lost.
 
+Given timestamps, it also keeps **false positives** out: a face counts only once it has been seen at one place for
+``min_track_s`` seconds (Haar's false faces on textured backgrounds come and go within a few frames: on a cartoon
+clip analysed frame by frame, a cartoon face was found on about half of the frames of a 0.7-s stretch), and a
+confirmed face survives misses of up to ``lost_grace_s``.
+
 Boxes are ``(x, y, w, h)``: top-left corner, width and height in **pixels of the input frame** (not the working copy),
 as ``int32``. The primary face comes first: the one nearest the previous primary face when there is one, else the
 largest.
@@ -26,6 +31,9 @@ import numpy as np
 from .frames import check_frame, to_gray
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
+HIT_RATE_TAU_S = 0.5    # time constant of a track's hit rate (seconds)
+CONFIRM_RATE = 0.7      # a track is confirmed at this hit rate (after min_track_s) …
+DROP_RATE = 0.4         # … and dropped below this one
 
 
 class DetectorError(RuntimeError):
@@ -48,6 +56,9 @@ class DetectorOptions:
     - ``roi_margin``: the search region is the last face box grown by this fraction of its size on each side.
     - ``roi_face_px``: the search region is resized so the last face is about this many pixels wide.
     - ``max_faces``: at most this many faces are returned (primary first, then by size).
+    - ``min_track_s``: with timestamps, a new face is reported only after it has been detected at the same place
+      (overlapping boxes) for this many seconds; 0 turns the check off.
+    - ``lost_grace_s``: with timestamps, a confirmed face stays confirmed through misses this long.
     """
 
     work_width: int = 320
@@ -58,6 +69,8 @@ class DetectorOptions:
     roi_margin: float = 0.6
     roi_face_px: int = 40
     max_faces: int = 4
+    min_track_s: float = 0.4
+    lost_grace_s: float = 0.6
 
     def __post_init__(self) -> None:
         if self.work_width < 64:
@@ -70,6 +83,8 @@ class DetectorOptions:
             raise ValueError("full_scan_every and max_faces must be >= 1, min_neighbors >= 0")
         if self.roi_face_px < 32:
             raise ValueError(f"roi_face_px must be at least 32, got {self.roi_face_px}")
+        if self.min_track_s < 0 or self.lost_grace_s < 0:
+            raise ValueError("min_track_s and lost_grace_s are seconds >= 0")
 
 
 def load_cascade(name: str = CASCADE_FILE) -> cv2.CascadeClassifier:
@@ -112,15 +127,64 @@ class FaceDetector:
         self._frame_shape: tuple[int, int] | None = None
         self.full_scans = 0
         self.roi_scans = 0
+        self.rejected = 0            # detections not (yet) confirmed by the track
+        self._track: np.ndarray | None = None   # the face being confirmed or followed, (x, y, w, h)
+        self._track_since = 0.0
+        self._track_seen = 0.0
+        self._track_t = 0.0
+        self._rate = 0.0
+        self._confirmed = False
 
     def reset(self) -> None:
         """Forget the tracked face (call when the source changes)."""
         self._last = None
         self._since_full = 0
+        self._track = None
+        self._confirmed = False
 
-    def detect(self, frame: np.ndarray) -> np.ndarray:
+    def detect(self, frame: np.ndarray, timestamp: float | None = None) -> np.ndarray:
         """Faces in ``frame`` (gray, BGR or BGRA uint8, any size) as ``(N, 4)`` int32 ``(x, y, w, h)`` boxes in
-        frame pixels, primary first. An empty ``(0, 4)`` array when there is none."""
+        frame pixels, primary first. An empty ``(0, 4)`` array when there is none.
+
+        ``timestamp`` (seconds, non-decreasing): frames of one video or camera; faces are then reported only once
+        confirmed (see ``min_track_s``). Without it every detection counts (a photo)."""
+        boxes = self._detect(frame)
+        if timestamp is None or self.options.min_track_s <= 0:
+            return boxes
+        return self._confirm(boxes, float(timestamp))
+
+    def _confirm(self, boxes: np.ndarray, t: float) -> np.ndarray:
+        """Temporal persistence of the primary face: a track at one place, its hit rate (an exponential average of
+        detected / not detected over ``HIT_RATE_TAU_S``), confirmed once it has lasted ``min_track_s`` with a hit
+        rate of at least ``CONFIRM_RATE``, dropped when the rate falls under ``DROP_RATE`` or after
+        ``lost_grace_s`` without a detection."""
+        o = self.options
+        hit = False
+        if len(boxes):
+            box = boxes[0].astype(np.float64)
+            if self._track is not None and _iou(self._track, box[None, :])[0] > 0.2:
+                hit = True
+                self._track = box
+            elif self._track is None or not self._confirmed or t - self._track_seen > o.lost_grace_s:
+                self._track, self._track_since, self._track_t, self._rate = box, t, t, 0.5
+                self._confirmed, hit = False, True
+        if self._track is not None:
+            a = 1.0 - np.exp(-max(0.0, t - self._track_t) / HIT_RATE_TAU_S)
+            self._rate += a * (float(hit) - self._rate)
+            self._track_t = t
+            if hit:
+                self._track_seen = t
+            if self._rate < DROP_RATE or t - self._track_seen > o.lost_grace_s:
+                self._track, self._confirmed = None, False
+            elif not self._confirmed and t - self._track_since >= o.min_track_s and self._rate >= CONFIRM_RATE:
+                self._confirmed = True
+        if hit and self._confirmed:
+            return boxes
+        if len(boxes):
+            self.rejected += 1
+        return boxes[:0]
+
+    def _detect(self, frame: np.ndarray) -> np.ndarray:
         frame = check_frame(frame)
         h, w = frame.shape[:2]
         if h < 24 or w < 24:

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from .detector import DetectorOptions, FaceDetector
-from .frames import check_frame
+from .frames import check_frame, to_gray
 from .model import ExpressionModel
 from .results import AnalysisResult, Timings
 from .smoothing import EmotionSmoother, SmootherOptions
@@ -54,6 +54,30 @@ class AnalyzerStats:
 
 Transform = Callable[[np.ndarray], np.ndarray]
 
+QUALITY_SIZE = 48          # face quality is measured on a gray crop of this size (the FER models' input)
+
+
+@dataclass(frozen=True)
+class QualityOptions:
+    """When a detected face is too poor to read (the display says "uncertain"). ``min_face_px``: face box height in
+    pixels of the analysed frame — below 3/4 of the 48-px input of the FER models a crop is upsampled by more than a
+    third; ``min_sharpness``: contrast-normalised Laplacian variance of the 48×48 gray crop — 2 % of FER+ faces are
+    below 0.25, a Gaussian blur of σ 0.8 px puts 96 % below it, dim light (gamma 1.8, 60 % gain) 2 %."""
+
+    min_face_px: int = 36
+    min_sharpness: float = 0.25
+
+
+def face_quality(frame: np.ndarray, box: np.ndarray) -> tuple[int, float]:
+    """``(height px, sharpness)`` of one ``(x, y, w, h)`` face box in ``frame`` (see :class:`QualityOptions`)."""
+    x, y, w, h = (int(v) for v in box)
+    crop = frame[max(0, y):max(0, y) + h, max(0, x):max(0, x) + w]
+    if crop.size == 0:
+        return 0, 0.0
+    gray = cv2.resize(to_gray(crop), (QUALITY_SIZE, QUALITY_SIZE), interpolation=cv2.INTER_AREA).astype(np.float32)
+    sharp = float(cv2.Laplacian(gray, cv2.CV_32F).var() / (gray.var() + 1.0))
+    return h, sharp
+
 
 class Analyzer:
     """Face detection + expression model + probability transforms + smoothing behind a latest-frame mailbox and one
@@ -62,13 +86,14 @@ class Analyzer:
     def __init__(self, model: ExpressionModel, *, detector: FaceDetector | None = None,
                  detector_options: DetectorOptions | None = None,
                  smoother_options: SmootherOptions | None = None,
-                 transforms: Sequence[Transform] = (),
+                 transforms: Sequence[Transform] = (), quality_options: QualityOptions | None = None,
                  on_result: Callable[[AnalysisResult], None] | None = None,
                  opencv_threads: int = 1, name: str = "mindflow-analyzer") -> None:
         self.model = model
         self.detector = detector or FaceDetector(detector_options)
         self.smoother = EmotionSmoother(model.labels, smoother_options)
         self._transforms: tuple[Transform, ...] = tuple(transforms)
+        self.quality = quality_options or QualityOptions()
         self._on_result = on_result
         self.opencv_threads = opencv_threads
         self.name = name
@@ -127,6 +152,11 @@ class Analyzer:
             self.detector.reset()
             self.smoother.reset()
             self._latest = AnalysisResult.empty(self.model.labels)
+
+    def set_smoother_options(self, options: SmootherOptions) -> None:
+        """New smoothing and "uncertain" thresholds (any thread; from the next frame, the smoothed state kept)."""
+        with self._process_lock:
+            self.smoother.options = options
 
     def set_transforms(self, transforms: Sequence[Transform]) -> None:
         """Replace the probability transforms (any thread; the next analysed frame uses them)."""
@@ -191,7 +221,7 @@ class Analyzer:
             t0 = time.perf_counter()
             frame = check_frame(frame)
             h, w = frame.shape[:2]
-            boxes = self.detector.detect(frame)
+            boxes = self.detector.detect(frame, timestamp)
             t1 = time.perf_counter()
             if len(boxes):
                 batch = self.model.preprocess(frame, boxes)
@@ -204,14 +234,18 @@ class Analyzer:
             adjusted = probs
             for transform in self._transforms:
                 adjusted = transform(adjusted)
-            state = self.smoother.update(timestamp, adjusted[0] if len(adjusted) else None)
+            face_px, sharpness = face_quality(frame, boxes[0]) if len(boxes) else (0, 0.0)
+            q = self.quality
+            readable = face_px >= q.min_face_px and sharpness >= q.min_sharpness
+            state = self.smoother.update(timestamp, adjusted[0] if len(adjusted) else None, readable)
             t4 = time.perf_counter()
             ms = 1000.0
             result = AnalysisResult(
                 seq=seq, timestamp=timestamp, frame_size=(w, h), labels=self.model.labels, boxes=boxes,
                 probabilities=probs, adjusted=adjusted, emotion=state.label, confidence=state.confidence, smoothed=state.probabilities,
                 timings=Timings(detect=(t1 - t0) * ms, preprocess=(t2 - t1) * ms, infer=(t3 - t2) * ms,
-                                smooth=(t4 - t3) * ms, total=(t4 - t0) * ms))
+                                smooth=(t4 - t3) * ms, total=(t4 - t0) * ms),
+                face_px=face_px, sharpness=sharpness)
             self._latest = result
             self._analysed += 1
             self._recent.append(time.monotonic())

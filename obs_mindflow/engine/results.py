@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+UNCERTAIN = "uncertain"   # = smoothing.UNCERTAIN: a face is tracked but cannot be read
+
 
 def _frozen(a: np.ndarray) -> np.ndarray:
     a = np.array(a, copy=True)
@@ -39,8 +41,11 @@ class AnalysisResult:
     - ``adjusted``: ``(N, C)`` float32 the same after the Analyzer's transforms (e.g. a personal baseline); what the
       smoother was fed. Equal to ``probabilities`` when there are none.
     - ``labels``: the model's class names in output order (from its card).
-    - ``emotion``: the smoothed, displayed emotion of the primary face; ``""`` when no face is being tracked.
-    - ``confidence``: smoothed probability of ``emotion`` (0..1; 0 when ``emotion`` is ``""``).
+    - ``emotion``: the smoothed, displayed emotion of the primary face: a label, ``"uncertain"`` when a face is
+      tracked but cannot be read (low or split confidence, too small, blurred), ``""`` when no face is tracked.
+    - ``confidence``: smoothed probability of the top label (0..1; 0 when ``emotion`` is ``""``).
+    - ``face_px``: height of the primary face box in pixels (0 when none); ``sharpness``: its contrast-normalised
+      Laplacian variance on a 48×48 crop (0 when none; FER+ faces: median 0.72, 2 % below 0.25).
     - ``smoothed``: ``(C,)`` float32 smoothed probabilities of the primary face (zeros when none).
     - ``timings``: per-stage milliseconds.
     """
@@ -56,6 +61,8 @@ class AnalysisResult:
     confidence: float = 0.0
     smoothed: np.ndarray | None = None
     timings: Timings = field(default_factory=Timings)
+    face_px: int = 0
+    sharpness: float = 0.0
 
     def __post_init__(self) -> None:
         c = len(self.labels)
@@ -72,8 +79,8 @@ class AnalysisResult:
                     else np.asarray(self.smoothed, dtype=np.float32).reshape(-1))
         if smoothed.shape != (c,):
             raise ValueError(f"smoothed must have shape ({c},), got {smoothed.shape}")
-        if self.emotion and self.emotion not in self.labels:
-            raise ValueError(f"emotion {self.emotion!r} is not one of the labels {self.labels}")
+        if self.emotion and self.emotion != UNCERTAIN and self.emotion not in self.labels:
+            raise ValueError(f"emotion {self.emotion!r} is not one of the labels {self.labels} (or 'uncertain')")
         object.__setattr__(self, "boxes", _frozen(boxes))
         frozen = _frozen(probs)
         object.__setattr__(self, "probabilities", frozen)
@@ -96,6 +103,11 @@ class AnalysisResult:
     def face_present(self) -> bool:
         """A face was detected in this very frame (``emotion`` may persist briefly after it is lost)."""
         return self.num_faces > 0
+
+    @property
+    def readable(self) -> bool:
+        """A label is displayed (a face is tracked and could be read)."""
+        return self.emotion in self.labels
 
     @property
     def raw_label(self) -> str:

@@ -29,6 +29,10 @@ field)::
                      "message": "calibrated: made …"},  # the last calibration's outcome ("" before any)
      "message": "",                                   # a short note shown small (a nudge, "paused")
      "updated": 1764000000.0}                         # time.time() of the state, seconds
+
+:func:`viewer_overlay_state` makes the state viewers may see when the streamer hides their negative share: the
+session's ``profile``, ``negative_share``, ``rolling_negative_share``, ``rolling_window_s`` and ``trend`` are left
+out and ``"private": true`` is added (the page then hides those panels).
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ NO_VALUE = "–"
 
 #: Text-template placeholder → what it shows (the values are display text, see :func:`text_values`).
 PLACEHOLDERS: dict[str, str] = {
-    "emotion": "the smoothed emotion now ('no face' when none is tracked, 'paused' while paused)",
+    "emotion": "the smoothed emotion now ('uncertain' when the face cannot be read, 'no face' when none is tracked, "
+               "'paused' while paused)",
     "confidence": "its smoothed probability, e.g. '83 %'",
     "negative_share": "share of this session's face time with negative expressions, e.g. '21 %'",
     "rolling_negative": "the same over the last 5 minutes",
@@ -54,6 +59,14 @@ PLACEHOLDERS: dict[str, str] = {
     "model": "the model's name",
     "nudge": "the last break nudge (opt-in) during the minute after it, else empty",
 }
+
+
+#: Placeholders that disclose the streamer's negative share: blank while it is hidden from viewers.
+PRIVATE_PLACEHOLDERS: tuple[str, ...] = ("negative_share", "rolling_negative")
+
+#: Keys of the overlay state's ``session`` block that disclose the negative share (the profile adds up to it).
+PRIVATE_SESSION_KEYS: tuple[str, ...] = ("profile", "negative_share", "rolling_negative_share", "rolling_window_s",
+                                         "trend")
 
 
 @dataclass(frozen=True)
@@ -104,7 +117,7 @@ def text_values(v: LiveView) -> dict[str, str]:
     has_face = s is not None and s.face_s > 0
     return {
         "emotion": emotion,
-        "confidence": format_percent(v.confidence) if v.emotion and not v.paused else NO_VALUE,
+        "confidence": format_percent(v.confidence) if v.emotion in v.labels and not v.paused else NO_VALUE,
         "negative_share": format_percent(s.negative_share) if has_face else NO_VALUE,
         "rolling_negative": format_percent(s.rolling_negative_share) if s is not None and s.rolling_face_s > 0
         else NO_VALUE,
@@ -133,3 +146,19 @@ def overlay_state(v: LiveView) -> dict[str, Any]:
             "calibration": {"active": v.calibrating, "progress": round(v.calibration_progress, 3),
                             "applied": v.calibrated, "message": v.calibration_message},
             "message": "paused" if v.paused else v.nudge, "updated": v.updated}
+
+
+def viewer_text_values(values: dict[str, str], hide_negative: bool) -> dict[str, str]:
+    """The placeholder values for the text source: :data:`PRIVATE_PLACEHOLDERS` blank when ``hide_negative``."""
+    if not hide_negative:
+        return values
+    return {k: ("" if k in PRIVATE_PLACEHOLDERS else v) for k, v in values.items()}
+
+
+def viewer_overlay_state(state: dict[str, Any], hide_negative: bool) -> dict[str, Any]:
+    """The overlay state for the page (on stream): without :data:`PRIVATE_SESSION_KEYS` and with ``"private":
+    true`` when ``hide_negative``; unchanged otherwise. ``state`` is not modified."""
+    if not hide_negative:
+        return state
+    session = {k: v for k, v in dict(state.get("session") or {}).items() if k not in PRIVATE_SESSION_KEYS}
+    return {**state, "session": session, "private": True}

@@ -79,6 +79,16 @@ def build_summary(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str)
         "source": info.source,
         "recovered": info.recovered,
         "stats": snapshot.to_dict(),
+        "uncertain_share": snapshot.uncertain_share,
+        "calibration": dict(info.calibration),
+        "definitions": {
+            "coverage": "share of the analysed time with a face visible (readable or uncertain)",
+            "shares": "share of the time with a readable face, per displayed emotion",
+            "negative_share": "share of the time with a readable face showing a negative emotion "
+                              "(negative_labels); uncertain time is not in it",
+            "uncertain_share": "share of the face-visible time when the face could not be read (low or split "
+                               "confidence, too small, blurred)",
+        },
         "top_negative_segments": [
             {**g.to_dict(), "start": iso(info.wall(g.start_s)), "end": iso(info.wall(g.end_s))} for g in segs],
         "nudges": [{"time_s": n.time_s, "timestamp": n.timestamp, "negative_share": n.data.get("negative_share"),
@@ -94,18 +104,19 @@ def render_timeline_csv(snapshot: StatsSnapshot, info: SessionInfo) -> str:
 
     Columns: ``time`` (ISO wall time of the bin start), ``seconds_since_start``, ``bin_seconds`` (the last bin may be
     shorter), ``share_<label>`` per label (share of the bin's face-visible time, 0..1), ``face_seconds``,
-    ``no_face_seconds``, ``not_analysed_seconds``, ``negative_share`` (0..1) and ``dominant``. Shares, negative
-    share and dominant are empty when no face was visible in the bin.
+    ``uncertain_seconds``, ``no_face_seconds``, ``not_analysed_seconds``, ``negative_share`` (0..1) and ``dominant``.
+    Shares, negative share and dominant are of readable-face time, empty when no readable face was seen in the bin.
     """
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["time", "seconds_since_start", "bin_seconds", *(f"share_{lab}" for lab in snapshot.labels),
-                "face_seconds", "no_face_seconds", "not_analysed_seconds", "negative_share", "dominant"])
+                "face_seconds", "uncertain_seconds", "no_face_seconds", "not_analysed_seconds", "negative_share",
+                "dominant"])
     for b in snapshot.timeline_bins():
         has_face = b.face_s > 0
         w.writerow([iso(info.wall(b.start_s)), f"{b.start_s:.3f}", f"{b.width_s:.3f}",
                     *((f"{s:.4f}" if has_face else "") for s in b.shares),
-                    f"{b.face_s:.3f}", f"{b.no_face_s:.3f}", f"{b.not_analysed_s:.3f}",
+                    f"{b.face_s:.3f}", f"{b.uncertain_s:.3f}", f"{b.no_face_s:.3f}", f"{b.not_analysed_s:.3f}",
                     f"{b.negative_share:.4f}" if b.negative_share is not None else "", b.dominant])
     return out.getvalue()
 
@@ -118,7 +129,7 @@ def write_report(folder: str | Path, snapshot: StatsSnapshot, info: SessionInfo,
     folder = Path(folder)
     if summary_text is None:
         summary_text = format_summary(snapshot, model_name=info.model, started_at=info.started_at,
-                                      recovered=info.recovered)
+                                      recovered=info.recovered, calibration=info.calibration)
     atomic_write(folder / TIMELINE_FILE, render_timeline_csv(snapshot, info))
     atomic_write(folder / HTML_FILE, render_html(snapshot, info, summary_text))
     doc = build_summary(snapshot, info, summary_text)

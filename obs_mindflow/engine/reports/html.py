@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from ..session.snapshot import StatsSnapshot, group_rows, negative_mask, top_negative_segments
-from ..session.summary import DISCLAIMER, format_clock, format_duration, format_percent
+from ..session.summary import DISCLAIMER, basis_lines, format_clock, format_duration, format_percent
 from .storage import SUMMARY_FILE, TIMELINE_FILE
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ _EMOTION_COLOURS = {
 _FALLBACK_COLOURS = ("#e07a5f", "#3d5a80", "#81b29a", "#c98bb9", "#f4a259", "#5c946e", "#b56576", "#6d597a")
 NEGATIVE_FILL = "#f6c4bd"      # area of the negative share over time (opaque: tests look for it in screenshots)
 NEGATIVE_LINE = "#b42318"      # its moving-average line
+UNCERTAIN_COLOUR = "#b9bfca"   # a face that could not be read
 NO_FACE_COLOUR = "#d5d9e0"
 NOT_ANALYSED_COLOUR = "#eef0f4"
 
@@ -182,9 +183,11 @@ def _timeline_svg(snapshot: StatsSnapshot, info: SessionInfo, colours: dict[str,
     # dominant-emotion strip (no face / not analysed in grey)
     for i in range(len(rows)):
         x0, x1 = x_of(i * gw), x_of(i * gw + span[i])
-        fv, nf, na = face[i], rows[i, c], rows[i, c + 1]
-        if fv >= max(nf, na) and fv > 0:
+        fv, un, nf, na = face[i], rows[i, c], rows[i, c + 1], rows[i, c + 2]
+        if fv >= max(un, nf, na) and fv > 0:
             col = colours[snapshot.labels[int(np.argmax(rows[i, :c]))]]
+        elif un >= max(nf, na) and un > 0:
+            col = UNCERTAIN_COLOUR
         else:
             col = NO_FACE_COLOUR if nf >= na else NOT_ANALYSED_COLOUR
         parts.append(f'<rect x="{x0:.2f}" y="{strip_y}" width="{max(x1 - x0, 0.5) + 0.3:.2f}" height="{strip_h}" '
@@ -222,8 +225,9 @@ def render_html(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str = 
     ln = s.longest_negative
     tiles = [
         ("Duration", format_duration(s.duration_s), span, ""),
-        ("Face visible", format_percent(s.coverage), "of analysed time", ""),
-        ("Negative", format_percent(s.negative_share) if s.face_s > 0 else "–", "of face-visible time", "neg"),
+        ("Face visible", format_percent(s.coverage), f"of analysed time; {format_percent(s.uncertain_share)} uncertain",
+         ""),
+        ("Negative", format_percent(s.negative_share) if s.face_s > 0 else "–", "of readable-face time", "neg"),
         ("Dominant", s.dominant or "–",
          f"{format_percent(s.shares[s.labels.index(s.dominant)])} of face time" if s.dominant else "no face seen", ""),
         ("Longest negative", format_duration(ln.duration_s) if ln and ln.duration_s > 0 else "none",
@@ -234,7 +238,8 @@ def render_html(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str = 
         f'<div class="tile {cls}" data-metric="{_e(k.lower().replace(" ", "-"))}"><div class="k">{_e(k)}</div>'
         f'<div class="v">{_e(v)}</div><div class="s">{_e(sub)}</div></div>' for k, v, sub, cls in tiles)
     legend = "".join(f'<span><i style="background:{colours[lab]}"></i>{_e(lab)}</span>' for lab in s.labels)
-    legend += (f'<span><i style="background:{NO_FACE_COLOUR}"></i>no face</span>'
+    legend += (f'<span><i style="background:{UNCERTAIN_COLOUR}"></i>uncertain</span>'
+               f'<span><i style="background:{NO_FACE_COLOUR}"></i>no face</span>'
                f'<span><i style="background:{NOT_ANALYSED_COLOUR};border:1px solid #d5d9e0"></i>not analysed</span>')
     segs = top_negative_segments(s, 3)
     if segs:
@@ -264,7 +269,8 @@ def render_html(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str = 
 <body><div class="wrap">
 <header><div class="brand">MindFlow</div>
 <h1>Session report{recovered}</h1>
-<p class="meta">{' · '.join(_e(m) for m in meta)}</p></header>
+<p class="meta">{' · '.join(_e(m) for m in meta)}</p>
+<p class="basis" id="basis">{' '.join(_e(x) for x in basis_lines(s, info.calibration))}</p></header>
 <section class="tiles">{tile_html}</section>
 <section class="card" id="profile"><h2>Emotion profile</h2>
 <p class="sub">Share of face-visible time per displayed emotion. Negative: {_e(neg_names)}.</p>{profile}</section>

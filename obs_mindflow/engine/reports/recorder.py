@@ -310,7 +310,7 @@ class SessionRecorder:
         self._write_state(job)             # creates the folder
         snap = self.session.snapshot()
         info = self._info()
-        text = format_summary(snap, model_name=info.model, started_at=info.started_at)
+        text = format_summary(snap, model_name=info.model, started_at=info.started_at, calibration=info.calibration)
         with self._io_lock:
             folder = self._ensure_folder_io()
             try:
@@ -334,7 +334,8 @@ class SessionRecorder:
             job = self._capture_locked() if snap.updates and self.root is not None else None
             info = self._info() if self.session.started_at is not None else None
         self._writer.drain()
-        text = format_summary(snap, model_name=self.model_name, started_at=self.session.started_at)
+        text = format_summary(snap, model_name=self.model_name, started_at=self.session.started_at,
+                              calibration=self.session.calibration)
         error: ReportError | None = None
         folder = self._folder
         if job is not None and snap.duration_s < self.min_report_s:

@@ -52,7 +52,8 @@ def _recover_one(folder: Path) -> FinishedSession:
         return FinishedSession(folder=folder, summary_text=msg, snapshot=None,
                                error=ReportError(msg, folder), recovered=True)
     snap = session.snapshot()
-    text = format_summary(snap, model_name=info.model, started_at=started_at, recovered=True)
+    text = format_summary(snap, model_name=info.model, started_at=started_at, recovered=True,
+                          calibration=info.calibration)
     try:
         finalise_folder(folder, snap, info, text)
     except OSError as exc:

@@ -45,14 +45,16 @@ class NegativeStretch:
 class TimelineBin:
     """One timeline bin. Times in **seconds since the session's start**; ``width_s`` is shorter for the last bin.
 
-    ``seconds`` per label (card order); ``shares`` are shares of the bin's face-visible time (all zero when
-    ``face_s`` is 0); ``negative_share`` and ``dominant`` are ``None`` / ``""`` when no face was visible in the bin.
+    ``seconds`` per label (card order); ``face_s`` is their sum (readable-face time); ``shares`` are shares of it
+    (all zero when ``face_s`` is 0); ``negative_share`` and ``dominant`` are ``None`` / ``""`` when no readable face
+    was visible in the bin; ``uncertain_s``: a face was visible but could not be read.
     """
 
     index: int
     start_s: float
     width_s: float
     seconds: tuple[float, ...]
+    uncertain_s: float
     no_face_s: float
     not_analysed_s: float
     face_s: float
@@ -80,12 +82,15 @@ class Segment:
 class StatsSnapshot:
     """A consistent, immutable copy of :class:`SessionStats` at one moment. Times in **seconds**.
 
-    - ``duration_s`` = ``analysed_s`` + ``not_analysed_s``; ``analysed_s`` = ``face_s`` + ``no_face_s``.
-    - ``seconds`` / ``shares``: per label in card order; shares of face-visible time (``face_s``).
-    - ``coverage``: ``face_s / analysed_s`` (0 before anything was analysed).
+    - ``duration_s`` = ``analysed_s`` + ``not_analysed_s``; ``analysed_s`` = ``face_s`` + ``uncertain_s`` +
+      ``no_face_s``; ``face_s`` is **readable**-face time, ``uncertain_s`` face time that could not be read.
+    - ``seconds`` / ``shares``: per label in card order; shares of readable-face time (``face_s``); so is
+      ``negative_share``.
+    - ``coverage``: ``(face_s + uncertain_s) / analysed_s`` — a face was visible (0 before anything was analysed);
+      ``uncertain_share``: ``uncertain_s / (face_s + uncertain_s)``.
     - ``rolling_*``: over the last ``rolling_seconds`` of session time (``rolling_window_s`` is shorter early on).
-    - ``timeline``: read-only ``(n_bins, len(labels) + 2)`` float64 array of seconds per bin — one column per label,
-      then no-face, then not-analysed — with bins of ``bin_seconds`` (the last one may be partial); ``None`` when
+    - ``timeline``: read-only ``(n_bins, len(labels) + 3)`` float64 array of seconds per bin — one column per label,
+      then uncertain, no-face, not-analysed — with bins of ``bin_seconds`` (the last one may be partial); ``None`` when
       the snapshot was taken with ``timeline=False``.
     - ``first_timestamp`` / ``last_timestamp``: on the caller's clock (``None`` before the first update).
 
@@ -98,6 +103,7 @@ class StatsSnapshot:
     duration_s: float
     analysed_s: float
     face_s: float
+    uncertain_s: float
     no_face_s: float
     not_analysed_s: float
     coverage: float
@@ -126,6 +132,12 @@ class StatsSnapshot:
     def started(self) -> bool:
         return self.updates > 0
 
+    @property
+    def uncertain_share(self) -> float:
+        """Share of face-visible time that could not be read (0..1)."""
+        visible = self.face_s + self.uncertain_s
+        return self.uncertain_s / visible if visible > 0 else 0.0
+
     def profile(self) -> list[tuple[str, float]]:
         """``(label, share of face time)`` sorted by share, largest first (card order breaks ties)."""
         order = sorted(range(len(self.labels)), key=lambda i: (-self.shares[i], i))
@@ -148,9 +160,10 @@ class StatsSnapshot:
         dom = np.argmax(secs, axis=1)
         out = []
         for i, (st, wd, sc, nf, na, fc, sh, ng, h, d) in enumerate(zip(
-                starts.tolist(), widths.tolist(), secs.tolist(), tl[:, c].tolist(), tl[:, c + 1].tolist(),
+                starts.tolist(), widths.tolist(), secs.tolist(), tl[:, c + 1].tolist(), tl[:, c + 2].tolist(),
                 face.tolist(), shares.tolist(), neg.tolist(), has.tolist(), dom.tolist())):
-            out.append(TimelineBin(index=i, start_s=st, width_s=wd, seconds=tuple(sc), no_face_s=nf,
+            out.append(TimelineBin(index=i, start_s=st, width_s=wd, seconds=tuple(sc), uncertain_s=float(tl[i, c]),
+                                   no_face_s=nf,
                                    not_analysed_s=na, face_s=fc, shares=tuple(sh), negative_s=ng,
                                    negative_share=(ng / fc if h else None), dominant=self.labels[d] if h else ""))
         return out
@@ -164,6 +177,8 @@ class StatsSnapshot:
             "duration_s": self.duration_s,
             "analysed_s": self.analysed_s,
             "face_s": self.face_s,
+            "uncertain_s": self.uncertain_s,
+            "uncertain_share": self.uncertain_share,
             "no_face_s": self.no_face_s,
             "not_analysed_s": self.not_analysed_s,
             "coverage": self.coverage,
@@ -188,7 +203,7 @@ class StatsSnapshot:
         if self.timeline is not None:
             d["timeline"] = {
                 "bin_seconds": self.bin_seconds,
-                "columns": [*self.labels, "no_face", "not_analysed"],
+                "columns": [*self.labels, "uncertain", "no_face", "not_analysed"],
                 "rows": np.round(self.timeline, 3).tolist(),
             }
         return d

@@ -7,13 +7,14 @@ one (*sample and hold*).
 Time accounting (all in **seconds**)
 ------------------------------------
 Each ``update(timestamp, emotion)`` closes the interval since the previous update and books it to the **previous**
-state (a label, or "no face" when the previous emotion was ``""``). An interval longer than ``max_gap_seconds``
+state (a label; "uncertain" — a face that could not be read; or "no face" when the previous emotion was ``""``). An interval longer than ``max_gap_seconds``
 (analysis paused, OBS hiccup, a laptop asleep) is booked to the previous state only up to ``max_gap_seconds``; the
 rest is **not analysed** time: it counts in the session's duration and in the timeline, but in no share.
 
-- *analysed time* = face-visible time + no-face time;
-- *face coverage* = face-visible time / analysed time;
-- label shares and the negative share are shares of **face-visible** time;
+- *analysed time* = readable-face time + uncertain time + no-face time;
+- *face coverage* = (readable-face + uncertain time) / analysed time — a face was visible;
+- label shares and the negative share are shares of **readable-face** time (``face_s``): time with a face that could
+  be read; the *uncertain share* is uncertain time / face-visible time;
 - the *duration* runs from the first to the last timestamp (the last result's state has not lasted yet);
 - a timestamp earlier than the previous one (a clock reset, a seek in a video file) is a zero-length interval:
   session time never goes backwards, and the jump is counted in ``clock_resets``.
@@ -37,7 +38,8 @@ import numpy as np
 from .snapshot import NegativeStretch, StatsSnapshot
 
 STATE_FORMAT = "mindflow.session_stats"
-STATE_VERSION = 1
+STATE_VERSION = 2      # 2: an "uncertain" column after the labels (version 1 states are read too)
+UNCERTAIN = "uncertain"
 
 _INF = math.inf
 
@@ -122,11 +124,14 @@ class SessionStats:
         self.rolling_slots = rolling_slots
         c = len(labels)
         self._c = c
-        self._k = c + 2                       # columns: labels…, no face, not analysed
+        if UNCERTAIN in labels:
+            raise ValueError(f"a label may not be called {UNCERTAIN!r}: it is MindFlow's state for a face that cannot "
+                             f"be read")
+        self._k = c + 3                       # columns: labels…, uncertain, no face, not analysed
         self._index = {lab: i for i, lab in enumerate(labels)}
-        self._index[""] = c
-        self._is_neg = [lab in self.negative_labels for lab in labels] + [False, False]
-        self._is_face = [True] * c + [False, False]
+        self._index[UNCERTAIN] = c
+        self._index[""] = c + 1
+        self._is_neg = [lab in self.negative_labels for lab in labels] + [False, False, False]
         self._rw = self.rolling_seconds / rolling_slots
         self._lock = threading.Lock()
         self._reset_locked()
@@ -205,12 +210,12 @@ class SessionStats:
                     self._add(prev, t0, now)
                 else:
                     self._add(prev, t0, t0 + gap)
-                    self._add(self._c + 1, t0 + gap, now)
+                    self._add(self._c + 2, t0 + gap, now)
                 self._t = now
             elif dt < 0:                      # clock went backwards: keep session time where it was
                 self._origin = ts - t0
                 self._clock_resets += 1
-            if prev < self._c and k == self._c:
+            if prev <= self._c and k == self._c + 1:
                 self._face_losses += 1
         if k < self._c:
             if self._last_label >= 0 and k != self._last_label:
@@ -229,8 +234,8 @@ class SessionStats:
             self._cur[k] += d
         else:
             self._timeline_split(k, t0, t1)
-        # rolling window
-        if k <= self._c:
+        # rolling window (readable face time, negative time, analysed time)
+        if k <= self._c + 1:
             if t1 <= self._rend:
                 j = self._rj % (self.rolling_slots + 1)
                 self._rana[j] += d
@@ -380,17 +385,20 @@ class SessionStats:
                         clock_resets=self._clock_resets, bin_seconds=self._width, duration_s=self._t,
                         first_timestamp=self._first_ts, last_timestamp=self._last_ts)
         face = float(sum(tot[:c]))
-        no_face = tot[c]
-        analysed = face + no_face
+        uncertain = tot[c]
+        no_face = tot[c + 1]
+        analysed = face + uncertain + no_face
         neg = float(sum(t for t, is_neg in zip(tot[:c], self._is_neg) if is_neg))
         secs = tuple(float(x) for x in tot[:c])
         shares = tuple(x / face for x in secs) if face > 0 else (0.0,) * c
         dominant = self.labels[max(range(c), key=lambda i: (secs[i], -i))] if face > 0 else ""
         return StatsSnapshot(
             labels=self.labels, negative_labels=self.negative_labels, analysed_s=analysed, face_s=face,
-            no_face_s=no_face, not_analysed_s=tot[c + 1], coverage=(face / analysed if analysed > 0 else 0.0),
+            uncertain_s=uncertain, no_face_s=no_face, not_analysed_s=tot[c + 2],
+            coverage=((face + uncertain) / analysed if analysed > 0 else 0.0),
             seconds=secs, shares=shares, negative_s=neg, negative_share=(neg / face if face > 0 else 0.0),
-            dominant=dominant, current_emotion=(self.labels[state] if 0 <= state < c else ""),
+            dominant=dominant,
+            current_emotion=(self.labels[state] if 0 <= state < c else UNCERTAIN if state == c else ""),
             longest_negative=None if longest is None else NegativeStretch(*longest),
             rolling_seconds=self.rolling_seconds, rolling_window_s=window, rolling_face_s=r_face,
             rolling_negative_share=(r_neg / r_face if r_face > 0 else 0.0),
@@ -424,36 +432,44 @@ class SessionStats:
         try:
             if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
                 raise StatsStateError(f"not a MindFlow statistics state (format {STATE_FORMAT!r} expected)")
-            if state.get("version") != STATE_VERSION:
-                raise StatsStateError(f"statistics state version {state.get('version')!r}; this MindFlow reads "
-                                      f"version {STATE_VERSION}")
+            version = state.get("version")
+            if version not in (1, STATE_VERSION):
+                raise StatsStateError(f"statistics state version {version!r}; this MindFlow reads versions 1 and "
+                                      f"{STATE_VERSION}")
             cfg = state["config"]
             s = cls(cfg["labels"], cfg["negative_labels"], bin_seconds=cfg["bin_seconds"],
                     rolling_seconds=cfg["rolling_seconds"], max_gap_seconds=cfg["max_gap_seconds"],
                     max_bins=cfg["max_bins"], rolling_slots=cfg["rolling_slots"])
             k = s._k
             n1 = s.rolling_slots + 1
+            old = version == 1          # no "uncertain" column: insert an empty one before "no face"
 
-            def floats(v: Any, n: int, name: str) -> list[float]:
+            def floats(v: Any, n: int, name: str, columns: bool = False) -> list[float]:
+                if columns and old and isinstance(v, list) and len(v) == n - 1:
+                    v = v[:s._c] + [0.0] + v[s._c:]
                 if not isinstance(v, list) or len(v) != n:
                     raise StatsStateError(f"{name} must be a list of {n} numbers")
                 return [float(x) for x in v]
 
             s._updates = int(state["updates"])
             s._state = int(state["state"])
-            if not -1 <= s._state < s._c + 1:
+            if old and s._state == s._c:
+                s._state = s._c + 1
+            if not -1 <= s._state < s._c + 2:
                 raise StatsStateError(f"state index {s._state} out of range")
             s._origin = float(state["origin"])
             s._t = float(state["t"])
             s._first_ts = None if state["first_ts"] is None else float(state["first_ts"])
             s._last_ts = None if state["last_ts"] is None else float(state["last_ts"])
             s._last_label = int(state["last_label"])
-            s._tot = floats(state["totals"], k, "totals")
+            s._tot = floats(state["totals"], k, "totals", columns=True)
             s._label_changes = int(state["label_changes"])
             s._face_losses = int(state["face_losses"])
             s._clock_resets = int(state["clock_resets"])
             s._width = float(state["width"])
             bins = _unpack(state["bins"], "bins")
+            if old and bins.ndim == 2 and bins.shape[1] == k - 1:
+                bins = np.insert(bins, s._c, 0.0, axis=1)
             if bins.ndim != 2 or bins.shape[1] != k or bins.shape[0] >= s.max_bins:
                 raise StatsStateError(f"bins must have shape (< {s.max_bins}, {k}), got {bins.shape}")
             s._cidx = bins.shape[0]
@@ -462,7 +478,7 @@ class SessionStats:
                 cap = min(s.max_bins, cap * 2)
             s._bins = np.zeros((cap, k), np.float64)
             s._bins[:s._cidx] = bins
-            s._cur = floats(state["current_bin"], k, "current_bin")
+            s._cur = floats(state["current_bin"], k, "current_bin", columns=True)
             s._cend = (s._cidx + 1) * s._width
             r = state["rolling"]
             s._rj = int(r["j"])

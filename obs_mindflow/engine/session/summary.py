@@ -51,12 +51,14 @@ def format_percent(x: float) -> str:
 
 
 def format_summary(snapshot: StatsSnapshot, *, model_name: str = "", started_at: datetime | None = None,
-                   recovered: bool = False, top: int = 3, segment_seconds: float = 300.0) -> str:
+                   recovered: bool = False, top: int = 3, segment_seconds: float = 300.0,
+                   calibration: dict | None = None) -> str:
     """A short plain-text block for the OBS script log.
 
     Clock times are wall-clock ``HH:MM`` when ``started_at`` (the wall time of the first result) is given, else
     elapsed ``HH:MM`` since the session start. ``recovered`` adds a line saying the report was rebuilt from the last
-    checkpoint after an unclean exit.
+    checkpoint after an unclean exit. ``calibration``: the session's personal-baseline record (see
+    :func:`basis_lines`).
     """
     from .snapshot import top_negative_segments
 
@@ -96,6 +98,27 @@ def format_summary(snapshot: StatsSnapshot, *, model_name: str = "", started_at:
         lines.append(f"Dominant: {s.dominant}; displayed-label changes: {s.label_changes} ({per_min:.1f}/min)")
     else:
         lines.append("No face was visible, so there is no emotion profile.")
+    lines.extend(basis_lines(s, calibration))
     lines.append(DISCLAIMER)
     return "\n".join(lines)
+
+
+def basis_lines(snapshot: StatsSnapshot, calibration: dict | None) -> list[str]:
+    """What the figures rest on: the personal baseline (or none) and the uncertain share, with the definition of the
+    negative share. ``calibration``: ``{"applied": bool, "created", "seconds", "face_frames", "model",
+    "applied_from_s"}`` as a session records it."""
+    s, c = snapshot, calibration or {}
+    if c.get("applied"):
+        when = str(c.get("created", "")).replace("T", " ")[:16]
+        since = (f", applied from {format_duration(c['applied_from_s'])} into the session"
+                 if c.get("applied_from_s") else "")
+        base = (f"Calibrated to your face: personal baseline made {when} from {c.get('face_frames')} face frames "
+                f"over {float(c.get('seconds', 0)):.0f} s{since}.")
+    else:
+        base = ("Not calibrated: the readings are the model's own, which reads many resting faces as negative; "
+                "calibrate to your face for figures you can trust.")
+    visible = s.face_s + s.uncertain_s
+    unc = (f"Uncertain (a face that could not be read): {format_percent(s.uncertain_share)} of face-visible time. "
+           if visible > 0 else "")
+    return [base, f"{unc}Shares and the negative share are of the time with a readable face."]
 
