@@ -1,11 +1,14 @@
 """Command line: the same engine as the OBS script, on a recorded video or a camera.
 
-    python -m obs_mindflow analyze VIDEO [--model DIR] [--rate HZ] [--report-dir DIR]
-    python -m obs_mindflow analyze --camera N [--model DIR] [--rate HZ] [--report-dir DIR]
+    python -m obs_mindflow analyze VIDEO [--model DIR] [--rate HZ] [--report-dir DIR] [--baseline FILE]
+                                         [--calibrate-seconds S]
+    python -m obs_mindflow analyze --camera N [--model DIR] [--rate HZ] [--report-dir DIR] [--baseline FILE]
+    python -m obs_mindflow calibrate VIDEO|--camera N [--seconds S] [--rate HZ] [--model DIR] --out FILE
     python -m obs_mindflow models
 
-Exit status: 0 done, 1 the analysis failed, 2 bad input (unreadable video, bad model, bad option), 130 stopped with
-Ctrl-C (the report of what was analysed is still written).
+Exit status: 0 done, 1 the analysis failed, 2 bad input (unreadable video, bad model, bad or foreign baseline file,
+bad option), 3 calibration refused (too few face frames, a held expression: the message says what to do), 130 stopped
+with Ctrl-C (the report of what was analysed is still written).
 """
 
 from __future__ import annotations
@@ -20,11 +23,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class InputError(Exception):
     """Bad input from the user (file, camera, option): printed without a traceback, exit status 2."""
+
+
+class Refused(Exception):
+    """A calibration was refused (too few face frames, a held expression): exit status 3."""
 
 
 def _positive_rate(text: str) -> float:
@@ -61,8 +68,41 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--max-seconds", type=float, default=0.0, metavar="S",
                     help="stop after S seconds of video/camera time (default: the whole video; a camera runs until Ctrl-C)")
     an.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    cal = an.add_mutually_exclusive_group()
+    cal.add_argument("--baseline", type=Path, metavar="FILE",
+                     help="correct every reading with this personal baseline (made by `calibrate` with this model)")
+    cal.add_argument("--calibrate-seconds", type=_seconds, metavar="S",
+                     help="calibrate on the first S seconds of this video (the person as they usually are, talking "
+                          "is fine), then analyse the whole video from the start with that baseline")
+    ca = sub.add_parser("calibrate", help="make a personal baseline from a video or a camera",
+                        description="Record the model's reading of a person's resting face (looking at the camera as "
+                                    "when streaming; talking is fine) and write it as a baseline file for "
+                                    "`analyze --baseline` (the OBS script calibrates from its own panel).")
+    src = ca.add_mutually_exclusive_group(required=True)
+    src.add_argument("video", nargs="?", type=Path, help="a video file (a clip shorter than --seconds: the whole clip)")
+    src.add_argument("--camera", type=int, metavar="N", help="calibrate from camera N live")
+    ca.add_argument("--seconds", type=_seconds, default=DEFAULT_CALIBRATION_S, metavar="S",
+                    help=f"how long to calibrate, seconds of video/camera time (default {DEFAULT_CALIBRATION_S:g})")
+    ca.add_argument("--rate", type=_positive_rate, default=5.0, metavar="HZ",
+                    help="analyses per second (default 5; 0 = every frame)")
+    ca.add_argument("--model", default="", metavar="DIR", help="model folder (default: the bundled default)")
+    ca.add_argument("--threads", type=int, default=1, metavar="N", help="onnxruntime and OpenCV threads (default 1)")
+    ca.add_argument("--out", type=Path, required=True, metavar="FILE", help="the baseline file to write (JSON)")
     sub.add_parser("models", help="list the bundled models")
     return ap
+
+
+DEFAULT_CALIBRATION_S = 20.0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,9 +113,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "models":
         return _list_models()
+    from .engine.baseline import BaselineError
+
     try:
-        return _analyze(args)
+        return _calibrate(args) if args.command == "calibrate" else _analyze(args)
     except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Refused as exc:
+        print(f"calibration refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except BaselineError as exc:       # a baseline file that cannot be used
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # `… | head`: the reader left; not an error
@@ -114,21 +162,116 @@ def _load(args, on_result=None):
     return Analyzer(model, opencv_threads=args.threads, on_result=on_result)
 
 
-def _recorder(args, card, source: str, started_at: datetime):
-    """The session's recorder: a report folder under ``--report-dir`` (or the default), none with ``--no-report``."""
+def _recorder(args, card, source: str, started_at: datetime, baseline=None):
+    """The session's recorder: a report folder under ``--report-dir`` (or the default), none with ``--no-report``;
+    ``baseline``: the personal baseline the readings rest on (the report says so)."""
     from .engine.reports.recorder import SessionRecorder
     from .engine.reports.storage import default_report_dir
     from .engine.session.rules import NudgeMonitor
 
     root = None if args.no_report else (args.report_dir or default_report_dir())
-    return SessionRecorder(root, card, started_at=started_at, source=source,
-                           nudge=NudgeMonitor() if args.nudge else None)
+    rec = SessionRecorder(root, card, started_at=started_at, source=source,
+                          nudge=NudgeMonitor() if args.nudge else None)
+    rec.set_calibration(baseline)
+    return rec
 
 
 def _analyze(args) -> int:
+    baseline = _read_baseline(args.baseline) if args.baseline is not None else None
     if args.video is not None:
-        return _analyze_file(args, _load(args))
-    return _analyze_camera(args)
+        analyzer = _load(args)
+        if args.calibrate_seconds:
+            baseline = _calibrate_file(args.video, analyzer, args.calibrate_seconds, args.rate, quiet=args.quiet)
+        if baseline is not None:
+            _apply(analyzer, baseline)
+        return _analyze_file(args, analyzer, baseline)
+    if args.calibrate_seconds:
+        raise InputError("--calibrate-seconds works on a video file; for a camera run `calibrate --camera N --out "
+                         "FILE` first, then `analyze --camera N --baseline FILE`")
+    return _analyze_camera(args, baseline)
+
+
+def _read_baseline(path: Path):
+    from .engine.baseline import Baseline
+
+    return Baseline.load(path)
+
+
+def _apply(analyzer, baseline) -> None:
+    """Correct the analyzer's readings with ``baseline`` (BaselineError: another model, no reference)."""
+    from .engine.baseline import BaselineCorrection, reference_of
+
+    baseline.check_model(analyzer.model.card)
+    analyzer.set_transforms([BaselineCorrection(baseline, reference_of(analyzer.model.card))])
+    print(f"calibrated: {baseline.describe()}", file=sys.stderr)
+
+
+def _calibrate_file(path: Path, analyzer, seconds: float, rate: float, quiet: bool = False):
+    """A baseline from the first ``seconds`` of ``path`` (the whole clip when it is shorter). Refused → Refused."""
+    from .engine.baseline import BaselineCollector, BaselineError
+    from .engine.video import VideoError, analyze_video
+
+    collector = BaselineCollector(analyzer.model.card, seconds=seconds)
+    try:
+        run = analyze_video(path, analyzer, collector, rate, max_seconds=seconds)
+    except VideoError as exc:
+        raise InputError(str(exc)) from None
+    collector.seconds = min(seconds, max(run.last_s, 1e-9))     # a shorter clip: the whole clip
+    try:
+        baseline = collector.finish(source=f"file: {path.name}")
+    except BaselineError as exc:
+        raise Refused(str(exc)) from None
+    if not quiet:
+        print(f"calibration: {baseline.verdict}", file=sys.stderr)
+    return baseline
+
+
+def _calibrate(args) -> int:
+    """``calibrate``: write a baseline file."""
+    from .engine.baseline import BaselineCollector, BaselineError
+
+    analyzer = _load(args)
+    try:
+        if args.video is not None:
+            baseline = _calibrate_file(args.video, analyzer, args.seconds, args.rate)
+        else:
+            baseline = _calibrate_camera(args, analyzer, BaselineCollector(analyzer.model.card, seconds=args.seconds))
+    except BaselineError as exc:
+        raise Refused(str(exc)) from None
+    finally:
+        analyzer.close()
+    try:
+        path = baseline.save(args.out)
+    except OSError as exc:
+        raise InputError(f"cannot write the baseline file {args.out}: {exc}") from None
+    print(f"baseline written to {path}: {baseline.describe()} (model {baseline.model})")
+    return EXIT_OK
+
+
+def _calibrate_camera(args, analyzer, collector):
+    """Frames from camera ``args.camera`` analysed one by one until the collector has its seconds."""
+    import cv2
+
+    cap = cv2.VideoCapture(args.camera)
+    if not cap.isOpened():
+        raise InputError(f"cannot open camera {args.camera}: is it connected, and not used by another program?")
+    interval = 0.0 if args.rate == 0 else 1.0 / args.rate
+    t0, next_t, seq = time.monotonic(), 0.0, 0
+    try:
+        while not collector.done:
+            ok, frame = cap.read()
+            if not ok:
+                raise InputError(f"camera {args.camera} stopped delivering frames")
+            now = time.monotonic() - t0
+            if now >= next_t:
+                seq += 1
+                collector.add(analyzer.process(frame, now, seq))
+                next_t = now + interval
+                sys.stderr.write(f"\r{collector.progress().describe()}\033[K")
+    finally:
+        cap.release()
+        sys.stderr.write("\n")
+    return collector.finish(source=f"camera {args.camera}")
 
 
 class _Progress:
@@ -172,12 +315,12 @@ def _clock(seconds: float) -> str:
     return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
 
 
-def _analyze_file(args, analyzer) -> int:
+def _analyze_file(args, analyzer, baseline=None) -> int:
     """The whole file through :func:`~obs_mindflow.engine.video.analyze_video`, then the report."""
     from .engine.video import VideoError, analyze_video, video_seconds
 
     started_at = datetime.now().astimezone()
-    recorder = _recorder(args, analyzer.model.card, f"file: {args.video.name}", started_at)
+    recorder = _recorder(args, analyzer.model.card, f"file: {args.video.name}", started_at, baseline)
     seen = {"t": 0.0, "n": 0, "emotion": ""}
     interrupted, run = False, None
     try:
@@ -202,7 +345,7 @@ def _analyze_file(args, analyzer) -> int:
     return _finish(recorder, EXIT_INTERRUPTED if interrupted else EXIT_OK)
 
 
-def _analyze_camera(args) -> int:
+def _analyze_camera(args, baseline=None) -> int:
     """Live: frames go through the Analyzer's mailbox and worker, as in OBS; a status line shows the latest result."""
     import cv2
 
@@ -213,7 +356,9 @@ def _analyze_camera(args) -> int:
     started_at = datetime.now().astimezone()
     recorder = None
     analyzer = _load(args, on_result=lambda r: _report_nudges(recorder.add(r)))
-    recorder = _recorder(args, analyzer.model.card, f"camera {args.camera}", started_at)
+    recorder = _recorder(args, analyzer.model.card, f"camera {args.camera}", started_at, baseline)
+    if baseline is not None:
+        _apply(analyzer, baseline)
     interval = 0.0 if args.rate == 0 else 1.0 / args.rate
     t0 = time.monotonic()
     next_t, last_status, interrupted = 0.0, 0.0, False

@@ -236,8 +236,8 @@ class BaselineCollector:
         self._sum = np.zeros(len(self.card.labels), np.float64)
         self._log_sum = np.zeros(len(self.card.labels), np.float64)
 
-    def add(self, result: Any) -> None:
-        """One analysed frame (any thread, one producer)."""
+    def add(self, result: Any) -> tuple:
+        """One analysed frame (any thread, one producer). Returns no events (it can stand where a recorder does)."""
         if self._t0 is None:
             self._t0 = result.timestamp
         self._t = max(self._t, result.timestamp - self._t0)
@@ -247,6 +247,7 @@ class BaselineCollector:
             self._sum += p
             self._log_sum += np.log(np.maximum(p, LOG_FLOOR))
             self._tops.append(int(np.argmax(p)))
+        return ()
 
     @property
     def face_frames(self) -> int:
