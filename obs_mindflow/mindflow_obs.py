@@ -1,16 +1,21 @@
 """MindFlow for OBS Studio — add this file in Tools > Scripts (see install.md).
 
 The OBS entry point, kept thin: it puts the checkout and the dependency folder on ``sys.path``, checks that numpy,
-OpenCV and onnxruntime import (and says how to install them when they do not), and forwards OBS's callbacks to one
-:class:`obs_mindflow.obs.controller.MindFlowScript` created in ``script_load`` and closed in ``script_unload``.
-OBS keeps this module cached across scene-collection switches, so no state lives in its globals beyond the current
-load's object. Timer, hotkey, button and frontend callbacks are module-level functions (OBS's binding ignores bound
-methods).
+OpenCV and onnxruntime import (and offers to install them when they do not — the panel's install button runs the
+install helper for OBS's own Python in the background), and forwards OBS's callbacks to one
+:class:`obs_mindflow.obs.controller.MindFlowScript` created in ``script_load`` (or once the packages are installed)
+and closed in ``script_unload``. OBS keeps this module cached across scene-collection switches, so no state lives in
+its globals beyond the current load's objects. Timer, hotkey, button and frontend callbacks are module-level
+functions (OBS's binding ignores bound methods); they are registered at every load, with or without the packages.
+
+The panel (Tools > Scripts > MindFlow) is built by :mod:`obs_mindflow.obs.panel` and kept true from the callbacks:
+OBS redraws it from the same properties object when a callback returns True.
 """
 
-import html
+import logging
 import os
 import sys
+import threading
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
@@ -19,20 +24,40 @@ if _ROOT not in sys.path:
 import obspython as obs  # noqa: E402
 
 from obs_mindflow.obs import deps as _deps  # noqa: E402  (standard library only)
-from obs_mindflow.obs.settings import CUSTOM_MODEL, RATE_MAX_HZ, RATE_MIN_HZ, TEXT_UPDATE_HZ  # noqa: E402
+from obs_mindflow.obs import panel as _panel  # noqa: E402  (obspython and light modules only)
+from obs_mindflow.obs.hotkeys import Hotkeys, unregister_callback  # noqa: E402
+from obs_mindflow.obs.installer import DepsInstall  # noqa: E402  (standard library only)
 from obs_mindflow.obs.obsdata import set_defaults  # noqa: E402  (obspython and the settings table only)
-from obs_mindflow.obs.template import PLACEHOLDERS  # noqa: E402
+from obs_mindflow.obs.settings import TEXT_UPDATE_HZ  # noqa: E402
 
 _deps.add_to_path()
 
-_script = None            # the MindFlowScript of the current load; None while unloaded or dependencies are missing
-_waiting_settings = None  # the settings (a reference) kept while dependencies are missing, for "Check again"
+
+class _Load:
+    """What one load holds besides the controller: the settings (a reference), the hotkeys, the install."""
+
+    def __init__(self, settings):
+        obs.obs_data_addref(settings)
+        self.settings = settings
+        self.hotkeys = Hotkeys()
+        self.install = None          # DepsInstall while the install button's run is going on or done
+        self.install_logged = 0      # install output lines already written to the log
+        self.starting = False        # the late start (after an install) is queued on the UI thread
+        self.note = ""               # the outcome of "Check again" while packages are missing
+
+    def release(self):
+        if self.install is not None:
+            self.install.stop()
+        obs.obs_data_release(self.settings)
+
+
+_script = None   # the MindFlowScript of the current load; None while unloaded or the packages are missing
+_load = None     # the _Load of the current load
 
 ABOUT = ("MindFlow watches <b>your own face</b> on your webcam and tells you — live in a text source or overlay, and "
          "in a report after each session — how the session went emotionally. Self-monitoring, <b>not a "
          "diagnosis</b>; no frame, number or report leaves this computer. A session starts when you stream or "
-         "record (or with the Start session button) and ends when both stop; its summary goes to the script log "
-         "and a report folder.")
+         "record (or with Start session) and ends when both stop.")
 
 
 # ==================================================================================================================
@@ -40,19 +65,11 @@ ABOUT = ("MindFlow watches <b>your own face</b> on your webcam and tells you —
 # ==================================================================================================================
 
 def script_description():
-    status = _deps.check()
-    text = ABOUT + "<br><br>"
-    if not status.ok:
-        msg = html.escape(_deps.describe_missing(status)).replace("\n", "<br>")
-        return text + f"<span style='color:#d33'>{msg}</span>"
-    text += html.escape(status.summary()) + ".<br>"
-    s = _script
-    if s is not None:
-        text += "Status: " + html.escape(s.status_text()) + "<br>"
-        if s.last_error:
-            text += f"<span style='color:#d33'>Last error: {html.escape(s.last_error)}</span><br>"
-    text += "Live status and errors: see the settings below (Refresh status)."
-    return text
+    # Shown above the panel when the script is selected; OBS does not redraw it, so it holds nothing that changes.
+    if _script is None and not _deps.check().ok:
+        return ABOUT + "<br><br><span style='color:#d33'>The packages MindFlow needs are missing: see below.</span>"
+    return ABOUT + "<br><br>Status, buttons and settings: below. The summary of each session: in the panel, the " \
+                   "script log and the report folder."
 
 
 def script_defaults(settings):
@@ -62,29 +79,30 @@ def script_defaults(settings):
 
 
 def script_load(settings):
-    global _script, _waiting_settings
-    if _script is not None:  # a load without the previous unload: close the stale object first
-        _script.unload()
-    _script = None
-    _release_waiting()
+    global _load
+    if _script is not None or _load is not None:   # a load without the previous unload: close the stale objects
+        script_unload()
+    _load = _Load(settings)
+    _load.hotkeys.register(settings, {"mindflow.session": _on_hotkey_session,
+                                      "mindflow.calibrate": _on_hotkey_calibrate,
+                                      "mindflow.pause": _on_hotkey_pause, "mindflow.reset": _on_hotkey_reset})
+    obs.obs_frontend_add_event_callback(_on_frontend_event)
+    obs.timer_add(_on_timer, int(1000 / TEXT_UPDATE_HZ))
     status = _deps.check()
     if not status.ok:
-        obs.script_log(obs.LOG_WARNING, _deps.describe_missing(status))
-        obs.obs_data_addref(settings)
-        _waiting_settings = settings
+        obs.script_log(obs.LOG_WARNING, "MindFlow: " + _deps.describe_missing(status))
         return
     _start(settings)
 
 
-def _start(settings):
+def _start(settings, bind=True):
+    """Create the controller and load it (``bind``: called from one of OBS's script callbacks)."""
     global _script
     from obs_mindflow.obs.controller import MindFlowScript
 
-    script = MindFlowScript({"mindflow.pause": _on_hotkey_pause, "mindflow.reset": _on_hotkey_reset})
+    script = MindFlowScript()
     _script = script
-    obs.obs_frontend_add_event_callback(_on_frontend_event)
-    obs.timer_add(_on_timer, int(1000 / TEXT_UPDATE_HZ))
-    script.load(settings)
+    script.load(settings, bind=bind)
 
 
 def script_update(settings):
@@ -93,8 +111,8 @@ def script_update(settings):
 
 
 def script_save(settings):
-    if _script is not None:
-        _script.save(settings)
+    if _load is not None:
+        _load.hotkeys.save(settings)
 
 
 def script_tick(seconds):
@@ -104,108 +122,85 @@ def script_tick(seconds):
 
 
 def script_unload():
-    global _script
+    global _script, _load
     s, _script = _script, None
+    load, _load = _load, None
+    if load is not None:
+        load.hotkeys.unregister()      # first, while OBS most likely still has this script as the current one
+    unregister_callback(obs.timer_remove, _on_timer, "the text timer")
+    unregister_callback(obs.obs_frontend_remove_event_callback, _on_frontend_event, "the frontend callback")
     if s is not None:
-        from obs_mindflow.obs.hotkeys import unregister_callback
-
-        unregister_callback(obs.timer_remove, _on_timer, "the text timer")
-        unregister_callback(obs.obs_frontend_remove_event_callback, _on_frontend_event, "the frontend callback")
         s.unload()
-    _release_waiting()
-
-
-def _release_waiting():
-    global _waiting_settings
-    if _waiting_settings is not None:
-        obs.obs_data_release(_waiting_settings)
-        _waiting_settings = None
+    if load is not None:
+        load.release()
 
 
 # ==================================================================================================================
-# Properties
+# The panel
 # ==================================================================================================================
+
+_BUTTONS = ("install_deps", "check_deps", "session", "refresh", "calibrate", "clear_calibration", "open_report",
+            "open_reports", "add_overlay", "write_report", "reset")
+
 
 def script_properties():
-    props = obs.obs_properties_create()
-    s = _script
-    if s is None:
-        status = _deps.check()
-        if not status.ok:
-            p = obs.obs_properties_add_text(props, "deps", _deps.describe_missing(status), obs.OBS_TEXT_INFO)
-            obs.obs_property_text_set_info_type(p, obs.OBS_TEXT_INFO_ERROR)
-            obs.obs_property_text_set_info_word_wrap(p, True)
-            obs.obs_properties_add_button(props, "check_deps", "Check again (after installing)", _on_check_deps)
-        else:
-            obs.obs_properties_add_text(props, "deps", "Dependencies found: click Reload Scripts to start MindFlow.",
-                                        obs.OBS_TEXT_INFO)
-        return props
-
-    from obs_mindflow.engine import list_models
+    from obs_mindflow.engine.catalog import MODELS_DIR
+    from obs_mindflow.engine.reports.storage import default_report_dir
     from obs_mindflow.obs import sources
 
-    _info(props, "status", "Status: " + s.status_text())
-    if s.notice:
-        _info(props, "notice", s.notice)
-    if s.problems:
-        p = _info(props, "last_error", "Last error: " + s.last_error + (
-            "" if len(s.problems) < 2 else "  (also: " + "; ".join(
-                m for m in s.problems.values() if m != s.last_error) + ")"))
-        obs.obs_property_text_set_info_type(p, obs.OBS_TEXT_INFO_ERROR)
-
-    p = obs.obs_properties_add_list(props, "video_source", "Webcam (video source)", obs.OBS_COMBO_TYPE_LIST,
-                                    obs.OBS_COMBO_FORMAT_STRING)
-    _fill(p, sources.video_source_names(), s.settings.video_source, none_label="(choose a source)")
-    p = obs.obs_properties_add_list(props, "text_source", "Text source", obs.OBS_COMBO_TYPE_LIST,
-                                    obs.OBS_COMBO_FORMAT_STRING)
-    _fill(p, sources.text_source_names(), s.settings.text_source, none_label="(none)")
-    p = obs.obs_properties_add_text(props, "template", "Text template", obs.OBS_TEXT_DEFAULT)
-    obs.obs_property_set_long_description(p, "Placeholders: " + "; ".join(
-        f"{{{k}}}: {v}" for k, v in PLACEHOLDERS.items()) + ". Write \\n for a line break.")
-    obs.obs_properties_add_float_slider(props, "rate_hz", "Analyses per second", RATE_MIN_HZ, RATE_MAX_HZ, 0.5)
-
-    p = obs.obs_properties_add_list(props, "model", "Expression model", obs.OBS_COMBO_TYPE_LIST,
-                                    obs.OBS_COMBO_FORMAT_STRING)
-    for name, title in list_models():
-        obs.obs_property_list_add_string(p, title or name, name)
-    obs.obs_property_list_add_string(p, "Custom folder (card.json + .onnx; see docs/dan.md)", CUSTOM_MODEL)
-    obs.obs_property_set_modified_callback(p, _on_model_modified)
-    p = obs.obs_properties_add_path(props, "model_folder", "Custom model folder", obs.OBS_PATH_DIRECTORY, None,
-                                    _ROOT)
-    obs.obs_property_set_visible(p, s.settings.model == CUSTOM_MODEL)
-
-    obs.obs_properties_add_path(props, "report_dir", "Report folder", obs.OBS_PATH_DIRECTORY, None,
-                                str(s.settings.report_root()))
-    p = obs.obs_properties_add_bool(props, "nudge_enabled", "Break nudges (opt-in)")
-    obs.obs_property_set_long_description(p, "A gentle note in the log, overlay and {nudge} placeholder when "
-                                             "negative expressions dominate for 10 minutes.")
-    obs.obs_properties_add_bool(props, "overlay_enabled", "Overlay page for a Browser source")
-    obs.obs_properties_add_int(props, "overlay_port", "Overlay port (127.0.0.1 only)", 1024, 65535, 1)
-    if s.overlay is not None:
-        _info(props, "overlay_url", f"Overlay URL: {s.overlay.url}")
-
-    obs.obs_properties_add_button(props, "session", "Stop session" if s.lifecycle.active else "Start session",
-                                  _on_button_session)
-    obs.obs_properties_add_button(props, "reset", "Reset session (report written, new session)", _on_button_reset)
-    obs.obs_properties_add_button(props, "write_report", "Write report now", _on_button_write_report)
-    obs.obs_properties_add_button(props, "open_reports", "Open report folder", _on_button_open_reports)
-    obs.obs_properties_add_button(props, "add_overlay", "Add overlay as a Browser source", _on_button_add_overlay)
-    obs.obs_properties_add_button(props, "refresh", "Refresh status", _on_button_refresh)
+    s = _script
+    current = {"video_source": "", "text_source": ""}
+    report_dir = str(default_report_dir())
+    if s is not None:
+        current = {"video_source": s.settings.video_source, "text_source": s.settings.text_source}
+        report_dir = str(s.settings.report_root())
+    elif _load is not None:
+        current = {k: obs.obs_data_get_string(_load.settings, k) for k in current}
+    props = _panel.build({name: globals()["_on_button_" + name] for name in _BUTTONS}, _on_modified,
+                         video_sources=sources.video_source_choices(), text_sources=sources.text_source_names(),
+                         models=_panel.model_choices(), current=current, models_dir=str(MODELS_DIR),
+                         report_dir=report_dir)
+    _panel.apply(props, _view())
     return props
 
 
-def _info(props, name, text):
-    p = obs.obs_properties_add_text(props, name, text, obs.OBS_TEXT_INFO)
-    obs.obs_property_text_set_info_word_wrap(p, True)
-    return p
+def _view():
+    """What the panel shows now."""
+    s = _script
+    if s is not None:
+        return s.panel_view()
+    return _missing_view()
 
 
-def _fill(prop, names, current, none_label):
-    obs.obs_property_list_add_string(prop, none_label, "")
-    if current and current not in names:
-        obs.obs_property_list_add_string(prop, f"{current} (missing)", current)
-    for name in names:
-        obs.obs_property_list_add_string(prop, name, name)
+def _missing_view():
+    """The panel while the packages are missing: what is missing, the install button and its progress."""
+    from datetime import datetime
+
+    status = _deps.check()
+    load = _load
+    install = load.install.snapshot() if load is not None and load.install is not None else None
+    items = {name: _panel.Item(visible=False) for name in _panel.SETTINGS + (
+        "session", "calibrate", "clear_calibration", "result", "open_report", "last_error", "setup")}
+    text = _deps.describe_missing(status) if not status.ok else "The packages are installed."
+    kind = _panel.ERROR
+    if install is not None and install.state != "idle":
+        text = install.describe() + ("" if install.running or install.state == "done" else "\n\n" + text)
+        kind = _panel.NORMAL if install.state in ("running", "done") else _panel.ERROR
+    if load is not None and load.note:
+        text = load.note + "\n\n" + text
+    running = install is not None and install.running
+    items["deps"] = _panel.Item(text, kind=kind)
+    items["install_deps"] = _panel.Item("Install the missing packages", visible=not status.ok and not running)
+    items["check_deps"] = _panel.Item("Check again", visible=not running)
+    now = datetime.now()
+    state = "installing" if running else ("missing" if not status.ok else "installed")
+    items["status"] = _panel.Item(f"MindFlow is not running: its packages are {state}.\n"
+                                  f"Status as of {now:%H:%M:%S} — press Refresh status to update.")
+    return _panel.PanelView(items, status_key=f"{state}|{install.phase if install else ''}")
+
+
+def _refresh(props):
+    return _panel.apply(props, _view())
 
 
 # ==================================================================================================================
@@ -220,6 +215,18 @@ def _on_frontend_event(event):
 def _on_timer():
     if _script is not None:
         _script.text_timer()
+    elif _load is not None:
+        _install_timer(_load)
+
+
+def _on_hotkey_session(pressed):
+    if pressed and _script is not None:
+        _script.toggle_session()
+
+
+def _on_hotkey_calibrate(pressed):
+    if pressed and _script is not None:
+        _script.toggle_calibration()
 
 
 def _on_hotkey_pause(pressed):
@@ -234,54 +241,141 @@ def _on_hotkey_reset(pressed):
 
 def _on_button_session(props, prop):
     if _script is not None:
-        _script.toggle_session()
-    return True
+        _script.toggle_session(shown_label=obs.obs_property_description(prop))
+    return _refresh(props) or True
 
 
-def _on_button_reset(props, prop):
+def _on_button_refresh(props, prop):
+    if _script is None and _load is not None and _deps.check().ok and not _load.starting:
+        _come_alive(_load)            # installed by hand meanwhile: start, as "Check again" does
+    return _refresh(props) or True
+
+
+def _on_button_calibrate(props, prop):
     if _script is not None:
-        _script.reset_session()
-    return True
+        _script.toggle_calibration()
+    return _refresh(props) or True
 
 
-def _on_button_write_report(props, prop):
+def _on_button_clear_calibration(props, prop):
     if _script is not None:
-        _script.write_report_now()
-    return True
+        _script.clear_calibration()
+    return _refresh(props) or True
+
+
+def _on_button_open_report(props, prop):
+    if _script is not None:
+        _script.open_last_report()
+    return _refresh(props) or True
 
 
 def _on_button_open_reports(props, prop):
     if _script is not None:
         _script.open_report_folder()
-    return True
+    return _refresh(props) or True
 
 
 def _on_button_add_overlay(props, prop):
     if _script is not None:
         _script.add_overlay_source()
-    return True
+    return _refresh(props) or True
 
 
-def _on_button_refresh(props, prop):
-    return True
+def _on_button_write_report(props, prop):
+    if _script is not None:
+        _script.write_report_now()
+    return _refresh(props) or True
 
 
-def _on_model_modified(props, prop, settings):
-    p = obs.obs_properties_get(props, "model_folder")
-    obs.obs_property_set_visible(p, obs.obs_data_get_string(settings, "model") == CUSTOM_MODEL)
-    return True
+def _on_button_reset(props, prop):
+    if _script is not None:
+        _script.reset_session()
+    return _refresh(props) or True
 
 
-def _on_check_deps(props, prop):
-    global _waiting_settings
+def _on_modified(props, prop, settings):
+    # OBS calls script_update (with the new value) just before this: the view is already up to date. Redraw only
+    # when something shown changed — a redraw while typing or dragging a slider would get in the user's way.
+    return _refresh(props)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Installing the packages from the panel
+# ------------------------------------------------------------------------------------------------------------------
+
+def _on_button_install_deps(props, prop):
+    load = _load
+    if load is not None and (load.install is None or not load.install.snapshot().running):
+        load.note = ""
+        load.install_logged = 0
+        load.install = DepsInstall()
+        state = load.install.start()
+        obs.script_log(obs.LOG_INFO, f"MindFlow: installing the packages for {load.install.python} into "
+                                     f"{load.install.folder} (in the background; OBS stays usable)")
+        if state.state == "failed":
+            obs.script_log(obs.LOG_WARNING, "MindFlow: " + state.describe())
+    return _refresh(props) or True
+
+
+def _on_button_check_deps(props, prop):
+    load = _load
+    if load is not None and _script is None and not load.starting:
+        _deps.refresh_imports()
+        status = _deps.check()
+        if status.ok:
+            _come_alive(load)
+        else:
+            load.note = "Still missing (checked just now)."
+    return _refresh(props) or True
+
+
+def _install_timer(load):
+    """While the packages are missing (every 250 ms): the install's output to the log, and MindFlow started once
+    the install has finished."""
+    install = load.install
+    if install is None:
+        return
+    for line in install.take_lines():
+        load.install_logged += 1
+        obs.script_log(obs.LOG_INFO, "MindFlow install: " + line)
+    state = install.snapshot()
+    if state.state == "done" and not load.starting:
+        obs.script_log(obs.LOG_INFO, f"MindFlow: packages installed ({state.elapsed_s:.0f} s); starting MindFlow")
+        _come_alive(load)
+    elif state.state == "failed" and load.note != state.message:
+        load.note = state.message
+        obs.script_log(obs.LOG_WARNING, "MindFlow: " + state.describe())
+
+
+def _come_alive(load):
+    """Import the freshly installed packages in this OBS and start MindFlow — on OBS's UI thread, where
+    ``script_load`` runs (from a timer this is queued there; from a button it runs at once)."""
+    _deps.refresh_imports()
     status = _deps.check()
-    if status.ok and _waiting_settings is not None:
-        settings, _waiting_settings = _waiting_settings, None
-        obs.script_log(obs.LOG_INFO, "MindFlow: dependencies found; starting")
+    if not status.ok:
+        load.note = ("The packages were installed but do not import in this OBS: "
+                     + "; ".join(f"{n}: {e}" for n, e in status.missing) + ". Restart OBS; if that does not help, "
+                     "run the install command below in a terminal and read its output.")
+        obs.script_log(obs.LOG_WARNING, "MindFlow: " + load.note)
+        return
+    load.starting = True
+
+    def start(bind):
+        if _load is not load or _script is not None:   # unloaded (or started) meanwhile
+            return
         try:
-            _start(settings)
-        finally:
-            obs.obs_data_release(settings)
-    elif not status.ok:
-        obs.script_log(obs.LOG_WARNING, _deps.describe_missing(status))
-    return True
+            _start(load.settings, bind=bind)
+        except Exception as exc:  # noqa: BLE001 - say what happened instead of a silent dead script
+            load.note = f"MindFlow could not start: {type(exc).__name__}: {exc}. Reload the script (↻)."
+            obs.script_log(obs.LOG_ERROR, "MindFlow: " + load.note)
+        else:
+            _script.log.queue(logging.INFO, f"MindFlow: started with {status.summary()}")
+
+    if threading.current_thread() is threading.main_thread() or not _queue_on_ui(lambda: start(False)):
+        start(True)
+
+
+def _queue_on_ui(fn):
+    from obs_mindflow.obs.uitask import run_on_ui_thread
+
+    return run_on_ui_thread(fn)

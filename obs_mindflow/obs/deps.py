@@ -265,15 +265,92 @@ def python_version_problem(version: Sequence[int] | None = None, system: str | N
 
 def describe_missing(status: DepStatus, system: str | None = None, prefix: str | None = None,
                      version: Sequence[int] | None = None) -> str:
-    """The text the script shows when packages are missing: what, the exact command, and where they will go."""
+    """The text the script shows when packages are missing: what, where they will go, the two ways to install
+    (the panel's button, or the exact command in a terminal), and the button to press afterwards."""
     cmd = install_command(system, prefix, version)
     names = ", ".join(name for name, _ in status.missing)
     details = "; ".join(f"{name}: {err}" for name, err in status.missing)
     v = tuple(version or sys.version_info[:2])
     return (f"MindFlow needs {names} in the Python OBS uses (Python {v[0]}.{v[1]}), and they are missing. "
-            f"Install them (about 320 MB, into {status.folder}) by running in a terminal:\n"
+            f"Press 'Install the missing packages' below (about 320 MB, into {status.folder}; OBS stays usable), "
+            f"or run in a terminal:\n"
             f"{cmd}\n"
-            f"then click the reload button (↻) in Tools > Scripts. Details: {details}")
+            f"and then press 'Check again'. Details: {details}")
+
+
+def helper_command(python: str | None = None, root: Path = ROOT) -> list[str]:
+    """The install helper for the Python OBS uses, as an argument list (what the panel's button runs)."""
+    return [python or obs_python_executable(), "-u", str(root / "tools" / "install_obs_deps.py")]
+
+
+def write_problem(folder: Path | None = None) -> str:
+    """``""`` when the dependency folder's parent can be created and written, else what to do."""
+    parent = Path(folder or deps_dir()).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        import tempfile
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        return (f"MindFlow cannot write its packages folder {parent} ({exc.strerror or exc}): move the MindFlow "
+                f"folder somewhere you can write (your home folder), or give yourself write permission there")
+    return ""
+
+
+def refresh_imports(folder: Path | None = None) -> None:
+    """Make a freshly installed dependency folder importable in this (running) interpreter: on ``sys.path``, and the
+    import system's caches dropped — ``importlib.invalidate_caches`` alone keeps the "no finder" that Python cached for
+    the folder while it did not exist (3.9, 3.10)."""
+    folder = Path(folder or deps_dir())
+    text = str(folder)
+    if text not in sys.path:
+        sys.path.insert(0, text)
+    sys.path_importer_cache.pop(text, None)
+    importlib.invalidate_caches()
+
+
+#: ``(pattern in the helper's output, what went wrong)``, first match wins.
+_FAILURES = (
+    (r"No module named pip\b", "no_pip"),
+    (r"THESE PACKAGES DO NOT MATCH THE HASHES", "hashes"),
+    (r"No space left on device|Errno 28", "disk"),
+    (r"Permission denied|Errno 13|Read-only file system|Errno 30", "permission"),
+    ((r"Temporary failure in name resolution|Name or service not known|Failed to establish a new connection|"
+      r"Network is unreachable|Could not fetch URL|ConnectTimeout|ReadTimeout|timed out|Connection refused|"
+      r"No matching distribution found|Could not find a version that satisfies|getaddrinfo failed|"
+      r"SSLError|CERTIFICATE_VERIFY_FAILED"), "network"),
+)
+
+
+def explain_install_failure(output: str, returncode: int | None, python: str, system: str | None = None) -> str:
+    """A message for a failed install: what went wrong (no pip, no network, no write permission, disk full, a
+    download that does not match its hash, a Python MindFlow cannot use) and the command to run by hand."""
+    import re
+
+    system = (system or platform.system()).lower()
+    cmd = install_command(system)
+    by_hand = f" To install by hand, run in a terminal: {cmd}"
+    kind = next((k for pattern, k in _FAILURES if re.search(pattern, output)), "")
+    if returncode == 2 and not kind:           # the helper refused this Python (python_version_problem)
+        last = [ln for ln in output.strip().splitlines() if ln.strip()]
+        return (last[-1] if last else f"{python} cannot run MindFlow's packages") + by_hand
+    if kind == "no_pip":
+        fix = ("on Debian/Ubuntu: sudo apt install python3-pip" if system == "linux" else
+               "reinstall Python from python.org (it includes pip)")
+        return f"pip is missing for {python} ({fix}), then press Install again.{by_hand}"
+    if kind == "network":
+        return ("the packages could not be downloaded: no network connection to the Python package index "
+                f"(pypi.org), or a proxy or firewall blocks it. Connect and press Install again.{by_hand}")
+    if kind == "permission":
+        return (f"no permission to write {DEPS_ROOT}: move the MindFlow folder to your home folder (or make it "
+                f"writable) and press Install again.{by_hand}")
+    if kind == "disk":
+        return f"the disk is full: the packages need about 320 MB (and as much again while installing).{by_hand}"
+    if kind == "hashes":
+        return ("a downloaded package did not match the hash pinned in requirements.txt (a broken download or "
+                f"mirror): press Install again.{by_hand}")
+    tail = " | ".join(ln.strip() for ln in output.strip().splitlines()[-3:] if ln.strip())
+    return f"the install failed (exit status {returncode}): {tail or 'no output'}.{by_hand}"
 
 
 def _install(python: str, target: Path, requirements: Path, verbose: bool = True) -> int:
@@ -286,11 +363,16 @@ def _install(python: str, target: Path, requirements: Path, verbose: bool = True
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + f".partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    for stale in target.parent.glob(target.name + ".partial-*"):   # an earlier install that was interrupted
+        shutil.rmtree(stale, ignore_errors=True)
     cmd = pip_command(python, tmp, requirements)
     if verbose:
         print("running:", " ".join(_quote(c, platform.system().lower()) for c in cmd), flush=True)
-    rc = subprocess.call(cmd)
+    try:
+        rc = subprocess.call(cmd)
+    except KeyboardInterrupt:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if rc != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"pip failed (exit status {rc}). If pip itself is missing for {python}: on Debian/Ubuntu run "
@@ -305,6 +387,8 @@ def _install(python: str, target: Path, requirements: Path, verbose: bool = True
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"the installed packages do not import in {python}; nothing was changed in {target}", file=sys.stderr)
         return rc
+    if verbose:
+        print("checked: the packages import", flush=True)
     (tmp / MARKER).write_text(json.dumps({"requirements": requirements_digest(requirements), "python": python}),
                               encoding="utf-8")
     old = target.with_name(target.name + f".old-{os.getpid()}")

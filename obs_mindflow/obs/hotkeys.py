@@ -2,7 +2,8 @@
 ``script_save``, unregistered at ``script_unload``. Imports obspython.
 
 The callbacks must be module-level functions of the script (OBS's Python binding ignores bound methods); the
-script passes them in.
+script passes them in. OBS's frontend routes hotkey callbacks to its UI thread (``obs_hotkey_enable_callback_rerouting``
+→ ``obs_hotkey_trigger_routed_callback`` from the main window), so they run where the buttons run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from .objects import data_array
 
 #: ``(hotkey name, description shown in Settings > Hotkeys, settings key of its bindings)``.
 HOTKEYS = (
+    ("mindflow.session", "MindFlow: start / stop session", "hotkey_session"),
+    ("mindflow.calibrate", "MindFlow: calibrate to my face (again: cancel)", "hotkey_calibrate"),
     ("mindflow.pause", "MindFlow: pause / resume analysis", "hotkey_pause"),
     ("mindflow.reset", "MindFlow: reset session (report written, new session)", "hotkey_reset"),
 )
@@ -38,6 +41,11 @@ class Hotkeys:
                 if arr is not None:
                     obs.obs_hotkey_load(hid, arr)
 
+    def id_of(self, name: str) -> int | None:
+        """The OBS hotkey id of the hotkey called ``name`` ("mindflow.calibrate"), ``None`` when not registered."""
+        keys = {n: key for n, _, key in HOTKEYS}
+        return self._ids.get(keys.get(name, ""))
+
     def save(self, settings: object) -> None:
         for key, hid in self._ids.items():
             arr = obs.obs_hotkey_save(hid)
@@ -47,7 +55,7 @@ class Hotkeys:
                 obs.obs_data_array_release(arr)
 
     def unregister(self) -> None:
-        """Unregister both hotkeys. OBS frees a script's callbacks itself when it unloads the script, so a failure
+        """Unregister the hotkeys. OBS frees a script's callbacks itself when it unloads the script, so a failure
         here is only logged: obspython raises "No active script" when OBS's graphics thread ran a script
         callback while the UI thread was unloading this one (obs-scripting keeps the "current script" in a global)."""
         for key, cb in self._callbacks.items():

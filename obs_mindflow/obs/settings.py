@@ -13,23 +13,40 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..engine.catalog import DEFAULT_MODEL
-from .template import DEFAULT_TEMPLATE, check_template
+from .template import DEFAULT_TEMPLATE
 
 RATE_MIN_HZ, RATE_MAX_HZ, RATE_DEFAULT_HZ = 1.0, 15.0, 5.0
 PORT_MIN, PORT_MAX, PORT_DEFAULT = 1024, 65535, 8765
+CALIBRATION_MIN_S, CALIBRATION_MAX_S, CALIBRATION_DEFAULT_S = 5.0, 120.0, 20.0
+MIN_REPORT_MAX_S, MIN_REPORT_DEFAULT_S = 3600, 60
+#: Not a field of the panel: the personal baselines, a JSON object {model name: baseline dict} that the controller
+#: reads when a model loads and writes after a calibration (obs/baselines.py).
+BASELINES_KEY = "baselines"
 DEFAULT_MODEL_CHOICE = DEFAULT_MODEL
 CUSTOM_MODEL = "__custom__"                  # model list entry meaning "the folder in model_folder"
-TEXT_UPDATE_HZ = 4                           # text source refresh rate (only changed text is written)
+TEXT_UPDATE_HZ = 10                          # text source refresh rate (only changed text is written)
 
 #: ``(name, kind, default)``: ``kind`` is the obs_data getter family — "string", "double", "int" or "bool".
+#: Defaults, and why:
+#: - ``hide_negative_share`` on: the negative share is a number about the streamer's emotional state; showing it to
+#:   viewers is a choice they make (privacy by default), so the default template shows only the emotion.
+#: - ``idle_text`` empty: outside a session MindFlow has nothing current to show, and the text source is on stream.
+#: - ``min_report_s`` 60 s: a test session of a few seconds leaves no report folder ("Write report now" keeps one).
+#: - ``calibrate_each_session`` off: a session often starts with a greeting smile or a tense moment, which a
+#:   calibration would absorb (or refuse); the streamer calibrates when they are as they usually are.
 FIELDS: tuple[tuple[str, str, Any], ...] = (
     ("video_source", "string", ""),
     ("text_source", "string", ""),
     ("template", "string", DEFAULT_TEMPLATE),
+    ("hide_negative_share", "bool", True),
+    ("idle_text", "string", ""),
     ("rate_hz", "double", RATE_DEFAULT_HZ),
     ("model", "string", DEFAULT_MODEL_CHOICE),
     ("model_folder", "string", ""),
+    ("calibration_s", "double", CALIBRATION_DEFAULT_S),
+    ("calibrate_each_session", "bool", False),
     ("report_dir", "string", ""),
+    ("min_report_s", "int", MIN_REPORT_DEFAULT_S),
     ("overlay_enabled", "bool", False),
     ("overlay_port", "int", PORT_DEFAULT),
     ("nudge_enabled", "bool", False),
@@ -39,15 +56,22 @@ FIELDS: tuple[tuple[str, str, Any], ...] = (
 @dataclass(frozen=True)
 class Settings:
     """Validated settings. ``rate_hz`` in analyses per second; ``report_dir`` ``""`` means the default folder;
-    ``model`` is a folder name under ``models/`` or :data:`CUSTOM_MODEL` (then ``model_folder`` is used)."""
+    ``model`` is a folder name under ``models/`` or :data:`CUSTOM_MODEL` (then ``model_folder`` is used);
+    ``calibration_s`` and ``min_report_s`` in seconds; ``idle_text`` is what the text source shows outside a session;
+    ``hide_negative_share`` keeps the negative share off the text source and the overlay page."""
 
     video_source: str = ""
     text_source: str = ""
     template: str = DEFAULT_TEMPLATE
+    hide_negative_share: bool = True
+    idle_text: str = ""
     rate_hz: float = RATE_DEFAULT_HZ
     model: str = DEFAULT_MODEL_CHOICE
     model_folder: str = ""
+    calibration_s: float = CALIBRATION_DEFAULT_S
+    calibrate_each_session: bool = False
     report_dir: str = ""
+    min_report_s: int = MIN_REPORT_DEFAULT_S
     overlay_enabled: bool = False
     overlay_port: int = PORT_DEFAULT
     nudge_enabled: bool = False
@@ -69,12 +93,16 @@ class Settings:
 
     def log_line(self) -> str:
         """All settings on one line, for the script log."""
+        def on(flag: bool) -> str:
+            return "on" if flag else "off"
         parts = [f"video_source={self.video_source!r}", f"text_source={self.text_source!r}",
-                 f"template={self.template!r}", f"rate={self.rate_hz:g} Hz",
+                 f"template={self.template!r}", f"idle_text={self.idle_text!r}",
+                 f"hide_negative_share={on(self.hide_negative_share)}", f"rate={self.rate_hz:g} Hz",
                  f"model={self.model_choice or DEFAULT_MODEL_CHOICE!r}",
-                 f"report_dir={self.report_dir or '(default)'!r}",
+                 f"calibration={self.calibration_s:g} s{', each session' if self.calibrate_each_session else ''}",
+                 f"report_dir={self.report_dir or '(default)'!r}", f"min_report={self.min_report_s:g} s",
                  f"overlay={'on, port ' + str(self.overlay_port) if self.overlay_enabled else 'off'}",
-                 f"nudge={'on' if self.nudge_enabled else 'off'}"]
+                 f"nudge={on(self.nudge_enabled)}"]
         return "MindFlow settings: " + " ".join(parts)
 
 
@@ -95,8 +123,19 @@ def _as(kind: str, value: Any, default: Any) -> Any:
     return f if math.isfinite(f) else default
 
 
+def _clamp(s: dict[str, Any], name: str, lo: float, hi: float, what: str, problems: list[str]) -> None:
+    v = s[name]
+    if not lo <= v <= hi:
+        s[name] = type(v)(min(hi, max(lo, v)))
+        problems.append(f"{what} {v:g} s is outside {lo:g}–{hi:g} s; using {s[name]:g} s")
+
+
 def validate(raw: Mapping[str, Any]) -> tuple[Settings, list[str]]:
-    """Raw values (from OBS's settings object) → :class:`Settings` and the problems found (empty when all is well)."""
+    """Raw values (from OBS's settings object) → :class:`Settings` and the problems found (empty when all is well).
+
+    The text template is returned as typed and not checked here: the controller checks it
+    (:func:`~obs_mindflow.obs.template.check_template`), shows a problem in the panel only — the template is typed
+    one key at a time — and keeps using the last good template meanwhile."""
     problems: list[str] = []
     values: dict[str, Any] = {}
     for name, kind, default in FIELDS:
@@ -113,9 +152,8 @@ def validate(raw: Mapping[str, Any]) -> tuple[Settings, list[str]]:
     if not PORT_MIN <= port <= PORT_MAX:
         problems.append(f"overlay port {port} is outside {PORT_MIN}–{PORT_MAX}; using {PORT_DEFAULT}")
         s["overlay_port"] = PORT_DEFAULT
-    msg = check_template(s["template"])
-    if msg:
-        problems.append(msg)   # kept as typed: the text source shows the message until it is fixed
+    _clamp(s, "calibration_s", CALIBRATION_MIN_S, CALIBRATION_MAX_S, "calibration time", problems)
+    _clamp(s, "min_report_s", 0.0, MIN_REPORT_MAX_S, "minimum session length for a report", problems)
     if s["model"] == CUSTOM_MODEL and not s["model_folder"].strip():
         problems.append("model: 'Custom folder' is selected but no model folder is set; choose the folder that "
                         "holds card.json and the .onnx file (see docs/dan.md), or pick a bundled model")

@@ -7,19 +7,34 @@ import obspython as obs
 from .objects import current_scene, new_data, source_by_name, source_list
 
 TEXT_SOURCE_IDS = ("text_ft2_source", "text_gdiplus")   # unversioned ids (FreeType 2 on Linux/macOS, GDI+ on Windows)
+#: Sources with video that can never show a face: not offered as the webcam.
+NOT_A_CAMERA_IDS = TEXT_SOURCE_IDS + ("color_source", "audio_line")
 BROWSER_SOURCE_ID = "browser_source"
 OVERLAY_SOURCE_NAME = "MindFlow overlay"
 OVERLAY_SIZE = (420, 360)
 
 
-def video_source_names() -> list[str]:
-    """Names of the input sources with video output (webcams, media, captures, images …), sorted."""
-    names = []
+def video_source_choices() -> list[tuple[str, str]]:
+    """``(label, name)`` of the input sources that can show a face — with video output, not a text or colour source
+    (webcams, media, captures, images, browser sources …) — sorted by name; the label adds the source's type
+    ("Webcam — Video Capture Device (V4L2)")."""
+    out = []
     with source_list() as sources:
         for src in sources:
-            if obs.obs_source_get_output_flags(src) & obs.OBS_SOURCE_VIDEO:
-                names.append(obs.obs_source_get_name(src))
-    return sorted(n for n in names if n)
+            if not obs.obs_source_get_output_flags(src) & obs.OBS_SOURCE_VIDEO:
+                continue
+            uid = obs.obs_source_get_unversioned_id(src)
+            name = obs.obs_source_get_name(src)
+            if not name or uid in NOT_A_CAMERA_IDS:
+                continue
+            kind = obs.obs_source_get_display_name(uid) or uid
+            out.append((f"{name} — {kind}", name))
+    return sorted(out, key=lambda c: c[1].lower())
+
+
+def video_source_names() -> list[str]:
+    """Names of the sources :func:`video_source_choices` offers."""
+    return [name for _, name in video_source_choices()]
 
 
 def text_source_names() -> list[str]:

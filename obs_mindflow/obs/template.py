@@ -1,4 +1,5 @@
-"""The text-source template: ``"{emotion} · {negative_share} negative"`` → ``"happy · 12 % negative"``.
+"""The text-source template: ``"{emotion}"`` → ``"happy"``, ``"{emotion} · {negative_share} negative"`` →
+``"happy · 12 % negative"``.
 
 Pure Python (no obspython, no numpy): unit-tested directly. The placeholders and their values come from
 :mod:`obs_mindflow.engine.views` (one home for the schema). Placeholders are plain names in braces; ``{{`` and ``}}`` are
@@ -13,11 +14,13 @@ from __future__ import annotations
 import string
 from typing import Mapping
 
-from ..engine.views import PLACEHOLDERS
+from ..engine.views import PLACEHOLDERS, PRIVATE_PLACEHOLDERS
 
-DEFAULT_TEMPLATE = "{emotion} · {negative_share} negative"
+#: Only the emotion: the negative share is hidden from viewers by default (settings.hide_negative_share).
+DEFAULT_TEMPLATE = "{emotion}"
 
-__all__ = ["DEFAULT_TEMPLATE", "PLACEHOLDERS", "TemplateError", "check_template", "known_placeholders", "render"]
+__all__ = ["DEFAULT_TEMPLATE", "PLACEHOLDERS", "PRIVATE_PLACEHOLDERS", "TemplateError", "check_template",
+           "known_placeholders", "private_placeholders_used", "render"]
 
 _FORMATTER = string.Formatter()
 
@@ -60,6 +63,15 @@ def _validate(template: str) -> None:
                                 f"write {{{name}}}")
         if "{" in spec:
             raise TemplateError(f"nested placeholders in the format of {{{name}}} are not supported")
+
+
+def private_placeholders_used(template: str) -> list[str]:
+    """The private placeholders (:data:`PRIVATE_PLACEHOLDERS`) a usable ``template`` names, in order, once each."""
+    try:
+        names = [name for name, _, _ in _fields(template)]
+    except TemplateError:
+        return []
+    return [p for p in PRIVATE_PLACEHOLDERS if p in names]
 
 
 def render(template: str, values: Mapping[str, str]) -> str:

@@ -1,0 +1,267 @@
+"""The script's settings panel (Tools > Scripts > MindFlow): built once per ``script_properties``, then kept true in
+place.
+
+How OBS shows a script's panel (OBS 29–32, ``UI/properties-view.cpp``): ``script_properties`` is called when the
+script is selected in Tools > Scripts (and by the reload button); OBS builds widgets from the properties object it
+returns and keeps that object. When a button callback or a property's modified callback returns ``True``, OBS
+rebuilds the widgets **from the same object** — it does not call ``script_properties`` again. So every label,
+visibility and status text lives in that object and is changed in place by :func:`apply` from the callbacks
+(``obs_property_set_description``, ``obs_property_set_visible``). Nothing else can refresh an open panel (a timer
+cannot): the status says when it was last brought up to date, and the buttons act on what their label says.
+
+The panel is the same set of properties whether or not the run-time packages are installed (only visibility differs),
+so the panel that was open while they were installed becomes the full one after "Check again", without reopening.
+
+:func:`build` adds the properties (obspython); :class:`PanelView` is what they should show — pure data, made by the
+controller (or by the entry module while packages are missing); :func:`apply` makes the properties show it and says
+whether anything visible changed (the callback's return value: OBS then redraws).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import obspython as obs
+
+from .settings import (
+    CALIBRATION_MAX_S,
+    CALIBRATION_MIN_S,
+    CUSTOM_MODEL,
+    MIN_REPORT_MAX_S,
+    PORT_MAX,
+    PORT_MIN,
+    RATE_MAX_HZ,
+    RATE_MIN_HZ,
+)
+from .template import PLACEHOLDERS, PRIVATE_PLACEHOLDERS
+
+NORMAL, WARNING, ERROR = "normal", "warning", "error"
+
+#: The panel's status key lives in the properties object itself (a hidden property), so :func:`apply` can tell a
+#: real change from a new "as of" time without any memory of its own.
+STATUS_KEY = "status_key"
+
+#: Properties that are settings (saved values): hidden while the packages are missing.
+SETTINGS = ("video_source", "text_source", "template", "template_note", "hide_negative_share", "idle_text",
+            "rate_hz", "model", "calibration_s", "calibrate_each_session", "nudge_enabled", "report_dir",
+            "min_report_s", "open_reports", "advanced")
+#: Properties shown only while the packages are missing.
+DEPS_ONLY = ("deps", "install_deps", "check_deps")
+
+
+@dataclass(frozen=True)
+class Item:
+    """What one property shows: its ``text`` (a label, a button's caption or an info text), whether it is
+    ``visible``, and for an info text its ``kind`` (normal, warning, error)."""
+
+    text: str | None = None
+    visible: bool = True
+    kind: str | None = None
+
+
+@dataclass
+class PanelView:
+    """What the panel should show: ``items`` by property name (names not listed keep what they show);
+    ``status_key``: the status without its volatile parts (times, rates) — the status text is only replaced when
+    this changes, so typing in a field or dragging a slider does not redraw the panel."""
+
+    items: dict[str, Item] = field(default_factory=dict)
+    status_key: str = ""
+
+
+# ==================================================================================================================
+# Building (script_properties)
+# ==================================================================================================================
+
+Callbacks = dict[str, Callable[..., Any]]
+
+
+def _info(props: Any, name: str, text: str = "") -> Any:
+    p = obs.obs_properties_add_text(props, name, text or " ", obs.OBS_TEXT_INFO)
+    obs.obs_property_text_set_info_word_wrap(p, True)
+    return p
+
+
+def build(buttons: Callbacks, modified: Callable[..., Any], *, video_sources: list[tuple[str, str]],
+          text_sources: list[str], models: list[tuple[str, str]], current: dict[str, str], models_dir: str,
+          report_dir: str) -> Any:
+    """Every property of the panel, in order: status first, then the buttons used most, then the settings, then
+    the Advanced group. ``buttons``: property name → the entry module's module-level button callback;
+    ``modified``: the entry module's modified callback (set on every setting); ``current``: the settings' current
+    ``video_source``/``text_source`` (kept in the lists when the source is missing)."""
+    props = obs.obs_properties_create()
+    _info(props, "status", "Status: …")
+    p = _info(props, STATUS_KEY, "")
+    obs.obs_property_set_visible(p, False)
+    p = _info(props, "setup")
+    obs.obs_property_text_set_info_type(p, obs.OBS_TEXT_INFO_WARNING)
+    p = _info(props, "last_error")
+    obs.obs_property_text_set_info_type(p, obs.OBS_TEXT_INFO_ERROR)
+    p = _info(props, "deps")
+    obs.obs_property_text_set_info_type(p, obs.OBS_TEXT_INFO_ERROR)
+    for name, label in (("install_deps", "Install the missing packages"), ("check_deps", "Check again"),
+                        ("session", "Start session"), ("refresh", "Refresh status"),
+                        ("calibrate", "Calibrate to my face"), ("clear_calibration", "Clear calibration")):
+        obs.obs_properties_add_button(props, name, label, buttons[name])
+    _info(props, "result")
+    obs.obs_properties_add_button(props, "open_report", "Open last report", buttons["open_report"])
+
+    p = obs.obs_properties_add_list(props, "video_source", "Webcam (video source)", obs.OBS_COMBO_TYPE_LIST,
+                                    obs.OBS_COMBO_FORMAT_STRING)
+    obs.obs_property_list_add_string(p, "(choose your webcam)", "")
+    names = [name for _, name in video_sources]
+    if current.get("video_source") and current["video_source"] not in names:
+        obs.obs_property_list_add_string(p, f"{current['video_source']} (missing)", current["video_source"])
+    for label, name in video_sources:
+        obs.obs_property_list_add_string(p, label, name)
+    obs.obs_property_set_long_description(p, "The source that shows your face: your webcam (or a media source for a "
+                                             "test). It need not be in the current scene.")
+    obs.obs_property_set_modified_callback(p, modified)
+
+    p = obs.obs_properties_add_list(props, "text_source", "Text source (on stream)", obs.OBS_COMBO_TYPE_LIST,
+                                    obs.OBS_COMBO_FORMAT_STRING)
+    obs.obs_property_list_add_string(p, "(none)", "")
+    if current.get("text_source") and current["text_source"] not in text_sources:
+        obs.obs_property_list_add_string(p, f"{current['text_source']} (missing)", current["text_source"])
+    for name in text_sources:
+        obs.obs_property_list_add_string(p, name, name)
+    obs.obs_property_set_modified_callback(p, modified)
+
+    p = obs.obs_properties_add_text(props, "template", "Text template", obs.OBS_TEXT_DEFAULT)
+    obs.obs_property_set_long_description(p, "What the text source shows during a session. Placeholders: " + "; ".join(
+        f"{{{k}}}: {v}" for k, v in PLACEHOLDERS.items()) + ". Write \\n for a line break.")
+    obs.obs_property_set_modified_callback(p, modified)
+    _info(props, "template_note")
+    p = obs.obs_properties_add_bool(props, "hide_negative_share", "Hide the negative share from viewers")
+    obs.obs_property_set_long_description(p, "On: " + ", ".join("{" + k + "}" for k in PRIVATE_PLACEHOLDERS) +
+                                          " show nothing on the text source and the overlay page leaves out the "
+                                          "negative share, its trend and the session profile. You still see them "
+                                          "here and in the report.")
+    obs.obs_property_set_modified_callback(p, modified)
+    p = obs.obs_properties_add_text(props, "idle_text", "Text outside a session", obs.OBS_TEXT_DEFAULT)
+    obs.obs_property_set_long_description(p, "What the text source shows when no session runs (empty: nothing).")
+    obs.obs_property_set_modified_callback(p, modified)
+    p = obs.obs_properties_add_float_slider(props, "rate_hz", "Analyses per second", RATE_MIN_HZ, RATE_MAX_HZ, 0.5)
+    obs.obs_property_set_long_description(p, "Higher costs CPU and rarely changes the result.")
+
+    p = obs.obs_properties_add_list(props, "model", "Expression model", obs.OBS_COMBO_TYPE_LIST,
+                                    obs.OBS_COMBO_FORMAT_STRING)
+    for label, name in models:
+        obs.obs_property_list_add_string(p, label, name)
+    obs.obs_property_list_add_string(p, "Custom folder (card.json + .onnx; see docs/dan.md)", CUSTOM_MODEL)
+    obs.obs_property_set_modified_callback(p, modified)
+
+    p = obs.obs_properties_add_float_slider(props, "calibration_s", "Calibration time (s)", CALIBRATION_MIN_S,
+                                            CALIBRATION_MAX_S, 1.0)
+    obs.obs_property_set_long_description(p, "How long 'Calibrate to my face' records your face. Look at the camera as "
+                                             "you do when streaming; talking is fine.")
+    p = obs.obs_properties_add_bool(props, "calibrate_each_session", "Calibrate on the first seconds of each session")
+    obs.obs_property_set_long_description(p, "Off by default: a session often starts with a greeting smile or a tense "
+                                             "moment, which a calibration would take for your resting face.")
+    p = obs.obs_properties_add_bool(props, "nudge_enabled", "Break nudges (opt-in)")
+    obs.obs_property_set_long_description(p, "A gentle note in the log, overlay and {nudge} placeholder when "
+                                             "negative expressions dominate for 10 minutes.")
+    obs.obs_properties_add_path(props, "report_dir", "Report folder", obs.OBS_PATH_DIRECTORY, None, report_dir)
+    p = obs.obs_properties_add_int(props, "min_report_s", "Keep reports of sessions from (s)", 0,
+                                   int(MIN_REPORT_MAX_S), 10)
+    obs.obs_property_set_long_description(p, "Shorter sessions (a quick test) leave no report folder, unless you press "
+                                             "'Write report now' during them. 0: keep every report.")
+    obs.obs_properties_add_button(props, "open_reports", "Open report folder", buttons["open_reports"])
+
+    adv = obs.obs_properties_create()
+    p = obs.obs_properties_add_bool(adv, "overlay_enabled", "Overlay page (for a Browser source)")
+    obs.obs_property_set_modified_callback(p, modified)
+    obs.obs_properties_add_int(adv, "overlay_port", "Overlay port (127.0.0.1 only)", PORT_MIN, PORT_MAX, 1)
+    _info(adv, "overlay_url")
+    obs.obs_properties_add_button(adv, "add_overlay", "Add overlay as a Browser source", buttons["add_overlay"])
+    obs.obs_properties_add_path(adv, "model_folder", "Custom model folder", obs.OBS_PATH_DIRECTORY, None, models_dir)
+    obs.obs_properties_add_button(adv, "write_report", "Write report now (and keep it)", buttons["write_report"])
+    obs.obs_properties_add_button(adv, "reset", "Reset session (report written, new session)", buttons["reset"])
+    obs.obs_properties_add_group(props, "advanced", "Advanced", obs.OBS_GROUP_NORMAL, adv)
+    return props
+
+
+# ==================================================================================================================
+# Keeping it true (callbacks)
+# ==================================================================================================================
+
+_KINDS = {NORMAL: "OBS_TEXT_INFO_NORMAL", WARNING: "OBS_TEXT_INFO_WARNING", ERROR: "OBS_TEXT_INFO_ERROR"}
+
+
+def apply(props: Any, view: PanelView) -> bool:
+    """Make ``props`` show ``view``; ``True`` when anything visible changed (return it from the callback so OBS
+    redraws). The ``status`` text is replaced only when ``view.status_key`` differs from the one shown."""
+    changed = False
+    key_prop = obs.obs_properties_get(props, STATUS_KEY)
+    status_stale = key_prop is None or obs.obs_property_description(key_prop) != (view.status_key or " ")
+    if key_prop is not None and status_stale:
+        obs.obs_property_set_description(key_prop, view.status_key or " ")
+    for name, item in view.items.items():
+        p = obs.obs_properties_get(props, name)
+        if p is None:
+            continue
+        if item.text is not None and (name != "status" or status_stale):
+            text = item.text or " "        # OBS shows an info property's name when its text is empty
+            if obs.obs_property_description(p) != text:
+                obs.obs_property_set_description(p, text)
+                changed = changed or item.visible
+        if item.kind is not None:
+            kind = getattr(obs, _KINDS[item.kind])
+            if obs.obs_property_text_info_type(p) != kind:
+                obs.obs_property_text_set_info_type(p, kind)
+                changed = changed or item.visible
+        if bool(obs.obs_property_visible(p)) != item.visible:
+            obs.obs_property_set_visible(p, item.visible)
+            changed = True
+    return changed
+
+
+def shown(props: Any, names: list[str] | tuple[str, ...]) -> dict[str, tuple[str, bool]]:
+    """``{name: (text, visible)}`` of what ``props`` shows (tests and the e2e hooks read the panel this way)."""
+    out = {}
+    for name in names:
+        p = obs.obs_properties_get(props, name)
+        if p is not None:
+            out[name] = (obs.obs_property_description(p), bool(obs.obs_property_visible(p)))
+    return out
+
+
+# ==================================================================================================================
+# Model list labels (from the model cards)
+# ==================================================================================================================
+
+def model_choices(root: Any = None) -> list[tuple[str, str]]:
+    """``(label, folder name)`` of every bundled model: its title, its measured accuracy and speed from its card,
+    and which one is the most accurate and which the lightest — "MindFlow r3d+r3 (FER2013, 7 classes) — 68 % on
+    FER2013 PublicTest, 2.4 ms per face · most accurate". Unreadable cards are skipped. Light: no numpy."""
+    from ..engine.card import ModelCard, ModelCardError, find_model_folders
+    from ..engine.catalog import MODELS_DIR
+
+    cards = []
+    for folder in find_model_folders(root or MODELS_DIR):
+        try:
+            cards.append((folder.name, ModelCard.load(folder)))
+        except ModelCardError:
+            continue
+
+    def accuracy(card: Any) -> float | None:
+        acc = card.accuracy.get("accuracy") if isinstance(card.accuracy, dict) else None
+        return float(acc) if isinstance(acc, (int, float)) else None
+
+    accs = {name: accuracy(card) for name, card in cards}
+    speeds = {name: card.ms_per_face for name, card in cards if card.ms_per_face is not None}
+    best = max((n for n in accs if accs[n] is not None), key=lambda n: accs[n], default=None)
+    lightest = min(speeds, key=lambda n: speeds[n], default=None)
+    out = []
+    for name, card in cards:
+        facts = []
+        if accs[name] is not None:
+            dataset = str(card.accuracy.get("dataset", "")).split(" (")[0]
+            facts.append(f"{accs[name] * 100:.0f} % on {dataset}" if dataset else f"{accs[name] * 100:.0f} % accuracy")
+        if name in speeds:
+            facts.append(f"{speeds[name]:.1f} ms per face")
+        notes = [w for w, n in (("most accurate", best), ("lightest", lightest)) if n == name and len(cards) > 1]
+        label = card.title + (" — " + ", ".join(facts) if facts else "") + (" · " + ", ".join(notes) if notes else "")
+        out.append((label, name))
+    return out
