@@ -16,11 +16,12 @@ Afterwards, every ``SAMPLE_EVERY``-th broadcast frame is checked:
   "no face");
 - the line shows the emotion and the negative share.
 
-A privacy variant (a setting hiding the negative share from viewers) needs only :func:`stream_session` with that
-setting and :func:`assert_never_shows_negative_share` — e.g.::
+The privacy variant — ``hide_negative_share`` (on by default) keeps the share off the broadcast even when the
+template asks for it — is :func:`stream_session` with that setting plus :func:`assert_never_shows_negative_share`
+(about 50 s more of CI per OBS version, so not run here yet)::
 
     def test_hidden_negative_share_never_reaches_viewers(stream_ready, tmp_path):
-        b = stream_session(tmp_path, hide_negative_share=True)
+        b = stream_session(tmp_path, **{**SHOWN, "hide_negative_share": True})
         b.check_clean_exit()
         assert_never_shows_negative_share(b)
 
@@ -79,6 +80,10 @@ WEBCAM_REGION = Region("webcam", 0, 0, 480, 270, scale=(48, 27))
 # (about 0.3 s for a face, the smoother's face-lost grace more for "no face", see tools/bench_stream.py) with a wide
 # margin for a loaded CI machine.
 SETTLE_S = 2.0
+# The line viewers read: the emotion and the session's negative share. MindFlow hides the share from viewers by
+# default (hide_negative_share, default template "{emotion}"); this test shows it on purpose. min_report_s=0: the
+# 30-s session keeps its report folder (the default keeps none under 60 s).
+SHOWN = {"template": "{emotion} · {negative_share} negative", "hide_negative_share": False, "min_report_s": 0}
 
 
 @pytest.fixture(scope="session")
@@ -211,7 +216,7 @@ def assert_never_shows_negative_share(b: Broadcast) -> None:
 # ==================================================================================================================
 
 def test_stream_viewers_read_the_emotion_and_the_session_is_reported(stream_ready, tmp_path):
-    b = stream_session(tmp_path)
+    b = stream_session(tmp_path, **SHOWN)
     assert b.listening == [("tcp", "127.0.0.1", b.port)], f"the RTMP server listens on {b.listening}"
     b.check_clean_exit()
 
