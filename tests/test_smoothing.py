@@ -23,10 +23,14 @@ def _probs(main: dict[str, float], rng: np.random.Generator, sigma: float) -> np
     return noisy / noisy.sum()
 
 
+# The label hysteresis on its own ("uncertain" off): the flicker and delay bounds below are about labels.
+LABELS_ONLY = SmootherOptions(min_confidence=0.0, min_margin=0.0)
+
+
 def _run(rate_hz: float, seconds: float, schedule, sigma: float, seed: int, options=None):
     """Feed ``schedule(t) -> {label: p}`` at ``rate_hz`` with timing jitter; returns [(t, shown label)]."""
     rng = np.random.default_rng(seed)
-    sm = EmotionSmoother(LABELS, options)
+    sm = EmotionSmoother(LABELS, options or LABELS_ONLY)
     out, t = [], 0.0
     while t < seconds:
         out.append((t, sm.update(t, _probs(schedule(t), rng, sigma)).label))
@@ -120,3 +124,50 @@ def test_timestamps_going_backwards_do_not_break_it():
     sm.update(10.0, np.eye(7)[3])
     state = sm.update(9.0, np.eye(7)[3])
     assert state.label == "happy"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# "Uncertain"
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rate", [5, 30])
+@pytest.mark.parametrize("case, schedule, expect", [
+    ("split between two", lambda t: {"sad": 0.3, "neutral": 0.3}, "uncertain"),
+    ("flat", lambda t: {}, "uncertain"),
+    ("clear", lambda t: {"happy": 0.8}, "happy"),
+])
+def test_low_or_split_confidence_reads_uncertain(rate, case, schedule, expect):
+    trace, _ = _run(rate, 20, schedule, 0.02, 5, SmootherOptions())
+    shown = [lab for t, lab in trace if t > 3]
+    assert shown and all(lab == expect for lab in shown), (case, set(shown))
+
+
+@pytest.mark.parametrize("rate", [5, 30])
+def test_uncertain_does_not_flicker_on_a_borderline_face(rate):
+    """Top probability hovering around the threshold with per-frame noise: at most 4 display changes a minute."""
+    trace, _ = _run(rate, 300, lambda t: {"neutral": 0.4, "sad": 0.2}, 0.12, 11, SmootherOptions())
+    assert _changes(trace) / 5 <= 4
+    assert {"uncertain", "neutral"} & {lab for _, lab in trace}
+
+
+def test_a_face_that_cannot_be_read_is_uncertain_and_recovers_after_the_hold():
+    o = SmootherOptions()
+    sm = EmotionSmoother(LABELS, o)
+    p = np.array([0.02, 0.02, 0.02, 0.86, 0.04, 0.02, 0.02])
+    t = 0.0
+    while t < 3:
+        assert sm.update(t, p).label == "happy"
+        t += 0.2
+    states = []
+    while t < 6:                                   # blurred / too small for 3 s
+        states.append((t, sm.update(t, p, readable=False).label))
+        t += 0.2
+    first = next(t0 for t0, lab in states if lab == "uncertain")
+    assert first - 3 <= o.switch_hold_s + 0.2 + 1e-9 and states[-1][1] == "uncertain"
+    back = None
+    while t < 8:
+        if sm.update(t, p).label == "happy" and back is None:
+            back = t
+        t += 0.2
+    assert back is not None and back - 6 <= o.min_dwell_s / 2 + 0.2 + 1e-9   # half the dwell to leave "uncertain"
+    assert sm.update(t, None).label == "happy"     # a missed detection: grace as before

@@ -30,7 +30,8 @@ Default bounds, and why (the tests in ``tests/test_smoothing.py`` check them at 
 3. **"Uncertain" instead of a confident wrong label.** When the smoothed top probability is below
    ``min_confidence``, its lead over the second is below ``min_margin``, or the frame says the face cannot be read
    (too small or blurred: ``readable=False``), the display becomes :data:`UNCERTAIN` — with the same hold and dwell
-   as any other change, so it does not flicker either. It counts as face time that could not be read.
+   as any other change (half the dwell to leave it, once the thresholds are passed by half the switch margin), so a
+   borderline face does not flicker either. It counts as face time that could not be read.
 """
 
 from __future__ import annotations
@@ -55,8 +56,11 @@ class SmootherOptions:
     min_dwell_s: float = 2.0
     face_lost_grace_s: float = 0.5
     max_gap_s: float = 5.0  # a longer pause between updates (analysis paused) restarts smoothing from the new input
-    min_confidence: float = 0.0   # below this smoothed top probability the display is "uncertain" (0: never)
-    min_margin: float = 0.0       # … or when the top leads the second by less than this
+    # Below this smoothed top probability, or a lead over the second below min_margin, the display is "uncertain".
+    # Measured (tools/bench_realworld.py, section 5, default model): the largest thresholds below which single-frame
+    # readings of FER+ validation faces are right at most a third of the time. 0 turns a check off.
+    min_confidence: float = 0.38
+    min_margin: float = 0.01
 
     def __post_init__(self) -> None:
         if self.time_constant_s <= 0:
@@ -138,7 +142,9 @@ class EmotionSmoother:
         top = int(np.argmax(s))
         if o.min_confidence > 0 or o.min_margin > 0 or not self._readable:
             second = float(np.partition(s, -2)[-2]) if len(s) > 1 else 0.0
-            if not self._readable or s[top] < o.min_confidence or s[top] - second < o.min_margin:
+            band = o.switch_margin / 2 if self._shown == _UNC else 0.0   # leaving "uncertain" needs a clearer read
+            if (not self._readable or s[top] < o.min_confidence + band
+                    or s[top] - second < (o.min_margin + band if o.min_margin > 0 else 0.0)):
                 top = _UNC
         if top == _UNC or self._shown == _UNC:
             self._decide_uncertain(top, t)
@@ -155,8 +161,9 @@ class EmotionSmoother:
             self._show(top, t)
 
     def _decide_uncertain(self, top: int, t: float) -> None:
-        """Changes to and from "uncertain" (no margin: it has no probability): to it after the hold and the dwell,
-        from it after the hold only (a face that can be read again is shown at once)."""
+        """Changes to and from "uncertain" (it has no probability, so no margin): after the hold and the dwell —
+        half the dwell when leaving it, and leaving needs the thresholds passed by half the switch margin (a band
+        against flicker on a borderline face)."""
         o = self.options
         if self._shown == -1:
             self._show(top, t)
@@ -166,8 +173,8 @@ class EmotionSmoother:
             return
         if top != self._challenger:
             self._challenger, self._challenger_since = top, t
-        leaving = self._shown == _UNC     # a readable face again: no dwell, only the hold
-        if t - self._challenger_since >= o.switch_hold_s and (leaving or t - self._shown_since >= o.min_dwell_s):
+        dwell = o.min_dwell_s / 2 if self._shown == _UNC else o.min_dwell_s   # a readable face is shown sooner
+        if t - self._challenger_since >= o.switch_hold_s and t - self._shown_since >= dwell:
             self._show(top, t)
 
     def _show(self, index: int, t: float) -> None:
