@@ -101,8 +101,12 @@ def _start(settings, bind=True):
     from obs_mindflow.obs.controller import MindFlowScript
 
     script = MindFlowScript()
-    _script = script
-    script.load(settings, bind=bind)
+    try:
+        script.load(settings, bind=bind)
+    except Exception:
+        script.unload()
+        raise
+    _script = script      # only now: the timer and the tick (graphics thread) never see a half-loaded script
 
 
 def script_update(settings):

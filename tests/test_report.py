@@ -216,8 +216,8 @@ def test_html_escapes_hostile_labels_and_model_name(tmp_path):
 @pytest.mark.parametrize("events, expected", [
     ([(0, "happy")], "No analysis results were recorded"),                # one result: no duration yet
     ([(0, ""), (1, ""), (2, "")], "No face was visible"),
-    ([(0, "sad"), (3, "sad")], "Negative expressions: 100 %"),
-    ([(0, "happy"), (1, "happy"), (1e5, "happy"), (1e5 + 1, "")], "not analysed 27 h 46 min"),  # a day-long pause
+    ([(0, "sad"), (3, "sad")], "Negative expressions (angry, disgust, fear, sad): 100 %"),
+    ([(0, "happy"), (1, "happy"), (1e5, "happy"), (1e5 + 1, "")], "not analysed (paused or no picture) 27 h 46 min"),  # a day-long pause
 ])
 def test_degenerate_sessions_still_get_a_report(tmp_path, events, expected):
     done = record(tmp_path, events, started_at=START).finish()
@@ -351,7 +351,7 @@ def test_finish_reports_a_failure_instead_of_raising_and_can_retry(tmp_path):
     assert not done.ok and isinstance(done.error, ReportError) and done.folder is None
     assert "Report NOT saved" in done.summary_text and str(blocker / "sub") in done.summary_text
     assert "could not write the session report" in str(done.error) and "next checkpoint" not in str(done.error)
-    assert "Negative expressions: 100 %" in done.summary_text           # the figures are still there
+    assert "Negative expressions (angry, disgust, fear, sad): 100 %" in done.summary_text           # the figures are still there
     blocker.unlink()
     again = rec.finish()
     assert again.ok and (again.folder / HTML_FILE).is_file()

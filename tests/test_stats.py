@@ -452,12 +452,13 @@ def test_top_negative_segments_skip_segments_with_little_face():
 
 
 @pytest.mark.parametrize("started_at, expected", [
-    (None, ["Duration: 30 min 00 s", "Face visible: 97 %", "Negative expressions: 26 % of face time (angry, sad)",
+    (None, ["Length: 30 min 00 s", "Your face was in view 97 % of the time",
+            "Negative expressions (angry, sad): 26 % of that time",
             "Longest negative stretch: 5 min 00 s (00:10:00–00:15:00)",
-            "Most negative 5-minute segments: 00:10–00:15 100 %; 00:20–00:25 50 %", "Dominant: neutral"]),
-    (datetime(2026, 11, 24, 20, 15, 3), ["Duration: 30 min 00 s (20:15–20:45)",
+            "Most negative 5 minutes: 00:10–00:15 (100 %); 00:20–00:25 (50 %)", "Most often: neutral"]),
+    (datetime(2026, 11, 24, 20, 15, 3), ["Length: 30 min 00 s (20:15–20:45)",
                                          "Longest negative stretch: 5 min 00 s (20:25:03–20:30:03)",
-                                         "20:25–20:30 100 %; 20:35–20:40 50 %"]),
+                                         "20:25–20:30 (100 %); 20:35–20:40 (50 %)"]),
 ])
 def test_format_summary(started_at, expected):
     text = format_summary(_half_hour(), model_name="fer", started_at=started_at)
@@ -465,7 +466,11 @@ def test_format_summary(started_at, expected):
         assert line in text
     assert text.startswith("MindFlow session summary (model fer)")
     assert text.splitlines()[-1] == DISCLAIMER and "not a diagnosis" in DISCLAIMER
-    assert "Profile: neutral 66 %, sad 17 %, angry 9 %, happy 9 %" in text
+    assert "What your face showed: neutral 66 %, sad 17 %, angry 9 %, happy 9 %" in text
+    shown = next(line for line in text.splitlines() if line.startswith("What your face showed"))
+    assert "displayed-label" not in text and " 0 %" not in shown            # no jargon, no classes never seen
+    body = text.split("\nNot calibrated")[0].splitlines()                # the lines format_summary writes itself
+    assert max(len(line) for line in body) <= 100, "OBS's Script Log does not wrap lines"
 
 
 @pytest.mark.parametrize("snap_events, recovered, expected", [

@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import textwrap
 import threading
 import time
 from datetime import datetime
@@ -48,7 +49,8 @@ from .template import TemplateError, check_template, private_placeholders_used, 
 _OBS_LEVEL = {logging.DEBUG: "LOG_DEBUG", logging.INFO: "LOG_INFO", logging.WARNING: "LOG_WARNING",
               logging.ERROR: "LOG_ERROR", logging.CRITICAL: "LOG_ERROR"}
 
-SETTINGS_LOG_QUIET_S = 1.0      # the settings line is logged once the settings stopped changing for this long
+SETTINGS_LOG_QUIET_S = 1.0
+LOG_WIDTH = 120                 # characters per script-log line (wrapped beyond)      # the settings line is logged once the settings stopped changing for this long
 
 REPORT_FILE = "report.html"
 
@@ -98,9 +100,14 @@ class ScriptLog:
 
     @staticmethod
     def _write(level: int, message: str) -> None:
+        """One ``script_log`` call per line; long prose lines are wrapped (OBS's Script Log window does not wrap);
+        a line naming a path or a command stays whole, so it can be copied."""
         obs_level = getattr(obs, _OBS_LEVEL.get(level, "LOG_INFO"))
         for line in str(message).splitlines() or [""]:
-            obs.script_log(obs_level, line)
+            pieces = [line] if len(line) <= LOG_WIDTH or "/" in line or "\\" in line else textwrap.wrap(
+                line, LOG_WIDTH, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False)
+            for piece in pieces or [""]:
+                obs.script_log(obs_level, piece)
 
 
 class _LogHandler(logging.Handler):
@@ -345,7 +352,7 @@ class MindFlowScript:
             if self.overlay is not None:
                 self.overlay.stop()
                 self.overlay = None
-            self._write_text(self.settings.idle_text)
+            self._write_text(self.settings.idle_text, quiet=True)
             self.log.flush()
             if self._handler is not None:
                 pkg = logging.getLogger("obs_mindflow")
@@ -367,7 +374,8 @@ class MindFlowScript:
                 self.log.info(f"MindFlow: session ended ({t.reason})")
                 finished = self.host.finish_session()
                 self._finished(finished)
-                self._last_text = None           # the text source goes back to the idle text
+                # the idle text at once (OBS may be exiting: it saves the scene collection before the next timer)
+                self._write_text(self.settings.idle_text, quiet=True)
                 return finished
             self.log.info(f"MindFlow: {t.reason}; no session was running")
         return None
@@ -672,14 +680,18 @@ class MindFlowScript:
             return
         text = self.session_text()
         if text is not None and text != self._last_text:
-            self._write_text(text)
+            self._write_text(text, quiet=not (self.host is not None and self.host.active))
 
-    def _write_text(self, text: str) -> None:
+    def _write_text(self, text: str, quiet: bool = False) -> None:
+        """Write the text source. ``quiet``: the idle text — a missing source is not a problem then (OBS loads
+        scripts before the scene collection's sources and removes the sources before unloading scripts); the next
+        timer call tries again."""
         name = self.settings.text_source
         if not name:
             return
         problem = sources.set_text(name, text)
-        self.set_problem("text", problem)
+        if not (quiet and problem):
+            self.set_problem("text", problem)
         self._last_text = None if problem else text
 
     def _follow_rename(self, new: str) -> None:

@@ -126,6 +126,8 @@ class ObsConfig:
     @property
     def obs_dir(self) -> Path:
         return self.config_home / "obs-studio"
+    # The stand-in webcam as a still picture (an image_source showing this file) instead of the looping clip.
+    webcam_image: Path | None = None
 
     @property
     def quit_file(self) -> Path:
@@ -202,7 +204,10 @@ def _collection(cfg: ObsConfig, name: str) -> dict[str, Any]:
                       "items": [_scene_item(WEBCAM, 1)] if cfg.shared_webcam or not cfg.webcam_in_scene else []}},
         {"id": "ffmpeg_source", "versioned_id": "ffmpeg_source", "name": WEBCAM, "enabled": True, "flags": 0,
          "settings": {"local_file": str(cfg.video), "is_local_file": True, "looping": True,
-                      "close_when_inactive": cfg.close_when_inactive, "restart_on_activate": False, "hw_decode": False}},
+                      "close_when_inactive": cfg.close_when_inactive, "restart_on_activate": False, "hw_decode": False}}
+        if cfg.webcam_image is None else
+        {"id": "image_source", "versioned_id": "image_source", "name": WEBCAM, "enabled": True, "flags": 0,
+         "settings": {"file": str(cfg.webcam_image), "unload": False}},
         {"id": "text_ft2_source", "versioned_id": "text_ft2_source_v2", "name": TEXT, "enabled": True, "flags": 0,
          "settings": {"text": "MindFlow", "font": {"face": "DejaVu Sans", "size": 48, "style": "Book",
                                                     "flags": 0}}},
@@ -297,7 +302,7 @@ class ObsProcess:
     """One OBS run. ``start()``, ``wait_for(regex)``, ``stop()`` (SIGINT, SIGKILL after a timeout)."""
 
     def __init__(self, cfg: ObsConfig, *, start_recording: bool | None = None, start_streaming: bool = False,
-                 nice: int = 0) -> None:
+                 nice: int = 0, fresh_config: bool = True) -> None:
         self.cfg = cfg
         self.nice = nice
         self.start_recording = cfg.record if start_recording is None else start_recording
@@ -310,6 +315,7 @@ class ObsProcess:
         self.result: ObsResult | None = None          # what stop() returned
 
     def command(self) -> list[str]:
+        self.fresh_config = fresh_config   # False: start with what an earlier run saved (an OBS restart)
         prefix = ["nice", "-n", str(self.nice)] if self.nice else []
         cmd = prefix + ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "obs", "--multi",
                "--collection", self.cfg.collections[0], "--profile", PROFILE, "--scene", SCENE]
@@ -328,7 +334,8 @@ class ObsProcess:
         return env
 
     def start(self) -> "ObsProcess":
-        write_config(self.cfg)
+        if self.fresh_config or not self.cfg.obs_dir.is_dir():
+            write_config(self.cfg)
         out = open(self.stdout_path, "wb")
         self.t0 = time.monotonic()
         # A new session: a Ctrl-C in the terminal that runs pytest does not reach OBS. Signals go to OBS's own pid.

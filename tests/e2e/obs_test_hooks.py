@@ -14,7 +14,9 @@ Settings (the harness writes them into the scene collection's ``modules.scripts-
   recording started (OBS then unloads and reloads every script: a reload mid-session);
 - ``quit_file`` — when this file appears, close OBS's main window as File > Exit does;
 - ``stack_dump`` — a file: SIGUSR1 then makes Python write every thread's stack there (the harness sends it to a
-  hung OBS before killing it).
+  hung OBS before killing it);
+- ``panel_commands`` / ``panel_results`` — MindFlow's panel as OBS's Tools > Scripts dialog drives it (see
+  :func:`_panel_commands`): the test writes commands to the first file, the results are appended to the second.
 
 Frontend calls that change the UI run on OBS's UI thread (``run_on_ui_thread``, MindFlow's own helper): the timer
 below runs on the graphics thread, and a scene-collection switch from there rebuilds Qt widgets off the GUI thread.
@@ -52,6 +54,9 @@ class _State:
         self.trace_text_source = ""
         self.last_text = None
         self.last_seq = None
+        self.panel_commands = ""
+        self.panel_results = ""
+        self.panel = None           # the properties object, as the Scripts dialog keeps it
 
 
 _state = None
@@ -84,7 +89,11 @@ def script_load(settings):
     if trace:
         _state.trace = open(trace, "a", encoding="utf-8")
         _state.trace_text_source = obs.obs_data_get_string(settings, "trace_text_source")
+    _state.panel_commands = obs.obs_data_get_string(settings, "panel_commands")
+    _state.panel_results = obs.obs_data_get_string(settings, "panel_results")
     obs.timer_add(_on_timer, 100)
+    if _state.clock_source or _state.trace is not None:
+        obs.timer_add(_on_frame, 1)     # 1 ms: due at every tick, so it runs once per frame
     _log(f"hooks loaded (stop_after_s={_state.stop_after_s:g}, switch_collection={_state.switch_collection!r}, "
          f"switch_after_s={_state.switch_after_s:g}, quit_file={'set' if _state.quit_file else 'none'}, "
          f"stop_stream_after_s={_state.stop_stream_after_s:g}, clock_source={_state.clock_source!r}, "
@@ -94,12 +103,16 @@ def script_load(settings):
 def script_unload():
     global _state
     obs.timer_remove(_on_timer)
+    if _state is not None and (_state.clock_source or _state.trace is not None):
+        obs.timer_remove(_on_frame)
     s, _state = _state, None
     if s is not None and s.stack_file is not None:
         faulthandler.unregister(signal.SIGUSR1)
         s.stack_file.close()
     if s is not None and s.trace is not None:
         s.trace.close()
+    if s is not None and s.panel is not None:
+        obs.obs_properties_destroy(s.panel)
 
 
 def _on_timer():
@@ -110,6 +123,8 @@ def _on_timer():
         s.done.add("quit")
         _log("closing OBS's main window (as File > Exit does)")
         _on_ui_thread(close_main_window)
+    if s.panel_commands and os.path.exists(s.panel_commands):
+        _panel_commands(s)
     _stream_hooks(s)
     if s.recording_t0 is None:
         if obs.obs_frontend_recording_active():
@@ -142,8 +157,14 @@ def _stream_hooks(s):
         _on_ui_thread(obs.obs_frontend_streaming_stop)
 
 
-def script_tick(seconds):
-    """Once per frame on the graphics thread, before the frame is rendered: the burnt-in clock and the trace."""
+def _on_frame():
+    """Once per frame on the graphics thread (a timer due at every tick), before the frame is rendered: the burnt-in
+    clock and the trace.
+
+    A timer, not ``script_tick``: obs-scripting calls every script's ``script_tick`` from the graphics thread and then
+    sets its current-script global to NULL, while another script's ``script_load`` may be running on the UI thread
+    (it lets the graphics thread in whenever it releases the GIL, e.g. importing numpy); MindFlow's load then calls
+    ``timer_add`` with no current script and OBS crashes (seen: 3 of 6 runs). Timer callbacks restore the global."""
     s = _state
     if s is None or not (s.clock_source or s.trace):
         return
@@ -203,6 +224,93 @@ def _trace(s, now):
         s.trace.write(json.dumps(line) + "\n")
     if lines:
         s.trace.flush()
+
+
+def _panel_commands(s):
+    """Drive MindFlow's panel the way OBS's Tools > Scripts dialog does, from commands the test wrote (one per line;
+    the file is consumed; the first line is the batch id):
+
+    - ``open``: ``script_properties()`` of the loaded MindFlow script, kept like the dialog keeps it (OBS redraws
+      from this object when a callback returns True; it does not call ``script_properties`` again);
+    - ``press NAME``: click button NAME (``obs_property_button_clicked``, on OBS's UI thread, as a click does);
+    - ``set NAME JSON``: what typing into / choosing in a field does (``ControlChanged``): the value into the
+      script's settings, ``script_update``, then the property's modified callback — on the UI thread;
+    - ``hotkey NAME``: press and release MindFlow's hotkey NAME (``obs_hotkey_trigger_routed_callback`` on the UI
+      thread, where OBS's frontend routes hotkeys);
+    - ``record start|stop``: start or stop the recording;
+    - ``dump``: append ``{"id", "results", "panel": {name: [text, visible]}, "text": the text source's text}`` to
+      ``panel_results``.
+
+    ``open`` runs here (a script callback: the panel's callbacks need one to be registered); the others run in order
+    on the UI thread. Test instrumentation only: it reaches the script through ``sys.modules["mindflow_obs"]``."""
+    import json
+
+    with open(s.panel_commands, encoding="utf-8") as f:
+        lines = [ln.strip() for ln in f.read().splitlines() if ln.strip()]
+    os.remove(s.panel_commands)
+    if not lines:
+        return
+    batch, results = lines[0], []
+    module = sys.modules.get("mindflow_obs")
+    if module is None:
+        _log(f"panel {batch}: MindFlow's script is not loaded")
+        return
+
+    def prop(name):
+        return obs.obs_properties_get(s.panel, name) if s.panel is not None else None
+
+    def settings():
+        load = getattr(module, "_load", None)
+        return getattr(load, "settings", None)
+
+    def run(cmd):
+        verb, _, rest = cmd.partition(" ")
+        if verb == "press":
+            results.append([cmd, bool(obs.obs_property_button_clicked(prop(rest), None))])
+        elif verb == "set":
+            name, _, raw = rest.partition(" ")
+            value, data = json.loads(raw), settings()
+            setter = {bool: obs.obs_data_set_bool, int: obs.obs_data_set_int, float: obs.obs_data_set_double,
+                      str: obs.obs_data_set_string}[type(value)]
+            setter(data, name, value)
+            module.script_update(data)
+            p = prop(name)
+            results.append([cmd, bool(obs.obs_property_modified(p, data)) if p is not None else None])
+        elif verb == "hotkey":
+            hid = module._load.hotkeys.id_of(rest)
+            obs.obs_hotkey_trigger_routed_callback(hid, True)
+            obs.obs_hotkey_trigger_routed_callback(hid, False)
+            results.append([cmd, hid])
+        elif verb == "record":
+            (obs.obs_frontend_recording_start if rest == "start" else obs.obs_frontend_recording_stop)()
+            results.append([cmd, True])
+        elif verb == "dump":
+            names = getattr(getattr(module, "_panel", None), "NAMES", ())
+            shown = {}
+            for name in names:
+                p = prop(name)
+                if p is not None:
+                    shown[name] = [obs.obs_property_description(p), bool(obs.obs_property_visible(p))]
+            text = None
+            script = getattr(module, "_script", None)
+            source_name = getattr(getattr(script, "settings", None), "text_source", "")
+            source = obs.obs_get_source_by_name(source_name) if source_name else None
+            if source is not None:
+                data = obs.obs_source_get_settings(source)
+                text = obs.obs_data_get_string(data, "text")
+                obs.obs_data_release(data)
+                obs.obs_source_release(source)
+            with open(s.panel_results, "a", encoding="utf-8") as out:
+                out.write(json.dumps({"id": batch, "results": list(results), "panel": shown, "text": text}) + "\n")
+
+    for cmd in lines[1:]:
+        if cmd == "open":
+            if s.panel is not None:
+                obs.obs_properties_destroy(s.panel)
+            s.panel = module.script_properties()
+        else:
+            _on_ui_thread(lambda cmd=cmd: run(cmd))
+    _log(f"panel batch {batch} queued")
 
 
 def _on_ui_thread(fn):

@@ -28,10 +28,12 @@ DEFAULT_MODEL = "mindflow-fer-r3d-r3"          # = catalog.DEFAULT_MODEL (tests/
 LABELS = tuple(json.loads((ROOT / "models" / DEFAULT_MODEL / "card.json").read_text())["labels"])
 LOADED = r"MindFlow: OBS finished loading"
 SUMMARY = "MindFlow session summary"
+IDLE = "MindFlow ready"        # the text source outside a session (the idle_text setting)
 
 
 def _settings(report_dir: Path, **extra) -> dict:
-    return {"video_source": WEBCAM, "text_source": TEXT, "report_dir": str(report_dir), "rate_hz": 5.0, **extra}
+    return {"video_source": WEBCAM, "text_source": TEXT, "report_dir": str(report_dir), "rate_hz": 5.0,
+            "idle_text": IDLE, "min_report_s": 0, **extra}
 
 
 def _check_clean_exit(result, workdir: Path) -> None:
@@ -91,12 +93,14 @@ def test_recording_session_is_analysed_shown_and_reported(obs_ready, tmp_path):
     assert "MindFlow: session started (recording started)" in log
     assert "MindFlow: session ended (recording stopped (no output active any more))" in log
     assert log.count(SUMMARY) == 1, "the session must be summarised exactly once"
-    assert re.search(r"Face visible: [1-9]\d* %", log), "the summary says no face was seen"
+    assert re.search(r"Your face was in view [1-9]\d* %", log), "the summary says no face was seen"
     assert "MindFlow capture cost per frame" in log
     assert f"MindFlow: overlay at http://127.0.0.1:{port}/overlay" in log
 
     text = _saved_text(cfg, cfg.collections[0])
-    assert any(label in text for label in LABELS), f"the text source shows {text!r}, naming none of {LABELS}"
+    assert text == IDLE, f"after the session the text source shows {text!r}, not the idle text"
+    shown = [ln for ln in log.splitlines() if "MindFlow: session result:" in ln]
+    assert len(shown) == 1 and "report: " in shown[0], shown
 
     folders = _session_folders(reports)
     assert len(folders) == 1, f"expected one session folder, got {folders}"
@@ -131,7 +135,7 @@ def test_reload_mid_session_and_exit_while_recording_keep_both_reports(obs_ready
     for folder in folders:
         _check_report(folder)
     text = _saved_text(cfg, "B")
-    assert any(label in text for label in LABELS), f"the text source shows {text!r}, naming none of {LABELS}"
+    assert text == IDLE, f"after the session (OBS exiting) the text source shows {text!r}, not the idle text"
 
 
 def test_missing_dependencies_load_and_print_the_install_command(obs_ready, tmp_path):

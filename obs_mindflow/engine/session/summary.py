@@ -53,7 +53,8 @@ def format_percent(x: float) -> str:
 def format_summary(snapshot: StatsSnapshot, *, model_name: str = "", started_at: datetime | None = None,
                    recovered: bool = False, top: int = 3, segment_seconds: float = 300.0,
                    calibration: dict | None = None) -> str:
-    """A short plain-text block for the OBS script log.
+    """A short plain-text block for the OBS script log, in plain words (each line short: OBS's Script Log does not
+    wrap), listing only the expressions that were seen.
 
     Clock times are wall-clock ``HH:MM`` when ``started_at`` (the wall time of the first result) is given, else
     elapsed ``HH:MM`` since the session start. ``recovered`` adds a line saying the report was rebuilt from the last
@@ -74,13 +75,17 @@ def format_summary(snapshot: StatsSnapshot, *, model_name: str = "", started_at:
     when = ""
     if started_at is not None:
         when = f" ({format_clock(0, started_at)}–{format_clock(s.duration_s, started_at)})"
-    lines.append(f"Duration: {format_duration(s.duration_s)}{when}")
-    extra = f"; not analysed {format_duration(s.not_analysed_s)}" if s.not_analysed_s >= 0.5 else ""
-    lines.append(f"Face visible: {format_percent(s.coverage)} of analysed time (no face {format_duration(s.no_face_s)}{extra})")
+    lines.append(f"Length: {format_duration(s.duration_s)}{when}")
+    gaps = [f"no face {format_duration(s.no_face_s)}"] if s.no_face_s >= 0.5 else []
+    if s.not_analysed_s >= 0.5:
+        gaps.append(f"not analysed (paused or no picture) {format_duration(s.not_analysed_s)}")
+    lines.append(f"Your face was in view {format_percent(s.coverage)} of the time" +
+                 (f" ({'; '.join(gaps)})" if gaps else ""))
     if s.face_s > 0:
-        lines.append("Profile: " + ", ".join(f"{lab} {format_percent(v)}" for lab, v in s.profile()))
+        shown = [(lab, v) for lab, v in s.profile() if format_percent(v) != "0 %"]
+        lines.append("What your face showed: " + ", ".join(f"{lab} {format_percent(v)}" for lab, v in shown))
         neg_names = ", ".join(s.negative_labels) or "none defined by the model card"
-        lines.append(f"Negative expressions: {format_percent(s.negative_share)} of face time ({neg_names})")
+        lines.append(f"Negative expressions ({neg_names}): {format_percent(s.negative_share)} of that time")
         ln = s.longest_negative
         if ln is not None and ln.duration_s > 0:
             lines.append(f"Longest negative stretch: {format_duration(ln.duration_s)} "
@@ -90,12 +95,10 @@ def format_summary(snapshot: StatsSnapshot, *, model_name: str = "", started_at:
             lines.append("Longest negative stretch: none")
         segs = top_negative_segments(s, top, segment_seconds=segment_seconds)
         if segs:
-            mins = f"{segment_seconds / 60:g}-minute"
-            lines.append(f"Most negative {mins} segments: " + "; ".join(
-                f"{format_clock(g.start_s, started_at)}–{format_clock(g.end_s, started_at)} {format_percent(g.negative_share)}"
-                for g in segs))
-        per_min = s.label_changes / (s.duration_s / 60)
-        lines.append(f"Dominant: {s.dominant}; displayed-label changes: {s.label_changes} ({per_min:.1f}/min)")
+            lines.append(f"Most negative {segment_seconds / 60:g} minutes: " + "; ".join(
+                f"{format_clock(g.start_s, started_at)}–{format_clock(g.end_s, started_at)} "
+                f"({format_percent(g.negative_share)})" for g in segs))
+        lines.append(f"Most often: {s.dominant}")
     else:
         lines.append("No face was visible, so there is no emotion profile.")
     lines.extend(basis_lines(s, calibration))
