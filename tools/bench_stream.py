@@ -8,9 +8,10 @@ Setup (``tests/e2e/rtmp.py``, ``tests/e2e/obs_harness.py``): a loopback nginx-rt
 GL) streaming to it (x264 ultrafast, a keyframe a second, 1280x720 at 30 fps) with MindFlow at its default settings
 (5 analyses a second, the default smoothing and text template) on a stand-in webcam (an ``ffmpeg_source`` looping a
 clip); a viewer (ffmpeg playing the stream, no buffering) whose frames are stamped with ``time.monotonic()`` as they
-arrive. Clips: ``sample`` — the bundled sample (a face appears by a cut twice per 28-s loop, and is lost twice as the
-camera pans off it); ``cuts`` — the same photos re-cut so that the smiling and the neutral face replace each other
-every 4 s (the smoother's label-to-label switch).
+arrive. Clips: ``sample`` — the bundled sample (a face appears by a cut twice per loop, and is lost twice as the
+camera pans off it), with one more wall frame at its end so that its loop (28.08 s) is not a multiple of the 0.2-s
+analysis interval and successive loops meet the analysis at different phases; ``cuts`` — the same photos re-cut so
+that the smiling and the neutral face replace each other every 4.08 s (the smoother's label-to-label switch).
 
 Clocks — all on one machine's CLOCK_MONOTONIC, which OBS's embedded Python and this process share:
 
@@ -29,13 +30,16 @@ Clocks — all on one machine's CLOCK_MONOTONIC, which OBS's embedded Python and
   found) and every change of the text source's text.
 
 Per change: ``T0`` the face changes in OBS's picture; ``T1`` the first frame captured after it (``result.timestamp``);
-``T2`` its result is out (the frame the hooks first see it; ≤ 1 frame late); ``T3`` the smoothed label becomes the new
-one; ``T4`` the text source holds it; ``T6`` the first broadcast frame read (OCR) with it. Reported: **analysis**
-``T2-T0`` (capture wait ``T1-T0`` + processing ``T2-T1``), **smoothing hold** ``T3-T2``, **text update** ``T4-T3``,
-**encoder/stream** ``T6-T4`` (the frame's render wait, encoding, RTMP, relay, decoding); **ours** ``T4-T0``; **total**
-``T6-T0``. Median and p95 (nearest rank) per kind of change and over all. Also the OCR read-back rate (the share of
-sampled broadcast frames whose line reads exactly as one the text source held in the 3 s before), and OBS's own
-lagged/skipped frame counts and the load average (the machine may be shared: say so when reporting).
+``T2`` its result is out (the frame the hooks first see it; ≤ 1 frame late); ``Td`` the first result whose face /
+no face agrees with the new picture (the detector confirms a new face over ``DetectorOptions.min_track_s``); ``T3``
+the smoothed label becomes the new one; ``T4`` the text source holds it; ``T6`` the first broadcast frame read (OCR)
+with it. Reported: **analysis** ``T2-T0`` (capture wait ``T1-T0`` + processing ``T2-T1``; the engine's own
+detect+classify+smooth time from ``result.timings``), **face confirmation** ``Td-T2``, **smoothing hold** ``T3-Td``
+(for a lost face: ``SmootherOptions.face_lost_grace_s``), **text update** ``T4-T3``, **encoder/stream** ``T6-T4``
+(the frame's render wait, encoding, RTMP, relay, decoding); **ours** ``T4-T0``; **total** ``T6-T0``. Median and
+p95 (nearest rank) per kind of change and over all. Also the OCR read-back rate (the share of sampled broadcast
+frames whose line reads exactly as one the text source held in the 3 s before), and OBS's own lagged/skipped frame
+counts and the load average (the machine may be shared: say so when reporting).
 """
 
 from __future__ import annotations
@@ -118,6 +122,34 @@ def measured_sample_segments(clip: Path) -> tuple[Segment, ...]:
     for k in range(len(out) - 1):     # segments stay contiguous
         out[k] = Segment(out[k].start, out[k + 1].start, out[k].label, out[k].cut)
     return tuple(out)
+
+
+def make_sample_phase_clip(folder: Path, segments: tuple[Segment, ...]) -> tuple[Path, tuple[Segment, ...]]:
+    """The sample with one more frame of the empty wall at its end: 28.08 s, not a multiple of the 0.2-s analysis
+    interval, so each loop meets the analysis at another phase (with the 28.00-s original every loop would show its
+    changes at the same point between two analyses, and one run would measure one capture wait only)."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cap = cv2.VideoCapture(str(SAMPLE))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 12.0
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    out = folder / "sample-28.08s.mp4"
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write {out}")
+    for frame in frames + frames[-1:]:
+        writer.write(frame)
+    writer.release()
+    last = segments[-1]
+    return out, (*segments[:-1], Segment(last.start, (len(frames) + 1) / fps, last.label, last.cut))
 
 
 def make_cuts_clip(folder: Path) -> tuple[Path, tuple[Segment, ...]]:
@@ -289,15 +321,18 @@ def analyse(name, clip, segments, viewer: Viewer, trace, result, workdir, load_b
         if ev["from"] == want:
             continue
         first = next((r for r in results if r["ts"] >= T0), None)
+        detected = next((r for r in results if r["ts"] >= T0 and r["face"] == (want != NO_FACE)), None)
         shown = next((r for r in results if r["ts"] >= T0 and (r["emotion"] or NO_FACE) == want), None)
         text = next(((t, s) for t, s in texts if t >= T0 and parse_text(s, LABELS).emotion == want), None)
         seen = next((arrivals[j] for j in range(ev["frame"], n) if frame_emotion[j] == want), None)
-        if first is None or shown is None or text is None or seen is None:
+        if first is None or detected is None or shown is None or text is None or seen is None:
             rows.append({"kind": kind_of(ev), "missing": True, "at": T0})
             continue
-        T1, T2, T3, T4, T6 = first["ts"], first["t"], shown["t"], text[0], float(seen)
+        T1, T2, Td, T3, T4, T6 = first["ts"], first["t"], detected["t"], shown["t"], text[0], float(seen)
+        Td = min(max(Td, T2), T3)
         rows.append({"kind": kind_of(ev), "to": want, "at": T0, "capture_wait": T1 - T0, "processing": T2 - T1,
-                     "analysis": T2 - T0, "smoothing": T3 - T2, "text": T4 - T3, "stream": T6 - T4, "ours": T4 - T0,
+                     "analysis": T2 - T0, "confirm": Td - T2, "smoothing": T3 - Td, "text": T4 - T3,
+                     "stream": T6 - T4, "ours": T4 - T0,
                      "total": T6 - T0, "viewer_gap": T6 - ev["arrival"], "engine": (first.get("ms") or math.nan) / 1e3})
 
     (workdir / "viewer.json").write_text(json.dumps({
@@ -336,7 +371,7 @@ def kind_of(ev) -> str:
 
 STAGES = (("analysis", "analysis (capture wait + processing)"), ("capture_wait", "  capture wait"),
           ("processing", "  processing (read-back, queue, engine)"), ("engine", "    engine: detect+classify+smooth"),
-          ("smoothing", "smoothing hold"), ("text", "text update"),
+          ("confirm", "face confirmation (detector)"), ("smoothing", "smoothing hold"), ("text", "text update"),
           ("ours", "= ours (face change → text source)"), ("stream", "encoder/stream (render → viewer)"),
           ("total", "= total (face change in OBS → viewer reads it)"),
           ("viewer_gap", "viewer: face on screen → label on screen"))
@@ -358,7 +393,8 @@ def report(outcomes: list[dict]) -> None:
                 print(f"  {r['kind']:13s} (not followed: no new label before the end)")
                 continue
             print(f"  {r['kind']:13s} → {r['to']:8s} analysis {r['analysis'] * 1e3:5.0f} (wait "
-                  f"{r['capture_wait'] * 1e3:4.0f} + {r['processing'] * 1e3:4.0f}) hold {r['smoothing'] * 1e3:5.0f} "
+                  f"{r['capture_wait'] * 1e3:4.0f} + {r['processing'] * 1e3:4.0f}) confirm {r['confirm'] * 1e3:4.0f} "
+                  f"hold {r['smoothing'] * 1e3:5.0f} "
                   f"text {r['text'] * 1e3:4.0f} ours {r['ours'] * 1e3:5.0f} stream {r['stream'] * 1e3:4.0f} total "
                   f"{r['total'] * 1e3:5.0f} ms")
     kinds = sorted({r["kind"] for r in allrows})
@@ -393,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         if [round(s.start * 12) for s in segs] != [round(s.start * 12) for s in SAMPLE_SEGMENTS]:
             print(f"note: the detector now loses the face at {[round(s.start, 2) for s in segs]} s, "
                   f"tests/e2e/rtmp.py's SAMPLE_SEGMENTS say {[round(s.start, 2) for s in SAMPLE_SEGMENTS]}")
-        outcomes.append(run_clip("sample", SAMPLE, segs, args.seconds or 100.0, base / "sample", args.nice))
+        clip, segs = make_sample_phase_clip(base, segs)
+        outcomes.append(run_clip("sample", clip, segs, args.seconds or 100.0, base / "sample", args.nice))
     if args.clip in ("cuts", "both"):
         clip, segs = make_cuts_clip(base)
         outcomes.append(run_clip("cuts", clip, segs, args.seconds or 56.0, base / "cuts", args.nice))
