@@ -223,24 +223,36 @@ def _on_timer():
         _install_timer(_load)
 
 
+def _hotkey(pressed, action):
+    """obs-scripting calls a script's hotkeys on its own thread (``defer_call_post``), not where OBS runs the
+    buttons and frontend events: the action runs on OBS's UI thread instead, like everything that changes the
+    session, its lines logged by the next timer call."""
+    s = _script
+    if not pressed or s is None:
+        return
+
+    def run():
+        if _script is s and not s.closed:
+            with s.log.queued():
+                action(s)
+    if not _queue_on_ui(run):
+        run()
+
+
 def _on_hotkey_session(pressed):
-    if pressed and _script is not None:
-        _script.toggle_session()
+    _hotkey(pressed, lambda s: s.toggle_session())
 
 
 def _on_hotkey_calibrate(pressed):
-    if pressed and _script is not None:
-        _script.toggle_calibration()
+    _hotkey(pressed, lambda s: s.toggle_calibration())
 
 
 def _on_hotkey_pause(pressed):
-    if pressed and _script is not None:
-        _script.toggle_pause()
+    _hotkey(pressed, lambda s: s.toggle_pause())
 
 
 def _on_hotkey_reset(pressed):
-    if pressed and _script is not None:
-        _script.reset_session()
+    _hotkey(pressed, lambda s: s.reset_session())
 
 
 def _on_button_session(props, prop):

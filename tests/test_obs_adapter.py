@@ -641,12 +641,25 @@ def load(entry, o, data):
 
 
 def logged(o):
-    return "\n".join(text for _, text in o.logs)
+    """The script log as written, with wrapped lines joined again."""
+    return "\n".join(text for _, text in o.logs).replace("\n    ", " ")
 
 
 def fire(entry, o, event_name):
     for cb in list(o.event_callbacks):
         cb(getattr(o, f"OBS_FRONTEND_EVENT_{event_name}"))
+
+
+def hotkey(o, name):
+    """Press function of MindFlow's hotkey ``name`` as OBS delivers it: the callback (obs-scripting's defer thread),
+    then the UI-thread tasks it queued."""
+    cb = next(c for _, (n, _, c) in o.hotkeys.items() if n == name)
+
+    def press(pressed=True):
+        cb(pressed)
+        while o.ui_tasks:
+            o.ui_tasks.pop(0)()
+    return press
 
 
 def run_ticks(entry, script, seconds, until=None):
@@ -874,7 +887,7 @@ def test_hotkeys_load_saved_bindings_pause_and_reset(entry, fake_obs, tmp_path):
     assert set(names) == {"mindflow.session", "mindflow.calibrate", "mindflow.pause", "mindflow.reset"}
     assert o.hotkey_loaded[names["mindflow.pause"]] == [{"key": "OBS_KEY_F9"}]
     fire(entry, o, "RECORDING_STARTED")
-    pause_cb = o.hotkeys[names["mindflow.pause"]][2]
+    pause_cb = hotkey(o, "mindflow.pause")
     pause_cb(True)
     assert script.host.paused
     run_ticks(entry, script, 0.3)
@@ -885,7 +898,8 @@ def test_hotkeys_load_saved_bindings_pause_and_reset(entry, fake_obs, tmp_path):
     pause_cb(True)
     assert not script.host.paused
     assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
-    o.hotkeys[names["mindflow.reset"]][2](True)      # reset: the first session's report is written
+    hotkey(o, "mindflow.reset")()                     # reset: the first session's report is written
+    run_ticks(entry, script, 0.1)                     # lines of a UI-thread task: logged by the next timer
     assert logged(o).count("MindFlow session summary") == 1
     entry.script_unload()
     assert logged(o).count("MindFlow session summary") == 2
@@ -1153,7 +1167,14 @@ def test_start_stop_hotkey_toggles_the_session(entry, fake_obs, tmp_path):
     script = load(entry, o, settings_data(o, tmp_path))
     names = {name: hid for hid, (name, _, _) in o.hotkeys.items()}
     assert set(names) == {"mindflow.session", "mindflow.calibrate", "mindflow.pause", "mindflow.reset"}
-    toggle = o.hotkeys[names["mindflow.session"]][2]
+    cb = o.hotkeys[names["mindflow.session"]][2]
+    cb(True)                                          # obs-scripting's thread: the work goes to the UI thread
+    assert not script.host.active and len(o.ui_tasks) == 1
+    o.ui_tasks.pop()()
+    assert script.host.active
+    toggle = hotkey(o, "mindflow.session")
+    toggle(True)
+    assert not script.host.active
     toggle(True)
     assert script.host.active
     toggle(False)                                     # key release: nothing
@@ -1258,7 +1279,7 @@ def test_calibration_is_stored_per_model_and_applied_after_a_reload(entry, fake_
     other = neutral_baseline(model="fer-mini-xception")
     data = settings_data(o, tmp_path, calibration_s=5.0, baselines=json.dumps({other.model: other.to_dict()}))
     script = load(entry, o, data)
-    o.hotkeys[next(h for h, (n, _, _) in o.hotkeys.items() if n == "mindflow.calibrate")][2](True)   # the hotkey
+    hotkey(o, "mindflow.calibrate")()
     assert script.host.calibrating
     assert run_ticks(entry, script, 30, until=lambda: o.ui_tasks)
     for task in o.ui_tasks:

@@ -16,6 +16,7 @@ are handed to the UI thread (``run_on_ui_thread``) before they touch OBS (the se
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import logging
 import textwrap
@@ -23,7 +24,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import obspython as obs
 
@@ -63,6 +64,7 @@ class ScriptLog:
     def __init__(self) -> None:
         self._threads: set[int] = set()
         self._queue: collections.deque = collections.deque(maxlen=500)
+        self._local = threading.local()
         self.dropped = 0
 
     def bind_thread(self) -> None:
@@ -70,10 +72,21 @@ class ScriptLog:
         self._threads.add(threading.get_ident())
 
     def log(self, level: int, message: str) -> None:
-        if threading.get_ident() in self._threads:
+        if threading.get_ident() in self._threads and not getattr(self._local, "queued", False):
             self._write(level, message)
         else:
             self.queue(level, message)
+
+    @contextlib.contextmanager
+    def queued(self) -> Iterator[None]:
+        """Queue every line of the calling thread meanwhile: for work OBS does not run as one of the script's
+        callbacks (a UI-thread task), where ``script_log`` would not know the script ("[Unknown Script]")."""
+        before = getattr(self._local, "queued", False)
+        self._local.queued = True
+        try:
+            yield
+        finally:
+            self._local.queued = before
 
     def queue(self, level: int, message: str) -> None:
         """Written by the next :meth:`flush` (from a call outside OBS's script callbacks: a UI-thread task)."""
@@ -557,23 +570,27 @@ class MindFlowScript:
     def _on_calibration_event(self, event: Event) -> None:
         """On the engine's worker thread: hand the outcome to the UI thread (it writes the settings object)."""
         def handle() -> None:
-            self._calibration_outcome(event)
+            with self.log.queued():
+                self._calibration_outcome(event)
         if not uitask.run_on_ui_thread(handle):
             self._pending_events.append(handle)
 
     def _calibration_outcome(self, event: Event) -> None:
         if self.closed or self.host is None:
             return
+        if self._viewer_overlay is not None:
+            # the outcome on the overlay page now: no frames are analysed after a calibration outside a session
+            self._viewer_overlay.publish(self.host.overlay_state())
         auto = self._calibration_auto
         if event.kind == CALIBRATION_DONE and isinstance(event.data, dict):
             store = self._store()
             self._save_store(store, store.put(self.host.card.name, event.data))
             self.calibration_note = ""
-            self.log.queue(logging.INFO, f"MindFlow: {event.message} — stored for model '{self.host.card.name}'")
+            self.log.info(f"MindFlow: {event.message} — stored for model '{self.host.card.name}'")
         else:
             self.calibration_note = f"calibration refused: {event.message}"
             # asked for by the streamer: a warning (the Script Log opens); at a session's start: quietly
-            self.log.queue(logging.INFO if auto else logging.WARNING, f"MindFlow: {self.calibration_note}")
+            self.log.log(logging.INFO if auto else logging.WARNING, f"MindFlow: {self.calibration_note}")
 
     def _store(self) -> BaselineStore:
         text = obs.obs_data_get_string(self._settings_data, BASELINES_KEY) if self._settings_data is not None else ""

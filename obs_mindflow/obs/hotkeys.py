@@ -2,8 +2,8 @@
 ``script_save``, unregistered at ``script_unload``. Imports obspython.
 
 The callbacks must be module-level functions of the script (OBS's Python binding ignores bound methods); the
-script passes them in. OBS's frontend routes hotkey callbacks to its UI thread (``obs_hotkey_enable_callback_rerouting``
-→ ``obs_hotkey_trigger_routed_callback`` from the main window), so they run where the buttons run.
+script passes them in. obs-scripting calls a script's hotkey callbacks on its own "defer" thread
+(``defer_call_post``), not on the UI thread: the script hands the work to the UI thread.
 """
 
 from __future__ import annotations

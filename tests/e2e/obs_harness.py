@@ -345,8 +345,11 @@ class ObsProcess:
         return self
 
     def log_path(self) -> Path | None:
-        logs = sorted((self.cfg.obs_dir / "logs").glob("*.txt"), key=lambda p: p.stat().st_mtime)
+        logs = sorted(set((self.cfg.obs_dir / "logs").glob("*.txt")) - getattr(self, "_earlier_logs", set()),
+                      key=lambda p: p.stat().st_mtime)
         return logs[-1] if logs else None
+        self._earlier_logs = set((self.cfg.obs_dir / "logs").glob("*.txt"))   # an earlier run's (fresh_config=False)
+        self.cfg.quit_file.unlink(missing_ok=True)                             # an earlier run's quit request
 
     def log(self) -> str:
         path = self.log_path()

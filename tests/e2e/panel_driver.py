@@ -43,6 +43,8 @@ class PanelDriver:
         self.commands = Path(hooks["panel_commands"])
         self.results = Path(hooks["panel_results"])
         self._ids = itertools.count(1)
+        for stale in (self.commands, self.results):       # an earlier OBS run's, in the same folder
+            stale.unlink(missing_ok=True)
 
     def send(self, *commands: str, timeout: float = 90.0) -> Panel:
         """Run ``commands`` (a ``dump`` is added at the end) and return the dump."""
