@@ -271,3 +271,46 @@ def test_the_page_polls_when_every_stream_slot_is_taken(chromium_driver):
         # once the slot is free the page goes back to a live stream by itself (EventSource recreated)
         wait_until(lambda: dom(chromium_driver)["conn"] == "live", 20, "the page to get its stream back")
         chromium_driver.get("about:blank")
+
+
+READ_CALIBRATION = """
+const $ = (id) => document.getElementById(id);
+const visible = (el) => !!el && getComputedStyle(el).display !== 'none' && el.getClientRects().length > 0;
+return {chip: visible($('calib')) ? $('calib-text').textContent : null, bar: parseFloat($('calib-bar').style.width) || 0,
+        note: visible($('calib-msg')) ? $('calib-msg').textContent : null,
+        trend: visible($('panel-trend')), profile_bar: visible($('profile-bar')),
+        duration: $('duration').textContent, neg: $('neg-session').textContent};
+"""
+
+
+def test_the_page_shows_the_calibration_and_hides_private_numbers(chromium_driver, server):
+    s = state()
+    s["calibration"] = {"active": True, "progress": 0.45, "applied": False, "message": ""}
+    server.publish(s)
+    chromium_driver.get("about:blank")
+    open_page(chromium_driver, server)
+
+    def seen(expected):
+        return wait_until(lambda: (lambda d: d if all(d[k] == v for k, v in expected.items()) else None)(
+            chromium_driver.execute_script(READ_CALIBRATION)), 5, f"the page to show {expected}")
+
+    d = seen({"chip": "calibrating 45%", "trend": True, "profile_bar": True})
+    assert d["bar"] == pytest.approx(45, abs=0.2) and "look at the camera" in d["note"]
+    s["calibration"] = {"active": False, "progress": 1.0, "applied": True,
+                        "message": "calibrated: made 2026-11-28 20:15 from 96 face frames over 20 s"}
+    server.publish(s)
+    seen({"chip": "calibrated", "note": "calibrated: made 2026-11-28 20:15 from 96 face frames over 20 s"})
+    s["calibration"] = {"active": True, "progress": 0.1, "applied": True, "message": ""}
+    server.publish(s)
+    seen({"chip": "calibrating 10%"})
+    s["calibration"] = {"active": False, "progress": 0.0, "applied": True,
+                        "message": "calibration refused: the calibration read 'happy' on 90 % of the face frames"}
+    server.publish(s)
+    seen({"chip": "calibrated", "note": s["calibration"]["message"]})    # the earlier baseline still applies
+
+    private = state()                                  # what MindFlow publishes while the share is hidden
+    private["session"] = {"active": True, "duration_s": 1234.5, "coverage": 0.93}
+    private["private"] = True
+    server.publish(private)
+    d = seen({"trend": False, "profile_bar": False, "chip": None})
+    assert d["duration"] == "20:34" and d["neg"] == "—"
