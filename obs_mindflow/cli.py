@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="correct every reading with this personal baseline (made by `calibrate` with this model)")
     cal.add_argument("--calibrate-seconds", type=_seconds, metavar="S",
                      help="calibrate on the first S seconds of this video (the person as they usually are, talking "
-                          "is fine), then analyse the whole video from the start with that baseline")
+                          "is fine; every frame of them), then analyse the whole video from the start with that "
+                          "baseline")
     ca = sub.add_parser("calibrate", help="make a personal baseline from a video or a camera",
                         description="Record the model's reading of a person's resting face (looking at the camera as "
                                     "when streaming; talking is fine) and write it as a baseline file for "
@@ -83,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--camera", type=int, metavar="N", help="calibrate from camera N live")
     ca.add_argument("--seconds", type=_seconds, default=DEFAULT_CALIBRATION_S, metavar="S",
                     help=f"how long to calibrate, seconds of video/camera time (default {DEFAULT_CALIBRATION_S:g})")
-    ca.add_argument("--rate", type=_positive_rate, default=5.0, metavar="HZ",
-                    help="analyses per second (default 5; 0 = every frame)")
+    ca.add_argument("--rate", type=_positive_rate, default=None, metavar="HZ",
+                    help="analyses per second (default: every frame of a video — a calibration is short and more "
+                         "frames make it steadier; 5 for a camera)")
     ca.add_argument("--model", default="", metavar="DIR", help="model folder (default: the bundled default)")
     ca.add_argument("--threads", type=int, default=1, metavar="N", help="onnxruntime and OpenCV threads (default 1)")
     ca.add_argument("--out", type=Path, required=True, metavar="FILE", help="the baseline file to write (JSON)")
@@ -180,8 +182,8 @@ def _analyze(args) -> int:
     baseline = _read_baseline(args.baseline) if args.baseline is not None else None
     if args.video is not None:
         analyzer = _load(args)
-        if args.calibrate_seconds:
-            baseline = _calibrate_file(args.video, analyzer, args.calibrate_seconds, args.rate, quiet=args.quiet)
+        if args.calibrate_seconds:      # every frame of the calibration part, whatever --rate says for the rest
+            baseline = _calibrate_file(args.video, analyzer, args.calibrate_seconds, 0.0, quiet=args.quiet)
         if baseline is not None:
             _apply(analyzer, baseline)
         return _analyze_file(args, analyzer, baseline)
@@ -233,8 +235,9 @@ def _calibrate(args) -> int:
     analyzer = _load(args)
     try:
         if args.video is not None:
-            baseline = _calibrate_file(args.video, analyzer, args.seconds, args.rate)
+            baseline = _calibrate_file(args.video, analyzer, args.seconds, 0.0 if args.rate is None else args.rate)
         else:
+            args.rate = 5.0 if args.rate is None else args.rate
             baseline = _calibrate_camera(args, analyzer, BaselineCollector(analyzer.model.card, seconds=args.seconds))
     except BaselineError as exc:
         raise Refused(str(exc)) from None
