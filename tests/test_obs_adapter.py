@@ -799,7 +799,7 @@ def test_recording_session_end_to_end_with_fakes(entry, fake_obs, tmp_path):
     log = logged(o)
     assert log.count("MindFlow session summary") == 1
     assert "MindFlow: OBS finished loading" in log
-    folders = [p for p in (tmp_path / "reports").iterdir()]
+    folders = [p for p in (tmp_path / "reports").iterdir() if p.is_dir()]     # beside them: the history
     assert len(folders) == 1 and (folders[0] / "summary.json").is_file()
 
 
@@ -834,7 +834,7 @@ def test_unload_goes_on_when_obs_has_no_current_script(entry, fake_obs, tmp_path
     assert entry._script is None and not o.gfx and data.refs == 1
     assert all(s.refs == 1 and s.showing == 0 for s in o.sources.values())
     assert "MindFlow session summary" in logged(o)
-    assert len(list((tmp_path / "reports").iterdir())) == 1
+    assert len([p for p in (tmp_path / "reports").iterdir() if p.is_dir()]) == 1
 
 
 def test_a_tick_during_release_skips(entry, fake_obs, tmp_path):

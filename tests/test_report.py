@@ -170,11 +170,13 @@ def test_timeline_csv_parses_and_every_row_has_time_and_seconds(finished):
     assert len(rows) == len(snap.timeline) == int(np.ceil(snap.duration_s / 10))
     assert list(rows[0]) == ["time", "seconds_since_start", "bin_seconds", *(f"share_{x}" for x in FER),
                              "face_seconds", "uncertain_seconds", "no_face_seconds", "not_analysed_seconds",
-                             "negative_share", "dominant"]
+                             "negative_share", "dominant", "elapsed", "video_seconds"]
     for i, row in enumerate(rows):
         when = datetime.fromisoformat(row["time"])
         secs = float(row["seconds_since_start"])
         assert secs == pytest.approx(10 * i)
+        h, m, sec = (int(x) for x in row["elapsed"].split(":"))
+        assert 3600 * h + 60 * m + sec == round(secs) and row["video_seconds"] == ""     # a live session
         assert abs((when - START).total_seconds() - secs) < 1
         total = float(row["face_seconds"]) + float(row["no_face_seconds"]) + float(row["not_analysed_seconds"])
         assert total == pytest.approx(float(row["bin_seconds"]), abs=0.003)
@@ -626,5 +628,6 @@ def test_sessions_shorter_than_the_minimum_leave_no_report_folder(tmp_path, seco
     assert rec.folder is not None                         # checkpoints are written meanwhile (crash safety)
     done = rec.finish()
     assert done.ok and (done.folder is not None) == kept
-    assert [p for p in tmp_path.iterdir()] == ([done.folder] if kept else [])
+    assert [p for p in tmp_path.iterdir() if p.is_dir()] == ([done.folder] if kept else [])
+    assert (tmp_path / "history.sqlite").exists() == kept                # only sessions with a report are history
     assert ("No report folder" in done.summary_text) != kept

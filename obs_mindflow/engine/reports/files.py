@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ..session.events import Event
+from ..session.moments import Moment, make_chapters, ranked
 from ..session.snapshot import StatsSnapshot, top_negative_segments
 from ..session.summary import DISCLAIMER, format_summary
-from .html import render_html
+from .html import media_clock, render_html
 from .storage import (HTML_FILE, MARKER_FILE, SCHEMA_VERSION, STATE_FILE, SUMMARY_FILE, TIMELINE_FILE, ReportError,
                       atomic_write, fsync_dir, iso)
 
@@ -27,7 +28,10 @@ from .storage import (HTML_FILE, MARKER_FILE, SCHEMA_VERSION, STATE_FILE, SUMMAR
 class SessionInfo:
     """What a report says about its session besides the statistics. ``started_at``: aware wall time of the first
     result; ``nudges``: the nudge events of the session; ``recovered``: rebuilt from a checkpoint; ``calibration``:
-    the personal baseline the readings rest on (``{"applied": False}`` when none)."""
+    the personal baseline the readings rest on (``{"applied": False}`` when none); ``moments``: the session's
+    moments (start order); ``media_offset_s``: for a video file, the video time (seconds) of the first analysed
+    frame — session time 0 — so times shown are video times; ``None`` for a live session (times since its start);
+    ``history_link``: the page links to ``../history.html`` (the report root's history)."""
 
     model: str
     labels: tuple[str, ...]
@@ -37,6 +41,13 @@ class SessionInfo:
     recovered: bool = False
     nudges: tuple[Event, ...] = ()
     calibration: dict[str, Any] = field(default_factory=lambda: {"applied": False})
+    moments: tuple[Moment, ...] = ()
+    media_offset_s: float | None = None
+    history_link: bool = False
+
+    def media(self, offset_s: float) -> float:
+        """Media time (seconds) of a session offset: the video's own time for a file, the offset itself live."""
+        return offset_s + (self.media_offset_s or 0.0)
 
     def wall(self, offset_s: float) -> datetime:
         """Wall time of a session offset (seconds since the first result)."""
@@ -51,7 +62,9 @@ class FinishedSession:
     folder could never be created); ``summary_text``: the block for the script log (it mentions any error);
     ``snapshot``: the final statistics (``None`` only for an unrecoverable folder); ``error``: the
     :class:`ReportError` when the files could not be written, else ``None``; ``recovered``: finalised from a
-    checkpoint after an unclean exit.
+    checkpoint after an unclean exit; ``events``: what ending the session raised (a moment still running ends:
+    ``moment_ended``) — the live host may publish them; ``history_note``: what happened to the history row
+    (``""``: written, or no history for this session; else the sentence that is also in the summary text).
     """
 
     folder: Path | None
@@ -59,15 +72,29 @@ class FinishedSession:
     snapshot: StatsSnapshot | None
     error: ReportError | None = None
     recovered: bool = False
+    events: tuple[Event, ...] = ()
+    history_note: str = ""
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
 
+def moments_doc(info: SessionInfo) -> list[dict[str, Any]]:
+    """``summary.json``'s ``"moments"``: every moment, ranked (``rank`` 1 = best), with media times."""
+    out = []
+    for i, m in enumerate(ranked(info.moments), 1):
+        out.append({"rank": i, **m.to_dict(), "start": media_clock(info.media(m.start_s)),
+                    "end": media_clock(info.media(m.end_s)), "media_start_s": round(info.media(m.start_s), 3),
+                    "media_end_s": round(info.media(m.end_s), 3), "at": iso(info.wall(m.start_s))})
+    return out
+
+
 def build_summary(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str) -> dict[str, Any]:
-    """The ``summary.json`` document (``"schema_version": 1``)."""
+    """The ``summary.json`` document (``"schema_version": 1``; ``moments``, ``chapters`` and ``media`` added
+    without a version change: readers of version 1 ignore them)."""
     segs = top_negative_segments(snapshot, 3)
+    chapters = make_chapters(info.moments, snapshot.duration_s, offset_s=info.media_offset_s or 0.0)
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "mindflow-session-summary",
@@ -93,6 +120,12 @@ def build_summary(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str)
             {**g.to_dict(), "start": iso(info.wall(g.start_s)), "end": iso(info.wall(g.end_s))} for g in segs],
         "nudges": [{"time_s": n.time_s, "timestamp": n.timestamp, "negative_share": n.data.get("negative_share"),
                     "message": n.message, "at": iso(info.wall(n.time_s))} for n in info.nudges],
+        "media": {"clock": "session" if info.media_offset_s is None else "video",
+                  "offset_s": info.media_offset_s or 0.0,
+                  "note": ("times are seconds since the session's first result" if info.media_offset_s is None else
+                           "session time = video time - offset_s (the first analysed frame's video time)")},
+        "moments": moments_doc(info),
+        "chapters": chapters.to_dict(),
         "summary_text": summary_text,
         "disclaimer": DISCLAIMER,
         "files": {"timeline": TIMELINE_FILE, "html": HTML_FILE},
@@ -104,20 +137,25 @@ def render_timeline_csv(snapshot: StatsSnapshot, info: SessionInfo) -> str:
 
     Columns: ``time`` (ISO wall time of the bin start), ``seconds_since_start``, ``bin_seconds`` (the last bin may be
     shorter), ``share_<label>`` per label (share of the bin's face-visible time, 0..1), ``face_seconds``,
-    ``uncertain_seconds``, ``no_face_seconds``, ``not_analysed_seconds``, ``negative_share`` (0..1) and ``dominant``.
-    Shares, negative share and dominant are of readable-face time, empty when no readable face was seen in the bin.
+    ``uncertain_seconds``, ``no_face_seconds``, ``not_analysed_seconds``, ``negative_share`` (0..1), ``dominant``,
+    ``elapsed`` (``HH:MM:SS`` of the bin start: since the start, or the video's own time for a file) and
+    ``video_seconds`` (a file: the video time of the bin start = ``seconds_since_start`` + the offset of the first
+    analysed frame; empty for a live session). Shares, negative share and dominant are of readable-face time, empty
+    when no readable face was seen in the bin.
     """
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["time", "seconds_since_start", "bin_seconds", *(f"share_{lab}" for lab in snapshot.labels),
                 "face_seconds", "uncertain_seconds", "no_face_seconds", "not_analysed_seconds", "negative_share",
-                "dominant"])
+                "dominant", "elapsed", "video_seconds"])
+    video = info.media_offset_s is not None
     for b in snapshot.timeline_bins():
         has_face = b.face_s > 0
         w.writerow([iso(info.wall(b.start_s)), f"{b.start_s:.3f}", f"{b.width_s:.3f}",
                     *((f"{s:.4f}" if has_face else "") for s in b.shares),
                     f"{b.face_s:.3f}", f"{b.uncertain_s:.3f}", f"{b.no_face_s:.3f}", f"{b.not_analysed_s:.3f}",
-                    f"{b.negative_share:.4f}" if b.negative_share is not None else "", b.dominant])
+                    f"{b.negative_share:.4f}" if b.negative_share is not None else "", b.dominant,
+                    media_clock(info.media(b.start_s)), f"{info.media(b.start_s):.3f}" if video else ""])
     return out.getvalue()
 
 
@@ -129,7 +167,8 @@ def write_report(folder: str | Path, snapshot: StatsSnapshot, info: SessionInfo,
     folder = Path(folder)
     if summary_text is None:
         summary_text = format_summary(snapshot, model_name=info.model, started_at=info.started_at,
-                                      recovered=info.recovered, calibration=info.calibration)
+                                      recovered=info.recovered, calibration=info.calibration,
+                                      moments=info.moments, media_offset_s=info.media_offset_s)
     atomic_write(folder / TIMELINE_FILE, render_timeline_csv(snapshot, info))
     atomic_write(folder / HTML_FILE, render_html(snapshot, info, summary_text))
     doc = build_summary(snapshot, info, summary_text)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import functools
 import html
 import math
-from datetime import timedelta
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from ..session.moments import Moment, make_chapters, ranked
 from ..session.snapshot import StatsSnapshot, group_rows, negative_mask, top_negative_segments
 from ..session.summary import DISCLAIMER, basis_lines, format_clock, format_duration, format_percent
 from .storage import SUMMARY_FILE, TIMELINE_FILE
@@ -51,6 +51,9 @@ def _e(s: Any) -> str:
     return html.escape(str(s), quote=True)
 
 
+esc = _e    # the pages' one escaping helper (history.html uses it too)
+
+
 
 @functools.lru_cache(maxsize=1)
 def _css() -> str:
@@ -58,11 +61,34 @@ def _css() -> str:
     return "\n" + resources.files(__package__).joinpath("report.css").read_text(encoding="utf-8")
 
 
-def _nice_tick_minutes(span_s: float, max_ticks: int = 9) -> int:
-    for m in (1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 240, 360, 720, 1440):
-        if span_s / (60 * m) <= max_ticks:
-            return m
-    return 1440 * max(1, math.ceil(span_s / (86400 * max_ticks)))
+def page(title: str, body: str) -> str:
+    """A whole self-contained MindFlow page around ``body`` (HTML, already escaped): the style sheet inline, no
+    script, no external resource. ``report.html`` and ``history.html`` share it."""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}</title>
+<style>{_css()}</style></head>
+<body><div class="wrap">
+{body}
+</div></body></html>
+"""
+
+
+#: Tick steps of the time axis, seconds.
+_TICK_STEPS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 14400, 21600, 43200, 86400)
+
+
+def _nice_tick_seconds(span_s: float, max_ticks: int = 9) -> float:
+    for step in _TICK_STEPS:
+        if span_s / step <= max_ticks:
+            return float(step)
+    return 86400.0 * max(1, math.ceil(span_s / (86400 * max_ticks)))
+
+
+def media_clock(offset_s: float) -> str:
+    """``HH:MM:SS`` of a media time (seconds)."""
+    return format_clock(offset_s, seconds=True)
 
 
 def _profile_svg(snapshot: StatsSnapshot, colours: dict[str, str]) -> str:
@@ -118,8 +144,10 @@ def _span_phrase(seconds: float, adjective: bool = True) -> str:
 def _timeline_svg(snapshot: StatsSnapshot, info: SessionInfo, colours: dict[str, str]) -> str:
     left, right, top, plot_h, width = 58, 16, 14, 200, 952
     strip_y, strip_h = top + plot_h + 12, 22
-    axis_y = strip_y + strip_h + 20
-    height = axis_y + 8
+    lane_y, lane_h = strip_y + strip_h + 6, 16
+    axis_y = lane_y + lane_h + 18
+    live = info.media_offset_s is None
+    height = axis_y + (22 if live else 8)
     plot_w = width - left - right
     dur = max(snapshot.duration_s, 1e-9)
     c = len(snapshot.labels)
@@ -193,23 +221,79 @@ def _timeline_svg(snapshot: StatsSnapshot, info: SessionInfo, colours: dict[str,
         parts.append(f'<rect x="{x0:.2f}" y="{strip_y}" width="{max(x1 - x0, 0.5) + 0.3:.2f}" height="{strip_h}" '
                      f'fill="{col}"/>')
     parts.append(f'<text x="{left - 8}" y="{strip_y + 15}" text-anchor="end" class="tick">dominant</text>')
-    # clock-time axis
-    step = _nice_tick_minutes(dur) * 60
+    # moments: a lane under the strip, the ten best-ranked numbered
+    parts.append(f'<text x="{left - 8}" y="{lane_y + 12}" text-anchor="end" class="tick">moments</text>')
+    rank = {m.id: i for i, m in enumerate(ranked(info.moments), 1)}
+    for m in info.moments:
+        x0, x1 = x_of(m.start_s), x_of(m.end_s)
+        col = NEGATIVE_LINE if m.negative else colours.get(m.emotion, "#888")
+        parts.append(f'<rect x="{x0:.2f}" y="{lane_y}" width="{max(x1 - x0, 2.0):.2f}" height="{lane_h}" rx="3" '
+                     f'fill="{col}" class="moment" data-moment="{m.id}" data-rank="{rank.get(m.id, 0)}">'
+                     f'<title>{_e(f"#{rank.get(m.id, 0)} {m.title} ({m.emotion})")}</title></rect>')
+        if rank.get(m.id, 99) <= 10:
+            parts.append(f'<text x="{(x0 + max(x1, x0 + 2)) / 2:.1f}" y="{lane_y + 12}" text-anchor="middle" '
+                         f'class="mrank">{rank[m.id]}</text>')
+    # time axis: time since the start (a file: the video's own time), and for a live session the wall clock below
+    offset = info.media_offset_s or 0.0
+    step = _nice_tick_seconds(dur)
     start = info.started_at
-    local_s = start.timestamp() + (start.utcoffset() or timedelta(0)).total_seconds()
-    first = math.ceil(local_s / step) * step - local_s
-    t = first
+    t = math.ceil(offset / step - 1e-9) * step - offset
     while t <= dur + 1e-6:
         x = x_of(t)
-        parts.append(f'<line x1="{x:.1f}" y1="{top + plot_h}" x2="{x:.1f}" y2="{strip_y + strip_h + 4}" '
+        parts.append(f'<line x1="{x:.1f}" y1="{top + plot_h}" x2="{x:.1f}" y2="{lane_y + lane_h + 4}" '
                      f'class="tickline"/>')
-        parts.append(f'<text x="{x:.1f}" y="{axis_y}" text-anchor="middle" class="tick">'
-                     f'{_e(format_clock(t, start))}</text>')
+        parts.append(f'<text x="{x:.1f}" y="{axis_y}" text-anchor="middle" class="tick" data-tick="elapsed">'
+                     f'{_e(media_clock(offset + t))}</text>')
+        if live:
+            parts.append(f'<text x="{x:.1f}" y="{axis_y + 14}" text-anchor="middle" class="tick wall">'
+                         f'{_e(format_clock(t, start, seconds=step < 60))}</text>')
         t += step
+    parts.append(f'<text x="{left - 8}" y="{axis_y}" text-anchor="end" class="tick">'
+                 f'{"elapsed" if live else "video"}</text>')
+    if live:
+        parts.append(f'<text x="{left - 8}" y="{axis_y + 14}" text-anchor="end" class="tick wall">clock</text>')
     parts.append(f'<line x1="{left}" y1="{y_of(0):.1f}" x2="{width - right}" y2="{y_of(0):.1f}" class="axis"/>')
     parts.append("</svg>")
     return "".join(parts)
 
+
+
+MAX_LISTED_MOMENTS = 20
+
+
+def _moments_html(moments: tuple[Moment, ...], info: SessionInfo, colours: dict[str, str]) -> str:
+    """The ranked moments (the best :data:`MAX_LISTED_MOMENTS`), times in ``HH:MM:SS`` since the start (a file: the
+    video's own time)."""
+    if not moments:
+        return ('<p class="small">No moment: no emotion was held long enough (or intensely enough) to count. What '
+                'counts is in summary.json ("moments").</p>')
+    offset = info.media_offset_s or 0.0
+    best = ranked(moments)
+    rows = []
+    for i, m in enumerate(best[:MAX_LISTED_MOMENTS], 1):
+        col = NEGATIVE_LINE if m.negative else colours.get(m.emotion, "#888")
+        what = f"{m.title} ({m.emotion}{', negative' if m.negative else ''})"
+        kind = "spike" if m.kind == "spike" else "held"
+        rows.append(f'<tr data-moment="{m.id}"><td class="num">{i}</td>'
+                    f'<td class="time">{_e(media_clock(offset + m.start_s))}–{_e(media_clock(offset + m.end_s))}</td>'
+                    f'<td><i class="dot" style="background:{col}"></i>{_e(what)}</td><td>{_e(kind)}</td>'
+                    f'<td class="num">{_e(format_duration(m.seconds))}</td>'
+                    f'<td class="num">{_e(format_percent(m.peak))}</td><td class="num">{_e(format_percent(m.mean))}'
+                    f'</td></tr>')
+    more = (f'<p class="small">{len(best) - MAX_LISTED_MOMENTS} more in summary.json.</p>'
+            if len(best) > MAX_LISTED_MOMENTS else "")
+    return ('<table class="rows" id="moment-list"><thead><tr><th>#</th><th>When</th><th>What</th><th>Kind</th>'
+            '<th>Held</th><th>Peak</th><th>Mean</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>" + more)
+
+
+def _chapters_html(snapshot: StatsSnapshot, info: SessionInfo) -> str:
+    ch = make_chapters(info.moments, snapshot.duration_s, offset_s=info.media_offset_s or 0.0)
+    if ch.usable:
+        return (f'<p class="sub">Paste into the video description (YouTube: the first at 00:00, at least 3, each at '
+                f'least 10 s). {_e(ch.note)}</p><pre class="chapters" id="chapters">{_e(ch.text)}</pre>')
+    listed = "".join(f"<li><b>{_e(c.time)}</b> {_e(c.title)}</li>" for c in ch.chapters)
+    return (f'<p class="small" id="chapters-note">No chapter block: {_e(ch.note)}.</p>'
+            f'<ol class="segs">{listed}</ol>')
 
 
 def render_html(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str = "") -> str:
@@ -261,13 +345,12 @@ def render_html(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str = 
     recovered = '<span class="badge">recovered after an unclean exit</span>' if info.recovered else ""
     changes = (f"{s.label_changes} displayed-label changes ({s.label_changes / (s.duration_s / 60):.1f} per minute)"
                if s.duration_s > 0 else "")
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>MindFlow session {_e(start.strftime('%Y-%m-%d %H:%M'))}</title>
-<style>{_css()}</style></head>
-<body><div class="wrap">
-<header><div class="brand">MindFlow</div>
+    if info.media_offset_s is not None:
+        time_note = "Times are the video's own (hh:mm:ss)."
+    else:
+        time_note = "Times are hh:mm:ss since the start; the clock time is under the axis."
+    history = ('<a class="hist" href="../history.html">All sessions (history)</a>' if info.history_link else "")
+    body = f"""<header><div class="brand">MindFlow</div>
 <h1>Session report{recovered}</h1>
 <p class="meta">{' · '.join(_e(m) for m in meta)}</p>
 <p class="basis" id="basis">{' '.join(_e(x) for x in basis_lines(s, info.calibration))}</p></header>
@@ -276,11 +359,17 @@ def render_html(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str = 
 <p class="sub">Share of face-visible time per displayed emotion. Negative: {_e(neg_names)}.</p>{profile}</section>
 <section class="card" id="timeline"><h2>Negative expressions over time</h2>
 <p class="sub">Share of face-visible time with a negative emotion, in {_e(_span_phrase(step_s))} steps; the line is
-the {_e(_span_phrase(avg_s))} average. The strip below shows the dominant emotion.</p>
+the {_e(_span_phrase(avg_s))} average. The strip below shows the dominant emotion, the lane under it the moments
+(numbered by rank). {_e(time_note)}</p>
 {_timeline_svg(s, info, colours)}
 <div class="legend"><span><i style="background:{NEGATIVE_FILL}"></i>negative share</span>
 <span><i class="line" style="background:{NEGATIVE_LINE}"></i>{_e(_span_phrase(avg_s))} average</span>{legend}</div>
 </section>
+<section class="card" id="moments"><h2>Moments</h2>
+<p class="sub">Emotions held for a while, or brief and intense, ranked (longer and more intense first; calm counts
+half). Uncertain and no-face time are not part of a moment. {_e(time_note)}</p>
+{_moments_html(info.moments, info, colours)}</section>
+<section class="card" id="chapter-card"><h2>Chapters</h2>{_chapters_html(s, info)}</section>
 <div class="cols">
 <section class="card"><h2>Most negative 5-minute segments</h2>{seg_html}</section>
 <section class="card"><h2>Break nudges</h2>{nudge_html}</section>
@@ -288,7 +377,6 @@ the {_e(_span_phrase(avg_s))} average. The strip below shows the dominant emotio
 <p class="note">{_e(DISCLAIMER)}</p>
 <footer>Made on this computer by MindFlow; nothing left it. {_e(changes)}.
 Face visible {_e(format_duration(s.face_s))}, no face {_e(format_duration(s.no_face_s))}, not analysed
-{_e(format_duration(s.not_analysed_s))}. Data: {_e(SUMMARY_FILE)}, {_e(TIMELINE_FILE)}.</footer>
-</div></body></html>
-"""
+{_e(format_duration(s.not_analysed_s))}. Data: {_e(SUMMARY_FILE)}, {_e(TIMELINE_FILE)}. {history}</footer>"""
+    return page(f"MindFlow session {start.strftime('%Y-%m-%d %H:%M')}", body)
 

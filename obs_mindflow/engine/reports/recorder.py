@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..session.events import NUDGE, Event
+from ..session.moments import MomentDetector, MomentOptions
 from ..session.rules import NudgeMonitor, Rule
 from ..session.session import Session
 from ..session.snapshot import StatsSnapshot
 from ..session.summary import format_summary
 from .files import FinishedSession, SessionInfo, finalise_folder, write_report
+from .history import InputKey, record_session
 from .storage import (HTML_FILE, MARKER_FILE, SCHEMA_VERSION, STATE_FILE, ReportError, atomic_write,
                       create_session_folder, register_live)
 
@@ -116,7 +118,12 @@ class SessionRecorder:
     break nudges (``None``, the default, disables them; when given, its ``rolling_seconds`` is also the live
     rolling window of the statistics); ``rules``: further rules (see :mod:`obs_mindflow.engine.session.rules`);
     ``bin_seconds``, ``max_gap_seconds``: passed to the statistics; ``min_report_s``: a session shorter than this
-    (seconds) leaves no report folder (its checkpoint folder is removed at :meth:`finish`; the summary says so).
+    (seconds) leaves no report folder (its checkpoint folder is removed at :meth:`finish`; the summary says so);
+    ``moments``: the thresholds of the moments rule (:class:`~obs_mindflow.engine.session.moments.MomentOptions`;
+    on by default, ``None`` turns it off); ``media_clock``: the results' timestamps are a video file's own time
+    (reports then show video times); ``history``: add each finished session with a report folder to the history
+    database under ``report_root`` and rewrite ``history.html`` (never fails the finish: a problem is in the summary
+    text and :attr:`FinishedSession.history_note`); ``input_key``: what a batch resumes on, stored in that row.
 
     Threads: ``add()`` is for the engine's worker thread; ``snapshot()``, ``checkpoint()``, ``write_report_now()``,
     ``finish()`` and ``reset()`` may be called from any other thread (OBS's UI thread). ``add()`` costs a few
@@ -134,7 +141,8 @@ class SessionRecorder:
     def __init__(self, report_root: str | Path | None, card_like: Any, *, started_at: datetime | None = None,
                  checkpoint_every_s: float = 60.0, source: str = "", nudge: NudgeMonitor | None = None,
                  rules: Sequence[Rule] = (), bin_seconds: float = 10.0, max_gap_seconds: float = 2.0,
-                 min_report_s: float = 0.0) -> None:
+                 min_report_s: float = 0.0, moments: MomentOptions | None = MomentOptions(),
+                 media_clock: bool = False, history: bool = True, input_key: InputKey | None = None) -> None:
         self.root = None if report_root is None else Path(report_root).expanduser()
         every = float(checkpoint_every_s)
         if not 0 < every < math.inf:
@@ -144,11 +152,17 @@ class SessionRecorder:
             raise ValueError(f"min_report_s must be a number of seconds >= 0, got {min_report_s!r}")
         self.min_report_s = float(min_report_s)
         self.nudge = nudge
+        self.history = bool(history)
+        self.input_key = input_key
+        self.moments = (None if moments is None else
+                        MomentDetector(card_like.labels, card_like.negative_labels, moments))
         self.session = Session(card_like.labels, card_like.negative_labels,
                                model=str(getattr(card_like, "name", "") or ""), source=source,
-                               rules=((nudge,) if nudge is not None else ()) + tuple(rules),
+                               rules=((nudge,) if nudge is not None else ()) + tuple(rules) +
+                               ((self.moments,) if self.moments is not None else ()),
                                rolling_seconds=nudge.rolling_seconds if nudge is not None else 300.0,
-                               started_at=started_at, bin_seconds=bin_seconds, max_gap_seconds=max_gap_seconds)
+                               started_at=started_at, bin_seconds=bin_seconds, max_gap_seconds=max_gap_seconds,
+                               media_clock=media_clock)
         self.model_name = self.session.model
         self.labels = self.session.labels
         self.negative_labels = self.session.negative_labels
@@ -300,7 +314,15 @@ class SessionRecorder:
         s = self.session
         assert s.started_at is not None
         return SessionInfo(s.model, s.labels, s.negative_labels, s.started_at, s.source, recovered, s.events(NUDGE),
-                           s.calibration)
+                           s.calibration, moments=s.moments(), media_offset_s=s.media_offset_s,
+                           history_link=self.root is not None and self.history)
+
+    @staticmethod
+    def _text(snap: StatsSnapshot, info: SessionInfo | None, model: str) -> str:
+        if info is None:
+            return format_summary(snap, model_name=model)
+        return format_summary(snap, model_name=info.model, started_at=info.started_at, calibration=info.calibration,
+                              recovered=info.recovered, moments=info.moments, media_offset_s=info.media_offset_s)
 
     def write_report_now(self) -> Path:
         """Write the report files of the running session so far, under the I/O lock (the session goes on; the final
@@ -310,7 +332,7 @@ class SessionRecorder:
         self._write_state(job)             # creates the folder
         snap = self.session.snapshot()
         info = self._info()
-        text = format_summary(snap, model_name=info.model, started_at=info.started_at, calibration=info.calibration)
+        text = self._text(snap, info, self.model_name)
         with self._io_lock:
             folder = self._ensure_folder_io()
             try:
@@ -330,13 +352,14 @@ class SessionRecorder:
             if self._result is not None and self._result.error is None:
                 return self._result
             self._finished = True
+            closing = self.session.close()        # a moment still running ends here
             snap = self.session.snapshot()
             job = self._capture_locked() if snap.updates and self.root is not None else None
             info = self._info() if self.session.started_at is not None else None
         self._writer.drain()
-        text = format_summary(snap, model_name=self.model_name, started_at=self.session.started_at,
-                              calibration=self.session.calibration)
+        text = self._text(snap, info, self.model_name)
         error: ReportError | None = None
+        history_note = ""
         folder = self._folder
         if job is not None and snap.duration_s < self.min_report_s:
             job = None
@@ -364,7 +387,12 @@ class SessionRecorder:
                     register_live(self._folder, False)
         if error is None and folder is not None:
             text += f"\nReport: {folder / HTML_FILE}"
-        result = FinishedSession(folder=folder, summary_text=text, snapshot=snap, error=error)
+            if self.history and self.root is not None and info is not None:
+                history_note = record_session(self.root, folder, snap, info, self.input_key)
+                if history_note:
+                    text += f"\n{history_note}"
+        result = FinishedSession(folder=folder, summary_text=text, snapshot=snap, error=error, events=closing,
+                                 history_note=history_note)
         with self._lock:
             self._result = result
         return result

@@ -1,5 +1,6 @@
 """Crash recovery: session folders an earlier run left ``UNFINISHED`` (OBS crashed, the machine lost power) are
-finalised from their last checkpoint, so no session is lost."""
+finalised from their last checkpoint, so no session is lost: the report (with the moments kept in the checkpoint;
+one still running then ends at the checkpoint) and the session's row in the history."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from ..session.session import Session
 from ..session.stats import StatsStateError
 from ..session.summary import format_summary
 from .files import FinishedSession, SessionInfo, finalise_folder
+from .history import record_session
 from .storage import (HTML_FILE, MARKER_FILE, SCHEMA_VERSION, STATE_FILE, UNRECOVERABLE_FILE, ReportError,
                       is_live_here, marker_says_alive)
 
 
-def _recover_one(folder: Path) -> FinishedSession:
+def _recover_one(folder: Path, history: bool = True) -> FinishedSession:
     for tmp in folder.glob(".*.tmp"):
         try:
             tmp.unlink()
@@ -30,7 +32,8 @@ def _recover_one(folder: Path) -> FinishedSession:
         session = Session.from_state(doc)
         started_at = session.started_at
         info = SessionInfo(session.model, session.labels, session.negative_labels, started_at, session.source, True,
-                           session.events(NUDGE), session.calibration)
+                           session.events(NUDGE), session.calibration, moments=session.moments(),
+                           media_offset_s=session.media_offset_s, history_link=history)
     except FileNotFoundError:
         leftovers = [p for p in folder.iterdir() if p.name != MARKER_FILE]
         if not leftovers:  # crashed before the first checkpoint: nothing worth keeping
@@ -53,22 +56,26 @@ def _recover_one(folder: Path) -> FinishedSession:
                                error=ReportError(msg, folder), recovered=True)
     snap = session.snapshot()
     text = format_summary(snap, model_name=info.model, started_at=started_at, recovered=True,
-                          calibration=info.calibration)
+                          calibration=info.calibration, moments=info.moments, media_offset_s=info.media_offset_s)
     try:
         finalise_folder(folder, snap, info, text)
     except OSError as exc:
         err = ReportError.from_os_error(exc, folder, during="report")
         return FinishedSession(folder=folder, summary_text=f"{text}\nReport NOT saved: {err}", snapshot=snap,
                                error=err, recovered=True)
-    return FinishedSession(folder=folder, summary_text=f"{text}\nReport: {folder / HTML_FILE}", snapshot=snap,
-                           recovered=True)
+    text = f"{text}\nReport: {folder / HTML_FILE}"
+    note = record_session(folder.parent, folder, snap, info) if history else ""
+    if note:
+        text += f"\n{note}"
+    return FinishedSession(folder=folder, summary_text=text, snapshot=snap, recovered=True, history_note=note)
 
 
-def recover_unfinished(report_root: str | Path) -> list[FinishedSession]:
+def recover_unfinished(report_root: str | Path, *, history: bool = True) -> list[FinishedSession]:
     """Finalise every session folder under ``report_root`` still marked ``UNFINISHED`` (OBS crashed, the machine
     lost power) from its last checkpoint: writes the three report files (the summary says it was recovered) and
     marks the folder finished. Folders of a recorder still running — in this process, or in another live process
-    on this machine — are left alone. Never raises for I/O; problems are in each result's ``error``."""
+    on this machine — are left alone. Each recovered session gets its row in the history under ``report_root``
+    (unless ``history`` is False). Never raises for I/O; problems are in each result's ``error``."""
     root = Path(report_root).expanduser()
     if not root.is_dir():
         return []
@@ -82,6 +89,6 @@ def recover_unfinished(report_root: str | Path) -> list[FinishedSession]:
             continue
         if is_live_here(folder) or marker_says_alive(marker):
             continue
-        out.append(_recover_one(folder))
+        out.append(_recover_one(folder, history))
     return out
 

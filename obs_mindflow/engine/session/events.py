@@ -1,9 +1,9 @@
 """The event seam: what happened in a session, as typed events, and the bus that hands them to whoever listens.
 
 A :class:`~obs_mindflow.engine.session.session.Session` turns results into events (a face found or lost, the
-displayed label changing) and runs its rules (the break nudge; later moments), which raise events of their own.
+displayed label changing) and runs its rules (the break nudge, moments), which raise events of their own.
 The owner of the session publishes them on an :class:`EventBus`; subscribers are the script log, the overlay, the
-report (through the session's kept events) and OBS actions.
+report (through the session's kept events) and OBS actions (recording chapters, opt-in actions on moments).
 
 Threads: events are published on the thread that produced them — the analysis worker — so a subscriber must be
 quick and must not block; one that needs OBS's UI thread queues its work there (``obs/uitask.run_on_ui_thread``).
@@ -29,6 +29,12 @@ LABEL_CHANGED = "label_changed"    # the displayed (smoothed) label changed; dat
 NUDGE = "nudge"                    # the opt-in break nudge; data: {"negative_share": ...}
 CALIBRATION_DONE = "calibration_done"      # a personal baseline was made and applied; data: the baseline's dict
 CALIBRATION_FAILED = "calibration_failed"  # refused; message: why and what to do
+MOMENT_STARTED = "moment_started"  # an episode of one emotion has just qualified as a moment (session/moments.py);
+                                   # data: Moment.to_dict() so far — id, kind ("sustained"|"spike"), emotion,
+                                   # negative, start_s (back-dated to the episode's start), end_s, seconds, peak,
+                                   # peak_s, mean, score, title, open=True; message: "Moment: <title>"
+MOMENT_ENDED = "moment_ended"      # that moment is over (the same id; the final figures, open=False); raised at the
+                                   # next emotion, merge_gap_s after the face was lost, or when the session ends
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 
 A rule has ``check(time_s, stats, timestamp)`` → an :class:`~obs_mindflow.engine.session.events.Event` or ``None``,
 called by the :class:`~obs_mindflow.engine.session.session.Session` once per second of session time (rules read
-the statistics' cheap live values, never the timeline), and ``reset()``. Rules decide; they never log, write or
-show anything themselves — subscribers of the events do.
+the statistics' cheap live values, never the timeline), and ``reset()``. A rule that needs every result (the
+moments, :mod:`.moments`) also has ``observe(result, time_s)`` → a tuple of events, called with each result before
+the checks, and may have ``close(time_s, timestamp)`` → a tuple of events, called once when the session ends
+(:meth:`Session.close`). Rules decide; they never log, write or show anything themselves — subscribers of the
+events do.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ report folder), the CLI's ``--no-report`` uses a recorder without a folder, and 
 
 Times: results carry timestamps in seconds on the caller's clock; the session's own time (``time_s`` of events,
 offsets in reports) is seconds since its first result. ``started_at`` is the wall clock of the first result (or the
-one given), used only to label reports, never to measure.
+one given), used only to label reports, never to measure. With ``media_clock=True`` (a video file) the timestamps
+are the media's own time: :attr:`Session.media_offset_s` is the media time of session time 0 (the first analysed
+frame's), so media time = session time + offset.
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ import threading
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from .events import FACE_FOUND, FACE_LOST, LABEL_CHANGED, NUDGE, Event
+from .events import FACE_FOUND, FACE_LOST, LABEL_CHANGED, MOMENT_ENDED, MOMENT_STARTED, NUDGE, Event
+from .moments import Moment, moments_from_events
 from .rules import Rule
 from .snapshot import StatsSnapshot
 from .stats import SessionStats
 from .summary import aware
 
 #: Events of these kinds are kept with the session (they appear in its report and checkpoints).
-KEPT_KINDS = (NUDGE,)
-MAX_KEPT_EVENTS = 100
+KEPT_KINDS = (NUDGE, MOMENT_STARTED, MOMENT_ENDED)
+MAX_KEPT_EVENTS = 100      # per kind, the oldest dropped first
+MAX_KEPT_MOMENTS = 500     # ended moments; beyond it the lowest-ranked is dropped (a started one is dropped when its
+                           # moment ends: only a moment still running keeps its moment_started)
 
 
 class Session:
@@ -32,16 +37,19 @@ class Session:
 
     ``labels``/``negative_labels``: from the model card; ``model``: the card's name; ``source``: free text for the
     report (a source name, a video file); ``rules``: objects with ``check(time_s, stats, timestamp)`` and
-    ``reset()`` (see :mod:`.rules`), checked once per second of session time; ``rolling_seconds``: the live rolling
-    window of the statistics; ``started_at``: fixed wall time of the first result (default: the clock at the first
-    ``add``); ``bin_seconds``, ``max_gap_seconds``: passed to :class:`SessionStats`.
+    ``reset()`` (see :mod:`.rules`), checked once per second of session time, and those with ``observe(result,
+    time_s)`` also given every result; ``rolling_seconds``: the live rolling window of the statistics;
+    ``started_at``: fixed wall time of the first result (default: the clock at the first ``add``); ``bin_seconds``,
+    ``max_gap_seconds``: passed to :class:`SessionStats`; ``media_clock``: the results' timestamps are a media file's
+    own time (see :attr:`media_offset_s`).
 
     Threads: ``add`` for one producer (the analysis worker); the reads may come from any thread.
     """
 
     def __init__(self, labels: Sequence[str], negative_labels: Iterable[str] = (), *, model: str = "",
                  source: str = "", rules: Sequence[Rule] = (), rolling_seconds: float = 300.0,
-                 started_at: datetime | None = None, bin_seconds: float = 10.0, max_gap_seconds: float = 2.0) -> None:
+                 started_at: datetime | None = None, bin_seconds: float = 10.0, max_gap_seconds: float = 2.0,
+                 media_clock: bool = False) -> None:
         self.stats = SessionStats(labels, negative_labels, bin_seconds=bin_seconds, max_gap_seconds=max_gap_seconds,
                                   rolling_seconds=rolling_seconds)
         self.labels = self.stats.labels
@@ -49,6 +57,8 @@ class Session:
         self.model = str(model)
         self.source = str(source)
         self.rules = tuple(rules)
+        self._observers = tuple(r for r in self.rules if callable(getattr(r, "observe", None)))
+        self.media_clock = bool(media_clock)
         self._fixed_start = None if started_at is None else aware(started_at)
         self._lock = threading.Lock()
         self.reset()
@@ -84,6 +94,8 @@ class Session:
                 self._started_at = datetime.now().astimezone()
             t = self.time_s = self.stats.update(result.timestamp, result.emotion)
             ts = result.timestamp
+            for rule in self._observers:
+                events.extend(rule.observe(result, t))
             face = bool(result.face_present)
             if face != self._face:
                 data = {"emotion": result.emotion or result.raw_label, "frame_size": list(result.frame_size)}
@@ -99,11 +111,39 @@ class Session:
                     e = rule.check(t, self.stats, ts)
                     if e is not None:
                         events.append(e)
-            for e in events:
-                if e.kind in KEPT_KINDS:
-                    self._kept.append(e)
-            del self._kept[:-MAX_KEPT_EVENTS]
+            self._keep_locked(events)
         return tuple(events)
+
+    def close(self) -> tuple[Event, ...]:
+        """The session ends: rules with ``close(time_s, timestamp)`` end what they have open (a moment still
+        running). Returns the events raised (kept like any other). Called by the recorder's ``finish``; the session
+        takes no more results meaningfully afterwards (``reset`` starts a new one)."""
+        events: list[Event] = []
+        with self._lock:
+            if self.stats.updates == 0:
+                return ()
+            ts = self.stats.snapshot(timeline=False).last_timestamp
+            for rule in self.rules:
+                close = getattr(rule, "close", None)
+                if callable(close):
+                    events.extend(close(self.time_s, ts))
+            self._keep_locked(events)
+        return tuple(events)
+
+    def _keep_locked(self, events: Iterable[Event]) -> None:
+        for e in events:
+            if e.kind not in KEPT_KINDS:
+                continue
+            if e.kind == MOMENT_ENDED:
+                mid = e.data.get("id")
+                self._kept = [k for k in self._kept if not (k.kind == MOMENT_STARTED and k.data.get("id") == mid)]
+            self._kept.append(e)
+            same = [k for k in self._kept if k.kind == e.kind]
+            if e.kind == MOMENT_ENDED and len(same) > MAX_KEPT_MOMENTS:
+                worst = min(same, key=lambda k: (float(k.data.get("score", 0.0)), -k.time_s))
+                self._kept.remove(worst)
+            elif e.kind != MOMENT_ENDED and len(same) > MAX_KEPT_EVENTS:
+                self._kept.remove(same[0])
 
     def set_calibration(self, baseline: Any | None) -> None:
         """The personal baseline (a :class:`~obs_mindflow.engine.baseline.Baseline`) that corrects the readings from
@@ -139,6 +179,23 @@ class Session:
         with self._lock:
             return tuple(e for e in self._kept if kind is None or e.kind == kind)
 
+    def moments(self) -> tuple[Moment, ...]:
+        """The session's moments (see :mod:`.moments`), in start order; one still running ends at the last
+        result (``open=True``)."""
+        with self._lock:
+            kept = tuple(self._kept)
+            end = self.time_s
+        return tuple(moments_from_events(kept, end))
+
+    @property
+    def media_offset_s(self) -> float | None:
+        """With ``media_clock``: the media time (seconds) of session time 0 — the first analysed frame's timestamp
+        (0 before any result); ``None`` for a live session (its times are seconds since the session's start)."""
+        if not self.media_clock:
+            return None
+        first = self.stats.snapshot(timeline=False).first_timestamp
+        return float(first) if first is not None else 0.0
+
     def snapshot(self, *, timeline: bool = True) -> StatsSnapshot:
         return self.stats.snapshot(timeline=timeline)
 
@@ -150,9 +207,8 @@ class Session:
             return {"model": self.model, "labels": list(self.labels), "negative_labels": list(self.negative_labels),
                     "source": self.source,
                     "started_at": None if self._started_at is None else self._started_at.isoformat(),
-                    "nudges": [{"time_s": e.time_s, "timestamp": e.timestamp,
-                                "negative_share": e.data.get("negative_share", 0.0), "message": e.message}
-                               for e in self._kept if e.kind == NUDGE],
+                    "events": [e.to_dict() for e in self._kept],
+                    "media_clock": self.media_clock,
                     "calibration": dict(self._calibration) if self._calibration else {"applied": False},
                     "stats": self.stats.to_state()}
 
@@ -162,10 +218,16 @@ class Session:
         ``TypeError`` or :class:`~obs_mindflow.engine.session.stats.StatsStateError` when malformed."""
         stats = SessionStats.from_state(doc["stats"])
         s = cls(tuple(doc["labels"]), tuple(doc["negative_labels"]), model=str(doc.get("model", "")),
-                source=str(doc.get("source", "")), started_at=datetime.fromisoformat(doc["started_at"]))
+                source=str(doc.get("source", "")), started_at=datetime.fromisoformat(doc["started_at"]),
+                media_clock=bool(doc.get("media_clock", False)))
         s.stats = stats
+        s.time_s = stats.snapshot(timeline=False).duration_s
         cal = doc.get("calibration")
         s._calibration = dict(cal) if isinstance(cal, dict) and cal.get("applied") else None
-        s._kept = [Event(NUDGE, float(n["time_s"]), n.get("timestamp"), str(n["message"]),
-                         {"negative_share": float(n["negative_share"])}) for n in doc.get("nudges", [])]
+        if "events" in doc:
+            s._kept = [Event(str(e["kind"]), float(e["time_s"]), e.get("timestamp"), str(e.get("message", "")),
+                             dict(e.get("data") or {})) for e in doc["events"] if e["kind"] in KEPT_KINDS]
+        else:       # checkpoints written before moments: nudges only
+            s._kept = [Event(NUDGE, float(n["time_s"]), n.get("timestamp"), str(n["message"]),
+                             {"negative_share": float(n["negative_share"])}) for n in doc.get("nudges", [])]
         return s

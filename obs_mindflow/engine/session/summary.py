@@ -6,9 +6,10 @@ missing (the text template); only :func:`format_summary` needs a
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
+    from .moments import Moment
     from .snapshot import StatsSnapshot
 
 DISCLAIMER = ("MindFlow is an aid to self-reflection, not a diagnosis: expression models misread faces, "
@@ -52,14 +53,16 @@ def format_percent(x: float) -> str:
 
 def format_summary(snapshot: StatsSnapshot, *, model_name: str = "", started_at: datetime | None = None,
                    recovered: bool = False, top: int = 3, segment_seconds: float = 300.0,
-                   calibration: dict | None = None) -> str:
+                   calibration: dict | None = None, moments: Sequence[Moment] = (),
+                   media_offset_s: float | None = None) -> str:
     """A short plain-text block for the OBS script log, in plain words (each line short: OBS's Script Log does not
     wrap), listing only the expressions that were seen.
 
     Clock times are wall-clock ``HH:MM`` when ``started_at`` (the wall time of the first result) is given, else
     elapsed ``HH:MM`` since the session start. ``recovered`` adds a line saying the report was rebuilt from the last
     checkpoint after an unclean exit. ``calibration``: the session's personal-baseline record (see
-    :func:`basis_lines`).
+    :func:`basis_lines`). ``moments``: the session's moments (:mod:`.moments`): the best ``top`` are named, at
+    ``HH:MM:SS`` since the start (plus ``media_offset_s``, a video file's time of the first analysed frame).
     """
     from .snapshot import top_negative_segments
 
@@ -99,6 +102,12 @@ def format_summary(snapshot: StatsSnapshot, *, model_name: str = "", started_at:
                 f"{format_clock(g.start_s, started_at)}–{format_clock(g.end_s, started_at)} "
                 f"({format_percent(g.negative_share)})" for g in segs))
         lines.append(f"Most often: {s.dominant}")
+        if moments:
+            best = sorted(moments, key=lambda m: (-m.score, m.start_s))[:top]
+            off = media_offset_s or 0.0
+            lines.append(f"Moments: {len(moments)}; the best: " + ", ".join(
+                f"{m.title} at {format_clock(off + m.start_s, seconds=True)} ({format_duration(m.seconds)})"
+                for m in best))
     else:
         lines.append("No face was visible, so there is no emotion profile.")
     lines.extend(basis_lines(s, calibration))

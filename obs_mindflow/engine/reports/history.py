@@ -1,0 +1,551 @@
+"""History across sessions: one row per finished session in a local SQLite database under the report root, and the
+``history.html`` page drawn from it.
+
+Layout (beside the session folders, see :mod:`.storage`)::
+
+    <root>/history.sqlite        one row per finished (or crash-recovered) session that left a report folder
+    <root>/history.html          negative share and emotion profile per session over the weeks; a table of sessions
+
+Schema versions (``PRAGMA user_version``), each reached from the one before by :data:`MIGRATIONS`:
+
+1. ``sessions``: the report folder (unique, relative to the root), start, duration, readable-face seconds, coverage,
+   negative and uncertain shares, profile (JSON), dominant emotion, calibration, model, moments, source, recovered.
+2. adds what a batch resumes on — the analysed file (``input_path``, ``input_size``, ``input_mtime_ns``) and the
+   ``settings_key`` of the model and settings — and the media offset, with an index on the file key.
+
+A database from a newer MindFlow (``user_version`` above :data:`SCHEMA_VERSION`) is left untouched: this MindFlow
+writes ``history-v<N>.sqlite`` beside it. An unreadable one (corrupt, or not MindFlow's) is renamed
+``history.unreadable-<time>.sqlite`` and a fresh one started; a migration first copies the database to
+``history.v<old>.backup.sqlite``. Nothing is ever deleted; each of these says so in :attr:`History.notes`.
+
+Writing a row never fails a session: :func:`record_session` returns what went wrong as text for the summary.
+Concurrent writers (a batch's processes) are serialised by SQLite's own locking (30-s busy timeout).
+Standard library only (no numpy): the page's helpers come from :mod:`.html`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+from ..session.summary import DISCLAIMER, aware, format_duration, format_percent
+from .storage import HTML_FILE, atomic_write
+
+if TYPE_CHECKING:
+    from ..session.snapshot import StatsSnapshot
+    from .files import SessionInfo
+
+log = logging.getLogger(__name__)
+
+HISTORY_DB = "history.sqlite"
+HISTORY_HTML = "history.html"
+SCHEMA_VERSION = 2
+BUSY_TIMEOUT_S = 30.0
+
+_V1 = """
+CREATE TABLE sessions (
+    id              INTEGER PRIMARY KEY,
+    report          TEXT NOT NULL UNIQUE,   -- the session's report folder, relative to the root ('/' separators)
+    started_at      TEXT NOT NULL,          -- ISO 8601 with the UTC offset
+    duration_s      REAL NOT NULL,
+    face_s          REAL NOT NULL,          -- readable-face seconds
+    coverage        REAL NOT NULL,          -- share of analysed time with a face visible
+    negative_share  REAL,                   -- share of readable-face time; NULL without a readable face
+    uncertain_share REAL NOT NULL,          -- share of face-visible time that could not be read
+    profile         TEXT NOT NULL,          -- JSON {label: share of readable-face time}, card order
+    dominant        TEXT NOT NULL,
+    calibrated      INTEGER NOT NULL,
+    calibration     TEXT NOT NULL,          -- JSON, as in summary.json
+    model           TEXT NOT NULL,
+    moments         INTEGER NOT NULL,
+    source          TEXT NOT NULL,
+    recovered       INTEGER NOT NULL,
+    recorded_at     TEXT NOT NULL
+);
+CREATE INDEX sessions_started ON sessions (started_at);
+"""
+
+#: ``MIGRATIONS[v]``: the statements that take a version-``v`` database to version ``v + 1``.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE sessions ADD COLUMN input_path TEXT",
+        "ALTER TABLE sessions ADD COLUMN input_size INTEGER",
+        "ALTER TABLE sessions ADD COLUMN input_mtime_ns INTEGER",
+        "ALTER TABLE sessions ADD COLUMN settings_key TEXT",
+        "ALTER TABLE sessions ADD COLUMN media_offset_s REAL",
+        "CREATE INDEX sessions_input ON sessions (input_path, input_size, input_mtime_ns, settings_key)"),
+}
+
+
+class HistoryError(Exception):
+    """The history database cannot be used at all (even a fresh one could not be made); the message says why."""
+
+
+@dataclass(frozen=True)
+class InputKey:
+    """What a batch resumes on: the analysed file (resolved path, size in bytes, modification time in ns) and
+    ``settings_key``, a digest of the model and every setting that changes a report."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    settings_key: str
+
+    @classmethod
+    def of(cls, path: str | Path, settings_key: str) -> "InputKey":
+        p = Path(path).resolve()
+        st = p.stat()
+        return cls(str(p), int(st.st_size), int(st.st_mtime_ns), settings_key)
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One session of the history. Times: ``started_at`` aware; seconds. ``report``: the report folder relative to
+    the root; ``profile``: ``{label: share}``; ``negative_share`` is ``None`` without a readable face."""
+
+    report: str
+    started_at: datetime
+    duration_s: float
+    face_s: float
+    coverage: float
+    negative_share: float | None
+    uncertain_share: float
+    profile: dict[str, float]
+    dominant: str
+    calibrated: bool
+    calibration: dict[str, Any]
+    model: str
+    moments: int
+    source: str = ""
+    recovered: bool = False
+    recorded_at: str = ""
+    input: InputKey | None = None
+    media_offset_s: float | None = None
+
+    @classmethod
+    def from_session(cls, report: str, snapshot: "StatsSnapshot", info: "SessionInfo",
+                     input: InputKey | None = None) -> "HistoryRow":
+        s = snapshot
+        return cls(report=report, started_at=aware(info.started_at), duration_s=float(s.duration_s),
+                   face_s=float(s.face_s), coverage=float(s.coverage),
+                   negative_share=float(s.negative_share) if s.face_s > 0 else None,
+                   uncertain_share=float(s.uncertain_share),
+                   profile={lab: float(v) for lab, v in zip(s.labels, s.shares)}, dominant=s.dominant,
+                   calibrated=bool(info.calibration.get("applied")), calibration=dict(info.calibration),
+                   model=info.model, moments=len(info.moments), source=info.source, recovered=info.recovered,
+                   input=input, media_offset_s=info.media_offset_s)
+
+
+_COLUMNS = ("report", "started_at", "duration_s", "face_s", "coverage", "negative_share", "uncertain_share",
+            "profile", "dominant", "calibrated", "calibration", "model", "moments", "source", "recovered",
+            "recorded_at", "input_path", "input_size", "input_mtime_ns", "settings_key", "media_offset_s")
+
+
+def _to_row(r: HistoryRow) -> tuple:
+    k = r.input
+    return (r.report, r.started_at.isoformat(timespec="seconds"), r.duration_s, r.face_s, r.coverage,
+            r.negative_share, r.uncertain_share, json.dumps(r.profile), r.dominant, int(r.calibrated),
+            json.dumps(r.calibration, default=str), r.model, int(r.moments), r.source, int(r.recovered),
+            r.recorded_at or datetime.now().astimezone().isoformat(timespec="seconds"),
+            k.path if k else None, k.size if k else None, k.mtime_ns if k else None, k.settings_key if k else None,
+            r.media_offset_s)
+
+
+def _from_row(row: sqlite3.Row) -> HistoryRow:
+    keys = row.keys()
+    k = None
+    if "input_path" in keys and row["input_path"] is not None:
+        k = InputKey(row["input_path"], int(row["input_size"] or 0), int(row["input_mtime_ns"] or 0),
+                     row["settings_key"] or "")
+    return HistoryRow(report=row["report"], started_at=aware(datetime.fromisoformat(row["started_at"])),
+                      duration_s=float(row["duration_s"]), face_s=float(row["face_s"]),
+                      coverage=float(row["coverage"]),
+                      negative_share=None if row["negative_share"] is None else float(row["negative_share"]),
+                      uncertain_share=float(row["uncertain_share"]), profile=dict(json.loads(row["profile"])),
+                      dominant=row["dominant"], calibrated=bool(row["calibrated"]),
+                      calibration=dict(json.loads(row["calibration"])), model=row["model"],
+                      moments=int(row["moments"]), source=row["source"], recovered=bool(row["recovered"]),
+                      recorded_at=row["recorded_at"], input=k,
+                      media_offset_s=row["media_offset_s"] if "media_offset_s" in keys else None)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _stamp() -> str:
+    return datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
+
+
+class History:
+    """An open history database (a context manager). Use :meth:`open`; ``path`` is the database actually used and
+    ``notes`` what opening it had to do (a database set aside, a migration), in plain sentences."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, notes: list[str]) -> None:
+        self._conn = conn
+        self.path = path
+        self.notes = notes
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, root: str | Path) -> "History":
+        """The history of the sessions under ``root`` (created when missing). Raises :class:`HistoryError` when not
+        even a fresh database can be made there (an unwritable folder)."""
+        root = Path(root).expanduser()
+        notes: list[str] = []
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            path = root / HISTORY_DB
+            conn = cls._open_path(path, notes)
+            if conn is None:          # a newer MindFlow's database: ours is beside it
+                path = root / f"history-v{SCHEMA_VERSION}.sqlite"
+                conn = cls._open_path(path, notes)
+                if conn is None:
+                    raise HistoryError(f"{path} is also from a newer MindFlow; move it away to keep a history here")
+        except (OSError, sqlite3.Error) as exc:
+            raise HistoryError(f"MindFlow cannot keep the session history in {root}: {type(exc).__name__}: {exc}. "
+                               f"Check that the report folder is writable.") from exc
+        for n in notes:
+            log.warning("%s", n)
+        return cls(conn, path, notes)
+
+    @classmethod
+    def _open_path(cls, path: Path, notes: list[str]) -> sqlite3.Connection | None:
+        """Open (and create or migrate) ``path``; ``None`` when it is a newer MindFlow's. An unreadable database is
+        set aside and replaced by a fresh one."""
+        for attempt in range(2):
+            conn = _connect(path)
+            try:
+                version = cls._prepare(conn, path, notes)
+                if version is None:
+                    conn.close()
+                    notes.append(f"The history database {path} is from a newer MindFlow (schema "
+                                 f"{cls._version(path)}; this one reads up to {SCHEMA_VERSION}); it is left as it is "
+                                 f"and this MindFlow keeps its history in history-v{SCHEMA_VERSION}.sqlite beside it.")
+                    return None
+                return conn
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                if attempt:
+                    raise
+                aside = path.with_name(f"{path.stem}.unreadable-{_stamp()}{path.suffix}")
+                try:
+                    os.replace(path, aside)
+                except FileNotFoundError:
+                    pass               # another process set it aside first
+                notes.append(f"The history database {path} could not be read ({exc}); it was kept as {aside.name} "
+                             f"and a fresh history was started. Nothing was deleted.")
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _version(path: Path) -> int | None:
+        try:
+            c = sqlite3.connect(str(path))
+            try:
+                return int(c.execute("PRAGMA user_version").fetchone()[0])
+            finally:
+                c.close()
+        except sqlite3.Error:
+            return None
+
+    @classmethod
+    def _prepare(cls, conn: sqlite3.Connection, path: Path, notes: list[str]) -> int | None:
+        """Create or migrate to :data:`SCHEMA_VERSION` in one transaction. Returns the version, ``None`` for a newer
+        one. Raises ``sqlite3.DatabaseError`` for a file that is not a (MindFlow) SQLite database."""
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            return None
+        if version == SCHEMA_VERSION:
+            if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("the integrity check failed")
+            cls._check_table(conn)
+            return version
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])   # another process may have done it
+            if version == 0:
+                tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+                if tables:
+                    raise sqlite3.DatabaseError(f"not a MindFlow history (tables {', '.join(tables)})")
+                for stmt in _statements(_V1):
+                    conn.execute(stmt)
+                version = 1
+            elif version < SCHEMA_VERSION:
+                cls._check_table(conn)
+                backup = path.with_name(f"{path.stem}.v{version}.backup{path.suffix}")
+                if not backup.exists():
+                    dst = sqlite3.connect(str(backup))
+                    try:
+                        conn.backup(dst)
+                    finally:
+                        dst.close()
+                notes.append(f"The history database {path.name} was upgraded from schema {version} to "
+                             f"{SCHEMA_VERSION}; the old one is kept as {backup.name}.")
+            for v in range(version, SCHEMA_VERSION):
+                for stmt in MIGRATIONS[v]:
+                    conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return SCHEMA_VERSION
+
+    @staticmethod
+    def _check_table(conn: sqlite3.Connection) -> None:
+        cols = {r[1] for r in conn.execute("PRAGMA table_info(sessions)")}
+        if "report" not in cols or "started_at" not in cols:
+            raise sqlite3.DatabaseError("not a MindFlow history (no sessions table)")
+
+    # ------------------------------------------------------------------ use
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "History":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def add(self, row: HistoryRow) -> None:
+        """Insert ``row``, replacing an earlier row of the same report folder (a finish retried, a recovery)."""
+        marks = ", ".join("?" * len(_COLUMNS))
+        self._conn.execute(f"INSERT OR REPLACE INTO sessions ({', '.join(_COLUMNS)}) VALUES ({marks})", _to_row(row))
+
+    def rows(self) -> list[HistoryRow]:
+        """Every session, oldest first."""
+        cur = self._conn.execute("SELECT * FROM sessions ORDER BY started_at, id")
+        return [_from_row(r) for r in cur]
+
+    def find(self, key: InputKey) -> HistoryRow | None:
+        """The latest session made from the same file (path, size, mtime) with the same settings, or ``None``."""
+        cur = self._conn.execute(
+            "SELECT * FROM sessions WHERE input_path = ? AND input_size = ? AND input_mtime_ns = ? AND "
+            "settings_key = ? ORDER BY id DESC LIMIT 1", (key.path, key.size, key.mtime_ns, key.settings_key))
+        r = cur.fetchone()
+        return None if r is None else _from_row(r)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a schema script into statements (no ``;`` inside our statements; ``--`` comments dropped)."""
+    lines = [ln.split("--", 1)[0] for ln in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def relative_report(root: Path, folder: Path) -> str:
+    """``folder`` relative to ``root`` with ``/`` separators (the absolute path when it is not under it)."""
+    try:
+        return Path(os.path.relpath(Path(folder).resolve(), Path(root).resolve())).as_posix()
+    except ValueError:          # another drive (Windows)
+        return Path(folder).resolve().as_posix()
+
+
+def record_session(root: str | Path, folder: Path, snapshot: "StatsSnapshot", info: "SessionInfo",
+                   input: InputKey | None = None) -> str:
+    """Add the finished session in ``folder`` to the history under ``root`` and rewrite ``history.html``. Never
+    raises: returns ``""`` when all went well, else sentences for the summary (what was set aside or upgraded, or
+    why the history could not be updated)."""
+    root = Path(root).expanduser()
+    try:
+        with History.open(root) as h:
+            h.add(HistoryRow.from_session(relative_report(root, folder), snapshot, info, input))
+            rows = h.rows()
+            notes = list(h.notes)
+        atomic_write(root / HISTORY_HTML, render_history_html(rows, root=root))
+        return " ".join(notes)
+    except Exception as exc:  # noqa: BLE001 - the history must never fail a session's finish
+        log.warning("history not updated: %s", exc)
+        return f"History not updated: {exc}"
+
+
+def write_history_page(root: str | Path) -> tuple[list[HistoryRow], Path, list[str]]:
+    """Read the history under ``root`` and write ``history.html`` there. Returns ``(rows, page, notes)``. Raises
+    :class:`HistoryError` or ``OSError``."""
+    root = Path(root).expanduser()
+    with History.open(root) as h:
+        rows, notes = h.rows(), list(h.notes)
+    page = root / HISTORY_HTML
+    atomic_write(page, render_history_html(rows, root=root))
+    return rows, page, notes
+
+
+def find_analysed(root: str | Path, key: InputKey) -> HistoryRow | None:
+    """The latest session under ``root`` made from ``key``'s file and settings whose report folder still exists;
+    ``None`` when there is none or the history cannot be read (then the file is analysed again)."""
+    root = Path(root).expanduser()
+    if not (root / HISTORY_DB).exists() and not (root / f"history-v{SCHEMA_VERSION}.sqlite").exists():
+        return None
+    try:
+        with History.open(root) as h:
+            row = h.find(key)
+    except (HistoryError, sqlite3.Error) as exc:
+        log.warning("cannot read the history to skip files already analysed: %s", exc)
+        return None
+    if row is None or not (root / row.report / HTML_FILE).is_file():
+        return None
+    return row
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# history.html
+# --------------------------------------------------------------------------------------------------------------------
+
+def _week_start(dt: datetime) -> datetime:
+    d = dt.replace(hour=0, minute=0, second=0, microsecond=0)
+    return d - timedelta(days=d.weekday())
+
+
+def _history_svg(rows: Sequence[HistoryRow], colours: Mapping[str, str]) -> str:
+    from .html import NEGATIVE_FILL, NEGATIVE_LINE, esc
+
+    width, left, right, top = 952, 58, 16, 10
+    prof_h, gap, neg_h = 150, 26, 110
+    neg_top = top + prof_h + gap
+    axis_y = neg_top + neg_h + 18
+    height = axis_y + 8
+    plot_w = width - left - right
+    n = len(rows)
+    slot = plot_w / max(n, 1)
+    bar_w = max(1.0, min(slot * 0.72, 36.0))
+    parts = [f'<svg class="chart" id="history-chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
+             f'aria-label="Emotion profile and negative share per session, oldest first">']
+    for v in (0.0, 0.5, 1.0):
+        y = neg_top + neg_h * (1 - v)
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" class="grid"/>')
+        parts.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" class="tick">{int(v * 100)} %</text>')
+    parts.append(f'<text x="{left - 8}" y="{top + prof_h / 2 + 4:.1f}" text-anchor="end" class="tick">profile</text>')
+    pts: list[str] = []
+    prev_week = None
+    for i, r in enumerate(rows):
+        cx = left + slot * (i + 0.5)
+        x0 = cx - bar_w / 2
+        week = _week_start(r.started_at)
+        if week != prev_week:
+            xw = left + slot * i
+            if i:
+                parts.append(f'<line x1="{xw:.1f}" y1="{top}" x2="{xw:.1f}" y2="{axis_y - 12}" class="tickline"/>')
+            parts.append(f'<text x="{xw + 3:.1f}" y="{axis_y}" class="tick">week of '
+                         f'{esc(week.strftime("%d %b"))}</text>')
+            prev_week = week
+        y = top + prof_h
+        total = sum(r.profile.values())
+        if total > 0:
+            for lab, share in sorted(r.profile.items(), key=lambda kv: -kv[1]):
+                h = prof_h * share / total
+                if h <= 0:
+                    continue
+                y -= h
+                parts.append(f'<rect x="{x0:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.2f}" '
+                             f'fill="{colours.get(lab, "#999")}" data-label="{esc(lab)}"/>')
+        else:
+            parts.append(f'<rect x="{x0:.1f}" y="{top + prof_h - 3}" width="{bar_w:.1f}" height="3" fill="#d5d9e0"/>')
+        if r.negative_share is not None:
+            yn = neg_top + neg_h * (1 - r.negative_share)
+            parts.append(f'<rect x="{x0:.1f}" y="{yn:.1f}" width="{bar_w:.1f}" '
+                         f'height="{neg_top + neg_h - yn:.1f}" fill="{NEGATIVE_FILL}" class="neg-bar"/>')
+            pts.append(f"{'L' if pts else 'M'}{cx:.1f},{yn:.1f}")
+    if len(pts) > 1:
+        parts.append(f'<path d="{" ".join(pts)}" fill="none" stroke="{NEGATIVE_LINE}" class="avg"/>')
+    for p in pts:
+        x, y = p[1:].split(",")
+        parts.append(f'<circle cx="{x}" cy="{y}" r="3.5" fill="{NEGATIVE_LINE}"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_history_html(rows: Sequence[HistoryRow], *, root: Path | None = None, max_chart: int = 120) -> str:
+    """``history.html``: tiles, a chart of the last ``max_chart`` sessions (profile bars above, negative share
+    below, weeks marked) and a table of every session, newest first, each linking to its report. Self-contained
+    like ``report.html`` (its style sheet and helpers)."""
+    from .html import NEGATIVE_FILL, NEGATIVE_LINE, esc, label_colours, page
+
+    labels: list[str] = []
+    for r in rows:
+        labels.extend(lab for lab in r.profile if lab not in labels)
+    colours = label_colours(labels)
+    total_s = sum(r.duration_s for r in rows)
+    face = sum(r.face_s for r in rows if r.negative_share is not None)
+    neg = sum(r.face_s * r.negative_share for r in rows if r.negative_share is not None)
+    doms = [r.dominant for r in rows if r.dominant]
+    most = max(set(doms), key=lambda d: (doms.count(d), d)) if doms else ""
+    first, last = (rows[0].started_at, rows[-1].started_at) if rows else (None, None)
+    span = (f"{first.strftime('%d %b %Y')} – {last.strftime('%d %b %Y')}" if first and last else "no session yet")
+    tiles = [("Sessions", str(len(rows)), span, ""),
+             ("Time analysed", format_duration(total_s), "all sessions", ""),
+             ("Negative", format_percent(neg / face) if face > 0 else "–", "of readable-face time, all sessions",
+              "neg"),
+             ("Most often", most or "–", "dominant emotion, most sessions", ""),
+             ("Calibrated", f"{sum(r.calibrated for r in rows)} of {len(rows)}", "sessions with a baseline", "")]
+    tile_html = "".join(
+        f'<div class="tile {cls}"><div class="k">{esc(k)}</div><div class="v">{esc(v)}</div>'
+        f'<div class="s">{esc(sub)}</div></div>' for k, v, sub, cls in tiles)
+    shown = list(rows)[-max_chart:]
+    if shown:
+        chart = _history_svg(shown, colours)
+        more = (f" The chart shows the last {len(shown)} of {len(rows)} sessions." if len(shown) < len(rows) else "")
+        legend = "".join(f'<span><i style="background:{colours[lab]}"></i>{esc(lab)}</span>' for lab in labels)
+        legend = (f'<div class="legend"><span><i style="background:{NEGATIVE_FILL}"></i>negative share</span>'
+                  f'<span><i class="line" style="background:{NEGATIVE_LINE}"></i>session to session</span>'
+                  f'{legend}</div>')
+        chart_html = (f'<p class="sub">One column per session, oldest on the left; weeks start on Monday. Above: the '
+                      f'share of readable-face time per emotion; below: the negative share.{more}</p>'
+                      f'{chart}{legend}')
+    else:
+        chart_html = '<p class="small">No session has been recorded yet.</p>'
+    body_rows = []
+    for r in reversed(rows):
+        prof = sorted(r.profile.items(), key=lambda kv: -kv[1])[:3]
+        prof_text = ", ".join(f"{lab} {format_percent(v)}" for lab, v in prof if v > 0) or "no face"
+        link = f"{r.report}/report.html"
+        when = r.started_at.strftime("%a %d %b %Y %H:%M")
+        body_rows.append(
+            f'<tr><td><a href="{esc(link)}">{esc(when)}</a></td><td>{esc(format_duration(r.duration_s))}</td>'
+            f'<td class="num">{esc(format_percent(r.coverage))}</td>'
+            f'<td class="num neg">{esc(format_percent(r.negative_share)) if r.negative_share is not None else "–"}'
+            f'</td><td class="num">{esc(format_percent(r.uncertain_share))}</td><td>{esc(prof_text)}</td>'
+            f'<td>{"yes" if r.calibrated else "no"}</td><td>{esc(r.model)}</td><td class="num">{r.moments}</td>'
+            f'<td>{esc(r.source)}{" (recovered)" if r.recovered else ""}</td></tr>')
+    table = ('<table class="rows"><thead><tr><th>Session</th><th>Length</th><th>Face visible</th><th>Negative</th>'
+             '<th>Uncertain</th><th>Profile</th><th>Calibrated</th><th>Model</th><th>Moments</th><th>Source</th>'
+             '</tr></thead><tbody>' + "".join(body_rows) + "</tbody></table>") if rows else ""
+    where = f" · {esc(root)}" if root is not None else ""
+    body = f"""<header><div class="brand">MindFlow</div>
+<h1>Session history</h1>
+<p class="meta">{len(rows)} session{'s' if len(rows) != 1 else ''}{where}</p>
+<p class="basis">Each session's figures are as its report gives them: the negative share is of the time with a readable
+face, and sessions without a personal baseline rest on the model's own readings.</p></header>
+<section class="tiles">{tile_html}</section>
+<section class="card" id="history"><h2>Emotion profile and negative share per session</h2>{chart_html}</section>
+<section class="card" id="sessions"><h2>Sessions</h2>
+<p class="sub">Newest first; each date opens the session's report.</p>{table}</section>
+<p class="note">{esc(DISCLAIMER)}</p>
+<footer>Made on this computer by MindFlow from {esc(HISTORY_DB)}; nothing left it.</footer>"""
+    return page("MindFlow session history", body)
+
+
+def table_text(rows: Iterable[HistoryRow]) -> str:
+    """The history as a plain-text table (the ``history`` command), oldest first."""
+    head = ("started", "length", "face", "negative", "uncertain", "dominant", "cal", "moments", "model", "report")
+    lines = [head]
+    for r in rows:
+        lines.append((r.started_at.strftime("%Y-%m-%d %H:%M"), format_duration(r.duration_s),
+                      format_percent(r.coverage),
+                      format_percent(r.negative_share) if r.negative_share is not None else "–",
+                      format_percent(r.uncertain_share), r.dominant or "–", "yes" if r.calibrated else "no",
+                      str(r.moments), r.model, r.report))
+    widths = [max(len(str(x[i])) for x in lines) for i in range(len(head))]
+    right = {1, 2, 3, 4, 7}
+    return "\n".join("  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
+                               for i, (c, w) in enumerate(zip(line, widths))).rstrip() for line in lines)
+
