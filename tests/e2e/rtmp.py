@@ -440,11 +440,12 @@ def ocr(images: Sequence[np.ndarray], *, psm: int = 7, whitelist: str = "", work
 # ------------------------------------------------------------------------------------------------------------------
 
 NO_FACE = "no face"
+UNCERTAIN = "uncertain"       # MindFlow's display when a face is seen but cannot be read reliably
 
 
 @dataclass(frozen=True)
 class Reading:
-    """A text line read back from the broadcast. ``emotion``: a label, ``"no face"`` or ``None`` (not read);
+    """A text line read back from the broadcast. ``emotion``: a label, ``"no face"``, ``"uncertain"`` or ``None``;
     ``negative_share``: the percentage shown, ``"–"`` when the template showed no value yet, ``None`` when the line
     shows no negative share at all."""
 
@@ -466,7 +467,7 @@ def parse_text(text: str, labels: Iterable[str]) -> Reading:
     t = " ".join(text.split())
     low = t.lower()
     emotion = None
-    for name in sorted([*labels, NO_FACE], key=len, reverse=True):
+    for name in sorted([*labels, NO_FACE, UNCERTAIN], key=len, reverse=True):
         if re.match(rf"{re.escape(name)}\b", low):
             emotion = name
             break
