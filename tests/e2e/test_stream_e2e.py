@@ -72,8 +72,8 @@ TEXT_POS = (20.0, 300.0)        # the text source, below the 480x270 webcam: on 
 TEXT_REGION = Region("text", 0, 290, 1280, 80)
 WEBCAM_REGION = Region("webcam", 0, 0, 480, 270, scale=(48, 27))
 # A face (or the wall) must have been on screen this long before the broadcast has to name it: MindFlow's part
-# (about 0.3 s for a face, the smoother's face-lost grace more for "no face", see tools/bench_stream.py) with a wide
-# margin for a loaded CI machine.
+# (about 0.8 s for a new face, most of it the detector's confirmation; 0.2-0.6 s for "no face", the smoother's
+# face-lost grace; tools/bench_stream.py) with a wide margin for a loaded CI machine.
 SETTLE_S = 2.0
 # The line viewers read: the emotion and the session's negative share. MindFlow hides the share from viewers by
 # default (hide_negative_share, default template "{emotion}"); this test shows it on purpose. min_report_s=0: the
