@@ -2,13 +2,18 @@
 
     python -m obs_mindflow analyze VIDEO [--model DIR] [--rate HZ] [--report-dir DIR] [--baseline FILE]
                                          [--calibrate-seconds S]
+    python -m obs_mindflow analyze VIDEO|DIR ... [--jobs N] [--force] [same options]    (a batch)
     python -m obs_mindflow analyze --camera N [--model DIR] [--rate HZ] [--report-dir DIR] [--baseline FILE]
     python -m obs_mindflow calibrate VIDEO|--camera N [--seconds S] [--rate HZ] [--model DIR] --out FILE
+    python -m obs_mindflow history [--report-dir DIR]
     python -m obs_mindflow models
 
-Exit status: 0 done, 1 the analysis failed, 2 bad input (unreadable video, bad model, bad or foreign baseline file,
-bad option), 3 calibration refused (too few face frames, a held expression: the message says what to do), 130 stopped
-with Ctrl-C (the report of what was analysed is still written).
+Exit status: 0 done, 1 the analysis failed (a batch: a file failed), 2 bad input (unreadable video, bad model, bad or
+foreign baseline file, bad option), 3 calibration refused (too few face frames, a held expression: the message says
+what to do), 130 stopped with Ctrl-C (the report of what was analysed is still written).
+
+One file, a batch and a cluster share one per-file function, :func:`obs_mindflow.engine.video.analyze_file`; the
+batch is :mod:`obs_mindflow.batch`.
 """
 
 from __future__ import annotations
@@ -51,9 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     an = sub.add_parser("analyze", help="analyse a recorded video or a camera and write a session report",
                         description="Analyse a recorded stream (or a live camera) with the same engine as the OBS "
                                     "script and write the end-of-session report.")
-    src = an.add_mutually_exclusive_group(required=True)
-    src.add_argument("video", nargs="?", type=Path, help="a video file OpenCV/FFmpeg can read")
-    src.add_argument("--camera", type=int, metavar="N", help="analyse camera N live (0 = the first camera)")
+    an.add_argument("video", nargs="*", type=Path, metavar="VIDEO",
+                    help="a video file OpenCV/FFmpeg can read; several files or folders (searched recursively) make a "
+                         "batch: one report per file, skipping files already analysed with the same settings")
+    an.add_argument("--camera", type=int, metavar="N", help="analyse camera N live (0 = the first camera)")
+    an.add_argument("--jobs", type=int, default=1, metavar="N",
+                    help="a batch: analyse N files at once, each in its own process (default 1)")
+    an.add_argument("--force", action="store_true",
+                    help="a batch: analyse files again even when the history has them with the same model and "
+                         "settings")
     an.add_argument("--model", default="", metavar="DIR",
                     help="model folder holding card.json (default: the bundled default; a bare name means models/NAME)")
     an.add_argument("--rate", type=_positive_rate, default=5.0, metavar="HZ",
@@ -90,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--model", default="", metavar="DIR", help="model folder (default: the bundled default)")
     ca.add_argument("--threads", type=int, default=1, metavar="N", help="onnxruntime and OpenCV threads (default 1)")
     ca.add_argument("--out", type=Path, required=True, metavar="FILE", help="the baseline file to write (JSON)")
+    hi = sub.add_parser("history", help="print the history of sessions and write history.html",
+                        description="Print the sessions recorded under the report folder (one row per finished "
+                                    "session) and write history.html beside them.")
+    hi.add_argument("--report-dir", type=Path, default=None, metavar="DIR",
+                    help="the report folder (default: ~/Documents/MindFlow or ~/MindFlow)")
     sub.add_parser("models", help="list the bundled models")
     return ap
 
@@ -111,10 +127,18 @@ def main(argv: list[str] | None = None) -> int:
     # FFmpeg's own log lines ("moov atom not found") would bury our error message; OpenCV reads these at import.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "models":
         return _list_models()
+    if args.command == "history":
+        return _history(args)
+    if args.command == "analyze":
+        if bool(args.video) == (args.camera is not None):
+            parser.error("analyze: give a video file (or several, or folders) or --camera N, not both")
+        if args.jobs < 1 or args.jobs > 64:
+            parser.error(f"--jobs must be between 1 and 64, got {args.jobs}")
     from .engine.baseline import BaselineError
 
     try:
@@ -164,6 +188,21 @@ def _load(args, on_result=None):
     return Analyzer(model, opencv_threads=args.threads, on_result=on_result)
 
 
+def _settings(args):
+    """The file settings of ``analyze`` (what a batch sends to its processes and keys its resume on)."""
+    from .engine.video import FileSettings
+
+    return FileSettings(model=args.model, rate=args.rate, max_seconds=args.max_seconds, threads=args.threads,
+                        baseline=None if args.baseline is None else str(args.baseline),
+                        calibrate_seconds=args.calibrate_seconds or 0.0, nudge=args.nudge)
+
+
+def _report_root(args):
+    from .engine.reports.storage import default_report_dir
+
+    return None if args.no_report else (args.report_dir or default_report_dir())
+
+
 def _recorder(args, card, source: str, started_at: datetime, baseline=None):
     """The session's recorder: a report folder under ``--report-dir`` (or the default), none with ``--no-report``;
     ``baseline``: the personal baseline the readings rest on (the report says so)."""
@@ -179,6 +218,10 @@ def _recorder(args, card, source: str, started_at: datetime, baseline=None):
 
 
 def _analyze(args) -> int:
+    videos = list(args.video)
+    if len(videos) > 1 or (videos and videos[0].is_dir()):
+        return _analyze_batch(args, videos)
+    args.video = videos[0] if videos else None
     baseline = _read_baseline(args.baseline) if args.baseline is not None else None
     if args.video is not None:
         analyzer = _load(args)
@@ -201,27 +244,21 @@ def _read_baseline(path: Path):
 
 def _apply(analyzer, baseline) -> None:
     """Correct the analyzer's readings with ``baseline`` (BaselineError: another model, no reference)."""
-    from .engine.baseline import BaselineCorrection, reference_of
+    from .engine.video import apply_baseline
 
-    baseline.check_model(analyzer.model.card)
-    analyzer.set_transforms([BaselineCorrection(baseline, reference_of(analyzer.model.card))])
+    apply_baseline(analyzer, baseline)
     print(f"calibrated: {baseline.describe()}", file=sys.stderr)
 
 
 def _calibrate_file(path: Path, analyzer, seconds: float, rate: float, quiet: bool = False):
     """A baseline from the first ``seconds`` of ``path`` (the whole clip when it is shorter). Refused → Refused."""
-    from .engine.baseline import BaselineCollector, BaselineError
-    from .engine.video import VideoError, analyze_video
+    from .engine.video import CalibrationRefused, VideoError, calibrate_file
 
-    collector = BaselineCollector(analyzer.model.card, seconds=seconds)
     try:
-        run = analyze_video(path, analyzer, collector, rate, max_seconds=seconds)
+        baseline = calibrate_file(path, analyzer, seconds, rate)
     except VideoError as exc:
         raise InputError(str(exc)) from None
-    collector.seconds = min(seconds, max(run.last_s, 1e-9))     # a shorter clip: the whole clip
-    try:
-        baseline = collector.finish(source=f"file: {path.name}")
-    except BaselineError as exc:
+    except CalibrationRefused as exc:
         raise Refused(str(exc)) from None
     if not quiet:
         print(f"calibration: {baseline.verdict}", file=sys.stderr)
@@ -319,13 +356,11 @@ def _clock(seconds: float) -> str:
 
 
 def _analyze_file(args, analyzer, baseline=None) -> int:
-    """The whole file through :func:`~obs_mindflow.engine.video.analyze_video`, then the report."""
-    from .engine.video import VideoError, analyze_video, video_seconds
+    """One file through :func:`~obs_mindflow.engine.video.analyze_file` (the batch's per-file function too), with a
+    progress line; then the summary."""
+    from .engine.video import VideoError, analyze_file, video_seconds
 
-    started_at = datetime.now().astimezone()
-    recorder = _recorder(args, analyzer.model.card, f"file: {args.video.name}", started_at, baseline)
     seen = {"t": 0.0, "n": 0, "emotion": ""}
-    interrupted, run = False, None
     try:
         progress = _Progress(video_seconds(args.video, args.max_seconds), sys.stderr, not args.quiet)
 
@@ -333,19 +368,50 @@ def _analyze_file(args, analyzer, baseline=None) -> int:
             seen.update(t=t, n=analysed, emotion=result.emotion)
             progress.update(t, analysed, result.emotion)
 
-        run = analyze_video(args.video, analyzer, recorder, args.rate, on_progress, max_seconds=args.max_seconds,
-                            on_events=_report_nudges)
+        def on_interrupt() -> None:
+            print("\nstopped: writing the report of what was analysed…", file=sys.stderr)
+
+        done = analyze_file(args.video, _settings(args), _report_root(args), analyzer=analyzer, baseline=baseline,
+                            on_progress=on_progress, on_events=_report_nudges, on_interrupt=on_interrupt)
     except VideoError as exc:
         raise InputError(str(exc)) from None
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\nstopped: writing the report of what was analysed…", file=sys.stderr)
     finally:
         analyzer.close()
+    run = done.run
     progress.update(run.total_s if run is not None else seen["t"], seen["n"], seen["emotion"], final=True)
     if run is not None and run.decode_error:
         print(f"warning: decoding stopped early: {run.decode_error}", file=sys.stderr)
-    return _finish(recorder, EXIT_INTERRUPTED if interrupted else EXIT_OK)
+    return _report_finished(done.finished, EXIT_INTERRUPTED if done.interrupted else EXIT_OK)
+
+
+def _analyze_batch(args, videos) -> int:
+    """Several files or folders: :func:`obs_mindflow.batch.run_batch`."""
+    from .batch import run_batch
+
+    return run_batch(videos, _settings(args), _report_root(args), jobs=args.jobs, force=args.force,
+                     quiet=args.quiet)
+
+
+def _history(args) -> int:
+    """``history``: the sessions under the report folder as a table, and history.html."""
+    from .engine.reports.history import HistoryError, table_text, write_history_page
+    from .engine.reports.storage import default_report_dir
+
+    root = (args.report_dir or default_report_dir()).expanduser()
+    if not root.is_dir():
+        raise InputError(f"no report folder at {root}: no session has been recorded there (give --report-dir)")
+    try:
+        rows, page, notes = write_history_page(root)
+    except (HistoryError, OSError) as exc:
+        raise InputError(str(exc)) from None
+    for n in notes:
+        print(f"note: {n}", file=sys.stderr)
+    if rows:
+        print(table_text(rows))
+    else:
+        print(f"No session in the history of {root} yet.")
+    print(f"History page: {page}")
+    return EXIT_OK
 
 
 def _analyze_camera(args, baseline=None) -> int:
@@ -402,7 +468,10 @@ def _report_nudges(events) -> None:
 
 
 def _finish(recorder, code: int) -> int:
-    finished = recorder.finish()
+    return _report_finished(recorder.finish(), code)
+
+
+def _report_finished(finished, code: int) -> int:
     print(finished.summary_text)  # names the report folder when one was written
     if finished.error is not None:
         print(f"error: the report could not be written: {finished.error}", file=sys.stderr)

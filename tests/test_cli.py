@@ -71,7 +71,7 @@ def test_no_report_and_rate(tmp_path):
 
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "missing.mp4", "video not found"),
-    (lambda d: d, "is a folder"),
+    (lambda d: d, "no video file in the folder"),          # a folder is a batch; this one holds no video
     (lambda d: _write(d / "text.mp4", b"this is not a video\n" * 100), "cannot open"),
     (lambda d: _write(d / "empty.mkv", b""), "cannot open"),
     (lambda d: _write(d / "truncated.mp4", SAMPLE.read_bytes()[:2000]), ""),
@@ -130,7 +130,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_analysed(tmp_path):
     err = "".join(seen) + rest
     assert proc.returncode == 130, (out, err)
     assert "stopped" in err and "Traceback" not in err
-    folder = next(reports.iterdir())
+    folder = next(p for p in reports.iterdir() if p.is_dir())
     summary = json.loads((folder / "summary.json").read_text())
     assert 0 < summary["stats"]["duration_s"] < 27  # only part of the 28-s clip
     assert "not a diagnosis" in out

@@ -1,22 +1,36 @@
 """Analyse a video file with the engine, deterministically and faster than real time.
 
-:func:`analyze_video` is the one per-file function the CLI uses (and a batch or a cluster would call per file):
-frames are decoded in a reader thread and analysed in the caller's thread, none dropped; at ``rate`` analyses per
-second of **video time** (0 = every frame) the frame due is analysed and the others are only grabbed. Result
-timestamps are the frames' positions in the video (seconds), so a session's time is the video's own time.
+:func:`analyze_video` runs a file through an Analyzer into anything with ``add(result)``: frames are decoded in a
+reader thread and analysed in the caller's thread, none dropped; at ``rate`` analyses per second of **video time**
+(0 = every frame) the frame due is analysed and the others are only grabbed. Result timestamps are the frames'
+positions in the video (seconds), so a session's time is the video's own time.
+
+:func:`analyze_file` is the one per-file function — a file to its report folder and history row — that the CLI's
+``analyze VIDEO``, its batch (``analyze A B DIR/ --jobs N``) and a cluster (docs/scaling.md) all call: settings in a
+picklable :class:`FileSettings`, the optional calibration on the file's first seconds, a
+:class:`~obs_mindflow.engine.reports.recorder.SessionRecorder` on the video's clock, and the finish.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
 import queue
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .pipeline import Analyzer
 from .results import AnalysisResult
+
+if TYPE_CHECKING:
+    from .baseline import Baseline
+    from .reports.files import FinishedSession
+    from .reports.history import InputKey
 
 
 class VideoError(Exception):
@@ -149,3 +163,177 @@ def analyze_video(path: str | Path, analyzer: Analyzer, recorder: Any, rate: flo
         raise VideoError(f"{path}: {reason} — is the file complete and a video?")
     return VideoRun(analysed=analysed, last_s=last_t, total_s=total_s, fps=fps,
                     decode_error=failure[0] if failure else "")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# One file, start to report: the function the CLI, its batch and a cluster share
+# --------------------------------------------------------------------------------------------------------------------
+
+class CalibrationRefused(Exception):
+    """The calibration on the file's first seconds was refused (too few face frames, a held expression); the message
+    says what to do."""
+
+
+@dataclass(frozen=True)
+class FileSettings:
+    """Everything that shapes a file's report — plain values, so a batch can send it to other processes.
+
+    ``model``: a model folder or a bundled model's name (``""``: the default); ``rate``: analyses per second of video
+    time (0 = every frame); ``max_seconds``: analyse only the first seconds (0 = all); ``threads``: onnxruntime and
+    OpenCV threads; ``baseline``: a personal-baseline file to correct every reading with; ``calibrate_seconds``:
+    calibrate on the file's first seconds instead (0 = no); ``nudge``: break nudges in the report."""
+
+    model: str = ""
+    rate: float = 5.0
+    max_seconds: float = 0.0
+    threads: int = 1
+    baseline: str | None = None
+    calibrate_seconds: float = 0.0
+    nudge: bool = False
+
+    def key(self) -> str:
+        """A digest of the model (its card and ONNX file's content) and of every setting and default that changes a
+        report (the smoother's, detector's, quality and moment thresholds, MindFlow's version), with the baseline
+        file's content: the settings half of what a batch resumes on. ``threads`` is left out (it changes speed,
+        not results). Raises ``OSError`` / ``ModelCardError`` when the model or the baseline cannot be read."""
+        from .. import __version__
+        from .card import ModelCard
+        from .catalog import resolve_model_dir
+        from .detector import DetectorOptions
+        from .pipeline import QualityOptions
+        from .session.moments import MomentOptions
+        from .smoothing import SmootherOptions
+
+        folder = resolve_model_dir(self.model)
+        card = ModelCard.load(folder)
+        doc = {"mindflow": __version__, "model": card.name, "model_sha256": _sha256(card.model_path),
+               "card_sha256": _sha256(Path(folder) / "card.json"), "rate": self.rate, "max_seconds": self.max_seconds,
+               "baseline_sha256": _sha256(Path(self.baseline)) if self.baseline else None,
+               "calibrate_seconds": self.calibrate_seconds, "nudge": self.nudge,
+               "smoother": dataclasses.asdict(SmootherOptions()), "detector": _plain(DetectorOptions()),
+               "quality": _plain(QualityOptions()), "moments": MomentOptions().to_dict()}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _plain(options: Any) -> Any:
+    return dataclasses.asdict(options) if dataclasses.is_dataclass(options) else repr(options)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def open_analyzer(settings: FileSettings) -> Analyzer:
+    """The settings' model loaded into an Analyzer (not started: :func:`analyze_video` drives it frame by frame).
+    Raises ``ModelCardError`` / ``ModelLoadError`` (a missing or broken model) and ``ValueError`` for ``threads``."""
+    from .catalog import resolve_model_dir
+    from .model import ExpressionModel, ModelOptions
+
+    if not 1 <= int(settings.threads) <= 16:
+        raise ValueError(f"--threads must be between 1 and 16, got {settings.threads}")
+    model = ExpressionModel.load(resolve_model_dir(settings.model), ModelOptions(intra_op_threads=settings.threads))
+    return Analyzer(model, opencv_threads=settings.threads)
+
+
+def apply_baseline(analyzer: Analyzer, baseline: "Baseline") -> None:
+    """Correct ``analyzer``'s readings with ``baseline`` (``BaselineError``: another model's, or no reference)."""
+    from .baseline import BaselineCorrection, reference_of
+
+    baseline.check_model(analyzer.model.card)
+    analyzer.set_transforms([BaselineCorrection(baseline, reference_of(analyzer.model.card))])
+
+
+def calibrate_file(path: str | Path, analyzer: Analyzer, seconds: float, rate: float = 5.0) -> "Baseline":
+    """A personal baseline from the first ``seconds`` of ``path`` (the whole clip when it is shorter). Raises
+    :class:`VideoError` and :class:`CalibrationRefused`."""
+    from .baseline import BaselineCollector, BaselineError
+
+    path = Path(path)
+    collector = BaselineCollector(analyzer.model.card, seconds=seconds)
+    run = analyze_video(path, analyzer, collector, rate, max_seconds=seconds)
+    collector.seconds = min(seconds, max(run.last_s, 1e-9))     # a shorter clip: the whole clip
+    try:
+        return collector.finish(source=f"file: {path.name}")
+    except BaselineError as exc:
+        raise CalibrationRefused(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class FileRun:
+    """What :func:`analyze_file` did: ``finished`` the recorder's outcome (folder, summary text, error); ``run`` the
+    video pass (``None`` when it was interrupted before its end); ``interrupted``: stopped by Ctrl-C (the report
+    holds what was analysed); ``baseline``: the personal baseline the readings rest on, if any."""
+
+    path: Path
+    finished: "FinishedSession"
+    run: VideoRun | None
+    interrupted: bool = False
+    baseline: "Baseline | None" = None
+
+
+def analyze_file(path: str | Path, settings: FileSettings, report_root: str | Path | None, *,
+                 analyzer: Analyzer | None = None, baseline: "Baseline | None" = None,
+                 input_key: "InputKey | None" = None, started_at: datetime | None = None,
+                 on_progress: Callable[[float, int, AnalysisResult], None] | None = None,
+                 on_events: Callable[[tuple], None] | None = None,
+                 on_message: Callable[[str], None] | None = None,
+                 on_interrupt: Callable[[], None] | None = None) -> FileRun:
+    """Analyse the video ``path`` with ``settings`` and write its report folder under ``report_root`` (``None``:
+    no folder, the summary only) and its history row (with ``input_key``, what a batch resumes on).
+
+    ``analyzer``: reuse a loaded one (a batch worker keeps one per model; left open), else one is loaded from the
+    settings and closed at the end. ``baseline``: an already loaded personal baseline (else ``settings.baseline`` is
+    read, or ``settings.calibrate_seconds`` calibrates on the file's first seconds). ``on_progress(video_s, analysed,
+    result)`` and ``on_events(events)`` as in :func:`analyze_video`; ``on_message(text)``: the calibration's lines;
+    ``on_interrupt()``: Ctrl-C was pressed, the report of what was analysed is about to be written.
+
+    Raises :class:`VideoError` (an unreadable file), :class:`CalibrationRefused`, ``BaselineError`` (a bad or another
+    model's baseline file), ``ModelCardError``/``ModelLoadError``; a report that cannot be written is not raised: it
+    is in ``FileRun.finished.error``."""
+    from .reports.recorder import SessionRecorder
+    from .session.rules import NudgeMonitor
+
+    path = Path(path)
+    own = analyzer is None
+    if analyzer is None:
+        analyzer = open_analyzer(settings)
+    try:
+        if baseline is None and settings.baseline:
+            from .baseline import Baseline
+
+            baseline = Baseline.load(settings.baseline)
+        if baseline is None and settings.calibrate_seconds:
+            # every frame of the calibration part, whatever the rate of the rest (a calibration is short)
+            baseline = calibrate_file(path, analyzer, settings.calibrate_seconds, 0.0)
+            if on_message is not None:
+                on_message(f"calibration: {baseline.verdict}")
+        if baseline is not None:
+            apply_baseline(analyzer, baseline)
+            if on_message is not None:
+                on_message(f"calibrated: {baseline.describe()}")
+        else:
+            analyzer.set_transforms([])
+        recorder = SessionRecorder(report_root, analyzer.model.card,
+                                   started_at=started_at or datetime.now().astimezone(), source=f"file: {path.name}", nudge=NudgeMonitor() if settings.nudge else None,
+                                   media_clock=True, input_key=input_key)
+        recorder.set_calibration(baseline)
+        run, interrupted = None, False
+        try:
+            run = analyze_video(path, analyzer, recorder, settings.rate, on_progress,
+                                max_seconds=settings.max_seconds, on_events=on_events)
+        except KeyboardInterrupt:
+            interrupted = True
+            recorder.input_key = None       # a part of the file: a batch must analyse it again
+            if on_interrupt is not None:
+                on_interrupt()
+        except VideoError:
+            recorder.finish()          # nothing was analysed: no folder is left behind
+            raise
+        return FileRun(path, recorder.finish(), run, interrupted, baseline)
+    finally:
+        if own:
+            analyzer.close()

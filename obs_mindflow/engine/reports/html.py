@@ -242,10 +242,11 @@ def _timeline_svg(snapshot: StatsSnapshot, info: SessionInfo, colours: dict[str,
         x = x_of(t)
         parts.append(f'<line x1="{x:.1f}" y1="{top + plot_h}" x2="{x:.1f}" y2="{lane_y + lane_h + 4}" '
                      f'class="tickline"/>')
-        parts.append(f'<text x="{x:.1f}" y="{axis_y}" text-anchor="middle" class="tick" data-tick="elapsed">'
+        anchor = "start" if x - left < 30 else "end" if width - right - x < 30 else "middle"
+        parts.append(f'<text x="{x:.1f}" y="{axis_y}" text-anchor="{anchor}" class="tick" data-tick="elapsed">'
                      f'{_e(media_clock(offset + t))}</text>')
         if live:
-            parts.append(f'<text x="{x:.1f}" y="{axis_y + 14}" text-anchor="middle" class="tick wall">'
+            parts.append(f'<text x="{x:.1f}" y="{axis_y + 14}" text-anchor="{anchor}" class="tick wall">'
                          f'{_e(format_clock(t, start, seconds=step < 60))}</text>')
         t += step
     parts.append(f'<text x="{left - 8}" y="{axis_y}" text-anchor="end" class="tick">'
