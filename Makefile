@@ -11,8 +11,10 @@ SAMPLE := samples/mindflow-sample.mp4
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.run-deps: requirements.txt | $(BIN)/python
-	$(BIN)/python -m pip install -q -r requirements.txt
+# The run-time packages and the command line's own (tqdm: the batch's progress bar); the OBS script's Python gets
+# requirements.txt alone (tools/install_obs_deps.py).
+$(VENV)/.run-deps: requirements.txt requirements-cli.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements-cli.txt
 	touch $@
 
 # requirements*.txt are pinned with hashes (see their headers). The tool-only packages (torch, onnx: training and
@@ -22,7 +24,7 @@ $(VENV)/.run-deps: requirements.txt | $(BIN)/python
 TOOLS_REQUIREMENTS ?= tools/requirements.txt
 TOOLS_REQUIRED ?= 0
 
-$(VENV)/.dev-deps: requirements.txt requirements-dev.txt $(TOOLS_REQUIREMENTS) | $(BIN)/python
+$(VENV)/.dev-deps: requirements.txt requirements-cli.txt requirements-dev.txt $(TOOLS_REQUIREMENTS) | $(BIN)/python
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
 ifneq ($(strip $(TOOLS_REQUIREMENTS)),)
 	$(BIN)/python -m pip install -q -r $(TOOLS_REQUIREMENTS) || { [ "$(TOOLS_REQUIRED)" != 1 ] && \
