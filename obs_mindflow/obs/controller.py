@@ -813,8 +813,8 @@ class MindFlowScript:
             items[name] = Item(visible=True)
         note, kind = "", NORMAL
         if self.template_problem:
-            note, kind = (f"Template not used yet: {self.template_problem}. The text source keeps showing the last "
-                          f"usable template."), ERROR
+            note, kind = (f"Not used yet (the text source keeps the last usable template): "
+                          f"{self.template_problem}"), ERROR
         elif s.hide_negative_share and private_placeholders_used(s.template):
             hidden = ", ".join("{" + p + "}" for p in private_placeholders_used(s.template))
             note = (f"{hidden} shows nothing on stream while 'Hide the negative share from viewers' is on.")

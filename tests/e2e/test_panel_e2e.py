@@ -62,7 +62,7 @@ def test_panel_tells_the_truth_through_sessions_typing_and_a_recording(obs_ready
         for typed in ("{emotion} (", "{emotion} ({", "{emotion} ({conf", "{emotion} ({confi"):
             p = panel.send(f'set template "{typed}"')
             seen.append(p.text)
-        assert "Template not used yet" in (p["template_note"] or ""), p.describe()
+        assert "Not used yet" in (p["template_note"] or ""), p.describe()
         assert all(t and "error" not in t.lower() and "{" not in t for t in seen), seen
         time.sleep(1.0)
         assert mindflow_warnings(run)[warnings_before:] == [], "typing logged warnings (each opens the Script Log)"
