@@ -229,7 +229,7 @@ def test_memory_does_not_grow_with_session_length():
     feed(30 * 3600 * 2, t)                # two more hours
     grown = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
-    assert s._bins.shape[0] <= 256 and len(s._rneg) == s.rolling_slots + 1
+    assert s._bins.shape[0] <= 256 and len(s._rolling.neg) == s.rolling_slots + 1
     assert grown < 64 * 1024, f"memory grew by {grown} bytes"
 
 

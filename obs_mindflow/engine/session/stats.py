@@ -35,6 +35,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from .rolling import RollingWindow
 from .snapshot import NegativeStretch, StatsSnapshot
 
 STATE_FORMAT = "mindflow.session_stats"
@@ -132,7 +133,7 @@ class SessionStats:
         self._index[UNCERTAIN] = c
         self._index[""] = c + 1
         self._is_neg = [lab in self.negative_labels for lab in labels] + [False, False, False]
-        self._rw = self.rolling_seconds / rolling_slots
+        self._rolling = RollingWindow(self.rolling_seconds, rolling_slots)
         self._lock = threading.Lock()
         self._reset_locked()
 
@@ -156,13 +157,7 @@ class SessionStats:
         self._cidx = 0
         self._cur = [0.0] * k
         self._cend = self._width
-        # rolling ring: absolute slot j lives at j % (N + 1); slots _rj-N.._rj are valid
-        n1 = self.rolling_slots + 1
-        self._rneg = [0.0] * n1
-        self._rface = [0.0] * n1
-        self._rana = [0.0] * n1
-        self._rj = 0
-        self._rend = self._rw
+        self._rolling.reset()
         # negative stretches
         self._run_start: float | None = None
         self._run_end = 0.0
@@ -234,19 +229,7 @@ class SessionStats:
             self._cur[k] += d
         else:
             self._timeline_split(k, t0, t1)
-        # rolling window (readable face time, negative time, analysed time)
-        if k <= self._c + 1:
-            if t1 <= self._rend:
-                j = self._rj % (self.rolling_slots + 1)
-                self._rana[j] += d
-                if k < self._c:
-                    self._rface[j] += d
-                    if self._is_neg[k]:
-                        self._rneg[j] += d
-            else:
-                self._rolling_split(k, t0, t1)
-        elif t1 > self._rend:
-            self._rolling_advance(int(t1 // self._rw))
+        self._rolling.add(t0, t1, analysed=k <= self._c + 1, face=k < self._c, negative=self._is_neg[k])
         # negative stretches
         if self._is_neg[k]:
             if self._run_start is None:
@@ -297,62 +280,11 @@ class SessionStats:
         self._cidx = half
         self._width *= 2.0
 
-    def _rolling_advance(self, j: int) -> None:
-        """Make absolute slot ``j`` current, clearing the slots that fall out of the ring."""
-        n1 = self.rolling_slots + 1
-        if j <= self._rj:
-            return
-        for s in range(self._rj + 1, min(j, self._rj + n1) + 1):
-            m = s % n1
-            self._rneg[m] = self._rface[m] = self._rana[m] = 0.0
-        self._rj = j
-        self._rend = (j + 1) * self._rw
-
-    def _rolling_split(self, k: int, t0: float, t1: float) -> None:
-        n1 = self.rolling_slots + 1
-        face = k < self._c
-        neg = self._is_neg[k]
-        while t0 < t1:
-            if t0 >= self._rend:
-                self._rolling_advance(max(self._rj + 1, int(t0 // self._rw)))
-                continue
-            seg = min(t1, self._rend)
-            d = seg - t0
-            m = self._rj % n1
-            self._rana[m] += d
-            if face:
-                self._rface[m] += d
-                if neg:
-                    self._rneg[m] += d
-            t0 = seg
-
     # ---------------------------------------------------------------- reading
-    def _rolling_locked(self) -> tuple[float, float, float, float]:
-        """(window_s, analysed_s, face_s, negative_s) over the last ``rolling_seconds`` of session time.
-
-        The window ``[now - rolling_seconds, now]`` covers whole slots plus part of the oldest one, which is weighted
-        by the fraction inside the window (time within a slot is taken as uniform)."""
-        now = self._t
-        w = self._rw
-        n = self.rolling_slots
-        n1 = n + 1
-        nowj = int(now // w)
-        frac = (now - nowj * w) / w
-        ana = face = neg = 0.0
-        lo = max(nowj - n, self._rj - n, 0)
-        hi = min(nowj, self._rj)
-        for a in range(lo, hi + 1):
-            m = a % n1
-            wt = (1.0 - frac) if a == nowj - n else 1.0
-            ana += wt * self._rana[m]
-            face += wt * self._rface[m]
-            neg += wt * self._rneg[m]
-        return min(now, self.rolling_seconds), ana, face, neg
-
     def rolling(self) -> tuple[float, float, float]:
         """Cheap live read: ``(negative share of face time, face coverage, face seconds)`` over the rolling window."""
         with self._lock:
-            _, ana, face, neg = self._rolling_locked()
+            _, ana, face, neg = self._rolling.totals(self._t)
         return (neg / face if face > 0 else 0.0), (face / ana if ana > 0 else 0.0), face
 
     @property
@@ -370,7 +302,7 @@ class SessionStats:
                 d = self._run_end - self._run_start
                 if longest is None or d > longest[0]:
                     longest = (d, self._run_start, self._run_end)
-            window, r_ana, r_face, r_neg = self._rolling_locked()
+            window, r_ana, r_face, r_neg = self._rolling.totals(self._t)
             tl = None
             if timeline:
                 has_cur = self._t > self._cidx * self._width
@@ -420,8 +352,7 @@ class SessionStats:
                 "totals": list(self._tot), "label_changes": self._label_changes,
                 "face_losses": self._face_losses, "clock_resets": self._clock_resets,
                 "width": self._width, "bins": _pack(self._bins[:self._cidx]), "current_bin": list(self._cur),
-                "rolling": {"j": self._rj, "neg": list(self._rneg), "face": list(self._rface),
-                            "analysed": list(self._rana)},
+                "rolling": self._rolling.to_state(),
                 "run": None if self._run_start is None else [self._run_start, self._run_end],
                 "longest": None if self._longest is None else list(self._longest),
             }
@@ -441,7 +372,6 @@ class SessionStats:
                     rolling_seconds=cfg["rolling_seconds"], max_gap_seconds=cfg["max_gap_seconds"],
                     max_bins=cfg["max_bins"], rolling_slots=cfg["rolling_slots"])
             k = s._k
-            n1 = s.rolling_slots + 1
             old = version == 1          # no "uncertain" column: insert an empty one before "no face"
 
             def floats(v: Any, n: int, name: str, columns: bool = False) -> list[float]:
@@ -480,12 +410,7 @@ class SessionStats:
             s._bins[:s._cidx] = bins
             s._cur = floats(state["current_bin"], k, "current_bin", columns=True)
             s._cend = (s._cidx + 1) * s._width
-            r = state["rolling"]
-            s._rj = int(r["j"])
-            s._rneg = floats(r["neg"], n1, "rolling.neg")
-            s._rface = floats(r["face"], n1, "rolling.face")
-            s._rana = floats(r["analysed"], n1, "rolling.analysed")
-            s._rend = (s._rj + 1) * s._rw
+            s._rolling.load_state(state["rolling"], floats)
             run = state["run"]
             s._run_start, s._run_end = (None, 0.0) if run is None else (float(run[0]), float(run[1]))
             lg = state["longest"]
