@@ -163,11 +163,20 @@ def test_a_face_that_cannot_be_read_is_uncertain_and_recovers_after_the_hold():
         states.append((t, sm.update(t, p, readable=False).label))
         t += 0.2
     first = next(t0 for t0, lab in states if lab == "uncertain")
-    assert first - 3 <= o.switch_hold_s + 0.2 + 1e-9 and states[-1][1] == "uncertain"
+    assert first - 3 <= o.uncertain_hold_s + 0.2 + 1e-9 and states[-1][1] == "uncertain"
     back = None
     while t < 8:
         if sm.update(t, p).label == "happy" and back is None:
             back = t
         t += 0.2
-    assert back is not None and back - 6 <= o.min_dwell_s / 2 + 0.2 + 1e-9   # half the dwell to leave "uncertain"
+    assert back is not None and back - 6 <= o.switch_hold_s + 0.2 + 1e-9   # a clear face is shown again at once
     assert sm.update(t, None).label == "happy"     # a missed detection: grace as before
+
+
+@pytest.mark.parametrize("rate", [5, 30])
+def test_a_change_between_two_clear_expressions_does_not_pass_through_uncertain(rate):
+    trace, _ = _run(rate, 20, lambda t: {"happy": 0.85} if t < 10 else {"neutral": 0.85}, 0.05, 3, SmootherOptions())
+    shown = [lab for t, lab in trace]
+    assert "uncertain" not in shown and shown[0] == "happy" and shown[-1] == "neutral"
+    switch = next(t for t, lab in trace if lab == "neutral")
+    assert switch - 10 <= 1.5

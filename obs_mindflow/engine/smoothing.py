@@ -29,9 +29,10 @@ Default bounds, and why (the tests in ``tests/test_smoothing.py`` check them at 
 
 3. **"Uncertain" instead of a confident wrong label.** When the smoothed top probability is below
    ``min_confidence``, its lead over the second is below ``min_margin``, or the frame says the face cannot be read
-   (too small or blurred: ``readable=False``), the display becomes :data:`UNCERTAIN` — with the same hold and dwell
-   as any other change (half the dwell to leave it, once the thresholds are passed by half the switch margin), so a
-   borderline face does not flicker either. It counts as face time that could not be read.
+   (too small or blurred: ``readable=False``) for ``uncertain_hold_s`` (1 s — a change between two clear
+   expressions passes through low confidence for a moment and shows no "uncertain" on the way), the display becomes
+   :data:`UNCERTAIN`. It is left as soon as the face reads clearly again — past the thresholds by half the switch
+   margin, a band that keeps a borderline face from flickering. It counts as face time that could not be read.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class SmootherOptions:
     # readings of FER+ validation faces are right at most a third of the time. 0 turns a check off.
     min_confidence: float = 0.38
     min_margin: float = 0.01
+    # "Uncertain" is shown once the face has been unreadable this long: a change between two clear expressions
+    # passes through low smoothed confidence for a moment and must not flash "uncertain" on the way.
+    uncertain_hold_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.time_constant_s <= 0:
@@ -68,7 +72,8 @@ class SmootherOptions:
         if not (0 <= self.min_confidence < 1 and 0 <= self.min_margin < 1):
             raise ValueError(f"min_confidence and min_margin are probabilities in [0, 1), got "
                              f"{self.min_confidence}, {self.min_margin}")
-        for name in ("switch_margin", "switch_hold_s", "min_dwell_s", "face_lost_grace_s", "max_gap_s"):
+        for name in ("switch_margin", "switch_hold_s", "min_dwell_s", "face_lost_grace_s", "max_gap_s",
+                     "uncertain_hold_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -161,9 +166,9 @@ class EmotionSmoother:
             self._show(top, t)
 
     def _decide_uncertain(self, top: int, t: float) -> None:
-        """Changes to and from "uncertain" (it has no probability, so no margin): after the hold and the dwell —
-        half the dwell when leaving it, and leaving needs the thresholds passed by half the switch margin (a band
-        against flicker on a borderline face)."""
+        """Changes to and from "uncertain" (it has no probability, so no margin): into it once the face has been
+        unreadable for ``uncertain_hold_s`` and the shown label's dwell is over; out of it after ``switch_hold_s``
+        once the thresholds are passed by half the switch margin (the band keeps a borderline face from flickering)."""
         o = self.options
         if self._shown == -1:
             self._show(top, t)
@@ -173,8 +178,11 @@ class EmotionSmoother:
             return
         if top != self._challenger:
             self._challenger, self._challenger_since = top, t
-        dwell = o.min_dwell_s / 2 if self._shown == _UNC else o.min_dwell_s   # a readable face is shown sooner
-        if t - self._challenger_since >= o.switch_hold_s and t - self._shown_since >= dwell:
+        held = t - self._challenger_since
+        if self._shown == _UNC:
+            if held >= o.switch_hold_s:
+                self._show(top, t)
+        elif held >= o.uncertain_hold_s and t - self._shown_since >= o.min_dwell_s:
             self._show(top, t)
 
     def _show(self, index: int, t: float) -> None:
