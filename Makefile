@@ -8,8 +8,11 @@ SAMPLE := samples/mindflow-sample.mp4
 
 .PHONY: demo test test-fast e2e bench clean-venv
 
+# A venv's bundled pip can be old (Python 3.9-3.11 bundle pip 23.0/23.2): it cannot install the hash-pinned
+# requirements-dev.txt when a package asks for an extra (selenium: urllib3[socks]).
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24.2"
 
 # The run-time packages and the command line's own (tqdm: the batch's progress bar); the OBS script's Python gets
 # requirements.txt alone (tools/install_obs_deps.py).

@@ -16,7 +16,8 @@ The matrix — what OBS loads MindFlow into:
 
 The ranges are ``obs_mindflow.obs.deps.WHEEL_PYTHONS``: what ``install_obs_deps.py`` accepts is what is checked here.
 
-Wheels are kept in ``--cache`` (default ``/var/cache/mindflow-ci/wheels`` when writable, else ``~/.cache/mindflow-wheels``):
+Wheels are kept in ``--cache`` (default ``$MINDFLOW_CI_CACHE/wheels``, i.e. ``/var/cache/mindflow-ci/wheels``, when
+writable, else ``~/.cache/mindflow-wheels``):
 a second run downloads nothing and only re-checks the hashes. Exit status 1 when any target fails.
 
     python tools/check_wheels.py [--requirements requirements.txt] [--cache DIR] [--jobs 4] [--only linux]
@@ -131,14 +132,11 @@ def check_target(target: Target, version: tuple[int, int], text: str, cache: Pat
                "--python-version", f"{version[0]}.{version[1]}", "--dest", str(cache), "-r", str(req)]
         for p in target.platforms:
             cmd += ["--platform", p]
-        # Only the public index: a machine's own wheel folders (PIP_FIND_LINKS, extra indexes) must not stand in for
-        # what a streamer's pip sees.
-        env_vars = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")} | {
-            "PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": os.environ.get("MINDFLOW_INDEX_URL",
-                                                                           "https://pypi.org/simple")}
-        for k in ("PIP_CERT", "PIP_DEFAULT_TIMEOUT", "PIP_TRUSTED_HOST"):
-            if k in os.environ:
-                env_vars[k] = os.environ[k]
+        # Only the public index: a machine's own wheel folders and extra indexes (pip.conf's find-links,
+        # extra-index-url) must not stand in for what a streamer's pip sees. The rest of pip's configuration (the
+        # certificates of a TLS-inspecting proxy) stays.
+        cmd += ["--index-url", os.environ.get("MINDFLOW_INDEX_URL", "https://pypi.org/simple")]
+        env_vars = dict(os.environ, PIP_FIND_LINKS="", PIP_EXTRA_INDEX_URL="", PIP_NO_INDEX="0")
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env_vars, timeout=1800)
     pins = ", ".join(line.split(" ", 1)[0] for line in lines)
     if proc.returncode != 0:
@@ -148,7 +146,7 @@ def check_target(target: Target, version: tuple[int, int], text: str, cache: Pat
 
 
 def default_cache() -> Path:
-    ci = Path("/var/cache/mindflow-ci")
+    ci = Path(os.environ.get("MINDFLOW_CI_CACHE", "/var/cache/mindflow-ci"))
     if os.access(ci if ci.exists() else ci.parent, os.W_OK):
         return ci / "wheels"
     return Path.home() / ".cache" / "mindflow-wheels"

@@ -8,6 +8,8 @@ import subprocess
 
 import pytest
 
+import re
+
 from .obs_harness import ROOT, obs_available, obs_python
 
 INSTALL_HELPER = ROOT / "tools" / "install_obs_deps.py"
@@ -35,3 +37,15 @@ def obs_ready() -> str:
             _unavailable(f"the run-time packages for OBS's Python ({python}) are missing and installing them "
                          f"failed: {install.stdout[-1500:]}{install.stderr[-1500:]}")
     return python
+
+
+@pytest.fixture(scope="session")
+def obs_version(obs_ready) -> tuple[int, int, int]:
+    """The installed OBS's version, ``(major, minor, patch)``, from ``obs --version`` ("OBS Studio - 32.2.2+ds-1
+    (linux)"); ``(0, 0, 0)`` when it cannot be read."""
+    try:
+        out = subprocess.run(["obs", "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return (0, 0, 0)
+    m = re.search(r"(\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(g) for g in m.groups()) if m else (0, 0, 0)  # type: ignore[return-value]
