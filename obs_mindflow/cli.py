@@ -132,8 +132,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "models":
         return _list_models()
-    if args.command == "history":
-        return _history(args)
     if args.command == "analyze":
         if bool(args.video) == (args.camera is not None):
             parser.error("analyze: give a video file (or several, or folders) or --camera N, not both")
@@ -142,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     from .engine.baseline import BaselineError
 
     try:
+        if args.command == "history":
+            return _history(args)
         return _calibrate(args) if args.command == "calibrate" else _analyze(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

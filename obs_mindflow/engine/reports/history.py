@@ -267,6 +267,15 @@ class History:
                 raise sqlite3.DatabaseError("the integrity check failed")
             cls._check_table(conn)
             return version
+        if version >= 1:                  # a copy first (outside the write transaction: the backup reads it)
+            cls._check_table(conn)
+            backup = path.with_name(f"{path.stem}.v{version}.backup{path.suffix}")
+            if not backup.exists():
+                dst = sqlite3.connect(str(backup))
+                try:
+                    conn.backup(dst)
+                finally:
+                    dst.close()
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])   # another process may have done it
@@ -278,14 +287,7 @@ class History:
                     conn.execute(stmt)
                 version = 1
             elif version < SCHEMA_VERSION:
-                cls._check_table(conn)
                 backup = path.with_name(f"{path.stem}.v{version}.backup{path.suffix}")
-                if not backup.exists():
-                    dst = sqlite3.connect(str(backup))
-                    try:
-                        conn.backup(dst)
-                    finally:
-                        dst.close()
                 notes.append(f"The history database {path.name} was upgraded from schema {version} to "
                              f"{SCHEMA_VERSION}; the old one is kept as {backup.name}.")
             for v in range(version, SCHEMA_VERSION):
