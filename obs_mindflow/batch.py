@@ -51,9 +51,11 @@ class FileOutcome:
     interrupted: bool = False
 
 
-def find_videos(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileOutcome]]:
+def find_videos(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileOutcome], dict[str, int]]:
     """The files to analyse, in the order given, folders expanded (recursively, video extensions only, sorted),
-    each once. A path that does not exist, or a folder without videos, is a failed outcome."""
+    each once; a path that does not exist, or a folder without videos, is a failed outcome. Returns ``(files,
+    failed, order)``: ``order`` maps each file's and failure's path to its place in the order given."""
+    order: dict[str, int] = {}
     files: list[Path] = []
     seen: set[str] = set()
     bad: list[FileOutcome] = []
@@ -77,7 +79,9 @@ def find_videos(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileOutco
             add(p)
         else:
             bad.append(FileOutcome(str(p), FAILED, error=f"video not found: {p}"))
-    return files, bad
+        for item in files + [Path(b.path) for b in bad]:
+            order.setdefault(str(item), len(order))
+    return files, bad, order
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -230,7 +234,7 @@ def run_batch(paths: Sequence[str | Path], settings: Any, report_root: str | Pat
     from .engine.video import VideoError, video_seconds
 
     root = None if report_root is None else str(Path(report_root).expanduser())
-    files, outcomes = find_videos(paths)
+    files, outcomes, order = find_videos(paths)
     if not files:                          # nothing at all to analyse: bad input
         for o in outcomes:
             print(f"error: {o.error}", file=err)
@@ -273,9 +277,7 @@ def run_batch(paths: Sequence[str | Path], settings: Any, report_root: str | Pat
         bar.close()
     outcomes.extend(done_list)
     wall = time.monotonic() - t0
-    order = {str(p): i for i, p in enumerate(paths)}
-    order.update({str(f): len(order) + i for i, f in enumerate(files)})
-    outcomes.sort(key=lambda o: order.get(o.path, 0))
+    outcomes.sort(key=lambda o: order.get(o.path, len(order)))
     return _closing(outcomes, root, wall, interrupted, out, HISTORY_HTML)
 
 

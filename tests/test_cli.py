@@ -57,6 +57,36 @@ def test_sample_clip_profile_is_happy_then_neutral(sample_run):
     assert shares["happy"] + shares["neutral"] > 0.85
 
 
+def test_sample_clip_moments_follow_its_script(sample_run):
+    """The clip's script (tools/make_sample.py): 0–10 s a smiling face, 10–14 s none, 14–24 s a neutral face, 24–28 s
+    none. The detector confirms a face over 0.4 s and the smoother holds a lost face 0.5 s, so the displayed
+    emotion runs happy ~0.4–11 s and neutral ~14.4–25.4 s: one "Smiles" moment from 0:00 and one "Calm" moment
+    (longer than the 10 s a calm moment needs) from 0:14, in the video's own time."""
+    _, reports = sample_run
+    folder = next(p for p in reports.iterdir() if p.is_dir())
+    doc = json.loads((folder / "summary.json").read_text())
+    assert doc["media"] == {"clock": "video", "offset_s": 0.0, "note": doc["media"]["note"]}
+    moments = sorted(doc["moments"], key=lambda m: m["start_s"])
+    assert [(m["emotion"], m["kind"], m["title"]) for m in moments] == [("happy", "sustained", "Smiles"),
+                                                                        ("neutral", "sustained", "Calm")]
+    happy, calm = moments
+    assert happy["start_s"] <= 1.5 and 10.0 <= happy["end_s"] <= 12.0 and happy["peak"] > 0.7
+    assert abs(calm["start_s"] - 14.0) <= 1.5 and 24.0 <= calm["end_s"] <= 26.5
+    assert (happy["start"], calm["start"]) == ("00:00:00", "00:00:14") and happy["rank"] == 1
+    assert happy["seconds"] > 9 and calm["seconds"] > 10
+    ch = doc["chapters"]                        # two chapters only: YouTube needs three, so no block to paste
+    assert not ch["usable"] and ch["text"] == "" and "at least 3" in ch["note"]
+    assert [(c["time"], c["title"]) for c in ch["chapters"]] == [("00:00", "Smiles"), ("00:14", "Calm")]
+    rows = list(csv.DictReader((folder / "timeline.csv").open()))
+    assert [r["video_seconds"] for r in rows[:3]] == ["0.000", "10.000", "20.000"]
+    assert [r["elapsed"] for r in rows[:3]] == ["00:00:00", "00:00:10", "00:00:20"]
+    page = (folder / "report.html").read_text()
+    assert 'id="moment-list"' in page and "00:00:14–00:00:25" in page and 'href="../history.html"' in page
+    assert page.count('class="moment"') == 2 and ">00:00:05</text>" in page           # lane and hh:mm:ss ticks
+    assert "Moments: 2; the best: Smiles at 00:00:00" in sample_run[0].stdout
+    assert (reports / "history.html").is_file()
+
+
 def test_progress_goes_to_stderr(sample_run):
     out, _ = sample_run
     assert "100%" in out.stderr and "fps" in out.stderr
