@@ -15,7 +15,6 @@ OBS redraws it from the same properties object when a callback returns True.
 import logging
 import os
 import sys
-import threading
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
@@ -357,38 +356,37 @@ def _install_timer(load):
     state = install.snapshot()
     if state.state == "done" and not load.starting:
         obs.script_log(obs.LOG_INFO, f"MindFlow: packages installed ({state.elapsed_s:.0f} s); starting MindFlow")
-        _come_alive(load)
+        load.starting = True          # on OBS's UI thread, where script_load runs (this timer: the graphics thread)
+        if not _queue_on_ui(lambda: _come_alive(load, bind=False)):
+            _come_alive(load)
     elif state.state == "failed" and load.note != state.message:
         load.note = state.message
         obs.script_log(obs.LOG_WARNING, "MindFlow: " + state.describe())
 
 
-def _come_alive(load):
-    """Import the freshly installed packages in this OBS and start MindFlow — on OBS's UI thread, where
-    ``script_load`` runs (from a timer this is queued there; from a button it runs at once)."""
+def _come_alive(load, bind=True):
+    """Import the freshly installed packages in this OBS and start MindFlow, on OBS's UI thread (a button; the
+    install's end is queued there). ``bind``: called from one of OBS's script callbacks (a button)."""
+    if _load is not load or _script is not None:       # unloaded (or started) meanwhile
+        return
+    load.starting = True
     _deps.refresh_imports()
     status = _deps.check()
     if not status.ok:
+        load.starting = False
         load.note = ("The packages were installed but do not import in this OBS: "
                      + "; ".join(f"{n}: {e}" for n, e in status.missing) + ". Restart OBS; if that does not help, "
                      "run the install command below in a terminal and read its output.")
         obs.script_log(obs.LOG_WARNING, "MindFlow: " + load.note)
         return
-    load.starting = True
-
-    def start(bind):
-        if _load is not load or _script is not None:   # unloaded (or started) meanwhile
-            return
-        try:
-            _start(load.settings, bind=bind)
-        except Exception as exc:  # noqa: BLE001 - say what happened instead of a silent dead script
-            load.note = f"MindFlow could not start: {type(exc).__name__}: {exc}. Reload the script (↻)."
-            obs.script_log(obs.LOG_ERROR, "MindFlow: " + load.note)
-        else:
-            _script.log.queue(logging.INFO, f"MindFlow: started with {status.summary()}")
-
-    if threading.current_thread() is threading.main_thread() or not _queue_on_ui(lambda: start(False)):
-        start(True)
+    try:
+        _start(load.settings, bind=bind)
+    except Exception as exc:  # noqa: BLE001 - say what happened instead of a silent dead script
+        load.starting = False
+        load.note = f"MindFlow could not start: {type(exc).__name__}: {exc}. Reload the script (↻)."
+        obs.script_log(obs.LOG_ERROR, "MindFlow: " + load.note)
+    else:
+        _script.log.queue(logging.INFO, f"MindFlow: started with {status.summary()}")
 
 
 def _queue_on_ui(fn):

@@ -1081,6 +1081,51 @@ def test_panel_is_kept_true_in_place(entry, fake_obs, tmp_path):
     entry.script_unload()
 
 
+def test_switching_the_text_source_leaves_the_idle_text_on_the_old_one(entry, fake_obs, tmp_path):
+    o = fake_obs
+    o.add_source("Other text", "text_ft2_source", 1)
+    data = settings_data(o, tmp_path, idle_text="bye")
+    script = load(entry, o, data)
+    fire(entry, o, "RECORDING_STARTED")
+    old = o.sources["Emotion text"]
+    assert run_ticks(entry, script, 20, until=lambda: old.updates and old.updates[-1]["text"] == "happy")
+    data.values["text_source"] = "Other text"
+    entry.script_update(data)
+    run_ticks(entry, script, 0.3)
+    assert old.updates[-1]["text"] == "bye" and o.sources["Other text"].updates[-1]["text"] == "happy"
+    entry.script_unload()
+
+
+def test_long_log_lines_are_wrapped_but_paths_and_commands_stay_whole(entry, fake_obs, tmp_path):
+    o = fake_obs
+    script = load(entry, o, settings_data(o, tmp_path))
+    n = len(o.logs)
+    words = " ".join(["word"] * 60)
+    path = "run: /usr/bin/python3.11 '/home/someone/a very long folder name/MindFlow/tools/install_obs_deps.py' " + words
+    script.log.info(words)
+    script.log.info(path)
+    lines = [t for _, t in o.logs[n:]]
+    assert len(lines) == 4 and all(len(t) <= 124 for t in lines[:3]) and lines[1].startswith("    word")
+    assert lines[3] == path
+    entry.script_unload()
+
+
+def test_calibrate_on_the_first_seconds_of_each_session_is_opt_in(entry, fake_obs, tmp_path):
+    o = fake_obs
+    data = settings_data(o, tmp_path)
+    script = load(entry, o, data)
+    fire(entry, o, "RECORDING_STARTED")
+    assert script.host.active and not script.host.calibrating
+    fire(entry, o, "RECORDING_STOPPED")
+    data.values["calibrate_each_session"] = True
+    entry.script_update(data)
+    fire(entry, o, "RECORDING_STARTED")
+    assert script.host.active and script.host.calibrating
+    run_ticks(entry, script, 0.1)
+    assert "at the start of the session" in logged(o)
+    entry.script_unload()
+
+
 def test_start_without_a_webcam_explains_what_to_choose(entry, fake_obs, tmp_path):
     o = fake_obs
     data = settings_data(o, tmp_path, video_source="")
@@ -1397,8 +1442,7 @@ def test_install_button_runs_in_the_background_and_brings_mindflow_alive(fake_ob
     installed["now"] = outcome == "done"
     run.finish()
     timer = o.timers[0][0]
-    monkeypatch.setattr(entry.threading, "main_thread", lambda: None)   # the timer runs on OBS's graphics thread
-    timer()
+    timer()                                            # OBS's graphics thread: the start goes to the UI thread
     if outcome == "done":
         assert entry._script is None and len(o.ui_tasks) == 1, "MindFlow is started on the UI thread"
         o.ui_tasks.pop()()

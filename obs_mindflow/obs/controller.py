@@ -269,6 +269,8 @@ class MindFlowScript:
         if (new.template, new.hide_negative_share, new.idle_text, new.text_source) != (
                 old.template, old.hide_negative_share, old.idle_text, old.text_source):
             self._last_text = None
+        if old.text_source and new.text_source != old.text_source and not first:
+            sources.set_text(old.text_source, old.idle_text)    # the source left behind shows no stale emotion
         self.capture.source_name = new.video_source
         self.capture.interval_s = 1.0 / new.rate_hz
         self._capture_failed = ""
