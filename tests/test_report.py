@@ -7,6 +7,7 @@ import csv
 import errno
 import html
 import json
+import math
 import os
 import random
 import re
@@ -51,9 +52,13 @@ class Card:
 
 
 def result(t: float, emotion: str, labels=FER, seq: int = 1) -> AnalysisResult:
+    """A result showing ``emotion`` ("" for no face) with a smoothed probability of 0.5–0.9 for it (varying with
+    the time, so that moments have peaks and means to rank by)."""
     if emotion:
+        p = 0.7 + 0.2 * math.sin(t / 7.0)
+        smoothed = [p if lab == emotion else (1 - p) / (len(labels) - 1) for lab in labels]
         return AnalysisResult(seq=seq, timestamp=t, frame_size=(64, 48), labels=labels, boxes=[[8, 8, 24, 24]],
-                              emotion=emotion, confidence=0.8)
+                              emotion=emotion, confidence=p, smoothed=smoothed)
     return AnalysisResult.empty(labels, timestamp=t, seq=seq)
 
 
@@ -598,6 +603,22 @@ def test_html_report_renders_in_chromium(finished, tmp_path):
     for figure in headline_texts(finished.snapshot):
         assert figure in text, figure
     assert "not a diagnosis" in text
+    # under the chart: the dominant-emotion strip, then the moments lane — two bands of label colours
+    plot_bottom = np.flatnonzero(area.sum(axis=1) > 30).max()     # (the legend has a swatch of the fill too)
+    below = img[plot_bottom + 1: plot_bottom + 130]
+    coloured = np.zeros(below.shape[:2], bool)
+    for colour in colours.values():
+        coloured |= _mask(below, colour)
+    rows = coloured.mean(axis=1) > 0.05
+    bands = np.flatnonzero(np.diff(rows.astype(int)) == 1)
+    assert len(bands) >= 2, "no moments lane under the dominant strip"
+    # the moments and the chapters as the page lists them
+    moments = json.loads((finished.folder / SUMMARY_FILE).read_text())["moments"]
+    assert len(moments) > 20 and "Moments" in text and f"{len(moments) - 20} more in summary.json" in text
+    best = moments[0]
+    assert f"{best['start']}–{best['end']}" in text
+    chapters = json.loads((finished.folder / SUMMARY_FILE).read_text())["chapters"]
+    assert chapters["usable"] and chapters["text"].splitlines()[0] in text and "00:00" in text
 
 
 def test_finish_joins_the_checkpoint_thread(tmp_path):
