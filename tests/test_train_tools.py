@@ -446,3 +446,20 @@ def test_ferplus_export_writes_an_8_class_card_with_every_figure_and_the_neutral
     model = ExpressionModel.load(out)
     p = model.classify_crops([np.zeros((48, 48), np.uint8)])
     assert p.shape == (1, 8)
+
+
+def test_init_starts_from_a_run_and_refuses_another_architecture(fp_runs, tmp_path):
+    data, base, _ = fp_runs
+    _train_fp(data, tmp_path / "ft", "--init", str(base / "teacher"), "--teacher", str(base / "teacher"),
+              "--epochs", "1", "--lr", "0.001")
+    log = (tmp_path / "ft" / "train.log").read_text()
+    assert f"initialised from {base / 'teacher'}" in log
+    t = torch.load(base / "teacher" / "last.pt", weights_only=False)["model"]
+    ft = torch.load(tmp_path / "ft" / "last.pt", weights_only=False)
+    assert ft["args"]["init"] == str(base / "teacher")
+    close = [torch.allclose(v.float(), t[k].float(), atol=0.05) for k, v in ft["model"].items() if k.endswith("weight")]
+    assert sum(close) > len(close) // 2          # a short, low-rate fine-tune stays near its start
+    cmd = [sys.executable, "-m", "tools.train.train", "--dataset", "ferplus", "--data-dir", str(data), "--out",
+           str(tmp_path / "bad"), "--arch", "r3d", "--head", "plain", "--epochs", "1", "--init", str(base / "teacher")]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "--init" in done.stdout + done.stderr

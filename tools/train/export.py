@@ -367,6 +367,7 @@ def export_ferplus(args: argparse.Namespace, nets: list[torch.nn.Module], cks: l
             "architecture": arch_text,
             "training_command": commands[0] if len(commands) == 1 else commands,
             "teachers": teachers or None,
+            "initialised_from": a.get("init"),
             "distillation": ({"weight": a.get("distill"), "temperature": a.get("distill_temp"),
                               "target": "(1 - weight) * FER+ vote distribution + weight * softmax(mean teacher "
                                         "logits / T), teachers run on the same augmented, mixed batch"}

@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cutmix-alpha", type=float, default=1.0)
     p.add_argument("--teacher", type=Path, action="append", default=[],
                    help="a trained run folder (last.pt) to distil from; repeat for an ensemble (mean logits)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from this run's last.pt weights (same arch and classes), e.g. to fine-tune a network "
+                        "by distillation from an ensemble it belongs to")
     p.add_argument("--distill", type=float, default=0.5, help="weight of the teacher's distribution in the target")
     p.add_argument("--distill-temp", type=float, default=1.0, help="distillation temperature")
     p.add_argument("--memory-format", default="auto", choices=("auto", "channels_last", "contiguous"),
@@ -257,6 +260,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.head == "dan":
         affinity = AffinityLoss(n_cls, model.features.out_channels)
         partition = PartitionLoss(args.partition_eps)
+    if args.init is not None and not args.resume:
+        init_net, init_ck = load_run(args.init)
+        ia = init_ck["args"]
+        if (ia["arch"], ia["head"], num_classes(ia)) != (args.arch, args.head, n_cls):
+            raise SystemExit(f"--init {args.init} is {ia['arch']}/{ia['head']} with {num_classes(ia)} classes, this run "
+                             f"is {args.arch}/{args.head} with {n_cls}")
+        if ia.get("dataset", "fer2013") == args.dataset and \
+                (ia["holdout"], holdout_seed(ia)) != (args.holdout, holdout_seed(vars(args))):
+            raise SystemExit(f"--init {args.init} kept another hold-out: it may have trained on this run's hold-out")
+        model.load_state_dict(init_net.state_dict())
+        log.info("initialised from %s (epoch %d)", args.init, init_ck["epoch"])
     memory_format = torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format
     model.to(device, memory_format=memory_format)
     if affinity is not None:
