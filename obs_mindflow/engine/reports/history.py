@@ -408,7 +408,9 @@ def _week_start(dt: datetime) -> datetime:
     return d - timedelta(days=d.weekday())
 
 
-def _history_svg(rows: Sequence[HistoryRow], colours: Mapping[str, str]) -> str:
+def _history_svg(rows: Sequence[HistoryRow], colours: Mapping[str, str], order: Sequence[str]) -> str:
+    """Profile columns (stacked in ``order`` from the bottom: the same place for an emotion in every column) above
+    the negative share, one column per session, weeks marked."""
     from .html import NEGATIVE_FILL, NEGATIVE_LINE, esc
 
     width, left, right, top = 952, 58, 16, 10
@@ -443,8 +445,8 @@ def _history_svg(rows: Sequence[HistoryRow], colours: Mapping[str, str]) -> str:
         y = top + prof_h
         total = sum(r.profile.values())
         if total > 0:
-            for lab, share in sorted(r.profile.items(), key=lambda kv: -kv[1]):
-                h = prof_h * share / total
+            for lab in sorted(r.profile, key=lambda x: order.index(x) if x in order else len(order)):
+                h = prof_h * r.profile[lab] / total
                 if h <= 0:
                     continue
                 y -= h
@@ -476,6 +478,8 @@ def render_history_html(rows: Sequence[HistoryRow], *, root: Path | None = None,
     for r in rows:
         labels.extend(lab for lab in r.profile if lab not in labels)
     colours = label_colours(labels)
+    weight = {lab: sum(r.profile.get(lab, 0.0) * r.face_s for r in rows) for lab in labels}
+    order = sorted(labels, key=lambda lab: (-weight[lab], labels.index(lab)))    # the biggest at the bottom
     total_s = sum(r.duration_s for r in rows)
     face = sum(r.face_s for r in rows if r.negative_share is not None)
     neg = sum(r.face_s * r.negative_share for r in rows if r.negative_share is not None)
@@ -494,7 +498,7 @@ def render_history_html(rows: Sequence[HistoryRow], *, root: Path | None = None,
         f'<div class="s">{esc(sub)}</div></div>' for k, v, sub, cls in tiles)
     shown = list(rows)[-max_chart:]
     if shown:
-        chart = _history_svg(shown, colours)
+        chart = _history_svg(shown, colours, order)
         more = (f" The chart shows the last {len(shown)} of {len(rows)} sessions." if len(shown) < len(rows) else "")
         legend = "".join(f'<span><i style="background:{colours[lab]}"></i>{esc(lab)}</span>' for lab in labels)
         legend = (f'<div class="legend"><span><i style="background:{NEGATIVE_FILL}"></i>negative share</span>'
@@ -507,19 +511,26 @@ def render_history_html(rows: Sequence[HistoryRow], *, root: Path | None = None,
         chart_html = '<p class="small">No session has been recorded yet.</p>'
     body_rows = []
     for r in reversed(rows):
-        prof = sorted(r.profile.items(), key=lambda kv: -kv[1])[:3]
+        prof = sorted(r.profile.items(), key=lambda kv: -kv[1])
         prof_text = ", ".join(f"{lab} {format_percent(v)}" for lab, v in prof if v > 0) or "no face"
+        total = sum(r.profile.values())
+        mini = "".join(f'<i style="width:{100 * r.profile[lab] / total:.1f}%;background:{colours[lab]}"></i>'
+                       for lab in order if total > 0 and r.profile.get(lab, 0) > 0)
+        top = f"{prof[0][0]} {format_percent(prof[0][1])}" if total > 0 else "no face"
+        prof_cell = f'<span class="mini" title="{esc(prof_text)}">{mini}</span>{esc(top)}'
         link = f"{r.report}/report.html"
-        when = r.started_at.strftime("%a %d %b %Y %H:%M")
+        when = r.started_at.strftime("%a %d %b %Y, %H:%M")
         body_rows.append(
-            f'<tr><td><a href="{esc(link)}">{esc(when)}</a></td><td>{esc(format_duration(r.duration_s))}</td>'
+            f'<tr><td class="time"><a href="{esc(link)}" title="{esc(r.source)}">{esc(when)}</a>'
+            f'{"<br><small>recovered</small>" if r.recovered else ""}</td>'
+            f'<td class="time">{esc(format_duration(r.duration_s))}</td>'
             f'<td class="num">{esc(format_percent(r.coverage))}</td>'
             f'<td class="num neg">{esc(format_percent(r.negative_share)) if r.negative_share is not None else "–"}'
-            f'</td><td class="num">{esc(format_percent(r.uncertain_share))}</td><td>{esc(prof_text)}</td>'
+            f'</td><td class="num">{esc(format_percent(r.uncertain_share))}</td><td class="prof">{prof_cell}</td>'
             f'<td>{"yes" if r.calibrated else "no"}</td><td>{esc(r.model)}</td><td class="num">{r.moments}</td>'
-            f'<td>{esc(r.source)}{" (recovered)" if r.recovered else ""}</td></tr>')
+            f'</tr>')
     table = ('<table class="rows"><thead><tr><th>Session</th><th>Length</th><th>Face visible</th><th>Negative</th>'
-             '<th>Uncertain</th><th>Profile</th><th>Calibrated</th><th>Model</th><th>Moments</th><th>Source</th>'
+             '<th>Uncertain</th><th>Profile</th><th>Calibrated</th><th>Model</th><th>Moments</th>'
              '</tr></thead><tbody>' + "".join(body_rows) + "</tbody></table>") if rows else ""
     where = f" · {esc(root)}" if root is not None else ""
     body = f"""<header><div class="brand">MindFlow</div>
@@ -530,7 +541,7 @@ face, and sessions without a personal baseline rest on the model's own readings.
 <section class="tiles">{tile_html}</section>
 <section class="card" id="history"><h2>Emotion profile and negative share per session</h2>{chart_html}</section>
 <section class="card" id="sessions"><h2>Sessions</h2>
-<p class="sub">Newest first; each date opens the session's report.</p>{table}</section>
+<p class="sub">Newest first; each date opens the session's report (hover it for the source).</p>{table}</section>
 <p class="note">{esc(DISCLAIMER)}</p>
 <footer>Made on this computer by MindFlow from {esc(HISTORY_DB)}; nothing left it.</footer>"""
     return page("MindFlow session history", body)
