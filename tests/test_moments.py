@@ -281,3 +281,17 @@ def test_moments_from_events_skips_malformed_data():
     events = [Event(MOMENT_ENDED, 10, None, "", good.to_dict()), Event(MOMENT_ENDED, 11, None, "", {"id": 2}),
               Event("nudge", 12, None, "", {})]
     assert moments_from_events(events, 20) == [good]
+
+
+def test_the_summary_names_the_best_moments():
+    from obs_mindflow.engine.session.summary import format_summary
+
+    det = MomentDetector(FER, NEG)
+    s = Session(FER, NEG, rules=(det,), media_clock=True)
+    for r in stream([(30, "neutral", 0.8), (20, "happy", 0.9), (70, "neutral", 0.8)]):
+        s.add(r)
+    s.close()
+    text = format_summary(s.snapshot(), moments=s.moments(), media_offset_s=s.media_offset_s)
+    assert "Moments: 3; the best: Smiles at 00:02:10 (20 s), Calm at 00:02:30 (1 min 10 s), Calm at 00:01:40 (30 s)" \
+        in text
+    assert "Moments" not in format_summary(s.snapshot())

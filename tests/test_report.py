@@ -166,6 +166,20 @@ def test_summary_json_schema(finished):
     assert len(doc["top_negative_segments"]) == 3
     for seg in doc["top_negative_segments"]:
         assert datetime.fromisoformat(seg["start"]) >= start and 0 < seg["negative_share"] <= 1
+    # moments, ranked, with hh:mm:ss since the start of a live session; chapters from them
+    assert doc["media"]["clock"] == "session" and doc["media"]["offset_s"] == 0.0
+    moments = doc["moments"]
+    assert [m["rank"] for m in moments] == list(range(1, len(moments) + 1)) and len(moments) > 20
+    assert all(a["score"] >= b["score"] for a, b in zip(moments, moments[1:]))
+    for m in moments:
+        assert 0 <= m["start_s"] < m["end_s"] <= snap.duration_s + 0.002
+        assert m["seconds"] <= m["end_s"] - m["start_s"] + 0.002            # (rounded to milliseconds)
+        assert m["kind"] in ("sustained", "spike") and m["emotion"] in FER and 0 < m["mean"] <= m["peak"] <= 1
+        h, mi, se = (int(x) for x in m["start"].split(":"))
+        assert abs(3600 * h + 60 * mi + se - m["start_s"]) <= 0.5 + 1e-6
+    ch = doc["chapters"]
+    assert ch["usable"] and ch["text"].splitlines()[0].startswith("00:00 ") and 3 <= len(ch["chapters"]) <= 12
+    assert not any(m["negative"] for m in moments if m["id"] in {c["moment"] for c in ch["chapters"]})
 
 
 def test_timeline_csv_parses_and_every_row_has_time_and_seconds(finished):
