@@ -6,6 +6,9 @@ Run it **with that Python** (not a virtual environment's):
     Windows:                     "C:\\path\\to\\Python311\\python.exe" tools\\install_obs_deps.py
     macOS:                       /Library/Frameworks/Python.framework/Versions/3.11/bin/python3.11 tools/install_obs_deps.py
 
+The OBS script's panel runs this same helper for OBS's Python when you press "Install the missing packages"
+(``obs_mindflow/obs/installer.py``), so most people never need a terminal.
+
 They go to ``.deps/py<X.Y>-<os>-<arch>/`` in this checkout, which the OBS script puts on ``sys.path``. Options:
 ``--check`` (exit 1 when something is missing), ``--if-missing`` (install only when needed), ``--target DIR``.
 See install.md.

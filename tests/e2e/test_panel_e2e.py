@@ -111,3 +111,4 @@ def test_panel_tells_the_truth_through_sessions_typing_and_a_recording(obs_ready
         f"expected only the recording's report (asked for), got {folders}"
     assert not [ln for ln in log.splitlines() if "MindFlow settings:" in ln], \
         "the settings line is debug-level (OBS's release builds do not write it to the log file)"
+    assert mindflow_warnings(run) == [], "a warning opens OBS's Script Log on the user: none was due in this run"
