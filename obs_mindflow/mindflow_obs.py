@@ -163,7 +163,7 @@ def script_properties():
                          video_sources=sources.video_source_choices(), text_sources=sources.text_source_names(),
                          models=_panel.model_choices(), current=current, models_dir=str(MODELS_DIR),
                          report_dir=report_dir)
-    _panel.apply(props, _view())
+    _panel.apply(props, _view(), force_status=True)
     return props
 
 
@@ -202,8 +202,9 @@ def _missing_view():
     return _panel.PanelView(items, status_key=f"{state}|{install.phase if install else ''}")
 
 
-def _refresh(props):
-    return _panel.apply(props, _view())
+def _refresh(props, force_status=True):
+    """Bring the open panel up to date (``force_status``: also the status's "as of" time — after a button)."""
+    return _panel.apply(props, _view(), force_status)
 
 
 # ==================================================================================================================
@@ -311,7 +312,7 @@ def _on_button_reset(props, prop):
 def _on_modified(props, prop, settings):
     # OBS calls script_update (with the new value) just before this: the view is already up to date. Redraw only
     # when something shown changed — a redraw while typing or dragging a slider would get in the user's way.
-    return _refresh(props)
+    return _refresh(props, force_status=False)
 
 
 # ------------------------------------------------------------------------------------------------------------------

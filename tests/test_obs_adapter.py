@@ -1126,6 +1126,22 @@ def test_calibrate_on_the_first_seconds_of_each_session_is_opt_in(entry, fake_ob
     entry.script_unload()
 
 
+def test_refresh_moves_the_as_of_time_typing_does_not_redraw(entry, fake_obs, tmp_path):
+    o = fake_obs
+    data = settings_data(o, tmp_path)
+    load(entry, o, data)
+    props = entry.script_properties()
+    before = shows(props, "status")
+    time.sleep(1.1)
+    idle = prop(props, "idle_text")
+    data.values["idle_text"] = "x"
+    entry.script_update(data)
+    assert idle.callback(props, idle, data) is False and shows(props, "status") == before   # nothing shown changed
+    assert prop(props, "refresh").callback(props, None) is True
+    assert shows(props, "status") != before and "Status as of" in shows(props, "status")
+    entry.script_unload()
+
+
 def test_start_without_a_webcam_explains_what_to_choose(entry, fake_obs, tmp_path):
     o = fake_obs
     data = settings_data(o, tmp_path, video_source="")

@@ -195,12 +195,14 @@ def build(buttons: Callbacks, modified: Callable[..., Any], *, video_sources: li
 _KINDS = {NORMAL: "OBS_TEXT_INFO_NORMAL", WARNING: "OBS_TEXT_INFO_WARNING", ERROR: "OBS_TEXT_INFO_ERROR"}
 
 
-def apply(props: Any, view: PanelView) -> bool:
+def apply(props: Any, view: PanelView, force_status: bool = False) -> bool:
     """Make ``props`` show ``view``; ``True`` when anything visible changed (return it from the callback so OBS
-    redraws). The ``status`` text is replaced only when ``view.status_key`` differs from the one shown."""
+    redraws). The ``status`` text is replaced only when ``view.status_key`` differs from the one shown, or with
+    ``force_status`` (a button: the user asked, so the "as of" time moves on too)."""
     changed = False
     key_prop = obs.obs_properties_get(props, STATUS_KEY)
-    status_stale = key_prop is None or obs.obs_property_description(key_prop) != (view.status_key or " ")
+    status_stale = (force_status or key_prop is None or
+                    obs.obs_property_description(key_prop) != (view.status_key or " "))
     if key_prop is not None and status_stale:
         obs.obs_property_set_description(key_prop, view.status_key or " ")
     for name, item in view.items.items():

@@ -49,6 +49,9 @@ def test_calibrate_hotkey_stores_a_baseline_applied_after_a_restart_and_reported
         panel = PanelDriver(run, cfg)
         p = panel.send("open")
         assert "Not calibrated" in p["status"] and p["calibrate"] == "Calibrate to my face (8 s)", p.describe()
+        assert f"http://127.0.0.1:{port}/overlay" in (p["overlay_url"] or ""), p.describe()
+        browser = "Browser source: yes" in run.log()   # Debian's OBS has none: then the URL and no button
+        assert (p["add_overlay"] is not None) == browser, p.describe()
         panel.send("hotkey mindflow.calibrate")
         # obs-scripting runs a script's hotkeys on its own thread; MindFlow hands them to the UI thread
         assert run.wait_for(r"MindFlow: calibrating for 8 s", 30), run.log()[-3000:]
