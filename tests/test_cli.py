@@ -83,7 +83,7 @@ def test_sample_clip_moments_follow_its_script(sample_run):
     page = (folder / "report.html").read_text()
     assert 'id="moment-list"' in page and "00:00:14–00:00:25" in page and 'href="../history.html"' in page
     assert page.count('class="moment"') == 2 and ">00:00:05</text>" in page           # lane and hh:mm:ss ticks
-    assert "Moments: 2; the best: Smiles at 00:00:00" in sample_run[0].stdout
+    assert "Moments: 2 (best: Smiles 00:00:00, Calm 00:00:14)" in sample_run[0].stdout
     assert (reports / "history.html").is_file()
 
 

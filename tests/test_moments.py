@@ -292,6 +292,5 @@ def test_the_summary_names_the_best_moments():
         s.add(r)
     s.close()
     text = format_summary(s.snapshot(), moments=s.moments(), media_offset_s=s.media_offset_s)
-    assert "Moments: 3; the best: Smiles at 00:02:10 (20 s), Calm at 00:02:30 (1 min 10 s), Calm at 00:01:40 (30 s)" \
-        in text
+    assert "Moments: 3 (best: Smiles 00:02:10, Calm 00:02:30, Calm 00:01:40)" in text
     assert "Moments" not in format_summary(s.snapshot())

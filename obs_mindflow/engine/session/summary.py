@@ -105,9 +105,8 @@ def format_summary(snapshot: StatsSnapshot, *, model_name: str = "", started_at:
         if moments:
             best = sorted(moments, key=lambda m: (-m.score, m.start_s))[:top]
             off = media_offset_s or 0.0
-            lines.append(f"Moments: {len(moments)}; the best: " + ", ".join(
-                f"{m.title} at {format_clock(off + m.start_s, seconds=True)} ({format_duration(m.seconds)})"
-                for m in best))
+            lines.append(f"Moments: {len(moments)} (best: " + ", ".join(
+                f"{m.title} {format_clock(off + m.start_s, seconds=True)}" for m in best) + ")")
     else:
         lines.append("No face was visible, so there is no emotion profile.")
     lines.extend(basis_lines(s, calibration))
