@@ -23,11 +23,12 @@ def test_descendants_and_names_from_proc():
     # a shell (the wrapper) whose child is a sleep (the program), like xvfb-run and OBS
     wrapper = subprocess.Popen(["sh", "-c", "sleep 30 & wait"], start_new_session=True)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not descendants(wrapper.pid):
+        deadline = time.monotonic() + 30      # the forked child is named "sh" until it has exec'd sleep
+        names: list[str] = []
+        while time.monotonic() < deadline and names != ["sleep"]:
             time.sleep(0.05)
-        kids = descendants(wrapper.pid)
-        assert [process_name(p) for p in kids] == ["sleep"]
+            names = [process_name(p) for p in descendants(wrapper.pid)]
+        assert names == ["sleep"]
         assert process_name(wrapper.pid) == "sh"
     finally:
         for pid in descendants(wrapper.pid):
