@@ -163,3 +163,16 @@ def test_recover_sessions_logs_what_it_finalised(tmp_path):
     assert recover_sessions(tmp_path, lambda level, text: logs.append((level, text))) == 1
     assert any("left unfinished" in text for _, text in logs)
     assert any(level == logging.INFO and "no checkpoint" in text for level, text in logs)
+
+
+def test_moments_reach_the_bus_and_the_last_one_ends_with_the_session(live, face_frame):
+    events = []
+    live.bus.subscribe(events.append, ("moment_started", "moment_ended"))
+    live.start_session(source="Webcam")
+    feed(live, face_frame, 1000.0, 8.0)                       # a smile held for 8 s: a moment (5 s minimum)
+    started = [e for e in events if e.kind == "moment_started"]
+    assert len(started) == 1 and started[0].data["emotion"] == "happy"
+    assert not [e for e in events if e.kind == "moment_ended"]
+    live.finish_session()
+    ended = [e for e in events if e.kind == "moment_ended"]
+    assert len(ended) == 1 and ended[0].data["id"] == started[0].data["id"] and ended[0].data["seconds"] >= 5

@@ -35,6 +35,7 @@ from .reports.recorder import SessionRecorder
 from .reports.recovery import recover_unfinished
 from .results import AnalysisResult
 from .session.events import CALIBRATION_DONE, CALIBRATION_FAILED, FACE_FOUND, NUDGE, Event, EventBus
+from .session.moments import MomentOptions
 from .session.rules import NudgeMonitor
 from .session.summary import format_duration
 
@@ -97,18 +98,21 @@ class SessionHost:
     ``report_root``: folder receiving one sub-folder per session; ``nudge``: opt-in break nudges for the sessions
     started from now on; ``overlay``: an object with ``publish(dict)`` (an ``OverlayServer``) or ``None``;
     ``log(level, text)``: the adapter's logger (``logging`` levels; may be called from the worker thread);
-    ``min_report_s``: sessions shorter than this (seconds) leave no report folder (settable between sessions).
+    ``min_report_s``: sessions shorter than this (seconds) leave no report folder; ``moments``: the moment detector's
+    options (``None``: no moments) — both settable between sessions.
     Subscribe to :attr:`bus` for the sessions' events (on the worker thread).
     """
 
     def __init__(self, model: ExpressionModel, *, report_root: str | Path, nudge: bool = False, overlay=None,
                  log: LogFn = _default_log, overlay_hz: float = 5.0, clock: Callable[[], float] = time.monotonic,
-                 opencv_threads: int = 1, min_report_s: float = 0.0) -> None:
+                 opencv_threads: int = 1, min_report_s: float = 0.0,
+                 moments: MomentOptions | None = MomentOptions()) -> None:
         self.model = model
         self.card = model.card
         self.report_root = Path(report_root).expanduser()
         self.nudge = bool(nudge)
         self.min_report_s = float(min_report_s)
+        self.moments = moments
         self.overlay = overlay
         self.log = log
         self.clock = clock
@@ -174,7 +178,8 @@ class SessionHost:
             raise RuntimeError("this SessionHost is closed; create a new one")
         self.finish_session()
         rec = SessionRecorder(self.report_root, self.card, source=source,
-                              nudge=NudgeMonitor() if self.nudge else None, min_report_s=self.min_report_s)
+                              nudge=NudgeMonitor() if self.nudge else None, min_report_s=self.min_report_s,
+                              moments=self.moments)
         rec.set_calibration(self.baseline)
         with self._lock:
             self._recorder = rec
@@ -191,6 +196,7 @@ class SessionHost:
         if rec is None or rec.finished:
             return None
         finished = rec.finish()
+        self.bus.publish_all(finished.events)          # raised by the finish itself (a moment still running ends)
         self._publish(force=True)
         return finished
 
