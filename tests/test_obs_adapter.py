@@ -1054,7 +1054,7 @@ def test_panel_is_kept_true_in_place(entry, fake_obs, tmp_path):
     assert session.callback(props, session) is True
     assert shows(props, "session") == "Start session" and "No session running" in shows(props, "status")
     assert "no report (shorter than 60 s)" in shows(props, "result")
-    assert not (tmp_path / "reports").exists() or not list((tmp_path / "reports").iterdir())
+    assert not (tmp_path / "reports").exists() or not [p for p in (tmp_path / "reports").iterdir() if p.is_dir()]
     assert shows(props, "open_report") is None
     fire(entry, o, "RECORDING_STARTED")               # the panel still says "Start session": it was not redrawn
     assert script.host.active and shows(props, "session") == "Start session"
@@ -1357,7 +1357,7 @@ def test_calibration_is_stored_per_model_and_applied_after_a_reload(entry, fake_
     fire(entry, o, "RECORDING_STARTED")
     assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
     fire(entry, o, "RECORDING_STOPPED")
-    folder = next((tmp_path / "reports").iterdir())
+    folder = next(p for p in (tmp_path / "reports").iterdir() if p.is_dir())
     assert json.loads((folder / "summary.json").read_text())["calibration"]["applied"] is True
     entry.script_unload()
 
