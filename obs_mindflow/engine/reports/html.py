@@ -344,8 +344,8 @@ def render_html(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str = 
     profile = (_profile_svg(s, colours) if s.face_s > 0
                else '<p class="small">No face was visible, so there is no emotion profile.</p>')
     recovered = '<span class="badge">recovered after an unclean exit</span>' if info.recovered else ""
-    changes = (f"{s.label_changes} displayed-label changes ({s.label_changes / (s.duration_s / 60):.1f} per minute)"
-               if s.duration_s > 0 else "")
+    changes = (f"The shown expression changed {s.label_changes} times "
+               f"({s.label_changes / (s.duration_s / 60):.1f} a minute)" if s.duration_s > 0 else "")
     if info.media_offset_s is not None:
         time_note = "Times are the video's own (hh:mm:ss)."
     else:
