@@ -143,26 +143,34 @@ def script_unload():
 # ==================================================================================================================
 
 _BUTTONS = ("install_deps", "check_deps", "session", "refresh", "calibrate", "clear_calibration", "open_report",
-            "open_reports", "add_overlay", "write_report", "reset")
+            "open_history", "open_reports", "add_overlay", "write_report", "reset")
 
 
 def script_properties():
     from obs_mindflow.engine.catalog import MODELS_DIR
     from obs_mindflow.engine.reports.storage import default_report_dir
     from obs_mindflow.obs import sources
+    from obs_mindflow.obs.moments import ACTION_LABELS, trigger_choices
 
     s = _script
-    current = {"video_source": "", "text_source": ""}
+    names = ("video_source", "text_source", "action_trigger", "action_source", "action_scene")
+    current = dict.fromkeys(names, "")
     report_dir = str(default_report_dir())
+    labels = ()
     if s is not None:
-        current = {"video_source": s.settings.video_source, "text_source": s.settings.text_source}
+        current = {k: getattr(s.settings, k) for k in names}
         report_dir = str(s.settings.report_root())
+        labels = s.host.card.labels if s.host is not None else ()
     elif _load is not None:
-        current = {k: obs.obs_data_get_string(_load.settings, k) for k in current}
+        current = {k: obs.obs_data_get_string(_load.settings, k) for k in names}
+    moment_lists = {"action": [(label, value) for value, label in ACTION_LABELS],
+                    "action_trigger": trigger_choices(labels, current["action_trigger"]),
+                    "action_source": [(n, n) for n in sources.shown_source_names()],
+                    "action_scene": [(n, n) for n in sources.scene_names()]}
     props = _panel.build({name: globals()["_on_button_" + name] for name in _BUTTONS}, _on_modified,
                          video_sources=sources.video_source_choices(), text_sources=sources.text_source_names(),
                          models=_panel.model_choices(), current=current, models_dir=str(MODELS_DIR),
-                         report_dir=report_dir)
+                         report_dir=report_dir, moment_lists=moment_lists)
     _panel.apply(props, _view(), force_status=True)
     return props
 
@@ -183,7 +191,8 @@ def _missing_view():
     load = _load
     install = load.install.snapshot() if load is not None and load.install is not None else None
     items = {name: _panel.Item(visible=False) for name in _panel.SETTINGS + (
-        "session", "calibrate", "clear_calibration", "result", "open_report", "last_error", "setup")}
+        "session", "calibrate", "clear_calibration", "result", "open_report", "history", "open_history",
+        "last_error", "setup")}
     text = _deps.describe_missing(status) if not status.ok else "The packages are installed."
     kind = _panel.ERROR
     if install is not None and install.state != "idle":
@@ -282,6 +291,12 @@ def _on_button_clear_calibration(props, prop):
 def _on_button_open_report(props, prop):
     if _script is not None:
         _script.open_last_report()
+    return _refresh(props) or True
+
+
+def _on_button_open_history(props, prop):
+    if _script is not None:
+        _script.open_history()
     return _refresh(props) or True
 
 

@@ -582,7 +582,10 @@ class FakeMapper:
         return cv2.cvtColor(paste((h, w), face, (w - h) // 2, 0), cv2.COLOR_BGR2BGRA)
 
 
-ADAPTER_MODULES = ["mindflow_obs", "obs_mindflow.obs.obsdata", "obs_mindflow.obs.objects", "obs_mindflow.obs.capture", "obs_mindflow.obs.sources",
+ADAPTER_MODULES = ["mindflow_obs", "obs_mindflow.obs.obsdata", "obs_mindflow.obs.objects", "obs_mindflow.obs.capture",
+                   "obs_mindflow.obs.sources", "obs_mindflow.obs.scriptlog", "obs_mindflow.obs.textout",
+                   "obs_mindflow.obs.calibration", "obs_mindflow.obs.actions", "obs_mindflow.obs.moments",
+                   "obs_mindflow.obs.status",
                    "obs_mindflow.obs.hotkeys", "obs_mindflow.obs.controller", "obs_mindflow.obs.capabilities",
                    "obs_mindflow.obs.panel"]
 

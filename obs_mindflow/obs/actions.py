@@ -12,6 +12,7 @@ happens if the scene is still the one MindFlow switched to; a source is hidden a
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from dataclasses import dataclass
@@ -21,22 +22,20 @@ import obspython as obs
 
 from .capabilities import ChapterMarker
 from .objects import source_by_name
+from .settings import ACTIONS, ANY, NEGATIVE, NONE, SHOW_SOURCE, SWITCH_SCENE  # noqa: F401  (re-exported)
 from .uitask import run_on_ui_thread
-
-NONE, SHOW_SOURCE, SWITCH_SCENE = "none", "show_source", "switch_scene"
-ACTIONS = (NONE, SHOW_SOURCE, SWITCH_SCENE)
-#: Which moments trigger an action: an emotion label, "negative" (a negative stretch) or "any".
-ANY, NEGATIVE = "any", "negative"
 
 
 @dataclass(frozen=True)
 class ActionSettings:
     """``chapters``: add a recording chapter at each moment's start (where OBS and the recording format allow);
-    ``action``: one of :data:`ACTIONS` (``none`` by default: opt-in); ``trigger``: the moments that start it — an
-    emotion label, ``negative`` or ``any``; ``target``: the source to show or the scene to switch to; ``seconds``:
-    how long; ``min_interval_s``: at least this long between two actions."""
+    ``chapters_negative``: negative stretches get one too (off: chapters end up public); ``action``: one of
+    :data:`ACTIONS` (``none`` by default: opt-in); ``trigger``: the moments that start it — an emotion label,
+    ``negative`` or ``any``; ``target``: the source to show or the scene to switch to; ``seconds``: how long;
+    ``min_interval_s``: at least this long between two actions."""
 
     chapters: bool = True
+    chapters_negative: bool = False
     action: str = NONE
     trigger: str = "happy"
     target: str = ""
@@ -69,7 +68,8 @@ class MomentActions:
         self._lock = threading.Lock()
         self._last_action = -1e9
         self._undo: tuple[float, Callable[[], None], bool] | None = None   # (due, what, safe at unload)
-        self.done: list[str] = []      # what was done, for the status ("chapter: Smiles", "showed Confetti")
+        # what was done, newest last, for the panel ("chapter: Smiles", "showed Confetti")
+        self.done: collections.deque[str] = collections.deque(maxlen=20)
 
     def configure(self, settings: ActionSettings) -> None:
         self.settings = settings
@@ -79,7 +79,7 @@ class MomentActions:
         """A ``moment_started`` event: queue its chapter and, when it matches, the action."""
         s, moment = self.settings, dict(event.data)
         title = str(moment.get("title") or moment.get("emotion") or "Moment")
-        if s.chapters and self.chapters is not None:
+        if s.chapters and self.chapters is not None and (s.chapters_negative or not moment.get("negative")):
             self.ui(lambda: self._chapter(title))
         if s.action == NONE or not s.target or not s.matches(moment):
             return
@@ -160,6 +160,7 @@ class MomentActions:
         with source_by_name(back) as scene:
             if scene is not None:
                 obs.obs_frontend_set_current_scene(scene)
+                self.log(f"MindFlow: back to the scene '{back}'")
 
     def _schedule(self, seconds: float, undo: Callable[[], None], at_unload: bool) -> None:
         with self._lock:

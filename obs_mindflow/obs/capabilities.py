@@ -31,6 +31,8 @@ log = logging.getLogger("obs_mindflow")
 BROWSER_SOURCE = "browser_source"
 #: The first OBS with obs_frontend_recording_add_chapter.
 CHAPTERS_SINCE = (30, 2)
+#: Where the moments are when the recording cannot take them.
+REPORT_NOTE = "The session's report lists its moments as chapters (to paste into a video description)."
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,16 @@ class Capabilities:
         return (f"MindFlow: OBS {self.version_text or '(unknown version)'} on {self.system}, Python {self.python}; "
                 f"recording chapters: {yes(self.chapters)}, Browser source: {yes(self.browser_source)}, "
                 f"canvases: {yes(self.canvases)}")
+
+
+def chapters_note(caps: Capabilities) -> str:
+    """What the panel says about recording chapters on this OBS (one or two sentences)."""
+    if not caps.chapters:
+        return (f"This OBS ({caps.version_text or 'unknown version'}) cannot add recording chapters (OBS "
+                f"{CHAPTERS_SINCE[0]}.{CHAPTERS_SINCE[1]} and newer can, with Hybrid MP4 recordings): "
+                f"each report lists the session's moments as chapters instead.")
+    return ("Chapters go into Hybrid MP4 recordings (Settings > Output > Recording > Recording Format); other formats "
+            "take none, and each report lists the moments as chapters too.")
 
 
 def parse_version(text: str) -> tuple[int, int, int]:
@@ -109,8 +121,9 @@ class ChapterMarker:
     script log).
 
     :meth:`add_chapter` returns whether OBS accepted the chapter. It logs once per load when this OBS has no
-    chapters (older than 30.2) and once per recording when the recording's format takes none (not Hybrid MP4);
-    a call while nothing is recorded returns ``False`` quietly."""
+    chapters (older than 30.2) and once per recording when the recording's format takes none (not Hybrid MP4) —
+    each note says that the session's report lists the moments instead; a call while nothing is recorded returns
+    ``False`` quietly (a stream without a recording has nowhere to put a chapter)."""
 
     def __init__(self, caps: Capabilities | None = None, log_fn: Callable[[str], Any] | None = None) -> None:
         self.caps = caps or detect()
@@ -130,14 +143,17 @@ class ChapterMarker:
 
     def add_chapter(self, name: str) -> bool:
         """Mark a chapter called ``name`` at the current position of the recording. ``True`` when OBS added it."""
-        if not self.caps.chapters:
-            self._once("obs", f"MindFlow: this OBS ({self.caps.version_text or 'unknown version'}) cannot add "
-                              f"recording chapters; OBS {CHAPTERS_SINCE[0]}.{CHAPTERS_SINCE[1]} and newer can, with "
-                              f"Hybrid MP4 recordings")
-            return False
         try:
             if not obs.obs_frontend_recording_active():
                 return False
+        except Exception:  # noqa: BLE001 - a binding without the call: as if nothing were recorded
+            return False
+        if not self.caps.chapters:
+            self._once("obs", f"MindFlow: this OBS ({self.caps.version_text or 'unknown version'}) cannot add "
+                              f"recording chapters; OBS {CHAPTERS_SINCE[0]}.{CHAPTERS_SINCE[1]} and newer can, with "
+                              f"Hybrid MP4 recordings. {REPORT_NOTE}")
+            return False
+        try:
             ok = bool(obs.obs_frontend_recording_add_chapter(str(name)))
         except Exception as exc:  # noqa: BLE001 - never let a chapter break the caller
             self._once("error", f"MindFlow: adding a recording chapter failed: {type(exc).__name__}: {exc}")
@@ -146,5 +162,6 @@ class ChapterMarker:
             self.added += 1
         else:
             self._once("format", "MindFlow: OBS did not add a chapter to this recording: its format takes no "
-                                 "chapters (Settings > Output > Recording Format: Hybrid MP4 does) or it is paused")
+                                 "chapters (Settings > Output > Recording Format: Hybrid MP4 does) or it is paused. "
+                                 + REPORT_NOTE)
         return ok

@@ -1,177 +1,63 @@
 """The MindFlow script's state for one load: created in ``script_load``, closed in ``script_unload``.
 
-Part of the OBS adapter (imports obspython). It owns the session lifecycle (pure state machine), the engine
-(:class:`~obs_mindflow.engine.host.SessionHost`, one per loaded model), the overlay server, the source capture, the
-personal baseline and what the panel shows (:meth:`MindFlowScript.panel_view`), and turns OBS's callbacks into calls
-on them. Nothing here survives a reload: the entry module creates a new :class:`MindFlowScript` in every
-``script_load`` (the entry module owns the hotkeys, the timer and the frontend callback).
+Part of the OBS adapter (imports obspython). :class:`MindFlowScript` owns the settings, the session lifecycle (pure
+state machine, :mod:`.lifecycle`), the engine (:class:`~obs_mindflow.engine.host.SessionHost`, one per loaded model),
+the overlay server and the source capture, and turns OBS's callbacks into calls on them. Its other jobs live beside
+it, one module each, and it holds one of each per load:
+
+- :mod:`.scriptlog` — the script log (queued from other threads) and the package logger's handler;
+- :mod:`.overlayout` — the overlay page's server as the settings say, and what the engine publishes to it;
+- :mod:`.textout` — the text source on stream (template, idle text);
+- :mod:`.calibration` — the personal baseline (buttons, the outcome, the stored baselines);
+- :mod:`.moments` — moment settings, recording chapters and the opt-in OBS actions;
+- :mod:`.lastsessions` — the last sessions' negative share from the history;
+- :mod:`.status` — what the panel shows (:meth:`MindFlowScript.panel_view`).
+
+Nothing here survives a reload: the entry module creates a new :class:`MindFlowScript` in every ``script_load``
+(the entry module owns the hotkeys, the timer and the frontend callback).
 
 Threads: ``load``/``update``/``unload``/buttons/hotkeys/frontend events run on OBS's UI thread (the frontend routes
 hotkeys there); ``tick`` and the timer (``text_timer``) run on OBS's graphics thread (the scripting host runs Python
 timers from its tick). Neither blocks: the heavy work is in the engine's worker thread, whose log lines are queued
-and written by the next timer call. The engine's events (a calibration's outcome) arrive on its worker thread and
-are handed to the UI thread (``run_on_ui_thread``) before they touch OBS (the settings object).
+and written by the next timer call. The engine's events (a calibration's outcome, a moment) arrive on its worker
+thread and are handed to the UI thread (``run_on_ui_thread``) before they touch OBS.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
-import logging
-import textwrap
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import obspython as obs
 
-from ..engine import DetectorError, ModelCardError, ModelLoadError, resolve_model_dir, views
-from ..engine.baseline import Baseline, BaselineError
+from ..engine import DetectorError, ModelCardError, ModelLoadError, resolve_model_dir
 from ..engine.host import SessionHost, recover_sessions
 from ..engine.reports.files import FinishedSession
 from ..engine.reports.storage import ReportError
-from ..engine.session.events import CALIBRATION_DONE, CALIBRATION_FAILED, Event
-from ..engine.session.summary import format_duration, format_percent
-from ..overlay.server import OverlayError, OverlayServer
-from . import sources, uitask
-from .baselines import BACKUP_KEY, BaselineStore
+from ..overlay.server import OverlayServer
+from . import sources, status
+from .calibration import KINDS as CALIBRATION_KINDS
+from .calibration import Calibration
 from .capabilities import detect as detect_capabilities
 from .capture import SourceCapture
 from .desktop import open_folder
+from .lastsessions import LastSessions
 from .lifecycle import Action, SessionLifecycle, Transition
+from .moments import Moments
 from .obsdata import read_settings
-from .panel import ERROR, NORMAL, WARNING, Item, PanelView
-from .settings import BASELINES_KEY, CUSTOM_MODEL, Settings, validate
-from .template import TemplateError, check_template, private_placeholders_used, render
+from .overlayout import OverlayOutput, ViewerOverlay
+from .panel import PanelView
+from .scriptlog import PackageLogging, ScriptLog
+from .settings import Settings, validate
+from .textout import TextOutput
 
-_OBS_LEVEL = {logging.DEBUG: "LOG_DEBUG", logging.INFO: "LOG_INFO", logging.WARNING: "LOG_WARNING",
-              logging.ERROR: "LOG_ERROR", logging.CRITICAL: "LOG_ERROR"}
-
-SETTINGS_LOG_QUIET_S = 1.0
-LOG_WIDTH = 120                 # characters per script-log line (wrapped beyond)      # the settings line is logged once the settings stopped changing for this long
-
-REPORT_FILE = "report.html"
-
-
-class ScriptLog:
-    """``script_log`` for the threads OBS calls the script on; lines from other threads (the engine's worker, the
-    overlay server, the checkpoint writer) are queued and written by :meth:`flush` from the next timer call, because
-    ``script_log`` only knows the calling script inside OBS's own callbacks."""
-
-    def __init__(self) -> None:
-        self._threads: set[int] = set()
-        self._queue: collections.deque = collections.deque(maxlen=500)
-        self._local = threading.local()
-        self.dropped = 0
-
-    def bind_thread(self) -> None:
-        """Mark the calling thread as one OBS runs the script on (UI thread at load, graphics thread at tick)."""
-        self._threads.add(threading.get_ident())
-
-    def log(self, level: int, message: str) -> None:
-        if threading.get_ident() in self._threads and not getattr(self._local, "queued", False):
-            self._write(level, message)
-        else:
-            self.queue(level, message)
-
-    @contextlib.contextmanager
-    def queued(self) -> Iterator[None]:
-        """Queue every line of the calling thread meanwhile: for work OBS does not run as one of the script's
-        callbacks (a UI-thread task), where ``script_log`` would not know the script ("[Unknown Script]")."""
-        before = getattr(self._local, "queued", False)
-        self._local.queued = True
-        try:
-            yield
-        finally:
-            self._local.queued = before
-
-    def queue(self, level: int, message: str) -> None:
-        """Written by the next :meth:`flush` (from a call outside OBS's script callbacks: a UI-thread task)."""
-        if len(self._queue) == self._queue.maxlen:
-            self.dropped += 1
-        self._queue.append((level, message))
-
-    def debug(self, message: str) -> None:
-        self.log(logging.DEBUG, message)
-
-    def info(self, message: str) -> None:
-        self.log(logging.INFO, message)
-
-    def warning(self, message: str) -> None:
-        self.log(logging.WARNING, message)
-
-    def flush(self) -> None:
-        while self._queue:
-            try:
-                level, message = self._queue.popleft()
-            except IndexError:
-                break
-            self._write(level, message)
-
-    @staticmethod
-    def _write(level: int, message: str) -> None:
-        """One ``script_log`` call per line; long prose lines are wrapped (OBS's Script Log window does not wrap);
-        a line naming a path or a command stays whole, so it can be copied."""
-        obs_level = getattr(obs, _OBS_LEVEL.get(level, "LOG_INFO"))
-        for line in str(message).splitlines() or [""]:
-            pieces = [line] if len(line) <= LOG_WIDTH or "/" in line or "\\" in line else textwrap.wrap(
-                line, LOG_WIDTH, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False)
-            for piece in pieces or [""]:
-                obs.script_log(obs_level, piece)
-
-
-class _LogHandler(logging.Handler):
-    """Forwards the package's ``logging`` records (engine, report, overlay) to the script log."""
-
-    def __init__(self, sink: ScriptLog) -> None:
-        super().__init__(logging.INFO)
-        self.sink = sink
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.sink.log(record.levelno, f"MindFlow {record.name.rsplit('.', 1)[-1]}: {record.getMessage()}")
-        except Exception:  # noqa: BLE001 - logging must never raise into the engine
-            pass
-
-
-class _ViewerOverlay:
-    """What the engine publishes to: the overlay server, with the private numbers left out while the streamer
-    hides their negative share from viewers (the page is on stream)."""
-
-    def __init__(self, server: OverlayServer, hide_negative: bool) -> None:
-        self.server = server
-        self.hide_negative = hide_negative
-
-    def publish(self, state: dict) -> None:
-        self.server.publish(views.viewer_overlay_state(state, self.hide_negative))
-
-
-def result_line(finished: FinishedSession, min_report_s: float = 0.0) -> str:
-    """One line for the panel and the log: how long, how much face, the main expressions, where the report is."""
-    s = finished.snapshot
-    parts = []
-    if s is not None and s.started and s.duration_s > 0:
-        parts.append(format_duration(s.duration_s))
-        parts.append(f"face in view {format_percent(s.coverage)}")
-        if s.face_s > 0:
-            top = [f"{label} {format_percent(v)}" for label, v in s.profile()[:2] if format_percent(v) != "0 %"]
-            if top:
-                parts.append(", ".join(top))
-            parts.append(f"negative {format_percent(s.negative_share)}")
-    else:
-        parts.append("nothing was analysed")
-    if finished.error is not None:
-        parts.append(f"report NOT saved: {finished.error}")
-    elif finished.folder is not None:
-        parts.append(f"report: {finished.folder / REPORT_FILE}")
-    elif s is not None and s.started and s.duration_s > 0 and s.duration_s < min_report_s:
-        parts.append(f"no report (shorter than {min_report_s:g} s)")
-    else:
-        parts.append("no report")
-    return "; ".join(parts)
+SETTINGS_LOG_QUIET_S = 1.0      # the settings line is logged once the settings stopped changing for this long
+REPORT_FILE = status.REPORT_FILE
+result_line = status.result_line            # (kept importable from here)
 
 
 class MindFlowScript:
@@ -183,34 +69,43 @@ class MindFlowScript:
         self.problems: dict[str, str] = {}
         self.last_error = ""
         self.notice = ""            # the outcome of the last button or hotkey, shown in the panel
-        self.template_problem = ""  # the typed template's problem (the panel only: it is typed key by key)
         self.lifecycle = SessionLifecycle()
         self.host: SessionHost | None = None
-        self.overlay: OverlayServer | None = None
-        self._viewer_overlay: _ViewerOverlay | None = None
+        self.overlay_out = OverlayOutput(self.set_problem, self.log.info)
         self.capture = SourceCapture(log=lambda m: self.log.info(f"MindFlow: {m}"))
         self.capabilities = detect_capabilities()
-        self._settings_data = None
-        self._engine_key: tuple | None = None
-        self._template = self.settings.template      # the template in use (the last usable one typed)
-        self._working_template = ""                  # the last template that rendered
-        self._last_text: str | None = None
-        self._text_target = ""
-        self._capture_failed = ""
-        self._handler: _LogHandler | None = None
-        self._old_level = logging.NOTSET
-        self._settings_changed_at: float | None = None
-        self._logged_settings: Settings | None = None
-        self._session_since: datetime | None = None
-        self._session_reason = ""
+        self.settings_data = None
+        self.text = TextOutput(self.settings, self.set_problem)
+        self.calibration = Calibration(self)
+        self.moments = Moments(self.settings, self.capabilities, self.log,
+                               calibrating=lambda: (h := self.host) is not None and h.calibrating)
+        self.last_sessions = LastSessions()
+        self.session_since: datetime | None = None
+        self.session_reason = ""
         self.last_result = ""
         self.last_report: Path | None = None
-        self.calibration_note = ""
-        self._calibration_auto = False
-        self._pending_events: collections.deque = collections.deque()   # UI work when no UI-thread queue exists
-        self._unsubscribe: Callable[[], None] | None = None
-        self.panel_refreshed_at = datetime.now()
+        self.pending_ui: collections.deque = collections.deque()   # UI work when no UI-thread queue exists
         self.closed = False
+        self._logging = PackageLogging(self.log)
+        self._engine_key: tuple | None = None
+        self._capture_failed = ""
+        self._settings_changed_at: float | None = None
+        self._logged_settings: Settings | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+
+    @property
+    def overlay(self) -> OverlayServer | None:
+        """The overlay page's server (``None`` while off)."""
+        return self.overlay_out.server
+
+    @property
+    def viewer_overlay(self) -> ViewerOverlay | None:
+        return self.overlay_out.viewer
+
+    @property
+    def template_problem(self) -> str:
+        """The typed template's problem (the panel only: it is typed key by key)."""
+        return self.text.problem
 
     # ================================================================ problems (shown in the panel)
     def set_problem(self, area: str, message: str) -> None:
@@ -236,15 +131,11 @@ class MindFlowScript:
             self.log.bind_thread()
         self.log.info(self.capabilities.log_line())   # which OBS, and its chapters, Browser source, canvases
         obs.obs_data_addref(data)
-        self._settings_data = data
-        pkg = logging.getLogger("obs_mindflow")
-        self._handler = _LogHandler(self.log)
-        pkg.addHandler(self._handler)
-        self._old_level = pkg.level       # restored at unload: the logger outlives this load
-        if pkg.level == logging.NOTSET or pkg.level > logging.INFO:
-            pkg.setLevel(logging.INFO)
+        self.settings_data = data
+        self._logging.attach()
         self.apply(read_settings(data), first=True)
         recover_sessions(self.settings.report_root(), self.log.log)
+        self.last_sessions.refresh(self.settings.report_root())
         self.run(self.lifecycle.loaded(obs.obs_frontend_streaming_active(), obs.obs_frontend_recording_active()))
 
     def update(self, data: Any) -> None:
@@ -254,33 +145,33 @@ class MindFlowScript:
     def apply(self, raw: dict[str, Any], first: bool = False) -> None:
         """Validate and apply settings (OBS calls this on every key typed in the panel: quick and quiet): keep the
         last usable template while the typed one has a problem, reload the model when it changed, start/stop the
-        overlay, re-point the capture. The settings line is logged once they stopped changing (the timer)."""
+        overlay, re-point the capture, the moments' options for the next session and the actions at once. The
+        settings line is logged once they stopped changing (the timer)."""
         new, problems = validate(raw)
         self.set_problem("settings", "; ".join(problems))
-        self.template_problem = check_template(new.template)
-        if self.template_problem:
-            new = dataclasses.replace(new, template=self._template)
-        self._template = new.template
+        new = self.text.check(new)
         old, self.settings = self.settings, new
         if first or new != old:
             self._settings_changed_at = time.monotonic() - (SETTINGS_LOG_QUIET_S if first else 0.0)
         if first:
             self._log_settings()
-        if (new.template, new.hide_negative_share, new.idle_text, new.text_source) != (
-                old.template, old.hide_negative_share, old.idle_text, old.text_source):
-            self._last_text = None
-        if old.text_source and new.text_source != old.text_source and not first:
-            sources.set_text(old.text_source, old.idle_text)    # the source left behind shows no stale emotion
+        self.text.configure(old, new, first)
         self.capture.source_name = new.video_source
         self.capture.interval_s = 1.0 / new.rate_hz
         self._capture_failed = ""
-        self._apply_overlay()
+        self.overlay_out.apply(new)
+        if self.host is not None:
+            self.host.overlay = self.viewer_overlay
+        self.moments.configure(new)
+        if not first and new.report_root() != old.report_root():
+            self.last_sessions.refresh(new.report_root())
         if self.host is None or new.engine_key() != self._engine_key:
             self._open_engine()
         else:
             self.host.report_root = new.report_root()
             self.host.nudge = new.nudge_enabled
             self.host.min_report_s = float(new.min_report_s)
+            self.host.moments = new.moment_options()
         if (not first and self.lifecycle.active and self.host is not None and not self.host.active
                 and new.video_source):
             self._start_session("a webcam was chosen while OBS is live")
@@ -303,54 +194,32 @@ class MindFlowScript:
         t0 = time.perf_counter()
         try:
             host = SessionHost.open(folder, report_root=s.report_root(), nudge=s.nudge_enabled,
-                                    overlay=self._viewer_overlay, log=self.log.log,
-                                    min_report_s=float(s.min_report_s))
+                                    overlay=self.viewer_overlay, log=self.log.log,
+                                    min_report_s=float(s.min_report_s), moments=s.moment_options())
         except (ModelCardError, ModelLoadError, DetectorError, OSError, ValueError) as exc:
             self.set_problem("model", f"no model loaded: {exc}")
             return
         self.set_problem("model", "")
         self.host = host
-        self._unsubscribe = host.bus.subscribe(self._on_calibration_event, (CALIBRATION_DONE, CALIBRATION_FAILED))
+        self._unsubscribe = host.bus.subscribe(self.calibration.on_event, CALIBRATION_KINDS)
+        self.moments.attach(host)
         self.log.info(f"MindFlow: model '{host.card.name}' loaded from {folder} in "
                       f"{(time.perf_counter() - t0) * 1e3:.0f} ms")
-        self._apply_stored_baseline()
+        self.calibration.apply_stored()
         if self.lifecycle.active:
             self._start_session("the session goes on with the new model")
 
     def _drop_host(self) -> None:
+        self.moments.detach()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
         self.host = None
 
-    def _apply_overlay(self) -> None:
-        s = self.settings
-        if self.overlay is not None and (not s.overlay_enabled or self.overlay.requested_port != s.overlay_port):
-            self.overlay.stop()
-            self.overlay = None
-            self._viewer_overlay = None
-            self.log.info("MindFlow: overlay stopped")
-        if s.overlay_enabled and self.overlay is None:
-            server = OverlayServer(port=s.overlay_port)
-            try:
-                server.start()
-            except OverlayError as exc:
-                self.set_problem("overlay", str(exc))
-            else:
-                self.overlay = server
-                self._viewer_overlay = _ViewerOverlay(server, s.hide_negative_share)
-                self.set_problem("overlay", "")
-                self.log.info(f"MindFlow: overlay at {server.url} (add it as a Browser source, about 420x360)")
-        if not s.overlay_enabled:
-            self.set_problem("overlay", "")
-        if self._viewer_overlay is not None:
-            self._viewer_overlay.hide_negative = s.hide_negative_share
-        if self.host is not None:
-            self.host.overlay = self._viewer_overlay
-
     def unload(self) -> None:
         """Finish the session (summary logged, report written), join every thread, destroy the graphics objects,
-        leave the idle text on the text source, release every OBS object. Idempotent."""
+        undo a moment's action that can be undone, leave the idle text on the text source, release every OBS
+        object. Idempotent."""
         if self.closed:
             return
         self.closed = True
@@ -364,19 +233,14 @@ class MindFlowScript:
             self.log.info(self.capture.cost_summary())
         finally:
             self.capture.release()
-            if self.overlay is not None:
-                self.overlay.stop()
-                self.overlay = None
-            self._write_text(self.settings.idle_text, quiet=True)
+            self.moments.close()
+            self.overlay_out.stop()
+            self.text.write_idle()
             self.log.flush()
-            if self._handler is not None:
-                pkg = logging.getLogger("obs_mindflow")
-                pkg.removeHandler(self._handler)
-                pkg.setLevel(self._old_level)
-                self._handler = None
-            if self._settings_data is not None:
-                obs.obs_data_release(self._settings_data)
-                self._settings_data = None
+            self._logging.detach()
+            if self.settings_data is not None:
+                obs.obs_data_release(self.settings_data)
+                self.settings_data = None
 
     # ================================================================ sessions
     def run(self, t: Transition) -> FinishedSession | None:
@@ -384,19 +248,19 @@ class MindFlowScript:
         if t.action is Action.START:
             self._start_session(t.reason)
         elif t.action is Action.FINISH:
-            self._session_since = None
+            self.session_since = None
             if self.host is not None and self.host.active:
                 self.log.info(f"MindFlow: session ended ({t.reason})")
                 finished = self.host.finish_session()
                 self._finished(finished)
                 # the idle text at once (OBS may be exiting: it saves the scene collection before the next timer)
-                self._write_text(self.settings.idle_text, quiet=True)
+                self.text.write_idle()
                 return finished
             self.log.info(f"MindFlow: {t.reason}; no session was running")
         return None
 
     def _start_session(self, reason: str) -> None:
-        self._last_text = None
+        self.text.invalidate()
         if self.host is None:
             self.log.warning(f"MindFlow: session not started ({reason}): no model is loaded — {self.last_error}")
             return
@@ -406,16 +270,17 @@ class MindFlowScript:
             self.log.info(f"MindFlow: no session ({reason}): no webcam is chosen in MindFlow's settings")
             return
         self.host.start_session(source=self.settings.video_source)
-        self._session_since, self._session_reason = datetime.now(), reason
+        self.session_since, self.session_reason = datetime.now(), reason
         if "no webcam" in self.notice:
             self.notice = ""
         self.log.info(f"MindFlow: session started ({reason}); analysing '{self.settings.video_source}' at "
                       f"{self.settings.rate_hz:g} Hz")
         if self.settings.calibrate_each_session and not self.host.calibrating:
-            self.start_calibration(auto=True)
+            self.calibration.start(auto=True)
 
     def _finished(self, finished: FinishedSession | None) -> None:
-        """A session ended: its summary in the log, its one-line result in the panel and the log."""
+        """A session ended: its summary in the log, its one-line result in the panel and the log, the last sessions
+        read again (the session is now one of them)."""
         if finished is None:
             return
         for line in finished.summary_text.splitlines():
@@ -424,6 +289,7 @@ class MindFlowScript:
         self.last_report = (finished.folder / REPORT_FILE) if finished.folder is not None and finished.ok else None
         self.log.info(f"MindFlow: session result: {self.last_result}")
         self.set_problem("report", str(finished.error) if finished.error else "")
+        self.last_sessions.refresh(self.settings.report_root())
 
     def frontend_event(self, event: int) -> None:
         if self.closed:
@@ -441,6 +307,8 @@ class MindFlowScript:
         elif event == obs.OBS_FRONTEND_EVENT_SCRIPTING_SHUTDOWN:
             self.run(lc.shutdown("OBS is exiting (scripting shutdown)"))
         elif event in handlers:
+            if event == obs.OBS_FRONTEND_EVENT_RECORDING_STARTED:
+                self.moments.recording_started()
             self.run(handlers[event]())
 
     # ---------------------------------------------------------------- buttons and hotkeys (UI thread)
@@ -451,7 +319,7 @@ class MindFlowScript:
         if shown_label is not None:
             wants_start = shown_label.lower().startswith("start")
             if wants_start and active:
-                self.notice = "a session is already running (" + self._session_reason + "); it goes on"
+                self.notice = "a session is already running (" + self.session_reason + "); it goes on"
                 return
             if not wants_start and not active:
                 self.notice = "no session was running" + (f" (last one: {self.last_result})" if self.last_result
@@ -479,13 +347,13 @@ class MindFlowScript:
             return
         self.log.info("MindFlow: session reset: its report is written and a new session starts")
         self._finished(self.host.reset_session())
-        self._session_since = datetime.now()
+        self.session_since = datetime.now()
 
     def toggle_pause(self) -> None:
         if self.host is None:
             return
         self.host.set_paused(not self.host.paused)
-        self._last_text = None
+        self.text.invalidate()
         self.log.info("MindFlow: analysis " + ("paused: nothing is captured" if self.host.paused else "resumed"))
 
     def write_report_now(self) -> None:
@@ -510,9 +378,15 @@ class MindFlowScript:
         self.set_problem("report folder", problem)
 
     def open_last_report(self) -> None:
-        path = self.last_report
+        self._open_file(self.last_report, "report")
+
+    def open_history(self) -> None:
+        self.last_sessions.refresh(self.settings.report_root())
+        self._open_file(self.last_sessions.page, "history page")
+
+    def _open_file(self, path: Path | None, what: str) -> None:
         if path is None or not path.is_file():
-            self.notice = "no report to open yet" if path is None else f"the report {path} is gone"
+            self.notice = f"no {what} to open yet" if path is None else f"the {what} {path} is gone"
             return
         self.notice = ""
         self.set_problem("report folder", open_folder(path))
@@ -526,112 +400,14 @@ class MindFlowScript:
         self.log.info(f"MindFlow overlay: {msg}")
         return msg
 
-    # ---------------------------------------------------------------- calibration (a personal baseline)
     def toggle_calibration(self) -> None:
-        """The calibrate button or hotkey: start a calibration, or cancel the one running."""
-        if self.host is not None and self.host.calibrating:
-            self.host.cancel_calibration()
-            self.calibration_note = "calibration cancelled; the previous calibration (if any) still applies"
-            self.log.info(f"MindFlow: {self.calibration_note}")
-            return
-        self.start_calibration()
+        self.calibration.toggle()
 
     def start_calibration(self, auto: bool = False) -> None:
-        host = self.host
-        if host is None:
-            self.calibration_note = "no model is loaded, so there is nothing to calibrate: see the error above"
-            return
-        if not self.settings.video_source:
-            self.calibration_note = "choose your webcam first ('Webcam (video source)' below), then calibrate"
-            return
-        seconds = self.settings.calibration_s
-        try:
-            host.start_calibration(seconds=seconds, source=self.settings.video_source)
-        except (BaselineError, RuntimeError) as exc:
-            self.calibration_note = f"cannot calibrate: {exc}"
-            self.log.info(f"MindFlow: {self.calibration_note}")
-            return
-        self._calibration_auto = auto
-        self.calibration_note = ""
-        self.log.info(f"MindFlow: calibrating for {seconds:g} s: look at the camera as you do when streaming "
-                      f"(talking is fine)" + (" — at the start of the session" if auto else ""))
+        self.calibration.start(auto)
 
     def clear_calibration(self) -> None:
-        host = self.host
-        if host is None:
-            return
-        if host.calibrating:
-            host.cancel_calibration()
-        host.clear_baseline()
-        store = self._store()
-        if store.get(host.card.name) is not None:
-            self._save_store(store, store.remove(host.card.name))
-        self.calibration_note = f"calibration for '{host.card.name}' cleared: the readings are the model's own"
-        self.log.info(f"MindFlow: {self.calibration_note}")
-
-    def _on_calibration_event(self, event: Event) -> None:
-        """On the engine's worker thread: hand the outcome to the UI thread (it writes the settings object)."""
-        def handle() -> None:
-            with self.log.queued():
-                self._calibration_outcome(event)
-        if not uitask.run_on_ui_thread(handle):
-            self._pending_events.append(handle)
-
-    def _calibration_outcome(self, event: Event) -> None:
-        if self.closed or self.host is None:
-            return
-        if self._viewer_overlay is not None:
-            # the outcome on the overlay page now: no frames are analysed after a calibration outside a session
-            self._viewer_overlay.publish(self.host.overlay_state())
-        auto = self._calibration_auto
-        if event.kind == CALIBRATION_DONE and isinstance(event.data, dict):
-            store = self._store()
-            self._save_store(store, store.put(self.host.card.name, event.data))
-            self.calibration_note = ""
-            self.log.info(f"MindFlow: {event.message} — stored for model '{self.host.card.name}'")
-        else:
-            self.calibration_note = f"calibration refused: {event.message}"
-            # asked for by the streamer: a warning (the Script Log opens); at a session's start: quietly
-            self.log.log(logging.INFO if auto else logging.WARNING, f"MindFlow: {self.calibration_note}")
-
-    def _store(self) -> BaselineStore:
-        text = obs.obs_data_get_string(self._settings_data, BASELINES_KEY) if self._settings_data is not None else ""
-        return BaselineStore(text)
-
-    def _save_store(self, before: BaselineStore, text: str) -> None:
-        """Write the baselines setting (UI thread); an unreadable earlier text is kept under BACKUP_KEY first."""
-        data = self._settings_data
-        if data is None:
-            return
-        old = obs.obs_data_get_string(data, BASELINES_KEY)
-        if old and BaselineStore(old).unreadable:
-            obs.obs_data_set_string(data, BACKUP_KEY, old)
-        obs.obs_data_set_string(data, BASELINES_KEY, text)
-
-    def _apply_stored_baseline(self) -> None:
-        """The stored baseline of the loaded model, applied — unless it is unreadable or belongs to another model or
-        label order: then uncalibrated, the reason in the panel and the log, the stored text left as it is."""
-        host = self.host
-        if host is None:
-            return
-        store = self._store()
-        name = host.card.name
-        if store.unreadable:
-            self.calibration_note = store.problem
-            self.log.warning(f"MindFlow: {store.problem}")
-            return
-        doc = store.get(name)
-        if doc is None:
-            return
-        try:
-            baseline = Baseline.from_dict(doc, where=f"the stored calibration for '{name}'")
-            host.apply_baseline(baseline)
-        except BaselineError as exc:
-            self.calibration_note = f"stored calibration not applied: {exc}"
-            self.log.warning(f"MindFlow: {self.calibration_note}")
-        else:
-            self.calibration_note = ""
-            self.log.info(f"MindFlow: stored calibration applied to '{name}' ({baseline.describe()})")
+        self.calibration.clear()
 
     # ---------------------------------------------------------------- graphics thread
     def tick(self) -> None:
@@ -650,188 +426,42 @@ class MindFlowScript:
             host.submit(*got)
 
     def text_timer(self) -> None:
-        """Every 250 ms: flush queued log lines, log the settings once they settled, follow a source rename, keep the
-        text source showing the session (or the idle text outside one)."""
+        """Every timer call (``TEXT_UPDATE_HZ`` times a second): run UI work that had no UI-thread queue, flush
+        queued log lines, log the settings once they settled, follow a source rename, queue the way back of a
+        moment's action once due, keep the text source showing the session (or the idle text outside one)."""
         if self.closed:
             return
         self.log.bind_thread()
-        while self._pending_events:
-            self._pending_events.popleft()()
+        while self.pending_ui:
+            self.pending_ui.popleft()()
         self.log.flush()
         if self._settings_changed_at is not None and time.monotonic() - self._settings_changed_at >= \
                 SETTINGS_LOG_QUIET_S:
             self._log_settings()
         if self.capture.renamed_to:
             self._follow_rename(self.capture.renamed_to)
+        self.moments.tick()
         host = self.host
         wanted = host is not None and host.capturing
         self.set_problem("source", self.capture.problem if wanted else "")
-        self._update_text()
+        self.text.update(host)
 
     def session_text(self) -> str | None:
-        """What the text source should show now: the rendered template during a session (the private placeholders
-        blank while hidden from viewers), the idle text outside one; ``None``: leave it (the template cannot be
-        rendered and no earlier one could)."""
-        host = self.host
-        if host is None or not host.active:
-            return self.settings.idle_text
-        values = views.viewer_text_values(host.values(), self.settings.hide_negative_share)
-        candidates = [self._template]
-        if self._working_template and self._working_template != self._template:
-            candidates.append(self._working_template)
-        for template in candidates:
-            try:
-                text = render(template, values)
-            except TemplateError as exc:     # a format only rendering can refuse ({emotion:d}): the panel says so
-                if template == self._template:
-                    self.template_problem = str(exc)
-                continue
-            self._working_template = template
-            return text
-        return None
-
-    def _update_text(self) -> None:
-        name = self.settings.text_source
-        if name != self._text_target:
-            self._text_target, self._last_text = name, None
-        if not name:
-            self.set_problem("text", "")
-            return
-        text = self.session_text()
-        if text is not None and text != self._last_text:
-            self._write_text(text, quiet=not (self.host is not None and self.host.active))
-
-    def _write_text(self, text: str, quiet: bool = False) -> None:
-        """Write the text source. ``quiet``: the idle text — a missing source is not a problem then (OBS loads
-        scripts before the scene collection's sources and removes the sources before unloading scripts); the next
-        timer call tries again."""
-        name = self.settings.text_source
-        if not name:
-            return
-        problem = sources.set_text(name, text)
-        if not (quiet and problem):
-            self.set_problem("text", problem)
-        self._last_text = None if problem else text
+        """What the text source should show now (:meth:`TextOutput.session_text`)."""
+        return self.text.session_text(self.host)
 
     def _follow_rename(self, new: str) -> None:
-        if self._settings_data is not None:
-            obs.obs_data_set_string(self._settings_data, "video_source", new)
+        if self.settings_data is not None:
+            obs.obs_data_set_string(self.settings_data, "video_source", new)
         self.settings = dataclasses.replace(self.settings, video_source=new)
+        self.text.settings = self.settings
         self.capture.follow_rename(new)
 
     # ---------------------------------------------------------------- what the panel shows (UI thread)
     def status_text(self) -> str:
         """The status in one line (the log, the script description)."""
-        return " ".join(self._status_lines()[0])
-
-    def _status_lines(self) -> tuple[list[str], str]:
-        """The status lines and their stable key (without times and rates)."""
-        host = self.host
-        lines, key = [], []
-        if host is None:
-            lines.append("No model is loaded: see the error below.")
-            key.append("no model")
-        elif host.active:
-            since = self._session_since.strftime("%H:%M:%S") if self._session_since else "?"
-            paused = " — paused: nothing is captured" if host.paused else ""
-            lines.append(f"● Session running since {since} ({self._session_reason}){paused}.")
-            key.append(f"running {since} {host.paused}")
-            v = host.view()
-            rate = f"analysing {v.rate_hz:.1f} frames per second"
-            if v.paused:
-                face = "paused"
-            elif v.stale:
-                face = f"no picture from '{self.settings.video_source}' — is the webcam on?"
-            elif v.face:
-                face = "your face is found"
-            else:
-                face = "no face found yet — face the camera"
-            lines.append(f"{rate}; {face}.")
-            key.append(face)
-        else:
-            live = self.lifecycle.live
-            lines.append("No session running." + (" OBS is live but no webcam is chosen." if live and not
-                                                   self.settings.video_source else
-                                                   " One starts when you stream or record, or with Start session."))
-            key.append(f"idle {live}")
-        if host is not None:
-            progress = host.calibration_progress()
-            if progress is not None:
-                lines.append(f"Calibrating: {progress.fraction * 100:.0f} % ({progress.elapsed_s:.0f} of "
-                             f"{progress.seconds:.0f} s, {progress.face_frames} frames with your face) — look at the "
-                             f"camera as when streaming; talking is fine.")
-                key.append("calibrating")
-            elif host.baseline is not None:
-                lines.append(f"Calibrated to your face ({host.baseline.describe()}).")
-                key.append("calibrated " + host.baseline.created)
-            else:
-                lines.append("Not calibrated: press 'Calibrate to my face' for readings true to your face.")
-                key.append("uncalibrated")
-            if self.calibration_note and progress is None:
-                lines.append(self.calibration_note[0].upper() + self.calibration_note[1:] + ".")
-                key.append(self.calibration_note)
-        if self.overlay is not None:
-            lines.append(f"Overlay page: {self.overlay.url}")
-            key.append(self.overlay.url)
-        return lines, "|".join(key)
+        return " ".join(status.status_lines(self)[0])
 
     def panel_view(self, now: datetime | None = None) -> PanelView:
-        """What the panel shows now (:mod:`obs_mindflow.obs.panel`)."""
-        now = now or datetime.now()
-        s = self.settings
-        host = self.host
-        lines, key = self._status_lines()
-        key += "|" + "|".join(f"{k}:{v}" for k, v in sorted(self.problems.items()))
-        status = "\n".join(lines) + f"\nStatus as of {now:%H:%M:%S} — press Refresh status to update."
-        items: dict[str, Item] = {"status": Item(status)}
-        active = host is not None and host.active
-        setup = ""
-        if not s.video_source:
-            setup = ("First setup: choose your webcam in 'Webcam (video source)' below, and a text source if you want "
-                     "your emotion on stream; then press Start session to try it (no stream or recording needed).")
-        if self.notice:
-            setup = (setup + "\n" if setup else "") + self.notice[0].upper() + self.notice[1:] + "."
-        items["setup"] = Item(setup, visible=bool(setup), kind=WARNING if not s.video_source else NORMAL)
-        if self.problems:
-            others = [m for m in self.problems.values() if m != self.last_error]
-            err = "Last error: " + self.last_error + (f"  (also: {'; '.join(others)})" if others else "")
-        else:
-            err = ""
-        items["last_error"] = Item(err, visible=bool(err), kind=ERROR)
-        for name in ("deps", "install_deps", "check_deps"):
-            items[name] = Item(visible=False)
-        items["session"] = Item("Stop session" if active else "Start session", visible=host is not None)
-        items["refresh"] = Item("Refresh status")
-        calibrating = host is not None and host.calibrating
-        items["calibrate"] = Item("Cancel calibration" if calibrating else
-                                  f"Calibrate to my face ({s.calibration_s:g} s)", visible=host is not None)
-        items["clear_calibration"] = Item(visible=host is not None and host.baseline is not None and not calibrating)
-        result = f"Last session: {self.last_result}" if self.last_result else ""
-        items["result"] = Item(result, visible=bool(result))
-        items["open_report"] = Item(visible=self.last_report is not None)
-        for name in ("video_source", "text_source", "template", "hide_negative_share", "idle_text", "rate_hz", "model",
-                     "calibration_s", "calibrate_each_session", "nudge_enabled", "report_dir", "min_report_s",
-                     "open_reports", "advanced", "overlay_enabled"):
-            items[name] = Item(visible=True)
-        note, kind = "", NORMAL
-        if self.template_problem:
-            note, kind = (f"Not used yet (the text source keeps the last usable template): "
-                          f"{self.template_problem}"), ERROR
-        elif s.hide_negative_share and private_placeholders_used(s.template):
-            hidden = ", ".join("{" + p + "}" for p in private_placeholders_used(s.template))
-            note = (f"{hidden} shows nothing on stream while 'Hide the negative share from viewers' is on.")
-        items["template_note"] = Item(note, visible=bool(note), kind=kind)
-        items["overlay_port"] = Item(visible=s.overlay_enabled)
-        if self.overlay is not None:
-            url = f"Overlay URL: {self.overlay.url}"
-            if not self.capabilities.browser_source:
-                url += (" — this OBS has no Browser source: open the URL in a browser window and capture that window "
-                        "(Window Capture)")
-        else:
-            url = ""
-        items["overlay_url"] = Item(url, visible=bool(url))
-        items["add_overlay"] = Item(visible=self.overlay is not None and self.capabilities.browser_source)
-        items["model_folder"] = Item(visible=s.model == CUSTOM_MODEL)
-        items["write_report"] = Item(visible=active)
-        items["reset"] = Item(visible=active)
-        return PanelView(items, key)
+        """What the panel shows now (:mod:`obs_mindflow.obs.status`)."""
+        return status.panel_view(self, now)

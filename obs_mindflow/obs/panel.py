@@ -25,10 +25,17 @@ from typing import Any, Callable
 import obspython as obs
 
 from .settings import (
+    ACTION_MAX_S,
+    ACTION_MIN_S,
     CALIBRATION_MAX_S,
     CALIBRATION_MIN_S,
     CUSTOM_MODEL,
+    INTERVAL_MAX_S,
     MIN_REPORT_MAX_S,
+    MOMENT_MAX_S,
+    MOMENT_MIN_S,
+    NEGATIVE_MOMENT_MAX_S,
+    NEGATIVE_MOMENT_MIN_S,
     PORT_MAX,
     PORT_MIN,
     RATE_MAX_HZ,
@@ -45,15 +52,18 @@ STATUS_KEY = "status_key"
 #: Properties that are settings (saved values): hidden while the packages are missing.
 SETTINGS = ("video_source", "text_source", "template", "template_note", "hide_negative_share", "idle_text",
             "rate_hz", "model", "calibration_s", "calibrate_each_session", "nudge_enabled", "report_dir",
-            "min_report_s", "open_reports", "advanced")
+            "min_report_s", "open_reports", "moments", "advanced")
 #: Properties shown only while the packages are missing.
 DEPS_ONLY = ("deps", "install_deps", "check_deps")
 #: Every property of the panel (tests and the e2e hooks read the panel by these names).
 NAMES = ("status", STATUS_KEY, "setup", "last_error", "deps", "install_deps", "check_deps", "session", "refresh",
-         "calibrate", "clear_calibration", "result", "open_report", "video_source", "text_source", "template",
+         "calibrate", "clear_calibration", "result", "open_report", "history", "open_history", "video_source", "text_source", "template",
          "template_note", "hide_negative_share", "idle_text", "rate_hz", "model", "calibration_s",
          "calibrate_each_session", "nudge_enabled", "report_dir", "min_report_s", "open_reports", "advanced",
-         "overlay_enabled", "overlay_port", "overlay_url", "add_overlay", "model_folder", "write_report", "reset")
+         "overlay_enabled", "overlay_port", "overlay_url", "add_overlay", "model_folder", "write_report", "reset",
+         "moments", "moments_note", "chapters_enabled", "chapters_negative", "moment_min_s", "moment_negative_min_s",
+         "action", "action_trigger", "action_source", "action_scene", "action_seconds", "action_interval_s",
+         "actions_note")
 
 
 @dataclass(frozen=True)
@@ -89,13 +99,63 @@ def _info(props: Any, name: str, text: str = "") -> Any:
     return p
 
 
+def _string_list(props: Any, name: str, label: str, choices: list[tuple[str, str]], current: str,
+                 modified: Callable[..., Any], empty: str | None = None) -> Any:
+    """A list of ``(label, value)`` choices; ``empty``: a first entry for ``""``; the ``current`` value is kept (as
+    missing) when it is not among them."""
+    p = obs.obs_properties_add_list(props, name, label, obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING)
+    if empty is not None:
+        obs.obs_property_list_add_string(p, empty, "")
+    if current and current not in [v for _, v in choices]:
+        obs.obs_property_list_add_string(p, f"{current} (missing)", current)
+    for text, value in choices:
+        obs.obs_property_list_add_string(p, text, value)
+    obs.obs_property_set_modified_callback(p, modified)
+    return p
+
+
+def _moments_group(props: Any, modified: Callable[..., Any], lists: dict[str, list[tuple[str, str]]],
+                   current: dict[str, str]) -> None:
+    """The Moments group: recording chapters, how long a moment is, and the opt-in action."""
+    grp = obs.obs_properties_create()
+    _info(grp, "moments_note")
+    p = obs.obs_properties_add_bool(grp, "chapters_enabled", "Recording chapters at moments")
+    obs.obs_property_set_long_description(p, "A chapter in the recording where each moment starts (a smile held, a "
+                                             "big laugh, a calm stretch …), titled like the report's chapters. OBS "
+                                             "30.2 and newer, Hybrid MP4 recordings only.")
+    obs.obs_property_set_modified_callback(p, modified)
+    p = obs.obs_properties_add_bool(grp, "chapters_negative", "Chapters for tense stretches too")
+    obs.obs_property_set_long_description(p, "Off by default: chapters end up in published videos.")
+    p = obs.obs_properties_add_float_slider(grp, "moment_min_s", "A moment: an emotion held for (s)", MOMENT_MIN_S,
+                                            MOMENT_MAX_S, 0.5)
+    obs.obs_property_set_long_description(p, "How long an emotion must be shown to be a moment (a calm face: at least "
+                                             "10 s). Brief, intense expressions count too. From the next session.")
+    p = obs.obs_properties_add_float_slider(grp, "moment_negative_min_s", "A tense stretch: at least (s)",
+                                            NEGATIVE_MOMENT_MIN_S, NEGATIVE_MOMENT_MAX_S, 1.0)
+    obs.obs_property_set_long_description(p, "How long negative expressions must last to be a moment. From the next "
+                                             "session.")
+    _string_list(grp, "action", "When a moment starts", lists["action"], "", modified)
+    _string_list(grp, "action_trigger", "Which moments", lists["action_trigger"], current.get("action_trigger", ""),
+                 modified)
+    _string_list(grp, "action_source", "Source to show", lists["action_source"], current.get("action_source", ""),
+                 modified, empty="(choose a source)")
+    _string_list(grp, "action_scene", "Scene to switch to", lists["action_scene"], current.get("action_scene", ""),
+                 modified, empty="(choose a scene)")
+    obs.obs_properties_add_float_slider(grp, "action_seconds", "For (s)", ACTION_MIN_S, ACTION_MAX_S, 0.5)
+    p = obs.obs_properties_add_int(grp, "action_interval_s", "At most one action every (s)", 0, INTERVAL_MAX_S, 10)
+    obs.obs_property_set_long_description(p, "However often moments come, OBS acts at most this often.")
+    _info(grp, "actions_note")
+    obs.obs_properties_add_group(props, "moments", "Moments: chapters and actions", obs.OBS_GROUP_NORMAL, grp)
+
+
 def build(buttons: Callbacks, modified: Callable[..., Any], *, video_sources: list[tuple[str, str]],
           text_sources: list[str], models: list[tuple[str, str]], current: dict[str, str], models_dir: str,
-          report_dir: str) -> Any:
+          report_dir: str, moment_lists: dict[str, list[tuple[str, str]]] | None = None) -> Any:
     """Every property of the panel, in order: status first, then the buttons used most, then the settings, then
-    the Advanced group. ``buttons``: property name → the entry module's module-level button callback;
+    the Moments and Advanced groups. ``buttons``: property name → the entry module's module-level button callback;
     ``modified``: the entry module's modified callback (set on every setting); ``current``: the settings' current
-    ``video_source``/``text_source`` (kept in the lists when the source is missing)."""
+    ``video_source``/``text_source``/``action_*`` (kept in the lists when the source is missing); ``moment_lists``:
+    the ``(label, value)`` choices of ``action``, ``action_trigger``, ``action_source`` and ``action_scene``."""
     props = obs.obs_properties_create()
     _info(props, "status", "Status: …")
     p = _info(props, STATUS_KEY, "")
@@ -112,6 +172,8 @@ def build(buttons: Callbacks, modified: Callable[..., Any], *, video_sources: li
         obs.obs_properties_add_button(props, name, label, buttons[name])
     _info(props, "result")
     obs.obs_properties_add_button(props, "open_report", "Open last report", buttons["open_report"])
+    _info(props, "history")
+    obs.obs_properties_add_button(props, "open_history", "Open the history page", buttons["open_history"])
 
     p = obs.obs_properties_add_list(props, "video_source", "Webcam (video source)", obs.OBS_COMBO_TYPE_LIST,
                                     obs.OBS_COMBO_FORMAT_STRING)
@@ -174,6 +236,8 @@ def build(buttons: Callbacks, modified: Callable[..., Any], *, video_sources: li
     obs.obs_property_set_long_description(p, "Shorter sessions (a quick test) leave no report folder, unless you press "
                                              "'Write report now' during them. 0: keep every report.")
     obs.obs_properties_add_button(props, "open_reports", "Open report folder", buttons["open_reports"])
+    lists = {"action": [], "action_trigger": [], "action_source": [], "action_scene": []} | (moment_lists or {})
+    _moments_group(props, modified, lists, current)
 
     adv = obs.obs_properties_create()
     p = obs.obs_properties_add_bool(adv, "overlay_enabled", "Overlay page (for a Browser source)")

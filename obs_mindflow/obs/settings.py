@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..engine.catalog import DEFAULT_MODEL
+from ..engine.session.moments import MomentOptions
 from .template import DEFAULT_TEMPLATE
 
 RATE_MIN_HZ, RATE_MAX_HZ, RATE_DEFAULT_HZ = 1.0, 15.0, 5.0
@@ -26,6 +27,17 @@ DEFAULT_MODEL_CHOICE = DEFAULT_MODEL
 CUSTOM_MODEL = "__custom__"                  # model list entry meaning "the folder in model_folder"
 TEXT_UPDATE_HZ = 10                          # text source refresh rate (only changed text is written)
 
+#: What a moment does in OBS (obs/actions.py): nothing (the default: opt-in), show a source, switch a scene and back.
+NONE, SHOW_SOURCE, SWITCH_SCENE = "none", "show_source", "switch_scene"
+ACTIONS = (NONE, SHOW_SOURCE, SWITCH_SCENE)
+#: Which moments start the action: an emotion label of the model's card, or one of these.
+ANY, NEGATIVE = "any", "negative"
+ACTION_MIN_S, ACTION_MAX_S, ACTION_DEFAULT_S = 1.0, 60.0, 5.0
+INTERVAL_MAX_S, INTERVAL_DEFAULT_S = 3600, 60
+_MOMENTS = MomentOptions()                   # the detector's own defaults (engine/session/moments.py says why)
+MOMENT_MIN_S, MOMENT_MAX_S = 2.0, 60.0
+NEGATIVE_MOMENT_MIN_S, NEGATIVE_MOMENT_MAX_S = 5.0, 120.0
+
 #: ``(name, kind, default)``: ``kind`` is the obs_data getter family — "string", "double", "int" or "bool".
 #: Defaults, and why:
 #: - ``hide_negative_share`` on: the negative share is a number about the streamer's emotional state; showing it to
@@ -34,6 +46,12 @@ TEXT_UPDATE_HZ = 10                          # text source refresh rate (only ch
 #: - ``min_report_s`` 60 s: a test session of a few seconds leaves no report folder ("Write report now" keeps one).
 #: - ``calibrate_each_session`` off: a session often starts with a greeting smile or a tense moment, which a
 #:   calibration would absorb (or refuse); the streamer calibrates when they are as they usually are.
+#: - ``chapters_enabled`` on: a recording chapter at each moment's start costs nothing and only lands in Hybrid MP4
+#:   recordings on OBS >= 30.2 (elsewhere a one-time note in the log); ``chapters_negative`` off: chapters end up in
+#:   public videos, and a "Tense stretch" chapter tells viewers more than the streamer may want.
+#: - ``action`` none: OBS acting on the streamer's face (a scene switch on stream) is a choice they make.
+#:   ``action_interval_s`` 60 s: an action at most once a minute, however often the moments come.
+#: - ``moment_min_s`` / ``moment_negative_min_s``: MomentOptions' ``min_seconds`` / ``negative_min_seconds``.
 FIELDS: tuple[tuple[str, str, Any], ...] = (
     ("video_source", "string", ""),
     ("text_source", "string", ""),
@@ -50,6 +68,16 @@ FIELDS: tuple[tuple[str, str, Any], ...] = (
     ("overlay_enabled", "bool", False),
     ("overlay_port", "int", PORT_DEFAULT),
     ("nudge_enabled", "bool", False),
+    ("chapters_enabled", "bool", True),
+    ("chapters_negative", "bool", False),
+    ("moment_min_s", "double", _MOMENTS.min_seconds),
+    ("moment_negative_min_s", "double", _MOMENTS.negative_min_seconds),
+    ("action", "string", NONE),
+    ("action_trigger", "string", "happy"),
+    ("action_source", "string", ""),
+    ("action_scene", "string", ""),
+    ("action_seconds", "double", ACTION_DEFAULT_S),
+    ("action_interval_s", "int", INTERVAL_DEFAULT_S),
 )
 
 
@@ -58,7 +86,13 @@ class Settings:
     """Validated settings. ``rate_hz`` in analyses per second; ``report_dir`` ``""`` means the default folder;
     ``model`` is a folder name under ``models/`` or :data:`CUSTOM_MODEL` (then ``model_folder`` is used);
     ``calibration_s`` and ``min_report_s`` in seconds; ``idle_text`` is what the text source shows outside a session;
-    ``hide_negative_share`` keeps the negative share off the text source and the overlay page."""
+    ``hide_negative_share`` keeps the negative share off the text source and the overlay page.
+
+    Moments (``engine/session/moments.py``, ``obs/actions.py``): ``chapters_enabled`` adds a recording chapter at each
+    moment's start (``chapters_negative``: negative stretches too); ``moment_min_s`` / ``moment_negative_min_s``
+    are how long an emotion / a negative stretch must last to be a moment; ``action`` (one of :data:`ACTIONS`) runs
+    when a moment matching ``action_trigger`` (a label, ``any`` or ``negative``) starts: ``action_source`` shown or
+    ``action_scene`` switched to for ``action_seconds``, at most once per ``action_interval_s``."""
 
     video_source: str = ""
     text_source: str = ""
@@ -75,6 +109,16 @@ class Settings:
     overlay_enabled: bool = False
     overlay_port: int = PORT_DEFAULT
     nudge_enabled: bool = False
+    chapters_enabled: bool = True
+    chapters_negative: bool = False
+    moment_min_s: float = _MOMENTS.min_seconds
+    moment_negative_min_s: float = _MOMENTS.negative_min_seconds
+    action: str = NONE
+    action_trigger: str = "happy"
+    action_source: str = ""
+    action_scene: str = ""
+    action_seconds: float = ACTION_DEFAULT_S
+    action_interval_s: int = INTERVAL_DEFAULT_S
 
     @property
     def model_choice(self) -> str:
@@ -86,6 +130,16 @@ class Settings:
             return Path(self.report_dir.strip()).expanduser()
         from ..engine.reports.storage import default_report_dir
         return default_report_dir()
+
+    def moment_options(self) -> MomentOptions:
+        """The moment detector's options for the next session: these settings, the detector's defaults for the rest."""
+        return MomentOptions(min_seconds=float(self.moment_min_s),
+                             negative_min_seconds=float(self.moment_negative_min_s))
+
+    @property
+    def action_target(self) -> str:
+        """The source to show or the scene to switch to (``""``: nothing chosen, or no action)."""
+        return {SHOW_SOURCE: self.action_source, SWITCH_SCENE: self.action_scene}.get(self.action, "")
 
     def engine_key(self) -> tuple:
         """The settings that need a new engine (model) when they change."""
@@ -102,7 +156,12 @@ class Settings:
                  f"calibration={self.calibration_s:g} s{', each session' if self.calibrate_each_session else ''}",
                  f"report_dir={self.report_dir or '(default)'!r}", f"min_report={self.min_report_s:g} s",
                  f"overlay={'on, port ' + str(self.overlay_port) if self.overlay_enabled else 'off'}",
-                 f"nudge={on(self.nudge_enabled)}"]
+                 f"nudge={on(self.nudge_enabled)}",
+                 f"chapters={on(self.chapters_enabled)}{', negative too' if self.chapters_negative else ''}",
+                 f"moments={self.moment_min_s:g} s, negative {self.moment_negative_min_s:g} s",
+                 "action=" + (f"{self.action} {self.action_target!r} on {self.action_trigger} for "
+                              f"{self.action_seconds:g} s, every {self.action_interval_s} s at most"
+                              if self.action != NONE else NONE)]
         return "MindFlow settings: " + " ".join(parts)
 
 
@@ -154,6 +213,16 @@ def validate(raw: Mapping[str, Any]) -> tuple[Settings, list[str]]:
         s["overlay_port"] = PORT_DEFAULT
     _clamp(s, "calibration_s", CALIBRATION_MIN_S, CALIBRATION_MAX_S, "calibration time", problems)
     _clamp(s, "min_report_s", 0.0, MIN_REPORT_MAX_S, "minimum session length for a report", problems)
+    _clamp(s, "moment_min_s", MOMENT_MIN_S, MOMENT_MAX_S, "moment length", problems)
+    _clamp(s, "moment_negative_min_s", NEGATIVE_MOMENT_MIN_S, NEGATIVE_MOMENT_MAX_S, "negative stretch length",
+           problems)
+    _clamp(s, "action_seconds", ACTION_MIN_S, ACTION_MAX_S, "action time", problems)
+    _clamp(s, "action_interval_s", 0.0, INTERVAL_MAX_S, "time between two actions", problems)
+    if s["action"] not in ACTIONS:
+        problems.append(f"moment action {s['action']!r} is unknown; using none (choose one in Moments)")
+        s["action"] = NONE
+    if not s["action_trigger"].strip():
+        s["action_trigger"] = ANY
     if s["model"] == CUSTOM_MODEL and not s["model_folder"].strip():
         problems.append("model: 'Custom folder' is selected but no model folder is set; choose the folder that "
                         "holds card.json and the .onnx file (see docs/dan.md), or pick a bundled model")

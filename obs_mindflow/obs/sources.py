@@ -101,3 +101,22 @@ def add_browser_source(url: str, size: tuple[int, int] = OVERLAY_SIZE) -> str:
         finally:
             obs.obs_source_release(src)
     return f"added '{OVERLAY_SOURCE_NAME}' ({w}x{h}, {url}) to the current scene"
+
+
+def shown_source_names() -> list[str]:
+    """Names of the input sources with video (what a moment's action may show: an image, a media clip, a text …),
+    sorted."""
+    names = []
+    with source_list() as sources:
+        for src in sources:
+            if obs.obs_source_get_output_flags(src) & obs.OBS_SOURCE_VIDEO:
+                names.append(obs.obs_source_get_name(src))
+    return sorted((n for n in names if n), key=str.lower)
+
+
+def scene_names() -> list[str]:
+    """The scenes of the current scene collection, in OBS's order."""
+    try:
+        return [str(n) for n in obs.obs_frontend_get_scene_names() or [] if n]
+    except Exception:  # noqa: BLE001 - a binding without the call: no list, the panel keeps the chosen name
+        return []

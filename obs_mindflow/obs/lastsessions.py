@@ -1,0 +1,67 @@
+"""The last sessions' negative share for the panel: "Last sessions: 28 Nov 20:15 — 12 % negative, 1 h 02 min; …",
+newest first, from the history database under the report folder (``engine/reports/history.py``).
+
+Pure Python (no obspython, no numpy): read on OBS's UI thread at load, when the report folder changes and when a
+session ends — a quick SQLite read. A history that cannot be read makes the panel say so; nothing else depends on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from ..engine.reports.history import HISTORY_DB, HISTORY_HTML, History, HistoryError, HistoryRow
+from ..engine.session.summary import format_duration, format_percent
+
+SHOWN = 4          # sessions named in the panel (the newest)
+
+
+def describe_row(row: HistoryRow) -> str:
+    """``28 Nov 20:15 — 12 % negative, 1 h 02 min`` (local time; "no face" when none was readable)."""
+    when = row.started_at.astimezone().strftime("%d %b %H:%M").lstrip("0")
+    share = "no face" if row.negative_share is None else f"{format_percent(row.negative_share)} negative"
+    extra = " (recovered)" if row.recovered else ""
+    return f"{when} — {share}, {format_duration(row.duration_s)}{extra}"
+
+
+def describe(rows: Iterable[HistoryRow], shown: int = SHOWN) -> str:
+    """The panel's line for ``rows`` (oldest first, as :meth:`History.rows` gives them): the newest ``shown``."""
+    rows = list(rows)
+    if not rows:
+        return ""
+    newest = [describe_row(r) for r in reversed(rows[-shown:])]
+    more = f" (of {len(rows)}: the history page has them all)" if len(rows) > shown else ""
+    return f"Last sessions: {'; '.join(newest)}{more}."
+
+
+@dataclass
+class LastSessions:
+    """What the panel shows about the history: ``text`` (the line, ``""`` when no session is recorded yet),
+    ``problem`` (why the history could not be read, ``""`` when it could) and ``page`` (history.html, when it
+    exists)."""
+
+    text: str = ""
+    problem: str = ""
+    page: Path | None = None
+
+    def refresh(self, root: Path) -> None:
+        """Read the history under ``root``. Never raises; does not create a history where there is none yet."""
+        self.text, self.problem, self.page = "", "", None
+        try:
+            if not (root / HISTORY_DB).is_file():
+                return
+            with History.open(root) as history:
+                rows = history.rows()
+                notes = list(history.notes)
+        except HistoryError as exc:
+            self.problem = str(exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - a broken history must not break the panel
+            self.problem = f"the session history in {root} could not be read: {type(exc).__name__}: {exc}"
+            return
+        self.text = describe(rows)
+        if notes:
+            self.problem = " ".join(notes)
+        page = root / HISTORY_HTML
+        self.page = page if page.is_file() else None
