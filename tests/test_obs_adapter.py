@@ -150,6 +150,20 @@ def test_fields_table_matches_the_settings_dataclass():
     ({"model": CUSTOM_MODEL, "model_folder": "/x/dan"}, "model_choice", "/x/dan", None),
     ({"model": "fer-mini-xception"}, "model_choice", "fer-mini-xception", None),
     ({"video_source": 12}, "video_source", "", None),
+    ({}, "chapters_enabled", True, None),                       # chapters: on (only Hybrid MP4 on OBS >= 30.2)
+    ({}, "chapters_negative", False, None),                     # chapters end up public
+    ({}, "action", "none", None),                               # OBS actions: opt-in
+    ({}, "moment_min_s", 5.0, None),                            # MomentOptions' defaults
+    ({}, "moment_negative_min_s", 10.0, None),
+    ({}, "action_interval_s", 60, None),
+    ({"action": "explode"}, "action", "none", "moment action 'explode' is unknown"),
+    ({"moment_min_s": 0.5}, "moment_min_s", 2.0, "moment length 0.5 s is outside 2–60 s"),
+    ({"moment_negative_min_s": 500}, "moment_negative_min_s", 120.0, "negative stretch length"),
+    ({"action_seconds": 0}, "action_seconds", 1.0, "action time 0 s is outside 1–60 s"),
+    ({"action_interval_s": -1}, "action_interval_s", 0, "time between two actions"),
+    ({"action_trigger": " "}, "action_trigger", "any", None),
+    ({"action": "switch_scene", "action_scene": "BRB", "action_source": "X"}, "action_target", "BRB", None),
+    ({"action": "show_source", "action_scene": "BRB", "action_source": "X"}, "action_target", "X", None),
 ])
 def test_settings_validation(raw, field, expected, problem):
     s, problems = validate(raw)
@@ -166,8 +180,12 @@ def test_settings_log_line_is_one_line_with_every_setting():
     assert "\n" not in line
     for part in ("video_source='Cam'", "text_source='Txt'", "rate=5 Hz", f"model='{DEFAULT_MODEL_CHOICE}'",
                  "overlay=on, port 9001", "nudge=off", "report_dir='(default)'", "hide_negative_share=on",
-                 "min_report=60 s", "calibration=20 s", "idle_text=''"):
+                 "min_report=60 s", "calibration=20 s", "idle_text=''", "chapters=on", "moments=5 s, negative 10 s",
+                 "action=none"):
         assert part in line
+    s, _ = validate({"action": "switch_scene", "action_scene": "BRB", "action_seconds": 3})
+    assert "action=switch_scene 'BRB' on happy for 3 s, every 60 s at most" in s.log_line()
+    assert s.moment_options().min_seconds == 5.0 and s.moment_options().calm_min_seconds == 10.0
 
 
 # ====================================================================================================================
@@ -1081,6 +1099,49 @@ def test_panel_is_kept_true_in_place(entry, fake_obs, tmp_path):
         controller.open_folder = controller_open
     assert opened and opened[0].name == "report.html" and opened[0].is_file()
     assert logged(o).count("MindFlow: session result:") == 2
+    entry.script_unload()
+
+
+def test_the_panel_shows_the_last_sessions_negative_share(entry, fake_obs, tmp_path, monkeypatch):
+    o = fake_obs
+    script = load(entry, o, settings_data(o, tmp_path))
+    props = entry.script_properties()
+    assert shows(props, "history") is None and shows(props, "open_history") is None      # no history yet
+    for _ in range(2):
+        fire(entry, o, "RECORDING_STARTED")
+        assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.snapshot(timeline=False).face_s > 0.5)
+        fire(entry, o, "RECORDING_STOPPED")
+    prop(props, "refresh").callback(props, None)
+    line = shows(props, "history")
+    assert line.startswith("Last sessions: ") and line.count("negative, ") == 2, line
+    assert re.search(r"\d+ \w{3} \d\d:\d\d — \d+ % negative, \d+ s", line), line
+    assert shows(props, "open_history") == "Open the history page"
+    opened = []
+    monkeypatch.setattr("obs_mindflow.obs.controller.open_folder", lambda p: opened.append(p) or "")
+    prop(props, "open_history").callback(props, None)
+    assert opened == [tmp_path / "reports" / "history.html"]
+    entry.script_unload()
+
+
+def test_an_unreadable_history_is_said_in_the_panel_and_breaks_nothing(entry, fake_obs, tmp_path, monkeypatch):
+    o = fake_obs
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "history.sqlite").write_bytes(b"not a database at all" * 100)
+    script = load(entry, o, settings_data(o, tmp_path))
+    props = entry.script_properties()
+    assert "could not be read" in shows(props, "history") and "Nothing was deleted" in shows(props, "history")
+    lastsessions = sys.modules["obs_mindflow.obs.lastsessions"]
+
+    def refuse(root):
+        raise lastsessions.HistoryError(f"MindFlow cannot keep the session history in {root}: PermissionError")
+    monkeypatch.setattr(lastsessions.History, "open", refuse)
+    fire(entry, o, "RECORDING_STARTED")
+    assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
+    fire(entry, o, "RECORDING_STOPPED")                # the session still ends, reports and shows its result
+    prop(props, "refresh").callback(props, None)
+    assert "cannot keep the session history" in shows(props, "history") and "report:" in shows(props, "result")
+    assert shows(props, "open_history") is None and script.host is not None
     entry.script_unload()
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from ..engine.session.events import MOMENT_STARTED
+from ..engine.session.events import MOMENT_STARTED, Event
+from ..engine.session.summary import format_clock
 from . import uitask
 from .actions import ActionSettings, MomentActions
 from .capabilities import Capabilities, ChapterMarker, chapters_note
@@ -72,7 +73,14 @@ class Moments:
     def attach(self, host: SessionHost) -> None:
         """Follow ``host``'s moments (a new engine: the old one's subscription is dropped)."""
         self.detach()
-        self._unsubscribe = host.bus.subscribe(self.actions.on_event, (MOMENT_STARTED,))
+        self._unsubscribe = host.bus.subscribe(self._on_moment, (MOMENT_STARTED,))
+
+    def _on_moment(self, event: Event) -> None:
+        """On the analysis worker: one line in the log (queued for the timer), then the chapter and the action."""
+        m = event.data
+        self.log.info(f"MindFlow: {event.message or 'Moment'} ({m.get('emotion', '?')}) from "
+                      f"{format_clock(float(m.get('start_s', 0.0)), seconds=True)} of the session")
+        self.actions.on_event(event)
 
     def detach(self) -> None:
         if self._unsubscribe is not None:
