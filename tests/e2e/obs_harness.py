@@ -313,8 +313,9 @@ class ObsProcess:
     """One OBS run. ``start()``, ``wait_for(regex)``, ``stop()`` (SIGINT, SIGKILL after a timeout)."""
 
     def __init__(self, cfg: ObsConfig, *, start_recording: bool | None = None, start_streaming: bool = False,
-                 nice: int = 0, fresh_config: bool = True) -> None:
+                 nice: int = 0, fresh_config: bool = True, diagnose: bool = True) -> None:
         self.cfg = cfg
+        self.diagnose = diagnose           # collect a hung OBS's stacks (gdb: up to a minute) before killing it
         self.fresh_config = fresh_config   # False: start with what an earlier run saved (an OBS restart)
         self.nice = nice
         self.start_recording = cfg.record if start_recording is None else start_recording
@@ -428,7 +429,7 @@ class ObsProcess:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 killed = True
-                diagnostics = self._hang_diagnostics(pid)
+                diagnostics = self._hang_diagnostics(pid) if self.diagnose else "(stacks not collected)"
                 self.kill()
         self.result = ObsResult(self.proc.returncode, killed, self.log(), time.monotonic() - self.t0, diagnostics,
                                 run=self)
@@ -583,7 +584,7 @@ def control_runs(run: ObsProcess, faults: list[str], attempts: int | None = None
                                   collection_settings={})
         cfg.workdir.mkdir(parents=True, exist_ok=True)
         ctl = ObsProcess(cfg, start_recording=run.start_recording, start_streaming=run.start_streaming,
-                         nice=run.nice)
+                         nice=run.nice, diagnose=False)
         with ctl:
             ctl.wait_for(r"MindFlow e2e: hooks loaded", 90)
             if run.start_recording:
