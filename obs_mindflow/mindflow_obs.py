@@ -361,7 +361,7 @@ def _on_button_check_deps(props, prop):
 
 
 def _install_timer(load):
-    """While the packages are missing (every 250 ms): the install's output to the log, and MindFlow started once
+    """While the packages are missing (every timer call): the install's output to the log, and MindFlow started once
     the install has finished."""
     install = load.install
     if install is None:
