@@ -105,6 +105,9 @@ class ObsConfig:
     collection_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     hooks: dict[str, Any] = field(default_factory=dict)
     collection_hooks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Hooks' settings added in control runs only (check_clean_exit): what MindFlow did to OBS in the run, done by the
+    # hooks instead — e.g. a moment's scene switch ("switch_scene", "switch_scene_after_s", "switch_back_after_s").
+    control_hooks: dict[str, Any] = field(default_factory=dict)
     collections: tuple[str, ...] = ("MindFlowE2E",)
     video: Path = SAMPLE
     base: tuple[int, int] = (1280, 720)
@@ -572,8 +575,9 @@ class ControlVerdict:
 
 
 def control_runs(run: ObsProcess, faults: list[str], attempts: int | None = None) -> ControlVerdict:
-    """Run the same configuration again without MindFlow's script — same scene collection(s), test hooks, recording
-    or streaming flags, and as long before being closed the same way — until one run fails the same way or
+    """Run the same configuration again without MindFlow's script — same scene collection(s), test hooks (plus the
+    config's ``control_hooks``: what MindFlow did to OBS), recording or streaming flags, and as long before being
+    closed the same way — until one run fails the same way or
     ``attempts`` runs exited cleanly. The logs of every run are kept (``$MINDFLOW_E2E_ARTIFACTS`` when set)."""
     assert run.result is not None
     if attempts is None:
@@ -581,7 +585,7 @@ def control_runs(run: ObsProcess, faults: list[str], attempts: int | None = None
     controls: list[tuple[list[str], ObsResult]] = []
     for i in range(1, attempts + 1):
         cfg = dataclasses.replace(run.cfg, workdir=run.cfg.workdir / f"control-{i}", script_settings=None,
-                                  collection_settings={})
+                                  collection_settings={}, hooks={**run.cfg.hooks, **run.cfg.control_hooks})
         cfg.workdir.mkdir(parents=True, exist_ok=True)
         ctl = ObsProcess(cfg, start_recording=run.start_recording, start_streaming=run.start_streaming,
                          nice=run.nice, diagnose=False)

@@ -12,6 +12,9 @@ Settings (the harness writes them into the scene collection's ``modules.scripts-
   graphics thread (once per frame) — what the streaming test and bench compare the broadcast with;
 - ``switch_collection`` / ``switch_after_s`` — switch to that scene collection this many seconds after the
   recording started (OBS then unloads and reloads every script: a reload mid-session);
+- ``switch_scene`` / ``switch_scene_after_s`` / ``switch_back_after_s`` — switch to that scene this many seconds after
+  the recording started, and back to the scene it left that many seconds after it started (what a moment's action
+  does: the control runs of a test of MindFlow's scene switch do it without MindFlow);
 - ``quit_file`` — when this file appears, close OBS's main window as File > Exit does;
 - ``stack_dump`` — a file: SIGUSR1 then makes Python write every thread's stack there (the harness sends it to a
   hung OBS before killing it);
@@ -57,6 +60,10 @@ class _State:
         self.panel_commands = ""
         self.panel_results = ""
         self.panel = None           # the properties object, as the Scripts dialog keeps it
+        self.switch_scene = ""
+        self.switch_scene_after_s = 0.0
+        self.switch_back_after_s = 0.0
+        self.scene_left = ""
 
 
 _state = None
@@ -91,6 +98,9 @@ def script_load(settings):
         _state.trace_text_source = obs.obs_data_get_string(settings, "trace_text_source")
     _state.panel_commands = obs.obs_data_get_string(settings, "panel_commands")
     _state.panel_results = obs.obs_data_get_string(settings, "panel_results")
+    _state.switch_scene = obs.obs_data_get_string(settings, "switch_scene")
+    _state.switch_scene_after_s = max(0.0, obs.obs_data_get_double(settings, "switch_scene_after_s"))
+    _state.switch_back_after_s = max(0.0, obs.obs_data_get_double(settings, "switch_back_after_s"))
     obs.timer_add(_on_timer, 100)
     if _state.clock_source or _state.trace is not None:
         obs.timer_add(_on_frame, 1)     # 1 ms: due at every tick, so it runs once per frame
@@ -135,12 +145,38 @@ def _on_timer():
         s.done.add("stop")
         _log(f"stopping the recording {age:.1f} s after it started")
         _on_ui_thread(obs.obs_frontend_recording_stop)
+    if s.switch_scene:
+        _scene_hooks(s, age)
     if s.switch_collection and s.switch_after_s and age >= s.switch_after_s and "switch" not in s.done:
         s.done.add("switch")
         if obs.obs_frontend_get_current_scene_collection() != s.switch_collection:
             name = s.switch_collection
             _log(f"switching to scene collection '{name}'")
             _on_ui_thread(lambda: obs.obs_frontend_set_current_scene_collection(name))
+
+
+def _scene_hooks(s, age):
+    """Switch to ``switch_scene`` and back (from the 100-ms timer; the switches run on OBS's UI thread)."""
+    def switch(name, remember):
+        def run():
+            current = obs.obs_frontend_get_current_scene()
+            if current is not None:
+                if remember:
+                    s.scene_left = obs.obs_source_get_name(current)
+                obs.obs_source_release(current)
+            target = obs.obs_get_source_by_name(name)
+            if target is not None:
+                obs.obs_frontend_set_current_scene(target)
+                obs.obs_source_release(target)
+        _on_ui_thread(run)
+    if age >= s.switch_scene_after_s and "scene" not in s.done:
+        s.done.add("scene")
+        _log(f"switching to the scene '{s.switch_scene}'")
+        switch(s.switch_scene, True)
+    if s.switch_back_after_s and age >= s.switch_back_after_s and s.scene_left and "scene back" not in s.done:
+        s.done.add("scene back")
+        _log(f"switching back to the scene '{s.scene_left}'")
+        switch(s.scene_left, False)
 
 
 def _stream_hooks(s):
