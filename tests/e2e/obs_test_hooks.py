@@ -274,8 +274,8 @@ def _panel_commands(s):
     - ``hotkey NAME``: press and release MindFlow's hotkey NAME (``obs_hotkey_trigger_routed_callback`` on the UI
       thread, where OBS's frontend routes hotkeys);
     - ``record start|stop``: start or stop the recording;
-    - ``dump``: append ``{"id", "results", "panel": {name: [text, visible]}, "text": the text source's text}`` to
-      ``panel_results``.
+    - ``dump``: append ``{"id", "results", "panel": {name: [text, visible]}, "lists": {name: [the list's values]},
+      "text": the text source's text}`` to ``panel_results``.
 
     ``open`` runs here (a script callback: the panel's callbacks need one to be registered); the others run in order
     on the UI thread. Test instrumentation only: it reaches the script through ``sys.modules["mindflow_obs"]``."""
@@ -322,11 +322,14 @@ def _panel_commands(s):
             results.append([cmd, True])
         elif verb == "dump":
             names = getattr(getattr(module, "_panel", None), "NAMES", ())
-            shown = {}
+            shown, lists = {}, {}
             for name in names:
                 p = prop(name)
                 if p is not None:
                     shown[name] = [obs.obs_property_description(p), bool(obs.obs_property_visible(p))]
+                    if obs.obs_property_get_type(p) == obs.OBS_PROPERTY_LIST:
+                        lists[name] = [obs.obs_property_list_item_string(p, i)
+                                       for i in range(obs.obs_property_list_item_count(p))]
             text = None
             script = getattr(module, "_script", None)
             source_name = getattr(getattr(script, "settings", None), "text_source", "")
@@ -337,7 +340,8 @@ def _panel_commands(s):
                 obs.obs_data_release(data)
                 obs.obs_source_release(source)
             with open(s.panel_results, "a", encoding="utf-8") as out:
-                out.write(json.dumps({"id": batch, "results": list(results), "panel": shown, "text": text}) + "\n")
+                out.write(json.dumps({"id": batch, "results": list(results), "panel": shown, "lists": lists,
+                                      "text": text}) + "\n")
 
     for cmd in lines[1:]:
         if cmd == "open":

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,13 @@ def panel_hooks(workdir: Path) -> dict[str, str]:
 
 @dataclass
 class Panel:
-    """One dump: ``shown`` {property name: (text, visible)}, the text source's ``text``, the commands' ``results``."""
+    """One dump: ``shown`` {property name: (text, visible)}, the text source's ``text``, the commands' ``results``,
+    ``lists`` {list property name: its values}."""
 
     shown: dict[str, tuple[str, bool]]
     text: str | None
     results: list[Any]
+    lists: dict[str, list[str]] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> str | None:
         """What property ``name`` shows, ``None`` when it is hidden."""
@@ -57,7 +59,8 @@ class PanelDriver:
             for line in self.results.read_text(encoding="utf-8").splitlines() if self.results.is_file() else []:
                 doc = json.loads(line)
                 if doc["id"] == batch:
-                    return Panel({k: (v[0], v[1]) for k, v in doc["panel"].items()}, doc["text"], doc["results"])
+                    return Panel({k: (v[0], v[1]) for k, v in doc["panel"].items()}, doc["text"], doc["results"],
+                                 doc.get("lists", {}))
             if not self.run.running():
                 break
             time.sleep(0.2)

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from .obs_harness import OTHER_SCENE, SCENE, TEXT, WEBCAM, ObsConfig, ObsProcess, check_clean_exit
+from .panel_driver import PanelDriver, panel_hooks
 from .test_chapters_e2e import CHAPTERS_SINCE, _file_chapters
 
 pytestmark = pytest.mark.e2e
@@ -124,3 +125,41 @@ def test_a_switch_scene_action_on_the_smile_and_back(obs_ready, tmp_path):
     assert log.count(f"switching to the scene '{OTHER_SCENE}'") == 1, "one action per minute at most"
     assert "[Unknown Script]" not in "\n".join(ln for ln in log.splitlines() if "MindFlow" in ln), \
         "a MindFlow line was written outside the script's callbacks"
+
+
+def test_the_panel_offers_the_moments_and_shows_the_last_sessions(obs_ready, tmp_path):
+    """The Moments group in a real OBS's panel: the lists hold this OBS's real scenes and sources, choosing an action
+    shows what it needs; after a session the panel names it among the last sessions (from history.sqlite)."""
+    reports = tmp_path / "reports"
+    cfg = ObsConfig(workdir=tmp_path, record=False, hooks=panel_hooks(tmp_path), shared_webcam=False,
+                    script_settings=_settings(reports))
+    with ObsProcess(cfg) as run:
+        assert run.wait_for(LOADED, 90), "the script never logged OBS's FINISHED_LOADING:\n" + run.log()[-3000:]
+        panel = PanelDriver(run, cfg)
+        p = panel.send("open")
+        assert p["moments"] is not None and p["chapters_enabled"] == "Recording chapters at moments", p.describe()
+        assert p["action"] == "When a moment starts" and p["action_scene"] is None and p["actions_note"] is None
+        assert p["history"] is None, "no session yet: no history to show"
+        assert p.lists["action"] == ["none", "show_source", "switch_scene"]
+        assert p.lists["action_scene"] == ["", SCENE, OTHER_SCENE], p.lists
+        assert {WEBCAM, TEXT} <= set(p.lists["action_source"]), p.lists
+        assert {"any", "negative", "happy", "neutral"} <= set(p.lists["action_trigger"]), p.lists
+        p = panel.send('set action "switch_scene"')
+        assert p["action_scene"] == "Scene to switch to" and "Choose the scene" in (p["actions_note"] or ""), \
+            p.describe()
+        p = panel.send(f'set action_scene "{OTHER_SCENE}"', 'set action "none"')
+        assert p["action_scene"] is None and p["actions_note"] is None
+
+        p = panel.send("press session")
+        assert p["session"] == "Stop session", p.describe()
+        assert run.wait_for(r"MindFlow: first face in this session", 90), run.log()[-3000:]
+        time.sleep(2.0)
+        p = panel.send("press session")
+        assert p["session"] == "Start session" and "report: " in (p["result"] or ""), p.describe()
+        history = p["history"] or ""
+        assert re.fullmatch(r"Last sessions: \d+ \w+ \d\d:\d\d — (\d+ % negative|no face), \d+ s\.", history), \
+            p.describe()
+        assert p["open_history"] == "Open the history page"
+        result = run.stop(timeout=30)
+    assert "Traceback" not in result.log, "a Python traceback in the OBS log:\n" + _script_log(result)
+    check_clean_exit(result)
