@@ -253,7 +253,7 @@ def _on_hotkey_session(pressed):
 
 
 def _on_hotkey_calibrate(pressed):
-    _hotkey(pressed, lambda s: s.toggle_calibration())
+    _hotkey(pressed, lambda s: s.calibration.toggle())
 
 
 def _on_hotkey_pause(pressed):
@@ -278,13 +278,13 @@ def _on_button_refresh(props, prop):
 
 def _on_button_calibrate(props, prop):
     if _script is not None:
-        _script.toggle_calibration()
+        _script.calibration.toggle()
     return _refresh(props) or True
 
 
 def _on_button_clear_calibration(props, prop):
     if _script is not None:
-        _script.clear_calibration()
+        _script.calibration.clear()
     return _refresh(props) or True
 
 

@@ -271,12 +271,12 @@ def test_no_action_while_calibrating_and_a_shown_source_hidden_at_unload(entry, 
                          action_seconds=60.0, calibration_s=120.0)
     script = load(entry, o, data)
     entry._on_frontend_event(o.OBS_FRONTEND_EVENT_RECORDING_STARTED)
-    script.toggle_calibration()
+    script.calibration.toggle()
     assert script.host.calibrating and script.moments.actions.calibrating()
     assert run_ticks(entry, script, 30, until=lambda: run_ui(o) or "during calibration: no action" in logged(o))
     confetti = o.scenes["Scene"].items["Confetti"]
     assert not confetti.visible
-    script.toggle_calibration()                                    # cancelled: the next moment acts
+    script.calibration.toggle()                                    # cancelled: the next moment acts
     assert not script.moments.actions.calibrating()
     entry._on_frontend_event(o.OBS_FRONTEND_EVENT_RECORDING_STOPPED)
     entry._on_frontend_event(o.OBS_FRONTEND_EVENT_RECORDING_STARTED)

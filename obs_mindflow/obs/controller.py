@@ -400,15 +400,6 @@ class MindFlowScript:
         self.log.info(f"MindFlow overlay: {msg}")
         return msg
 
-    def toggle_calibration(self) -> None:
-        self.calibration.toggle()
-
-    def start_calibration(self, auto: bool = False) -> None:
-        self.calibration.start(auto)
-
-    def clear_calibration(self) -> None:
-        self.calibration.clear()
-
     # ---------------------------------------------------------------- graphics thread
     def tick(self) -> None:
         """``script_tick``: capture at the analysis rate and hand frames to the engine. Never blocks."""
@@ -446,10 +437,6 @@ class MindFlowScript:
         self.set_problem("source", self.capture.problem if wanted else "")
         self.text.update(host)
 
-    def session_text(self) -> str | None:
-        """What the text source should show now (:meth:`TextOutput.session_text`)."""
-        return self.text.session_text(self.host)
-
     def _follow_rename(self, new: str) -> None:
         if self.settings_data is not None:
             obs.obs_data_set_string(self.settings_data, "video_source", new)
@@ -458,10 +445,6 @@ class MindFlowScript:
         self.capture.follow_rename(new)
 
     # ---------------------------------------------------------------- what the panel shows (UI thread)
-    def status_text(self) -> str:
-        """The status in one line (the log, the script description)."""
-        return " ".join(status.status_lines(self)[0])
-
     def panel_view(self, now: datetime | None = None) -> PanelView:
         """What the panel shows now (:mod:`obs_mindflow.obs.status`)."""
         return status.panel_view(self, now)
