@@ -45,7 +45,7 @@ class AnalysisResult:
       tracked but cannot be read (low or split confidence, too small, blurred), ``""`` when no face is tracked.
     - ``confidence``: smoothed probability of the top label (0..1; 0 when ``emotion`` is ``""``).
     - ``face_px``: height of the primary face box in pixels (0 when none); ``sharpness``: its contrast-normalised
-      Laplacian variance on a 48×48 crop (0 when none; FER+ faces: median 0.72, 2 % below 0.25).
+      Laplacian variance on a 48×48 crop (0 when none; FER+ faces: median 0.72, none below 0.12).
     - ``smoothed``: ``(C,)`` float32 smoothed probabilities of the primary face (zeros when none).
     - ``timings``: per-stage milliseconds.
     """
