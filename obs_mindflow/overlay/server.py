@@ -22,7 +22,7 @@ query strings are allowed and ignored by the server, the page reads its own opti
   ``max_rate_hz`` updates per second (newest wins: intermediate states are dropped, never queued), plus a
   ``: keep-alive`` comment every ``heartbeat_s`` seconds so dead clients are noticed. At most ``max_clients``
   concurrent streams; more get ``503``.
-- ``GET /healthz`` — ``{"status": "ok", "sse_clients": N, "state_version": V, "uptime_s": S}``.
+- ``GET /healthz`` — ``{"status": "ok", "sse_clients": N, "state_version": V, "uptime_s": S}`` (S in whole seconds).
 - ``HEAD`` of the same paths — the same headers, no body. Other paths ``404``; other methods ``405``.
 
 State: what :func:`obs_mindflow.engine.views.overlay_state` builds (its schema is documented there, the one home of
@@ -273,7 +273,7 @@ class OverlayServer:
         httpd = self._httpd
         return json.dumps({"status": "ok", "sse_clients": httpd.sse_clients if httpd else 0,
                            "state_version": self._version,
-                           "uptime_s": round(time.monotonic() - self._started_at, 3)}).encode()
+                           "uptime_s": int(time.monotonic() - self._started_at)}).encode()   # whole seconds
 
     # ---- information
 
