@@ -502,7 +502,7 @@ SHUTDOWN_FAULT_RE = re.compile(r"Not all sources were cleared|Double destroy jus
 # Control runs before a fault counts as MindFlow's. OBS 32's fault strikes about one exit in three, so 8 clean control
 # runs in a row happen by chance ~4 % of the time (0.67^8) — only when the fault was OBS's and struck the MindFlow run.
 # A hang costs a timeout per run: fewer.
-CONTROL_RUNS = int(os.environ.get("MINDFLOW_E2E_CONTROL_RUNS", "8"))
+CONTROL_RUNS = int(os.environ.get("MINDFLOW_E2E_CONTROL_RUNS", "12"))
 CONTROL_RUNS_HANG = 3
 
 
@@ -577,7 +577,9 @@ class ControlVerdict:
 def control_runs(run: ObsProcess, faults: list[str], attempts: int | None = None) -> ControlVerdict:
     """Run the same configuration again without MindFlow's script — same scene collection(s), test hooks (plus the
     config's ``control_hooks``: what MindFlow did to OBS), recording or streaming flags, and as long before being
-    closed the same way — until one run fails the same way or
+    closed the same way; the hooks load the libraries MindFlow loads into OBS (numpy, OpenCV, onnxruntime with a
+    model session: ``load_runtime``), as OBS 32's exit fails far more often with them loaded whoever loads them
+    (docs/obs32-shutdown.md) — until one run fails the same way or
     ``attempts`` runs exited cleanly. The logs of every run are kept (``$MINDFLOW_E2E_ARTIFACTS`` when set)."""
     assert run.result is not None
     if attempts is None:
@@ -585,7 +587,8 @@ def control_runs(run: ObsProcess, faults: list[str], attempts: int | None = None
     controls: list[tuple[list[str], ObsResult]] = []
     for i in range(1, attempts + 1):
         cfg = dataclasses.replace(run.cfg, workdir=run.cfg.workdir / f"control-{i}", script_settings=None,
-                                  collection_settings={}, hooks={**run.cfg.hooks, **run.cfg.control_hooks})
+                                  collection_settings={},
+                                  hooks={**run.cfg.hooks, "load_runtime": True, **run.cfg.control_hooks})
         cfg.workdir.mkdir(parents=True, exist_ok=True)
         ctl = ObsProcess(cfg, start_recording=run.start_recording, start_streaming=run.start_streaming,
                          nice=run.nice, diagnose=False)

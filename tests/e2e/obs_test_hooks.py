@@ -15,6 +15,8 @@ Settings (the harness writes them into the scene collection's ``modules.scripts-
 - ``switch_scene`` / ``switch_scene_after_s`` / ``switch_back_after_s`` — switch to that scene this many seconds after
   the recording started, and back to the scene it left that many seconds after it started (what a moment's action
   does: the control runs of a test of MindFlow's scene switch do it without MindFlow);
+- ``load_runtime`` — load numpy, OpenCV and onnxruntime (with a model session) as MindFlow does, touching no OBS
+  object (the control runs of :func:`obs_harness.control_runs` do: see :func:`_load_runtime`);
 - ``quit_file`` — when this file appears, close OBS's main window as File > Exit does;
 - ``stack_dump`` — a file: SIGUSR1 then makes Python write every thread's stack there (the harness sends it to a
   hung OBS before killing it);
@@ -64,6 +66,7 @@ class _State:
         self.switch_scene_after_s = 0.0
         self.switch_back_after_s = 0.0
         self.scene_left = ""
+        self.runtime = None
 
 
 _state = None
@@ -101,6 +104,8 @@ def script_load(settings):
     _state.switch_scene = obs.obs_data_get_string(settings, "switch_scene")
     _state.switch_scene_after_s = max(0.0, obs.obs_data_get_double(settings, "switch_scene_after_s"))
     _state.switch_back_after_s = max(0.0, obs.obs_data_get_double(settings, "switch_back_after_s"))
+    if obs.obs_data_get_bool(settings, "load_runtime"):
+        _state.runtime = _load_runtime()
     obs.timer_add(_on_timer, 100)
     if _state.clock_source or _state.trace is not None:
         obs.timer_add(_on_frame, 1)     # 1 ms: due at every tick, so it runs once per frame
@@ -123,6 +128,33 @@ def script_unload():
         s.trace.close()
     if s is not None and s.panel is not None:
         obs.obs_properties_destroy(s.panel)
+
+
+def _load_runtime():
+    """Load what MindFlow loads into OBS's process besides its own code — numpy, OpenCV and onnxruntime from the
+    packages folder, an inference session on the default model, one inference — and touch no OBS object: a control
+    run with it tells OBS's faults that any script loading these libraries meets from faults of MindFlow's own
+    (OBS 32 crashes at exit more often with them loaded: docs/obs32-shutdown.md)."""
+    try:
+        from obs_mindflow.obs import deps
+        deps.add_to_path()
+        import cv2
+        import numpy as np
+        import onnxruntime as ort
+
+        from obs_mindflow.engine.catalog import default_model_dir
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(str(default_model_dir() / "model.onnx"), options,
+                                       providers=["CPUExecutionProvider"])
+        shape = [d if isinstance(d, int) else 1 for d in session.get_inputs()[0].shape]
+        session.run(None, {session.get_inputs()[0].name: np.zeros(shape, np.float32)})
+        cv2.CascadeClassifier()
+    except Exception as e:  # noqa: BLE001 - a control run without the packages (the missing-dependencies test)
+        _log(f"runtime not loaded ({type(e).__name__}: {e})")
+        return None
+    _log(f"runtime loaded (numpy {np.__version__}, OpenCV {cv2.__version__}, onnxruntime {ort.__version__})")
+    return session
 
 
 def _on_timer():
