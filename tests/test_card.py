@@ -100,8 +100,29 @@ BAD_CARDS = [
     (_with(temperature=0), "'temperature' must be > 0"),
     (_with(accuracy=0.58), "'accuracy' must be an object"),
     (_with(file="../model.onnx"), "'file' must be a file name inside the model folder"),
+    (_with(uncertain={"min_confidence": 0.4}), "'uncertain' must be an object with 'min_confidence' and"),
+    (_with(uncertain={"min_confidence": 1.2, "min_margin": 0}), "'uncertain.min_confidence' is a probability"),
     (lambda: [1, 2, 3], "the card must be a JSON object"),
 ]
+
+
+def test_a_card_s_uncertain_thresholds_reach_the_analyzer(tmp_path):
+    """Each bundled card carries the "uncertain" thresholds measured for its model on faces it never trained on;
+    the analyser's smoother uses them (a card without them: SmootherOptions' defaults)."""
+    from obs_mindflow.engine import Analyzer, SmootherOptions
+
+    for folder in find_model_folders(MODELS_DIR):
+        model = ExpressionModel.load(folder)
+        assert set(model.card.uncertain) == {"min_confidence", "min_margin"}, folder.name
+        with Analyzer(model) as analyzer:
+            assert analyzer.smoother.options.min_confidence == model.card.uncertain["min_confidence"]
+            assert analyzer.smoother.options.min_margin == model.card.uncertain["min_margin"]
+    raw = _good()
+    raw.pop("uncertain", None)
+    shutil.copy(default_model_dir() / "model.onnx", tmp_path / "model.onnx")
+    (tmp_path / "card.json").write_text(json.dumps(raw))
+    with Analyzer(ExpressionModel.load(tmp_path)) as analyzer:
+        assert analyzer.smoother.options == SmootherOptions()
 
 
 @pytest.mark.parametrize("make, message", BAD_CARDS, ids=[m for _, m in BAD_CARDS])

@@ -442,7 +442,11 @@ def test_ferplus_export_writes_an_8_class_card_with_every_figure_and_the_neutral
     done = subprocess.run([sys.executable, "-m", "tools.train.reference", str(out), "--ferplus-dir", str(data)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert json.loads((out / "card.json").read_text())["neutral_reference"] == before
+    after = json.loads((out / "card.json").read_text())
+    assert after["neutral_reference"] == before
+    unc = after["uncertain"]          # the "uncertain" thresholds from the same hold-out, and the engine uses them
+    assert unc == card["uncertain"] and 0 <= unc["min_confidence"] < 1 and 0 <= unc["min_margin"] < 1
+    assert ModelCard.load(out).uncertain == {"min_confidence": unc["min_confidence"], "min_margin": unc["min_margin"]}
     model = ExpressionModel.load(out)
     p = model.classify_crops([np.zeros((48, 48), np.uint8)])
     assert p.shape == (1, 8)

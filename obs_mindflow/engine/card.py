@@ -18,7 +18,7 @@ CARD_SCHEMA = 1
 
 _REQUIRED = {"schema", "name", "file", "labels", "negative_labels", "input", "output", "license", "source", "accuracy"}
 _OPTIONAL = {"display_name", "description", "temperature", "license_files", "parameters", "ms_per_face", "notes", "extra",
-             "neutral_reference"}
+             "neutral_reference", "uncertain"}
 _REFERENCE_REQUIRED = {"probabilities", "faces", "dataset"}
 _INPUT_REQUIRED = {"layout", "height", "width", "channels", "scale", "mean", "std", "crop_margin"}
 _LAYOUTS = ("NCHW", "NHWC")
@@ -83,6 +83,9 @@ class ModelCard:
     neutral_reference: tuple[float, ...] | None = None
     neutral_reference_log: tuple[float, ...] | None = None
     neutral_reference_info: dict[str, Any] = field(default_factory=dict)
+    # The thresholds of the "uncertain" state measured for this model (``{"min_confidence": .., "min_margin": ..}``;
+    # empty: SmootherOptions' defaults). Written by tools/train/reference.py (uncertain_thresholds).
+    uncertain: dict[str, float] = field(default_factory=dict)
 
     @property
     def model_path(self) -> Path:
@@ -238,6 +241,16 @@ class ModelCard:
                 if any(x > 0 for x in reference_log):
                     raise fail("'neutral_reference.mean_log_probabilities' are logs of probabilities: each <= 0")
             reference_info = {k: v for k, v in ref.items() if k not in ("probabilities", "mean_log_probabilities")}
+        uncertain: dict[str, float] = {}
+        if "uncertain" in raw:
+            u = raw["uncertain"]
+            if not isinstance(u, dict) or not all(k in u for k in ("min_confidence", "min_margin")):
+                raise fail("'uncertain' must be an object with 'min_confidence' and 'min_margin'")
+            for k in ("min_confidence", "min_margin"):
+                v = number(u[k], f"uncertain.{k}", nonneg=True)
+                if v >= 1:
+                    raise fail(f"'uncertain.{k}' is a probability below 1, got {v}")
+                uncertain[k] = v
         file = string("file")
         if Path(file).is_absolute() or ".." in Path(file).parts:
             raise fail(f"'file' must be a file name inside the model folder, got {file!r}")
@@ -251,6 +264,7 @@ class ModelCard:
             ms_per_face=None if ms is None else number(ms, "ms_per_face", nonneg=True),
             notes=string("notes", optional=True), extra=dict(extra),
             neutral_reference=reference, neutral_reference_log=reference_log, neutral_reference_info=reference_info,
+            uncertain=uncertain,
         )
 
 

@@ -32,7 +32,7 @@ from .detector import DetectorOptions, FaceDetector
 from .frames import check_frame, to_gray
 from .model import ExpressionModel
 from .results import AnalysisResult, Timings
-from .smoothing import EmotionSmoother, SmootherOptions
+from .smoothing import EmotionSmoother, SmootherOptions, options_for_card
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class Analyzer:
                  opencv_threads: int = 1, name: str = "mindflow-analyzer") -> None:
         self.model = model
         self.detector = detector or FaceDetector(detector_options)
-        self.smoother = EmotionSmoother(model.labels, smoother_options)
+        self.smoother = EmotionSmoother(model.labels, smoother_options or options_for_card(model.card))
         self._transforms: tuple[Transform, ...] = tuple(transforms)
         self.quality = quality_options or QualityOptions()
         self._on_result = on_result

@@ -37,6 +37,7 @@ Default bounds, and why (the tests in ``tests/test_smoothing.py`` check them at 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -58,8 +59,9 @@ class SmootherOptions:
     face_lost_grace_s: float = 0.5
     max_gap_s: float = 5.0  # a longer pause between updates (analysis paused) restarts smoothing from the new input
     # Below this smoothed top probability, or a lead over the second below min_margin, the display is "uncertain".
-    # Measured (tools/bench_realworld.py, section 5, default model): the largest thresholds below which single-frame
-    # readings of FER+ validation faces are right at most a third of the time. 0 turns a check off.
+    # A model's card carries its own (``uncertain``: see :func:`options_for_card`, measured by
+    # tools/train/reference.py on faces it never trained on: the largest thresholds below which single-frame
+    # readings are right at most a third of the time); these defaults are the first default model's. 0: check off.
     min_confidence: float = 0.38
     min_margin: float = 0.01
     # "Uncertain" is shown once the face has been unreadable this long: a change between two clear expressions
@@ -87,6 +89,14 @@ class SmoothedState:
     label: str
     confidence: float
     probabilities: np.ndarray  # (C,) float32, zeros when no face
+
+
+def options_for_card(card, base: SmootherOptions | None = None) -> SmootherOptions:
+    """``base`` (default: :class:`SmootherOptions`' defaults) with the "uncertain" thresholds measured for the
+    model of ``card`` (a :class:`~.card.ModelCard`), where its card has them."""
+    base = base or SmootherOptions()
+    values = getattr(card, "uncertain", None) or {}
+    return dataclasses.replace(base, **{k: v for k, v in values.items() if k in ("min_confidence", "min_margin")})
 
 
 class EmotionSmoother:

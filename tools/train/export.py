@@ -227,7 +227,7 @@ def export_ferplus(args: argparse.Namespace, nets: list[torch.nn.Module], cks: l
 
     from .data import WebcamConfig
     from .ferplus import DEFAULT_FERPLUS, holdout_split, load_ferplus, majority_labels, neutral_majority
-    from .reference import neutral_reference
+    from .reference import neutral_reference, neutral_text, uncertain_thresholds
 
     a = cks[0]["args"]
     labels = run_labels(a)
@@ -281,10 +281,11 @@ def export_ferplus(args: argparse.Namespace, nets: list[torch.nn.Module], cks: l
     res = evaluate(engine, (val.images, val.votes), fer2013, timing_runs=0)
     fp, f13 = res["ferplus"], res["fer2013"]
     speed = time_ms(onnx_path, args.timing_runs)
+    text = (f"FER+ train hold-out (a {fraction:.0%} stratified by majority label, seed {seed}, never trained on), "
+            "raw pixels")
     neutral = neutral_majority(held)
-    reference = neutral_reference(engine, held.images[neutral], (
-        f"FER+ train hold-out (a {fraction:.0%} stratified by majority label, seed {seed}, never trained on): the "
-        f"{len(neutral)} faces whose FER+ majority vote is neutral (top vote not tied, not unknown/NF), raw pixels"))
+    reference = neutral_reference(engine, held.images[neutral], neutral_text(text, len(neutral)))
+    uncertain = uncertain_thresholds(engine, held, text)
     photos = photo_checks(out)
 
     n_params = sum(count_params(n) for n in nets)
@@ -363,6 +364,7 @@ def export_ferplus(args: argparse.Namespace, nets: list[torch.nn.Module], cks: l
                   f"Crop margin {args.crop_margin}: a Haar box on a FER image covers ~96 % of it (measured), so the "
                   "box plus 2 % per side frames a face like FER does."),
         "neutral_reference": reference,
+        "uncertain": uncertain,
         "extra": {
             "architecture": arch_text,
             "training_command": commands[0] if len(commands) == 1 else commands,

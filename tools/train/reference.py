@@ -96,39 +96,79 @@ def match_fer2013_to_ferplus(fer2013: np.ndarray, ferplus: np.ndarray, min_corr:
     return np.where(ok, ab, -1)
 
 
-def neutral_faces(kind: str, ferplus_dir: Path = DEFAULT_FERPLUS, fer2013_dir: Path = DEFAULT_FER2013,
-                  holdout: float = HOLDOUT_FRACTION, seed: int | None = None) -> tuple[np.ndarray, str]:
-    """Neutral-majority FER+ faces (raw pixels) of one face set, and the card's ``dataset`` text for them."""
+def held_out_faces(kind: str, ferplus_dir: Path = DEFAULT_FERPLUS, fer2013_dir: Path = DEFAULT_FER2013,
+                   holdout: float = HOLDOUT_FRACTION, seed: int | None = None):
+    """The FER+ faces (raw pixels, with their votes) of one face set a model never trained on, and a text saying
+    which they are: ``(FerPlus, text)``."""
     if kind == "ferplus-validation":
         val = load_ferplus(ferplus_dir / "validation.npz")
-        idx = neutral_majority(val)
-        return val.images[idx], (f"FER+ validation (FER2013 PublicTest, raw pixels), as the model has no usable "
-                                 f"training hold-out (it trained on all of FER2013 Training): the {len(idx)} faces "
-                                 "whose FER+ majority vote is neutral (top vote not tied, not unknown/NF), which it "
-                                 "never trained on")
+        return val, ("FER+ validation (FER2013 PublicTest, raw pixels), as the model has no usable training "
+                     "hold-out (it trained on all of FER2013 Training)")
     if seed is None:
         raise ValueError(f"--faces {kind} needs the hold-out's seed (--holdout-seed)")
     if kind == "ferplus-holdout":
         tr = load_ferplus(ferplus_dir / "train.npz")
         _, ho = holdout_split(tr, holdout, seed)
-        held = tr.subset(ho)
-        idx = neutral_majority(held)
-        return held.images[idx], (f"FER+ train hold-out (a {holdout:.0%} stratified by majority label, seed {seed}, "
-                                  f"never trained on): the {len(idx)} faces whose FER+ majority vote is neutral "
-                                  "(top vote not tied, not unknown/NF), raw pixels")
+        return tr.subset(ho), (f"FER+ train hold-out (a {holdout:.0%} stratified by majority label, seed {seed}, "
+                               f"never trained on), raw pixels")
     if kind == "fer2013-holdout":
         f13 = load_npz(fer2013_dir / "train.npz")
         _, ho = stratified_holdout(f13.labels, holdout, seed)
         tr = load_ferplus(ferplus_dir / "train.npz")
         match = match_fer2013_to_ferplus(f13.images[ho], tr.images)
         found = match[match >= 0]
-        held = tr.subset(found)
-        idx = neutral_majority(held)
-        return held.images[idx], (f"FER2013 Training hold-out (stratified {holdout:.0%} by FER2013 label, seed "
+        return tr.subset(found), (f"FER2013 Training hold-out (stratified {holdout:.0%} by FER2013 label, seed "
                                   f"{seed}: {len(ho)} images the model never trained on), matched by content to "
-                                  f"FER+ train ({len(found)} found): the {len(idx)} whose FER+ majority vote is "
-                                  "neutral (top vote not tied, not unknown/NF), FER+'s raw pixels")
+                                  f"FER+ train ({len(found)} found), FER+'s raw pixels")
     raise ValueError(f"unknown face set {kind!r}")
+
+
+def neutral_faces(kind: str, ferplus_dir: Path = DEFAULT_FERPLUS, fer2013_dir: Path = DEFAULT_FER2013,
+                  holdout: float = HOLDOUT_FRACTION, seed: int | None = None) -> tuple[np.ndarray, str]:
+    """Neutral-majority FER+ faces (raw pixels) of one face set, and the card's ``dataset`` text for them."""
+    held, text = held_out_faces(kind, ferplus_dir, fer2013_dir, holdout, seed)
+    idx = neutral_majority(held)
+    return held.images[idx], neutral_text(text, len(idx))
+
+
+def neutral_text(held_text: str, n: int) -> str:
+    """The ``dataset`` text of a neutral reference over the ``n`` neutral-majority faces of a held-out set."""
+    return f"{held_text}: the {n} faces whose FER+ majority vote is neutral (top vote not tied, not unknown/NF)"
+
+
+def uncertain_thresholds(model, held, dataset: str, batch: int = 256, max_right: float = 1 / 3,
+                         min_faces: int = 30) -> dict:
+    """The card's ``uncertain`` field: the thresholds below which one reading of ``model`` is no better than a
+    guess among a few labels. Over the faces of ``held`` (a ``FerPlus`` set the model never trained on) with a
+    majority label the model has: the largest ``min_confidence`` (top probability) such that readings whose top is
+    below it are right at most ``max_right`` of the time (at least ``min_faces`` of them), and likewise the
+    largest ``min_margin`` (the top's lead over the second). The engine shows "uncertain" below either (after a
+    hold, smoothed: engine/smoothing.py); a model without the field uses SmootherOptions' defaults."""
+    from .ferplus import LABELS8
+    maj = held.majority()
+    names = list(model.labels)
+    to_model = np.array([names.index(n) if n in names else -1 for n in LABELS8] + [-1])
+    y = to_model[maj]                         # -1 (no majority) indexes the trailing -1
+    keep = np.flatnonzero(y >= 0)
+    faces, y = held.images[keep], y[keep]
+    p = np.concatenate([model.classify_crops(list(faces[i:i + batch])) for i in range(0, len(faces), batch)])
+    top = p.max(axis=1)
+    lead = top - np.partition(p, -2, axis=1)[:, -2]
+    ok = p.argmax(axis=1) == y
+    chosen = {}
+    for name, v in (("min_confidence", top), ("min_margin", lead)):
+        best = 0.0
+        for e in np.round(np.arange(0.01, 0.6, 0.01), 2):
+            below = v < e
+            if below.sum() >= min_faces and ok[below].mean() <= max_right:
+                best = float(e)
+        chosen[name] = best
+    share = float(((top < chosen["min_confidence"]) | (lead < chosen["min_margin"])).mean())
+    return {**chosen, "faces": int(len(y)), "single_frame_accuracy": round(float(ok.mean()), 4),
+            "share_below": round(share, 4), "dataset": f"{dataset}: the {len(y)} faces with a majority label "
+                                                       "the model has",
+            "rule": f"largest thresholds with readings below them right at most {max_right:.0%} of the time "
+                    f"(at least {min_faces} such readings): tools.train.reference.uncertain_thresholds"}
 
 
 def card_holdout(card: dict) -> tuple[str, float, int] | None:
@@ -140,12 +180,12 @@ def card_holdout(card: dict) -> tuple[str, float, int] | None:
     return None if kind is None else (kind, float(h.get("fraction", HOLDOUT_FRACTION)), int(h["seed"]))
 
 
-def write_card_field(folder: Path, reference: dict) -> None:
-    """Set ``neutral_reference`` in ``folder/card.json``, leaving every other field (and their order) as it was."""
+def write_card_field(folder: Path, value: dict, key: str = "neutral_reference") -> None:
+    """Set ``key`` in ``folder/card.json``, leaving every other field (and their order) as it was."""
     path = folder / "card.json"
     text = path.read_text(encoding="utf-8")
     card = json.loads(text)
-    card["neutral_reference"] = reference
+    card[key] = value
     ascii_only = all(ord(ch) < 128 for ch in text)
     path.write_text(json.dumps(card, indent=2, ensure_ascii=ascii_only) + "\n", encoding="utf-8")
 
@@ -176,11 +216,15 @@ def main(argv: list[str] | None = None) -> int:
                       "--faces ferplus-validation", file=sys.stderr)
                 return 2
             kind, fraction, seed = found
-        faces, dataset = neutral_faces(kind, args.ferplus_dir, args.fer2013_dir, fraction, seed)
-        ref = neutral_reference(ExpressionModel.load(folder), faces, dataset)
-        print(f"{folder}: " + json.dumps(ref))
+        model = ExpressionModel.load(folder)
+        held, text = held_out_faces(kind, args.ferplus_dir, args.fer2013_dir, fraction, seed)
+        idx = neutral_majority(held)
+        ref = neutral_reference(model, held.images[idx], neutral_text(text, len(idx)))
+        unc = uncertain_thresholds(model, held, text)
+        print(f"{folder}: neutral_reference " + json.dumps(ref) + "\n  uncertain " + json.dumps(unc))
         if not args.dry_run:
             write_card_field(folder, ref)
+            write_card_field(folder, unc, "uncertain")
     return 0
 
 
