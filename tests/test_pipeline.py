@@ -44,8 +44,8 @@ def test_empty_result_before_any_frame_and_for_no_face(default_model):
         seq = a.submit(np.full((360, 640, 3), 80, np.uint8), 1.0)
         r = a.wait_for(seq)
     assert r is not None and r.seq == seq and r.num_faces == 0 and r.emotion == ""
-    assert r.boxes.shape == (0, 4) and r.probabilities.shape == (0, 7)
-    assert r.smoothed.shape == (7,) and not r.smoothed.any()
+    assert r.boxes.shape == (0, 4) and r.probabilities.shape == (0, len(default_model.labels))
+    assert r.smoothed.shape == (len(default_model.labels),) and not r.smoothed.any()
 
 
 def test_latest_frame_wins_and_drops_are_counted(default_model, astronaut):

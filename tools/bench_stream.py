@@ -84,7 +84,7 @@ TEXT_REGION = Region("text", 0, 290, 1280, 80)
 CLOCK_REGION = Region("clock", 0, 390, 400, 80)
 CLOCK_EVERY = 10            # read the burnt-in clock in every 10th frame
 SAMPLE_EVERY = 10           # the OCR read-back rate over every 10th frame
-LABELS = tuple(json.loads((ROOT / "models" / "mindflow-fer-r3d-r3" / "card.json").read_text())["labels"])
+LABELS = tuple(json.loads((ROOT / "models" / "mindflow-ferplus-r3d" / "card.json").read_text())["labels"])
 CUT_FRAMES = 49            # 4.08 s at 12 fps: not a multiple of the 0.2-s analysis interval, so the changes fall at
                            # every phase of it rather than always at the same one
 

@@ -11,7 +11,7 @@ from .card import ModelCard, ModelCardError, find_model_folders
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
 #: The bundled model used when none is chosen.
-DEFAULT_MODEL = "mindflow-fer-r3d-r3"
+DEFAULT_MODEL = "mindflow-ferplus-r3d"
 
 #: Bundled models that were removed → the one that replaced them (a saved setting may still name them).
 RETIRED = {"mindflow-fer-r3x2": DEFAULT_MODEL}

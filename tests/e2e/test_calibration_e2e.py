@@ -20,7 +20,7 @@ from .panel_driver import PanelDriver, panel_hooks
 
 pytestmark = pytest.mark.e2e
 
-MODEL = "mindflow-fer-r3d-r3"          # = catalog.DEFAULT_MODEL
+MODEL = "mindflow-ferplus-r3d"          # = catalog.DEFAULT_MODEL
 LABELS = json.loads((ROOT / "models" / MODEL / "card.json").read_text())["labels"]
 LOADED = r"MindFlow: OBS finished loading"
 NEUTRAL_FACE = ROOT / "tests" / "data" / "faces" / "grace_hopper.jpg"

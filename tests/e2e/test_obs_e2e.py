@@ -24,7 +24,7 @@ from .obs_harness import TEXT, WEBCAM, ObsConfig, ObsProcess, check_clean_exit, 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL = "mindflow-fer-r3d-r3"          # = catalog.DEFAULT_MODEL (tests/test_card.py checks)
+DEFAULT_MODEL = "mindflow-ferplus-r3d"          # = catalog.DEFAULT_MODEL (tests/test_card.py checks)
 LABELS = tuple(json.loads((ROOT / "models" / DEFAULT_MODEL / "card.json").read_text())["labels"])
 #: What the overlay and the text source may show for a face: a label, or "uncertain" when the face cannot be read
 #: (engine/results.py UNCERTAIN: split or low confidence, too small or blurred).

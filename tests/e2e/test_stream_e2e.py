@@ -58,7 +58,7 @@ from .rtmp import (
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL = "mindflow-fer-r3d-r3"          # = catalog.DEFAULT_MODEL (tests/test_card.py checks)
+DEFAULT_MODEL = "mindflow-ferplus-r3d"          # = catalog.DEFAULT_MODEL (tests/test_card.py checks)
 LABELS = tuple(json.loads((ROOT / "models" / DEFAULT_MODEL / "card.json").read_text())["labels"])
 LOADED = r"MindFlow: OBS finished loading"
 SUMMARY = "MindFlow session summary"
