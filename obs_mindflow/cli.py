@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--no-report", action="store_true", help="print the summary only; write no report folder")
     an.add_argument("--nudge", action="store_true",
                     help="print a break nudge when the rolling negative share stays high (off by default)")
+    an.add_argument("--uncertain-below", type=_percent, default=0.0, metavar="PCT",
+                    help="show 'uncertain' when the smoothed top probability is below PCT %% (default: the threshold "
+                         "measured for the model, in its card)")
     an.add_argument("--threads", type=int, default=1, metavar="N",
                     help="onnxruntime and OpenCV threads (default 1)")
     an.add_argument("--max-seconds", type=float, default=0.0, metavar="S",
@@ -111,6 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 DEFAULT_CALIBRATION_S = 20.0
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"a percentage from 0 to below 100, got {value:g}")
+    return value
 
 
 def _seconds(text: str) -> float:
@@ -185,7 +198,10 @@ def _load(args, on_result=None):
         model = ExpressionModel.load(folder, ModelOptions(intra_op_threads=args.threads))
     except (ModelCardError, ModelLoadError) as exc:
         raise InputError(str(exc)) from None
-    return Analyzer(model, opencv_threads=args.threads, on_result=on_result)
+    from .engine.smoothing import options_for_card
+    below = getattr(args, "uncertain_below", 0.0) or 0.0
+    return Analyzer(model, opencv_threads=args.threads, on_result=on_result,
+                    smoother_options=options_for_card(model.card, uncertain_below=below / 100))
 
 
 def _settings(args):
@@ -194,7 +210,8 @@ def _settings(args):
 
     return FileSettings(model=args.model, rate=args.rate, max_seconds=args.max_seconds, threads=args.threads,
                         baseline=None if args.baseline is None else str(args.baseline),
-                        calibrate_seconds=args.calibrate_seconds or 0.0, nudge=args.nudge)
+                        calibrate_seconds=args.calibrate_seconds or 0.0, nudge=args.nudge,
+                        uncertain_below=(args.uncertain_below or 0.0) / 100)
 
 
 def _report_root(args):

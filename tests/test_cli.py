@@ -124,11 +124,25 @@ def _write(path: Path, data: bytes) -> Path:
     (["--rate", "fast"], "--rate must be a number"),
     (["--model", "/nonexistent/model"], "model folder not found"),
     (["--threads", "0"], "--threads must be between"),
+    (["--uncertain-below", "120"], "a percentage from 0 to below 100"),
 ])
 def test_bad_options(args, message):
     out = run_cli("analyze", str(SAMPLE), *args)
     assert out.returncode == 2
     assert message in out.stderr
+
+
+def test_uncertain_below_shapes_the_report_and_the_resume_key(tmp_path):
+    """A streamer's 'uncertain' threshold: a high one turns most of the sample's readings uncertain, and a batch does
+    not take a report made with another threshold for this one."""
+    from obs_mindflow.engine.video import FileSettings
+
+    out = run_cli("analyze", str(SAMPLE), "--no-report", "--uncertain-below", "99", "--rate", "5")
+    assert out.returncode == 0, out.stderr
+    assert "Uncertain (a face that could not be read):" in out.stdout
+    share = float(out.stdout.split("Uncertain (a face that could not be read):")[1].split("%")[0])
+    assert share > 50, out.stdout
+    assert FileSettings(uncertain_below=0.6).key() != FileSettings().key()
 
 
 def test_models_command_lists_the_default():

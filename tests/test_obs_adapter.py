@@ -537,6 +537,7 @@ def make_fake_obs():
     o.obs_properties_add_text = lambda props, n, d, t: add(props, n, "text", d, text_type=t)
     o.obs_properties_add_list = lambda props, n, d, t, f: add(props, n, "list", d, combo_type=t, combo_format=f)
     o.obs_properties_add_float_slider = lambda props, n, d, lo, hi, step: add(props, n, "float", d, range=(lo, hi))
+    o.obs_properties_add_int_slider = lambda props, n, d, lo, hi, step: add(props, n, "int", d, range=(lo, hi))
     o.obs_properties_add_int = lambda props, n, d, lo, hi, step: add(props, n, "int", d, range=(lo, hi))
     o.obs_properties_add_bool = lambda props, n, d: add(props, n, "bool", d)
     o.obs_properties_add_path = lambda props, n, d, t, f, default: add(props, n, "path", d, path_type=t)
@@ -1604,3 +1605,28 @@ def test_installer_runs_the_helper_and_reports_progress(tmp_path):
         run.stop()
     missing = DepsInstall(["/nonexistent/python3.11", "helper.py"], folder=tmp_path / ".deps" / "py")
     assert missing.start().state == "failed" and "was not found" in missing.snapshot().message
+
+
+def test_the_uncertain_threshold_is_the_model_s_own_unless_the_streamer_sets_one(entry, fake_obs, tmp_path):
+    from obs_mindflow.engine.card import ModelCard
+
+    o = fake_obs
+    card = ModelCard.load(ROOT / "models" / DEFAULT_MODEL_CHOICE)
+    data = settings_data(o, tmp_path)
+    script = load(entry, o, data)
+    options = script.host.analyzer.smoother.options
+    assert (options.min_confidence, options.min_margin) == (card.uncertain["min_confidence"],
+                                                            card.uncertain["min_margin"])
+    data.values["uncertain_below"] = 55                # the Advanced slider, in percent: applies at once
+    entry.script_update(data)
+    assert script.host.analyzer.smoother.options.min_confidence == 0.55
+    assert script.host.analyzer.smoother.options.min_margin == card.uncertain["min_margin"]
+    data.values["uncertain_below"] = 400               # out of range: clamped, and the panel says so
+    entry.script_update(data)
+    assert script.host.analyzer.smoother.options.min_confidence == 0.9
+    assert "'uncertain' threshold" in shows(entry.script_properties(), "last_error") or \
+        "'uncertain' threshold" in logged(o)
+    data.values["uncertain_below"] = 0                 # back to the model's own
+    entry.script_update(data)
+    assert script.host.analyzer.smoother.options.min_confidence == card.uncertain["min_confidence"]
+    entry.script_unload()

@@ -166,6 +166,12 @@ class SessionHost:
     def recorder(self) -> SessionRecorder | None:
         return self._recorder
 
+    def set_uncertain_below(self, probability: float = 0.0) -> None:
+        """Show "uncertain" below this smoothed confidence (0: the threshold measured for the model, from its card)."""
+        from .smoothing import options_for_card
+        self.analyzer.set_smoother_options(options_for_card(self.model.card, self.analyzer.smoother.options,
+                                                            probability))
+
     def set_paused(self, paused: bool) -> None:
         """Pause/resume analysis. While paused the adapter captures nothing; the paused time is "not analysed"."""
         self._paused = bool(paused)

@@ -91,12 +91,17 @@ class SmoothedState:
     probabilities: np.ndarray  # (C,) float32, zeros when no face
 
 
-def options_for_card(card, base: SmootherOptions | None = None) -> SmootherOptions:
+def options_for_card(card, base: SmootherOptions | None = None, uncertain_below: float = 0.0) -> SmootherOptions:
     """``base`` (default: :class:`SmootherOptions`' defaults) with the "uncertain" thresholds measured for the
-    model of ``card`` (a :class:`~.card.ModelCard`), where its card has them."""
+    model of ``card`` (a :class:`~.card.ModelCard`), where its card has them. ``uncertain_below`` > 0: the
+    streamer's own ``min_confidence`` instead (the setting "say uncertain below this confidence")."""
     base = base or SmootherOptions()
-    values = getattr(card, "uncertain", None) or {}
-    return dataclasses.replace(base, **{k: v for k, v in values.items() if k in ("min_confidence", "min_margin")})
+    values = {k: v for k, v in (getattr(card, "uncertain", None) or {}).items() if k in ("min_confidence", "min_margin")}
+    if uncertain_below:
+        if not 0 < uncertain_below < 1:
+            raise ValueError(f"uncertain_below is a probability in (0, 1), got {uncertain_below}")
+        values["min_confidence"] = float(uncertain_below)
+    return dataclasses.replace(base, **values)
 
 
 class EmotionSmoother:

@@ -181,7 +181,8 @@ class FileSettings:
     ``model``: a model folder or a bundled model's name (``""``: the default); ``rate``: analyses per second of video
     time (0 = every frame); ``max_seconds``: analyse only the first seconds (0 = all); ``threads``: onnxruntime and
     OpenCV threads; ``baseline``: a personal-baseline file to correct every reading with; ``calibrate_seconds``:
-    calibrate on the file's first seconds instead (0 = no); ``nudge``: break nudges in the report."""
+    calibrate on the file's first seconds instead (0 = no); ``nudge``: break nudges in the report;
+    ``uncertain_below``: show "uncertain" below this confidence (0 = the threshold measured for the model)."""
 
     model: str = ""
     rate: float = 5.0
@@ -190,6 +191,7 @@ class FileSettings:
     baseline: str | None = None
     calibrate_seconds: float = 0.0
     nudge: bool = False
+    uncertain_below: float = 0.0
 
     def key(self) -> str:
         """A digest of the model (its card and ONNX file's content) and of every setting and default that changes a
@@ -210,7 +212,7 @@ class FileSettings:
                "card_sha256": _sha256(Path(folder) / "card.json"), "rate": self.rate, "max_seconds": self.max_seconds,
                "baseline_sha256": _sha256(Path(self.baseline)) if self.baseline else None,
                "calibrate_seconds": self.calibrate_seconds, "nudge": self.nudge,
-               "smoother": dataclasses.asdict(options_for_card(card)), "detector": _plain(DetectorOptions()),
+               "smoother": dataclasses.asdict(options_for_card(card, uncertain_below=self.uncertain_below)), "detector": _plain(DetectorOptions()),
                "quality": _plain(QualityOptions()), "moments": MomentOptions().to_dict()}
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
@@ -235,8 +237,11 @@ def open_analyzer(settings: FileSettings) -> Analyzer:
 
     if not 1 <= int(settings.threads) <= 16:
         raise ValueError(f"--threads must be between 1 and 16, got {settings.threads}")
+    from .smoothing import options_for_card
+
     model = ExpressionModel.load(resolve_model_dir(settings.model), ModelOptions(intra_op_threads=settings.threads))
-    return Analyzer(model, opencv_threads=settings.threads)
+    return Analyzer(model, opencv_threads=settings.threads,
+                    smoother_options=options_for_card(model.card, uncertain_below=settings.uncertain_below))
 
 
 def apply_baseline(analyzer: Analyzer, baseline: "Baseline") -> None:

@@ -172,6 +172,7 @@ class MindFlowScript:
             self.host.nudge = new.nudge_enabled
             self.host.min_report_s = float(new.min_report_s)
             self.host.moments = new.moment_options()
+            self.host.set_uncertain_below(new.uncertain_below / 100)
         if (not first and self.lifecycle.active and self.host is not None and not self.host.active
                 and new.video_source):
             self._start_session("a webcam was chosen while OBS is live")
@@ -201,6 +202,7 @@ class MindFlowScript:
             return
         self.set_problem("model", "")
         self.host = host
+        host.set_uncertain_below(s.uncertain_below / 100)
         self._unsubscribe = host.bus.subscribe(self.calibration.on_event, CALIBRATION_KINDS)
         self.moments.attach(host)
         self.log.info(f"MindFlow: model '{host.card.name}' loaded from {folder} in "

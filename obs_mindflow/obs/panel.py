@@ -40,6 +40,7 @@ from .settings import (
     PORT_MIN,
     RATE_MAX_HZ,
     RATE_MIN_HZ,
+    UNCERTAIN_MAX_PCT,
 )
 from .template import PLACEHOLDERS, PRIVATE_PLACEHOLDERS
 
@@ -63,7 +64,7 @@ NAMES = ("status", STATUS_KEY, "setup", "last_error", "deps", "install_deps", "c
          "overlay_enabled", "overlay_port", "overlay_url", "add_overlay", "model_folder", "write_report", "reset",
          "moments", "moments_note", "chapters_enabled", "chapters_negative", "moment_min_s", "moment_negative_min_s",
          "action", "action_trigger", "action_source", "action_scene", "action_seconds", "action_interval_s",
-         "actions_note")
+         "actions_note", "uncertain_below")
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,11 @@ def build(buttons: Callbacks, modified: Callable[..., Any], *, video_sources: li
     _info(adv, "overlay_url")
     obs.obs_properties_add_button(adv, "add_overlay", "Add overlay as a Browser source", buttons["add_overlay"])
     obs.obs_properties_add_path(adv, "model_folder", "Custom model folder", obs.OBS_PATH_DIRECTORY, None, models_dir)
+    p = obs.obs_properties_add_int_slider(adv, "uncertain_below", "Say 'uncertain' below this confidence (%)", 0,
+                                          UNCERTAIN_MAX_PCT, 1)
+    obs.obs_property_set_long_description(p, "When the expression's smoothed probability is below this, MindFlow shows "
+                                             "'uncertain' instead of guessing. 0: the threshold measured for the "
+                                             "chosen model (on faces it never trained on; see its card).")
     obs.obs_properties_add_button(adv, "write_report", "Write report now (and keep it)", buttons["write_report"])
     obs.obs_properties_add_button(adv, "reset", "Reset session (report written, new session)", buttons["reset"])
     obs.obs_properties_add_group(props, "advanced", "Advanced", obs.OBS_GROUP_NORMAL, adv)

@@ -38,6 +38,9 @@ _MOMENTS = MomentOptions()                   # the detector's own defaults (engi
 MOMENT_MIN_S, MOMENT_MAX_S = 2.0, 60.0
 NEGATIVE_MOMENT_MIN_S, NEGATIVE_MOMENT_MAX_S = 5.0, 120.0
 
+#: The highest "say uncertain below this confidence" a streamer may set, in percent (0: the model's own threshold).
+UNCERTAIN_MAX_PCT = 90
+
 #: ``(name, kind, default)``: ``kind`` is the obs_data getter family — "string", "double", "int" or "bool".
 #: Defaults, and why:
 #: - ``hide_negative_share`` on: the negative share is a number about the streamer's emotional state; showing it to
@@ -52,6 +55,8 @@ NEGATIVE_MOMENT_MIN_S, NEGATIVE_MOMENT_MAX_S = 5.0, 120.0
 #: - ``action`` none: OBS acting on the streamer's face (a scene switch on stream) is a choice they make.
 #:   ``action_interval_s`` 60 s: an action at most once a minute, however often the moments come.
 #: - ``moment_min_s`` / ``moment_negative_min_s``: MomentOptions' ``min_seconds`` / ``negative_min_seconds``.
+#: - ``uncertain_below`` 0 (percent): the threshold measured for the chosen model (its card's ``uncertain``); a
+#:   number overrides it for every model.
 FIELDS: tuple[tuple[str, str, Any], ...] = (
     ("video_source", "string", ""),
     ("text_source", "string", ""),
@@ -78,6 +83,7 @@ FIELDS: tuple[tuple[str, str, Any], ...] = (
     ("action_scene", "string", ""),
     ("action_seconds", "double", ACTION_DEFAULT_S),
     ("action_interval_s", "int", INTERVAL_DEFAULT_S),
+    ("uncertain_below", "int", 0),
 )
 
 
@@ -119,6 +125,7 @@ class Settings:
     action_scene: str = ""
     action_seconds: float = ACTION_DEFAULT_S
     action_interval_s: int = INTERVAL_DEFAULT_S
+    uncertain_below: int = 0
 
     @property
     def model_choice(self) -> str:
@@ -218,6 +225,7 @@ def validate(raw: Mapping[str, Any]) -> tuple[Settings, list[str]]:
            problems)
     _clamp(s, "action_seconds", ACTION_MIN_S, ACTION_MAX_S, "action time", problems)
     _clamp(s, "action_interval_s", 0.0, INTERVAL_MAX_S, "time between two actions", problems)
+    _clamp(s, "uncertain_below", 0.0, UNCERTAIN_MAX_PCT, "'uncertain' threshold", problems)
     if s["action"] not in ACTIONS:
         problems.append(f"moment action {s['action']!r} is unknown; using none (choose one in Moments)")
         s["action"] = NONE
