@@ -544,21 +544,75 @@ def _fault_lines(result: ObsResult, limit: int = 12) -> str:
     return "\n".join("      " + ln for ln in lines[-limit:]) + stdout
 
 
+OBS_VERSION_RE = re.compile(r"^[\d:.]+: OBS (\d+)\.(\d+)\S* \(", re.M)
+SCRIPT_UNLOADED = "[obs-scripting]: Unloaded python script: mindflow_obs.py"
+NOT_CLEARED = "Not all sources were cleared when clearing scene data:"
+#: The most leaks OBS 32's own exit fault leaves (docs/obs32-shutdown.md: 3, or 4 with the source in one scene).
+OBS32_MAX_LEAKS = 4
+
+
+def obs32_exit_fault(result: ObsResult, faults: list[str]) -> str:
+    """Why this exit's faults are OBS 32's own known fault (docs/obs32-shutdown.md), or ``""`` when they are not
+    exactly that. It is, when all of these hold: OBS is 32 or newer (29.0.2 and 30.2.3 never show it); OBS was not
+    killed and every fault is one of the fault's forms — a crash or no "Number of memory leaks" line (libobs freed a
+    source twice), at most :data:`OBS32_MAX_LEAKS` leaks, "Not all sources were cleared", "Double destroy"; the
+    only source named as not cleared is the webcam stand-in, which sits in two scenes; and MindFlow's script had
+    finished unloading — every reference it took released — before OBS started clearing its scenes. A fault of
+    MindFlow's own (a reference it keeps) would name its source before the script unloaded, or leak on OBS 29 and
+    30 too, where these tests are strict."""
+    m = OBS_VERSION_RE.search(result.log)
+    if m is None or int(m.group(1)) < 32 or result.killed:
+        return ""
+    allowed = ("exit status 139", "exit status 5 ", "no 'Number of memory leaks' line", "Not all sources were cleared",
+               "Double destroy just occurred")
+    for f in faults:
+        leaks = re.fullmatch(r"(\d+) memory leaks", f)
+        if leaks:
+            if int(leaks.group(1)) > OBS32_MAX_LEAKS:
+                return ""
+        elif not any(f.startswith(a.strip()) for a in allowed):
+            return ""
+    log = result.log
+    unloaded = log.find(SCRIPT_UNLOADED)
+    first = min((i for i in (log.find(NOT_CLEARED), log.find("Freeing OBS context data")) if i >= 0), default=-1)
+    if unloaded < 0 or first < 0 or unloaded > first:
+        return ""
+    named: list[str] = []
+    if NOT_CLEARED in log:
+        for line in log[log.find(NOT_CLEARED):].splitlines()[1:12]:
+            text = line.split(": ", 1)[-1].strip()
+            if text.startswith("- "):
+                named.append(text[2:])
+            elif named and not text:
+                break
+        if set(named) - {WEBCAM}:
+            return ""
+    where = f"'{named[0]}' not cleared; " if named else ""
+    return (f"OBS {m.group(1)}.{m.group(2)}'s own exit fault (docs/obs32-shutdown.md): {where}"
+            f"{'; '.join(faults)}; MindFlow's script had unloaded before OBS cleared its scenes")
+
+
 @dataclass
 class ControlVerdict:
-    """The outcome of :func:`check_clean_exit`'s control runs. ``obs_own``: a control run without MindFlow's script
-    failed the same way (a hang for a hang; a crash, leak or libobs complaint for one of those)."""
+    """The outcome of :func:`check_clean_exit`. ``obs_own``: OBS's own fault — OBS 32's known exit fault
+    (``known``, :func:`obs32_exit_fault`) or a control run without MindFlow's script failed the same way (a hang for a
+    hang; a crash, leak or libobs complaint for one of those)."""
 
     faults: list[str]
     result: ObsResult
     controls: list[tuple[list[str], ObsResult]]
     logs: list[Path]
+    known: str = ""
 
     @property
     def obs_own(self) -> bool:
-        return any(faults and _fault_class(faults) == _fault_class(self.faults) for faults, _ in self.controls)
+        return bool(self.known) or any(faults and _fault_class(faults) == _fault_class(self.faults)
+                                       for faults, _ in self.controls)
 
     def report(self) -> str:
+        if self.known:
+            return "\n".join(p for p in (self.known + ".", _fault_lines(self.result),
+                                         "  log: " + ", ".join(str(p) for p in self.logs)) if p)
         head = ("OBS's own shutdown fault (control run fails the same way)" if self.obs_own else
                 f"OBS failed at exit only with MindFlow's script loaded ({len(self.controls)} control run(s) without "
                 f"it exited cleanly)")
@@ -629,9 +683,13 @@ def _keep_logs(run: ObsProcess, controls: list[ObsResult]) -> list[Path]:
 
 def check_clean_exit(result: ObsResult) -> ControlVerdict | None:
     """Assert that OBS exited cleanly — exit status 0, no leaks, no libobs shutdown complaints, not killed — and, when
-    it did not, tell OBS's fault from ours with control runs (:func:`control_runs`):
+    it did not, tell OBS's fault from ours:
 
-    - a control run without MindFlow's script fails the same way: OBS's own fault (OBS 32 has one:
+    - exactly OBS 32's known exit fault, after MindFlow's script had unloaded (:func:`obs32_exit_fault`): OBS's own,
+      without control runs — its rate depends on the machine's load (about 1 exit in 4 to 1 in 2 on CI's 2 busy
+      cores, with or without MindFlow loaded; docs/obs32-shutdown.md), so no number of clean control runs could
+      tell it from ours;
+    - otherwise control runs (:func:`control_runs`); a control run without MindFlow's script fails the same way: OBS's own fault (OBS 32 has one:
       docs/obs32-shutdown.md). An :class:`ObsShutdownFault` warning carries the report with both logs, the test
       goes on (its other checks still decide it) and the verdict is returned; CI lists the warnings.
     - only the run with the script fails: ``AssertionError`` with the same report — ours until shown otherwise.
@@ -643,11 +701,16 @@ def check_clean_exit(result: ObsResult) -> ControlVerdict | None:
         return None
     if result.run is None:
         raise AssertionError(f"OBS failed at exit: {'; '.join(faults)}")
-    verdict = control_runs(result.run, faults)
+    known = obs32_exit_fault(result, faults)
+    if known:
+        verdict = ControlVerdict(faults, result, [], _keep_logs(result.run, []), known=known)
+    else:
+        verdict = control_runs(result.run, faults)
     record = os.environ.get("MINDFLOW_E2E_CONTROL_LOG")
     if record:
         with open(record, "a", encoding="utf-8") as f:
             f.write(json.dumps({"workdir": str(result.run.cfg.workdir), "faults": faults, "obs_own": verdict.obs_own,
+                                "known": verdict.known,
                                 "controls": [c for c, _ in verdict.controls], "logs": [str(p) for p in verdict.logs]})
                     + "\n")
     if not verdict.obs_own:

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from .obs_harness import ControlVerdict, ObsResult, check_clean_exit, descendants, exit_faults, process_name
+from .obs_harness import (ControlVerdict, ObsResult, check_clean_exit, descendants, exit_faults, obs32_exit_fault,
+                          process_name)
 
 CLEAN_LOG = "==== Shutting down ====\nAll scene data cleared\nFreeing OBS context data\nNumber of memory leaks: 0\n"
 
@@ -70,3 +71,38 @@ def test_check_clean_exit():
     assert check_clean_exit(_result()) is None
     with pytest.raises(AssertionError, match="3 memory leaks"):
         check_clean_exit(_result(0, "Number of memory leaks: 3\n"))      # no run to repeat: a plain failure
+
+
+def _obs_log(version, body, unloaded_first=True):
+    unload = "10:00:01.000: [obs-scripting]: Unloaded python script: mindflow_obs.py\n"
+    return (f"10:00:00.000: OBS {version} (linux)\n10:00:01.000: ==== Shutting down ====\n"
+            + (unload if unloaded_first else "") + body + ("" if unloaded_first else unload))
+
+
+NOT_CLEARED = ("10:00:01.100: Not all sources were cleared when clearing scene data:\n10:00:01.100: \n"
+               "10:00:01.100: - {name}\n10:00:01.100: \n")
+FREEING = "10:00:01.200: Freeing OBS context data\n10:00:01.200: \t1 source(s) were remaining\n"
+
+
+@pytest.mark.parametrize("version, body, returncode, unloaded_first, known", [
+    # OBS 32's fault in its forms, after MindFlow unloaded: known
+    ("32.2.2+ds-1+b2", NOT_CLEARED.format(name="Webcam") + FREEING, 139, True, True),
+    ("32.2.2", NOT_CLEARED.format(name="Webcam") + FREEING + "Double destroy just occurred.\n"
+     "Number of memory leaks: 3\n", 0, True, True),
+    ("32.2.2", "All scene data cleared\n" + FREEING + "Number of memory leaks: 4\n", 0, True, True),
+    # not it: an older OBS (strict there), another source left, more leaks, MindFlow still loaded, a kill
+    ("30.2.3", NOT_CLEARED.format(name="Webcam") + FREEING + "Number of memory leaks: 3\n", 0, True, False),
+    ("32.2.2", NOT_CLEARED.format(name="Emotion text") + FREEING + "Number of memory leaks: 3\n", 0, True, False),
+    ("32.2.2", "All scene data cleared\n" + FREEING + "Number of memory leaks: 9\n", 0, True, False),
+    ("32.2.2", NOT_CLEARED.format(name="Webcam") + FREEING + "Number of memory leaks: 3\n", 0, False, False),
+    ("32.2.2", "All scene data cleared\n" + FREEING + "Number of memory leaks: 0\n", 134, True, False),
+])
+def test_obs32_known_exit_fault(version, body, returncode, unloaded_first, known):
+    result = _result(returncode, _obs_log(version, body, unloaded_first))
+    faults = exit_faults(result)
+    assert faults
+    why = obs32_exit_fault(result, faults)
+    assert bool(why) is known, why
+    if known:
+        verdict = ControlVerdict(faults, result, [], [], known=why)
+        assert verdict.obs_own and verdict.report().startswith("OBS 32.2's own exit fault")
