@@ -12,11 +12,11 @@ import pytest
 from conftest import paste
 
 from obs_mindflow.engine.catalog import DEFAULT_MODEL
-from obs_mindflow.engine.host import SessionHost, recover_sessions
+from obs_mindflow.engine.host import MOMENT_SHOWN_S, SessionHost, recover_sessions
 from obs_mindflow.obs.template import PLACEHOLDERS, render
 
 OVERLAY_KEYS = {"model", "labels", "negative_labels", "paused", "face", "emotion", "confidence", "probabilities",
-                "session", "calibration", "message", "updated"}
+                "session", "calibration", "moment", "message", "updated"}
 
 
 class FakeOverlay:
@@ -173,6 +173,20 @@ def test_moments_reach_the_bus_and_the_last_one_ends_with_the_session(live, face
     started = [e for e in events if e.kind == "moment_started"]
     assert len(started) == 1 and started[0].data["emotion"] == "happy"
     assert not [e for e in events if e.kind == "moment_ended"]
+    moment = live.overlay_state()["moment"]                 # the overlay's toast, for MOMENT_SHOWN_S
+    assert moment["id"] == started[0].data["id"] and moment["title"] == started[0].data["title"]
+    live.test_clock.t += MOMENT_SHOWN_S + 1
+    assert live.overlay_state()["moment"] is None
     live.finish_session()
     ended = [e for e in events if e.kind == "moment_ended"]
     assert len(ended) == 1 and ended[0].data["id"] == started[0].data["id"] and ended[0].data["seconds"] >= 5
+
+
+def test_a_negative_moment_stays_off_the_page_while_the_share_is_private():
+    from obs_mindflow.engine.views import viewer_overlay_state
+
+    tense = {"moment": {"id": 4, "title": "Tense stretch", "negative": True}, "session": {"active": True}}
+    laugh = {"moment": {"id": 5, "title": "Big laugh", "negative": False}, "session": {"active": True}}
+    assert viewer_overlay_state(tense, hide_negative=True)["moment"] is None
+    assert viewer_overlay_state(tense, hide_negative=False)["moment"]["title"] == "Tense stretch"
+    assert viewer_overlay_state(laugh, hide_negative=True)["moment"]["title"] == "Big laugh"

@@ -314,3 +314,34 @@ def test_the_page_shows_the_calibration_and_hides_private_numbers(chromium_drive
     server.publish(private)
     d = seen({"trend": False, "profile_bar": False, "chip": None})
     assert d["duration"] == "20:34" and d["neg"] == "—"
+
+
+READ_MOMENT = """
+var m = document.getElementById('moment');
+return {shown: !m.classList.contains('hidden'), text: m.textContent};
+"""
+
+
+def test_a_moment_toast_only_when_the_url_asks_for_it(chromium_driver, server):
+    """A moment that has just started (the state's ``moment``) shows its title as a toast with ``?moments=1``, once
+    per moment, and goes away; without the option the page never shows it."""
+    s = state()
+    s["moment"] = {"id": 1, "title": "Big laugh", "emotion": "happy", "negative": False, "start_s": 12.0}
+    server.publish(s)
+    chromium_driver.get("about:blank")
+    open_page(chromium_driver, server)
+    time.sleep(0.6)
+    assert chromium_driver.execute_script(READ_MOMENT) == {"shown": False, "text": ""}
+
+    chromium_driver.get("about:blank")
+    open_page(chromium_driver, server, "?moments=1")
+    wait_until(lambda: chromium_driver.execute_script(READ_MOMENT) == {"shown": True, "text": "Big laugh"}, 5,
+               "the moment's toast")
+    wait_until(lambda: not chromium_driver.execute_script(READ_MOMENT)["shown"], 8, "the toast to go away")
+    server.publish({**s, "updated": time.time()})          # the same moment again: no second toast
+    time.sleep(0.6)
+    assert not chromium_driver.execute_script(READ_MOMENT)["shown"]
+    s2 = {**s, "moment": {**s["moment"], "id": 2, "title": "Surprise!"}, "updated": time.time()}
+    server.publish(s2)
+    wait_until(lambda: chromium_driver.execute_script(READ_MOMENT) == {"shown": True, "text": "Surprise!"}, 5,
+               "the next moment's toast")

@@ -34,7 +34,7 @@ from .reports.files import FinishedSession
 from .reports.recorder import SessionRecorder
 from .reports.recovery import recover_unfinished
 from .results import AnalysisResult
-from .session.events import CALIBRATION_DONE, CALIBRATION_FAILED, FACE_FOUND, NUDGE, Event, EventBus
+from .session.events import CALIBRATION_DONE, CALIBRATION_FAILED, FACE_FOUND, MOMENT_STARTED, NUDGE, Event, EventBus
 from .session.moments import MomentOptions
 from .session.rules import NudgeMonitor
 from .session.summary import format_duration
@@ -42,6 +42,7 @@ from .session.summary import format_duration
 LogFn = Callable[[int, str], None]
 
 STALE_AFTER_S = 3.0      # no result for this long while capturing → the text says "no video"
+MOMENT_SHOWN_S = 8.0     # a moment that has just started stays in the overlay state this long (the page's toast)
 NUDGE_SHOWN_S = 60.0     # a nudge stays in the {nudge} placeholder and the overlay message this long
 TREND_POINTS = 120       # overlay trend: at most this many points (decimated as the session grows)
 TREND_STEP_S = 10.0      # initial trend resolution, seconds of session time
@@ -128,6 +129,8 @@ class SessionHost:
         self._last_publish = -1e9
         self._nudge_text = ""
         self._nudge_at = -1e9
+        self._moment: dict | None = None          # the last moment started (the overlay's toast)
+        self._moment_at = -1e9
         self._trend = _Trend()
         self._collector: BaselineCollector | None = None
         self._calibration_source = ""
@@ -136,6 +139,7 @@ class SessionHost:
         self.calibration_message = ""   # the outcome of the last calibration, for the status ("" before any)
         self.bus.subscribe(self._on_face_found, (FACE_FOUND,))
         self.bus.subscribe(self._on_nudge, (NUDGE,))
+        self.bus.subscribe(self._on_moment, (MOMENT_STARTED,))
         self.analyzer = Analyzer(model, on_result=self._on_result, opencv_threads=opencv_threads)
         self.analyzer.start()
 
@@ -194,6 +198,7 @@ class SessionHost:
             self._face_seen = False
             self._trend.clear()
             self._nudge_text, self._nudge_at = "", -1e9
+            self._moment, self._moment_at = None, -1e9
 
     def finish_session(self) -> FinishedSession | None:
         """End the running session and write its report folder; ``None`` when none runs. Safe to call twice."""
@@ -328,6 +333,12 @@ class SessionHost:
             w, h = event.data["frame_size"]
             self.log(logging.INFO, f"MindFlow: first face in this session ({event.data['emotion']}, frame {w}x{h})")
 
+    def _on_moment(self, event: Event) -> None:
+        d = event.data
+        self._moment = {"id": d.get("id"), "title": d.get("title", ""), "emotion": d.get("emotion", ""),
+                        "negative": bool(d.get("negative")), "start_s": d.get("start_s", event.time_s)}
+        self._moment_at = self.clock()
+
     def _on_nudge(self, event: Event) -> None:
         self._nudge_text, self._nudge_at = event.message, self.clock()
         self.log(logging.WARNING, f"MindFlow nudge: {event.message}")
@@ -359,7 +370,9 @@ class SessionHost:
             nudge=self._nudge_text if now - self._nudge_at <= NUDGE_SHOWN_S else "",
             calibrating=progress is not None, calibration_progress=progress.fraction if progress else 0.0,
             calibrated=self._correction is not None,
-            calibration_message=progress.describe() if progress else self.calibration_message, updated=time.time())
+            calibration_message=progress.describe() if progress else self.calibration_message,
+            moment=self._moment if self._moment is not None and now - self._moment_at <= MOMENT_SHOWN_S else None,
+            updated=time.time())
 
     def values(self) -> dict[str, str]:
         """The text template's placeholder values (:func:`obs_mindflow.engine.views.text_values`)."""

@@ -27,6 +27,9 @@ field)::
                      "progress": 0.0,                 # its progress, 0..1
                      "applied": true,                 # a personal baseline corrects the readings
                      "message": "calibrated: made …"},  # the last calibration's outcome ("" before any)
+     "moment": {"id": 3, "title": "Big laugh",        # a moment that has just started (MOMENT_SHOWN_S), else null;
+                "emotion": "happy", "negative": false,  # the page shows it as a toast when its URL has ?moments=1
+                "start_s": 754.2},                      # (a negative one is left out while the share is private)
      "message": "",                                   # a short note shown small (a nudge, "paused")
      "updated": 1764000000.0}                         # time.time() of the state, seconds
 
@@ -80,7 +83,9 @@ class LiveView:
     of the running or last session, ``None`` before the first; ``trend``: ``(seconds since start, rolling negative
     share)`` points; ``nudge``: the nudge shown now (``""`` when none); ``calibrating``/``calibration_progress``
     (0..1): a calibration in progress; ``calibrated``: a personal baseline corrects the readings;
-    ``calibration_message``: the last calibration's outcome; ``updated``: ``time.time()`` in seconds.
+    ``calibration_message``: the last calibration's outcome; ``moment``: a moment that has just started (``id``,
+    ``title``, ``emotion``, ``negative``, ``start_s``: seconds of session time), for a few seconds, else ``None``;
+    ``updated``: ``time.time()`` in seconds.
     """
 
     model: str
@@ -102,6 +107,7 @@ class LiveView:
     calibration_progress: float = 0.0
     calibrated: bool = False
     calibration_message: str = ""
+    moment: dict[str, Any] | None = None
     updated: float = 0.0
 
 
@@ -145,6 +151,7 @@ def overlay_state(v: LiveView) -> dict[str, Any]:
             "confidence": float(v.confidence), "probabilities": dict(v.probabilities), "session": session,
             "calibration": {"active": v.calibrating, "progress": round(v.calibration_progress, 3),
                             "applied": v.calibrated, "message": v.calibration_message},
+            "moment": dict(v.moment) if v.moment else None,
             "message": "paused" if v.paused else v.nudge, "updated": v.updated}
 
 
@@ -161,4 +168,7 @@ def viewer_overlay_state(state: dict[str, Any], hide_negative: bool) -> dict[str
     if not hide_negative:
         return state
     session = {k: v for k, v in dict(state.get("session") or {}).items() if k not in PRIVATE_SESSION_KEYS}
-    return {**state, "session": session, "private": True}
+    moment = state.get("moment")
+    if moment and moment.get("negative"):
+        moment = None                     # a "tense stretch" toast would tell viewers what the share hides
+    return {**state, "session": session, "moment": moment, "private": True}
