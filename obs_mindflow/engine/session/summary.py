@@ -126,8 +126,8 @@ def basis_lines(snapshot: StatsSnapshot, calibration: dict | None) -> list[str]:
         base = (f"Calibrated to your face: personal baseline made {when} from {c.get('face_frames')} face frames "
                 f"over {float(c.get('seconds', 0)):.0f} s{since}.")
     else:
-        base = ("Not calibrated: the readings are the model's own, which reads many resting faces as negative; "
-                "calibrate to your face for figures you can trust.")
+        base = ("Not calibrated: the readings are the model's own, and every resting face differs (some read as "
+                "negative); calibrate to your face for figures you can trust.")
     visible = s.face_s + s.uncertain_s
     unc = (f"Uncertain (a face that could not be read): {format_percent(s.uncertain_share)} of face-visible time. "
            if visible > 0 else "")
