@@ -64,7 +64,12 @@ class PanelDriver:
             if not self.run.running():
                 break
             time.sleep(0.2)
-        raise AssertionError(f"the hooks did not run the panel commands {commands}:\n" + self.run.log()[-3000:])
+        if self.run.running():              # OBS is up but its hooks did not answer: where is it stuck?
+            state = "OBS still running; its stacks:\n" + self.run._hang_diagnostics(self.run._obs_pid())
+        else:
+            state = f"OBS exited with status {self.run.proc.returncode if self.run.proc else None}"
+        raise AssertionError(f"the hooks did not run the panel commands {commands} ({state}):\n"
+                             + self.run.log()[-3000:])
 
     def wait_text(self, predicate, timeout: float = 60.0) -> Panel:
         """Dump until the text source's text satisfies ``predicate``; the last dump when it never does."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,11 @@ def test_install_button_brings_mindflow_alive_from_a_wheelhouse(obs_ready, tmp_p
         if "MindFlow needs" not in log and "model '" in log:
             pytest.skip("OBS's Python has numpy, OpenCV and onnxruntime system-wide: nothing is missing to install")
         assert "MindFlow needs" in log, "\n".join(line for line in log.splitlines() if "Python" in line)
+        # A person opens the panel once OBS has settled; the hooks open it from a timer on the graphics thread, and
+        # obs-scripting's unlocked "current script" global can go NULL under them when OBS runs a script callback on
+        # the UI thread at that moment (the start of the recording, a save): an upstream race that crashes OBS 32
+        # (docs/architecture.md, "obs-scripting's current script").
+        time.sleep(2.0)
         panel = PanelDriver(run, cfg)
         p = panel.send("open")
         assert p["install_deps"] == "Install the missing packages", p.describe()
