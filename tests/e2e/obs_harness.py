@@ -557,7 +557,8 @@ def obs32_exit_fault(result: ObsResult, faults: list[str]) -> str:
     killed and every fault is one of the fault's forms — a crash or no "Number of memory leaks" line (libobs freed a
     source twice), at most :data:`OBS32_MAX_LEAKS` leaks, "Not all sources were cleared", "Double destroy"; the
     only source named as not cleared is the webcam stand-in, which sits in two scenes; and MindFlow's script had
-    finished unloading — every reference it took released — before OBS started clearing its scenes. A fault of
+    finished unloading (the run's script: MindFlow's, or the chapter probe that uses its ChapterMarker) — every
+    reference it took released — before OBS started clearing its scenes. A fault of
     MindFlow's own (a reference it keeps) would name its source before the script unloaded, or leak on OBS 29 and
     30 too, where these tests are strict."""
     m = OBS_VERSION_RE.search(result.log)
@@ -573,7 +574,8 @@ def obs32_exit_fault(result: ObsResult, faults: list[str]) -> str:
         elif not any(f.startswith(a.strip()) for a in allowed):
             return ""
     log = result.log
-    unloaded = log.find(SCRIPT_UNLOADED)
+    script = result.run.cfg.script_path.name if result.run is not None else "mindflow_obs.py"
+    unloaded = log.find(SCRIPT_UNLOADED.replace("mindflow_obs.py", script))
     first = min((i for i in (log.find(NOT_CLEARED), log.find("Freeing OBS context data")) if i >= 0), default=-1)
     if unloaded < 0 or first < 0 or unloaded > first:
         return ""
