@@ -212,7 +212,8 @@ class FileSettings:
                "card_sha256": _sha256(Path(folder) / "card.json"), "rate": self.rate, "max_seconds": self.max_seconds,
                "baseline_sha256": _sha256(Path(self.baseline)) if self.baseline else None,
                "calibrate_seconds": self.calibrate_seconds, "nudge": self.nudge,
-               "smoother": dataclasses.asdict(options_for_card(card, uncertain_below=self.uncertain_below)), "detector": _plain(DetectorOptions()),
+               "smoother": dataclasses.asdict(options_for_card(card, uncertain_below=self.uncertain_below)),
+               "detector": _plain(DetectorOptions()),
                "quality": _plain(QualityOptions()), "moments": MomentOptions().to_dict()}
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32]
 

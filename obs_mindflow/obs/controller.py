@@ -172,7 +172,8 @@ class MindFlowScript:
             self.host.nudge = new.nudge_enabled
             self.host.min_report_s = float(new.min_report_s)
             self.host.moments = new.moment_options()
-            self.host.set_uncertain_below(new.uncertain_below / 100)
+            if new.uncertain_below != old.uncertain_below:
+                self.host.set_uncertain_below(new.uncertain_below / 100)
         if (not first and self.lifecycle.active and self.host is not None and not self.host.active
                 and new.video_source):
             self._start_session("a webcam was chosen while OBS is live")
