@@ -190,3 +190,17 @@ def test_a_negative_moment_stays_off_the_page_while_the_share_is_private():
     assert viewer_overlay_state(tense, hide_negative=True)["moment"] is None
     assert viewer_overlay_state(tense, hide_negative=False)["moment"]["title"] == "Tense stretch"
     assert viewer_overlay_state(laugh, hide_negative=True)["moment"]["title"] == "Big laugh"
+
+
+def test_the_streamer_s_uncertain_threshold_can_be_taken_back(live, monkeypatch):
+    """0 means "the model's own": for a model whose card has no measured threshold (a custom one), SmootherOptions'
+    default comes back, not the streamer's last value."""
+    import dataclasses
+
+    from obs_mindflow.engine.smoothing import SmootherOptions
+
+    monkeypatch.setattr(live.model, "card", dataclasses.replace(live.model.card, uncertain={}))
+    live.set_uncertain_below(0.55)
+    assert live.analyzer.smoother.options.min_confidence == 0.55
+    live.set_uncertain_below(0.0)
+    assert live.analyzer.smoother.options.min_confidence == SmootherOptions().min_confidence

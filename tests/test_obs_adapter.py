@@ -1624,8 +1624,8 @@ def test_the_uncertain_threshold_is_the_model_s_own_unless_the_streamer_sets_one
     data.values["uncertain_below"] = 400               # out of range: clamped, and the panel says so
     entry.script_update(data)
     assert script.host.analyzer.smoother.options.min_confidence == 0.9
-    assert "'uncertain' threshold" in shows(entry.script_properties(), "last_error") or \
-        "'uncertain' threshold" in logged(o)
+    said = "'uncertain' threshold 400 % is outside 0–90 %; using 90 %"
+    assert said in shows(entry.script_properties(), "last_error") or said in logged(o)
     data.values["uncertain_below"] = 0                 # back to the model's own
     entry.script_update(data)
     assert script.host.analyzer.smoother.options.min_confidence == card.uncertain["min_confidence"]

@@ -345,3 +345,9 @@ def test_a_moment_toast_only_when_the_url_asks_for_it(chromium_driver, server):
     server.publish(s2)
     wait_until(lambda: chromium_driver.execute_script(READ_MOMENT) == {"shown": True, "text": "Surprise!"}, 5,
                "the next moment's toast")
+    wait_until(lambda: not chromium_driver.execute_script(READ_MOMENT)["shown"], 8, "the toast to go away")
+    server.publish({**s, "moment": None, "updated": time.time()})     # the moment is over; the session ends
+    time.sleep(0.6)
+    server.publish({**s, "updated": time.time()})          # the next session: its moment 1 has the same title
+    wait_until(lambda: chromium_driver.execute_script(READ_MOMENT) == {"shown": True, "text": "Big laugh"}, 5,
+               "the next session's first moment's toast")

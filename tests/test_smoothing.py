@@ -5,6 +5,8 @@ The bounds are the ones defended in ``obs_mindflow/engine/smoothing.py``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -148,6 +150,22 @@ def test_uncertain_does_not_flicker_on_a_borderline_face(rate):
     trace, _ = _run(rate, 300, lambda t: {"neutral": 0.4, "sad": 0.2}, 0.12, 11, SmootherOptions())
     assert _changes(trace) / 5 <= 4
     assert {"uncertain", "neutral"} & {lab for _, lab in trace}
+
+
+def test_a_high_uncertain_threshold_still_lets_a_clear_face_through():
+    """A streamer's 90 %: a face read at 96 % leaves "uncertain" (the exit band stops half the way to 1), one at 85 %
+    does not."""
+    o = dataclasses.replace(SmootherOptions(), min_confidence=0.9)
+    for top, expect in ((0.96, "happy"), (0.85, "uncertain")):
+        sm = EmotionSmoother(LABELS, o)
+        p = np.full(len(LABELS), (1 - top) / (len(LABELS) - 1))
+        p[LABELS.index("happy")] = top
+        t, label = 0.0, None
+        assert sm.update(t, p, readable=False).label == "uncertain"
+        while t < 5:
+            t += 0.2
+            label = sm.update(t, p).label
+        assert label == expect, (top, label)
 
 
 def test_a_face_that_cannot_be_read_is_uncertain_and_recovers_after_the_hold():

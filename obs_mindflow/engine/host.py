@@ -173,8 +173,9 @@ class SessionHost:
     def set_uncertain_below(self, probability: float = 0.0) -> None:
         """Show "uncertain" below this smoothed confidence (0: the threshold measured for the model, from its card)."""
         from .smoothing import options_for_card
-        self.analyzer.set_smoother_options(options_for_card(self.model.card, self.analyzer.smoother.options,
-                                                            probability))
+        # From the card each time, not from the options in force: 0 must bring back the model's own threshold
+        # (or SmootherOptions' default where the card has none), not keep the streamer's last one.
+        self.analyzer.set_smoother_options(options_for_card(self.model.card, uncertain_below=probability))
 
     def set_paused(self, paused: bool) -> None:
         """Pause/resume analysis. While paused the adapter captures nothing; the paused time is "not analysed"."""

@@ -162,9 +162,13 @@ class EmotionSmoother:
         top = int(np.argmax(s))
         if o.min_confidence > 0 or o.min_margin > 0 or not self._readable:
             second = float(np.partition(s, -2)[-2]) if len(s) > 1 else 0.0
-            band = o.switch_margin / 2 if self._shown == _UNC else 0.0   # leaving "uncertain" needs a clearer read
-            if (not self._readable or s[top] < o.min_confidence + band
-                    or s[top] - second < (o.min_margin + band if o.min_margin > 0 else 0.0)):
+            # Leaving "uncertain" needs a clearer read: half the switch margin above each threshold, at most half
+            # the way to 1 (a streamer's high threshold must stay reachable, or "uncertain" would never clear).
+            leaving = self._shown == _UNC
+            conf = o.min_confidence + (min(o.switch_margin, 1.0 - o.min_confidence) / 2 if leaving else 0.0)
+            margin = o.min_margin + (min(o.switch_margin, 1.0 - o.min_margin) / 2 if leaving else 0.0)
+            if (not self._readable or s[top] < conf
+                    or s[top] - second < (margin if o.min_margin > 0 else 0.0)):
                 top = _UNC
         if top == _UNC or self._shown == _UNC:
             self._decide_uncertain(top, t)
@@ -183,7 +187,8 @@ class EmotionSmoother:
     def _decide_uncertain(self, top: int, t: float) -> None:
         """Changes to and from "uncertain" (it has no probability, so no margin): into it once the face has been
         unreadable for ``uncertain_hold_s`` and the shown label's dwell is over; out of it after ``switch_hold_s``
-        once the thresholds are passed by half the switch margin (the band keeps a borderline face from flickering)."""
+        once the thresholds are passed by half the switch margin, at most half the way to 1 (the band keeps a
+        borderline face from flickering)."""
         o = self.options
         if self._shown == -1:
             self._show(top, t)

@@ -189,11 +189,12 @@ def _as(kind: str, value: Any, default: Any) -> Any:
     return f if math.isfinite(f) else default
 
 
-def _clamp(s: dict[str, Any], name: str, lo: float, hi: float, what: str, problems: list[str]) -> None:
+def _clamp(s: dict[str, Any], name: str, lo: float, hi: float, what: str, problems: list[str],
+           unit: str = " s") -> None:
     v = s[name]
     if not lo <= v <= hi:
         s[name] = type(v)(min(hi, max(lo, v)))
-        problems.append(f"{what} {v:g} s is outside {lo:g}–{hi:g} s; using {s[name]:g} s")
+        problems.append(f"{what} {v:g}{unit} is outside {lo:g}–{hi:g}{unit}; using {s[name]:g}{unit}")
 
 
 def validate(raw: Mapping[str, Any]) -> tuple[Settings, list[str]]:
@@ -225,7 +226,7 @@ def validate(raw: Mapping[str, Any]) -> tuple[Settings, list[str]]:
            problems)
     _clamp(s, "action_seconds", ACTION_MIN_S, ACTION_MAX_S, "action time", problems)
     _clamp(s, "action_interval_s", 0.0, INTERVAL_MAX_S, "time between two actions", problems)
-    _clamp(s, "uncertain_below", 0.0, UNCERTAIN_MAX_PCT, "'uncertain' threshold", problems)
+    _clamp(s, "uncertain_below", 0.0, UNCERTAIN_MAX_PCT, "'uncertain' threshold", problems, unit=" %")
     if s["action"] not in ACTIONS:
         problems.append(f"moment action {s['action']!r} is unknown; using none (choose one in Moments)")
         s["action"] = NONE

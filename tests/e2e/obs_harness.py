@@ -536,7 +536,7 @@ def _fault_class(faults: list[str]) -> str:
 
 def _fault_lines(result: ObsResult, limit: int = 12) -> str:
     lines = [ln for ln in result.log.splitlines() if SHUTDOWN_FAULT_RE.search(ln) or LEAKS_RE.search(ln)
-             or "==== Shutting down" in ln]
+             or SHUTTING_DOWN in ln]
     stdout = ""
     if result.run is not None and result.run.stdout_path.is_file():
         tail = result.run.stdout_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
@@ -547,6 +547,7 @@ def _fault_lines(result: ObsResult, limit: int = 12) -> str:
 OBS_VERSION_RE = re.compile(r"^[\d:.]+: OBS (\d+)\.(\d+)\S* \(", re.M)
 SCRIPT_UNLOADED = "[obs-scripting]: Unloaded python script: mindflow_obs.py"
 NOT_CLEARED = "Not all sources were cleared when clearing scene data:"
+SHUTTING_DOWN = "==== Shutting down"
 #: The most leaks OBS 32's own exit fault leaves (docs/obs32-shutdown.md: 3, or 4 with the source in one scene).
 OBS32_MAX_LEAKS = 4
 
@@ -564,16 +565,20 @@ def obs32_exit_fault(result: ObsResult, faults: list[str]) -> str:
     m = OBS_VERSION_RE.search(result.log)
     if m is None or int(m.group(1)) < 32 or result.killed:
         return ""
-    allowed = ("exit status 139", "exit status 5 ", "no 'Number of memory leaks' line", "Not all sources were cleared",
+    allowed = ("exit status 139", "exit status 5", "no 'Number of memory leaks' line", "Not all sources were cleared",
                "Double destroy just occurred")
     for f in faults:
         leaks = re.fullmatch(r"(\d+) memory leaks", f)
         if leaks:
             if int(leaks.group(1)) > OBS32_MAX_LEAKS:
                 return ""
-        elif not any(f.startswith(a.strip()) for a in allowed):
+        elif not any(f == a or f.startswith(a + " ") for a in allowed):
             return ""
-    log = result.log
+    # The exit only: a run that reloads the script (a scene-collection switch) unloads it earlier too.
+    shutdown = result.log.rfind(SHUTTING_DOWN)
+    if shutdown < 0:
+        return ""
+    log = result.log[shutdown:]
     script = result.run.cfg.script_path.name if result.run is not None else "mindflow_obs.py"
     unloaded = log.find(SCRIPT_UNLOADED.replace("mindflow_obs.py", script))
     first = min((i for i in (log.find(NOT_CLEARED), log.find("Freeing OBS context data")) if i >= 0), default=-1)

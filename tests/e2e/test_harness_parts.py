@@ -106,3 +106,19 @@ def test_obs32_known_exit_fault(version, body, returncode, unloaded_first, known
     if known:
         verdict = ControlVerdict(faults, result, [], [], known=why)
         assert verdict.obs_own and verdict.report().startswith("OBS 32.2's own exit fault")
+
+
+def test_obs32_exit_fault_looks_at_the_exit_only():
+    """A run that reloaded the script (a scene-collection switch) unloaded it once before the exit: that earlier
+    unload does not make a fault at exit, with the script never unloaded there, OBS's own. Nor is an exit status that
+    merely begins with a known one (50 is not 5)."""
+    reloaded = ("10:00:00.000: OBS 32.2.2 (linux)\n"
+                "10:00:00.500: [obs-scripting]: Unloaded python script: mindflow_obs.py\n"
+                "10:00:01.000: ==== Shutting down ====\n" + NOT_CLEARED.format(name="Webcam") + FREEING
+                + "Number of memory leaks: 3\n")
+    result = _result(0, reloaded)
+    assert obs32_exit_fault(result, exit_faults(result)) == ""
+    result = _result(50, _obs_log("32.2.2", "All scene data cleared\n" + FREEING + "Number of memory leaks: 0\n"))
+    assert exit_faults(result) == ["exit status 50"] and obs32_exit_fault(result, exit_faults(result)) == ""
+    result = _result(5, _obs_log("32.2.2", "All scene data cleared\n" + FREEING + "Number of memory leaks: 0\n"))
+    assert obs32_exit_fault(result, exit_faults(result))

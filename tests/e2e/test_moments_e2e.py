@@ -116,8 +116,7 @@ def test_a_switch_scene_action_on_the_smile_and_back(obs_ready, tmp_path):
     to_s, back_s = _switch_times(result.log)
     cfg.control_hooks = {"switch_scene": OTHER_SCENE, "switch_scene_after_s": round(to_s, 2),
                          "switch_back_after_s": round(back_s, 2)}
-    verdict = check_clean_exit(result)
-    assert verdict is not None or result.leaks == 0
+    check_clean_exit(result)
     log = result.log
     assert re.search(f"MindFlow: '(Smiles|Big laugh)' moment: switching to the scene '{OTHER_SCENE}' for 3 s", log), \
         _script_log(result)

@@ -123,14 +123,6 @@ def held_out_faces(kind: str, ferplus_dir: Path = DEFAULT_FERPLUS, fer2013_dir: 
     raise ValueError(f"unknown face set {kind!r}")
 
 
-def neutral_faces(kind: str, ferplus_dir: Path = DEFAULT_FERPLUS, fer2013_dir: Path = DEFAULT_FER2013,
-                  holdout: float = HOLDOUT_FRACTION, seed: int | None = None) -> tuple[np.ndarray, str]:
-    """Neutral-majority FER+ faces (raw pixels) of one face set, and the card's ``dataset`` text for them."""
-    held, text = held_out_faces(kind, ferplus_dir, fer2013_dir, holdout, seed)
-    idx = neutral_majority(held)
-    return held.images[idx], neutral_text(text, len(idx))
-
-
 def neutral_text(held_text: str, n: int) -> str:
     """The ``dataset`` text of a neutral reference over the ``n`` neutral-majority faces of a held-out set."""
     return f"{held_text}: the {n} faces whose FER+ majority vote is neutral (top vote not tied, not unknown/NF)"
