@@ -70,6 +70,14 @@ def test_batch_equals_one_by_one(default_model, astronaut, hopper):
     assert batched.shape == (3, len(default_model.labels))
 
 
+def test_a_mirrored_webcam_reads_the_same(default_model, astronaut, hopper):
+    """Many streamers mirror their webcam in OBS: the default model averages each face with its mirror image (in its
+    graph), so mirroring changes no reading (without it, up to 13 points on these photos)."""
+    crops = [astronaut[60:170, 170:280], hopper[100:330, 150:380], astronaut]
+    mirrored = [np.ascontiguousarray(c[:, ::-1]) for c in crops]
+    np.testing.assert_allclose(default_model.classify_crops(mirrored), default_model.classify_crops(crops), atol=1e-5)
+
+
 def test_no_boxes_gives_empty_probabilities(default_model, astronaut):
     out = default_model.classify(astronaut, np.zeros((0, 4)))
     assert out.shape == (0, len(default_model.labels))

@@ -761,7 +761,7 @@ def test_model_labels_say_how_accurate_and_how_fast(fake_obs):
 
     labels = {v: label for label, v in model_choices()}
     assert labels["mindflow-fer-r3d-r3"] == "MindFlow r3d+r3 — most accurate, 68 % on FER2013, 2.4 ms/face"
-    assert labels["mindflow-ferplus-r3d"] == "MindFlow r3d — 83 % on FER+, 0.5 ms/face"
+    assert labels["mindflow-ferplus-r3d"] == "MindFlow r3d — 83 % on FER+, 1.0 ms/face"
     assert labels["fer-mini-xception"] == "mini-Xception — lightest, 58 % on FER2013, 0.4 ms/face"
 
 
