@@ -19,7 +19,9 @@ Facts this relies on are in ``../shared/OBS-NOTES.md`` (measured with OBS 29.0.2
   none), never to the process group: xvfb-run is a shell that dies of a SIGINT meant for OBS.
 - :func:`check_clean_exit` tells OBS's own shutdown faults from MindFlow's: when OBS crashes, leaks or hangs at exit,
   the same scene collection is run again without MindFlow's script (control runs); if a control run fails the same
-  way it is OBS's fault (a warning with both logs), otherwise the test fails.
+  way it is OBS's fault (a warning with both logs), otherwise the test fails. A control run also repeats what the
+  test did beside OBS (``control_action``). A crashed OBS's core dump is read with gdb: the crashed thread's frames
+  go into the report, all stacks into ``obs-crash-stacks.txt`` (docs/obs30-exit-crash.md).
 - Script output lands in ``$XDG_CONFIG_HOME/obs-studio/logs/<date>.txt``.
 
 Nothing here imports the engine or obspython: it only writes files and runs a process.
@@ -31,6 +33,7 @@ import dataclasses
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -38,7 +41,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "obs_mindflow" / "mindflow_obs.py"
@@ -108,6 +111,9 @@ class ObsConfig:
     # Hooks' settings added in control runs only (check_clean_exit): what MindFlow did to OBS in the run, done by the
     # hooks instead — e.g. a moment's scene switch ("switch_scene", "switch_scene_after_s", "switch_back_after_s").
     control_hooks: dict[str, Any] = field(default_factory=dict)
+    # What the test did beside OBS during the run, done again in each control run once its recording started (called
+    # with the control's workdir) — e.g. the install test's pip install, whose load is part of the run.
+    control_action: Callable[[Path], None] | None = None
     collections: tuple[str, ...] = ("MindFlowE2E",)
     video: Path = SAMPLE
     base: tuple[int, int] = (1280, 720)
@@ -249,7 +255,7 @@ class ObsResult:
     killed: bool
     log: str
     elapsed_s: float
-    diagnostics: str = ""      # stacks of a hung OBS (see ObsProcess.stop)
+    diagnostics: str = ""      # stacks of a hung OBS, or of a crashed one from its core dump (see ObsProcess.stop)
     run: "ObsProcess | None" = field(default=None, repr=False)   # the run (for a control run: check_clean_exit)
 
     @property
@@ -312,6 +318,32 @@ def descendants(root: int) -> list[int]:
     return out
 
 
+def crashed_thread_frames(bt: str) -> list[str]:
+    """The crashed thread's frames (``#0 …``, ``#1 …``) from the output of gdb's ``info threads``, ``bt``, ``thread
+    apply all bt`` on a core dump: the run of frame lines right after the threads table."""
+    lines = bt.splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("Id") and "Target Id" in ln), None)
+    if start is None:
+        return []
+    i = start + 1
+    while i < len(lines) and not lines[i].startswith("#"):
+        i += 1
+    frames = []
+    while i < len(lines) and lines[i].startswith("#"):
+        frames.append(lines[i])
+        i += 1
+    return frames
+
+
+def _allow_core_dumps() -> None:
+    """In OBS's process before it starts: let a crash leave a core dump (soft limit up to the hard one), which
+    :meth:`ObsProcess.stop` reads for the crash's stacks and deletes."""
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.getrlimit(resource.RLIMIT_CORE)[1],) * 2)
+    except (ValueError, OSError):
+        pass
+
+
 class ObsProcess:
     """One OBS run. ``start()``, ``wait_for(regex)``, ``stop()`` (SIGINT, SIGKILL after a timeout)."""
 
@@ -357,7 +389,8 @@ class ObsProcess:
         self.t0 = time.monotonic()
         # A new session: a Ctrl-C in the terminal that runs pytest does not reach OBS. Signals go to OBS's own pid.
         self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=self.env(), cwd=str(self.cfg.workdir), start_new_session=True)
+                                     env=self.env(), cwd=str(self.cfg.workdir), start_new_session=True,
+                                     preexec_fn=_allow_core_dumps)
         out.close()
         return self
 
@@ -434,6 +467,8 @@ class ObsProcess:
                 killed = True
                 diagnostics = self._hang_diagnostics(pid) if self.diagnose else "(stacks not collected)"
                 self.kill()
+        if not killed:
+            diagnostics = self._crash_diagnostics()
         self.result = ObsResult(self.proc.returncode, killed, self.log(), time.monotonic() - self.t0, diagnostics,
                                 run=self)
         return self.result
@@ -445,6 +480,36 @@ class ObsProcess:
             return False
         self.cfg.quit_file.touch()
         return self.wait_for(r"MindFlow e2e: closing OBS's main window", timeout) is not None
+
+    def _crash_diagnostics(self) -> str:
+        """The native stacks of a crashed OBS from its core dump (``core`` or ``core.PID`` in its working folder, where
+        the kernel writes it with the default ``core_pattern``; a piped pattern such as systemd-coredump leaves none
+        here), read with gdb where installed, into ``obs-crash-stacks.txt``; the core (hundreds of MB) is deleted.
+        ``""`` when OBS did not crash or left no core."""
+        cores = [p for p in self.cfg.workdir.glob("core*") if p.is_file() and re.fullmatch(r"core(\.\d+)?", p.name)]
+        if not cores:
+            return ""
+        core = max(cores, key=lambda p: p.stat().st_mtime)
+        try:
+            if not self.diagnose:
+                return "(a core dump was left; stacks not collected)"
+            obs_bin = shutil.which("obs")
+            if obs_bin is None or shutil.which("gdb") is None:
+                return f"(a core dump was left; no gdb or obs on PATH to read it: {core})"
+            try:
+                bt = subprocess.run(["gdb", "-batch", "-ex", "info threads", "-ex", "bt 40", "-ex",
+                                     "thread apply all bt 25", obs_bin, str(core)],
+                                    capture_output=True, text=True, timeout=120).stdout
+            except (OSError, subprocess.SubprocessError) as exc:
+                return f"(gdb could not read the core dump: {exc})"
+            out = self.cfg.workdir / "obs-crash-stacks.txt"
+            out.write_text(bt, encoding="utf-8")
+            signal_line = next((ln for ln in bt.splitlines() if ln.startswith("Program terminated")), "")
+            frames = "\n".join("    " + ln for ln in crashed_thread_frames(bt))
+            return f"native stacks from the core dump: {out}\n  {signal_line}\n  the crashed thread:\n{frames}"
+        finally:
+            for c in cores:
+                c.unlink(missing_ok=True)
 
     def _hang_diagnostics(self, pid: int | None) -> str:
         if pid is None:
@@ -631,7 +696,8 @@ class ControlVerdict:
                 parts.append(_fault_lines(res))
         parts.append("  logs: " + ", ".join(str(p) for p in self.logs))
         if self.result.diagnostics:
-            parts.append("  stacks of the hung OBS (with MindFlow):\n" + self.result.diagnostics)
+            what = "hung" if self.result.killed else "crashed"
+            parts.append(f"  stacks of the {what} OBS (with MindFlow):\n" + self.result.diagnostics)
         return "\n".join(p for p in parts if p)
 
 
@@ -657,6 +723,8 @@ def control_runs(run: ObsProcess, faults: list[str], attempts: int | None = None
             ctl.wait_for(r"MindFlow e2e: hooks loaded", 90)
             if run.start_recording:
                 ctl.wait_for(r"==== Recording Start", 60)
+            if cfg.control_action is not None:
+                cfg.control_action(cfg.workdir)
             time.sleep(max(0.0, (run.stop_requested_s or 0.0) - (time.monotonic() - ctl.t0)))
             res = ctl.stop(timeout=run.stop_timeout)
         cf = exit_faults(res)
@@ -684,6 +752,9 @@ def _keep_logs(run: ObsProcess, controls: list[ObsResult]) -> list[Path]:
         shutil.copy(p, dest / f"{name}.log")
         if r.stdout_path.is_file():
             shutil.copy(r.stdout_path, dest / f"{name}-stdout.txt")
+        for extra in ("obs-crash-stacks.txt", "hang-native-stacks.txt"):
+            if (r.cfg.workdir / extra).is_file():
+                shutil.copy(r.cfg.workdir / extra, dest / f"{name}-{extra}")
         kept.append(dest / f"{name}.log")
     return kept
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -34,6 +35,25 @@ def _deps_folder(python: str) -> Path:
     return deps_dir(tuple(int(x) for x in version.group(1).split(".")))
 
 
+def _recording_seconds(log: str) -> float:
+    """Seconds from "Recording Start" to "Recording Stop" in an OBS log (a control run stops its recording as late)."""
+    def at(marker: str) -> float:
+        m = re.search(r"^(\d+):(\d+):(\d+\.\d+): " + re.escape(marker), log, re.M)
+        assert m, f"no {marker!r} line in the OBS log"
+        return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+    return round(at("==== Recording Stop") - at("==== Recording Start"), 2)
+
+
+def _pip_install_beside(python: str, wheels: Path, requirements: Path, workdir: Path) -> None:
+    """A control run's stand-in for the install (check_clean_exit): the same pip install of the same wheels, from
+    outside OBS — its load on the machine while OBS records is part of the run (OBS 30.2 crashes at exit under
+    such load without MindFlow too: docs/obs30-exit-crash.md)."""
+    target = workdir / "pip-target"
+    subprocess.run([python, "-m", "pip", "install", "--no-index", "--find-links", str(wheels), "--no-cache-dir",
+                    "--target", str(target), "-r", str(requirements)], capture_output=True, timeout=INSTALL_TIMEOUT_S)
+    shutil.rmtree(target, ignore_errors=True)
+
+
 def test_install_button_brings_mindflow_alive_from_a_wheelhouse(obs_ready, tmp_path):
     folder = _deps_folder(obs_ready)
     assert folder.is_dir(), f"the e2e fixture installs {folder}"
@@ -49,7 +69,8 @@ def test_install_button_brings_mindflow_alive_from_a_wheelhouse(obs_ready, tmp_p
                     script_settings={"video_source": WEBCAM, "text_source": TEXT, "report_dir": str(tmp_path / "r"),
                                      "rate_hz": 5.0, "min_report_s": 0},
                     hooks=panel_hooks(tmp_path),
-                    extra_env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels), "PIP_NO_CACHE_DIR": "1"})
+                    extra_env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels), "PIP_NO_CACHE_DIR": "1"},
+                    control_action=lambda workdir: _pip_install_beside(obs_ready, wheels, requirements, workdir))
     with ObsProcess(cfg) as run:
         assert run.wait_for(r"==== Recording Start", 90), "OBS did not start recording:\n" + run.log()[-3000:]
         log = run.log()
@@ -78,6 +99,13 @@ def test_install_button_brings_mindflow_alive_from_a_wheelhouse(obs_ready, tmp_p
         p = panel.send("press refresh")                   # the same open panel, now whole
         assert p["deps"] is None and p["session"] == "Stop session", p.describe()
         assert "Session running since" in p["status"] and p["video_source"] is not None
+        # The recording stops before OBS exits: OBS 30.2 crashes now and then when it exits while recording after
+        # such a load (reproduced without MindFlow: docs/obs30-exit-crash.md); exiting while recording is tested
+        # elsewhere (test_obs_e2e) without a pip install beside it.
+        panel.send("record stop")
+        assert run.wait_for(r"MindFlow session summary", 60), run.log()[-3000:]
+        assert run.wait_for(r"==== Recording Stop", 60), run.log()[-3000:]
+        cfg.control_hooks = {"stop_after_s": _recording_seconds(run.log())}
         result = run.stop(timeout=30)
 
     assert "Traceback" not in result.log, "\n".join(result.script_lines())
