@@ -87,6 +87,7 @@ def script_load(settings):
                                       "mindflow.pause": _on_hotkey_pause, "mindflow.reset": _on_hotkey_reset})
     obs.obs_frontend_add_event_callback(_on_frontend_event)
     obs.timer_add(_on_timer, int(1000 / TEXT_UPDATE_HZ))
+    obs.signal_handler_connect(obs.obs_get_signal_handler(), "source_rename", _on_source_rename)
     status = _deps.check()
     if not status.ok:
         obs.script_log(obs.LOG_WARNING, "MindFlow: " + _deps.describe_missing(status))
@@ -132,6 +133,8 @@ def script_unload():
         load.hotkeys.unregister()      # first, while OBS most likely still has this script as the current one
     unregister_callback(obs.timer_remove, _on_timer, "the text timer")
     unregister_callback(obs.obs_frontend_remove_event_callback, _on_frontend_event, "the frontend callback")
+    unregister_callback(lambda cb: obs.signal_handler_disconnect(obs.obs_get_signal_handler(), "source_rename", cb),
+                        _on_source_rename, "the rename signal")
     if s is not None:
         s.unload()
     if load is not None:
@@ -153,16 +156,12 @@ def script_properties():
     from obs_mindflow.obs.moments import ACTION_LABELS, trigger_choices
 
     s = _script
-    names = ("video_source", "text_source", "action_trigger", "action_source", "action_scene")
-    current = dict.fromkeys(names, "")
+    current = _current(_LISTS)
     report_dir = str(default_report_dir())
     labels = ()
     if s is not None:
-        current = {k: getattr(s.settings, k) for k in names}
         report_dir = str(s.settings.report_root())
         labels = s.host.card.labels if s.host is not None else ()
-    elif _load is not None:
-        current = {k: obs.obs_data_get_string(_load.settings, k) for k in names}
     moment_lists = {"action": [(label, value) for value, label in ACTION_LABELS],
                     "action_trigger": trigger_choices(labels, current["action_trigger"]),
                     "action_source": [(n, n) for n in sources.shown_source_names()],
@@ -173,6 +172,37 @@ def script_properties():
                          report_dir=report_dir, moment_lists=moment_lists)
     _panel.apply(props, _view(), force_status=True)
     return props
+
+
+#: The panel's lists whose items change while OBS runs (sources and scenes added, renamed, removed; the model's
+#: labels).
+_LISTS = ("video_source", "text_source", "action_trigger", "action_source", "action_scene")
+
+
+def _current(names):
+    """The settings' values of ``names``, as OBS's properties view reads them (the script's settings object)."""
+    if _load is not None:
+        return {k: obs.obs_data_get_string(_load.settings, k) for k in names}
+    return dict.fromkeys(names, "")
+
+
+def _lists():
+    """The items the panel's changing lists should hold now (:func:`obs_mindflow.obs.panel.list_items`)."""
+    from obs_mindflow.obs import sources
+    from obs_mindflow.obs.moments import trigger_choices
+
+    current = _current(_LISTS)
+    s = _script
+    labels = s.host.card.labels if s is not None and s.host is not None else ()
+    items = _panel.list_items
+    return {"video_source": items(sources.video_source_choices(), current["video_source"], _panel.VIDEO_EMPTY),
+            "text_source": items([(n, n) for n in sources.text_source_names()], current["text_source"],
+                                 _panel.TEXT_EMPTY),
+            "action_trigger": items(trigger_choices(labels, current["action_trigger"]), current["action_trigger"]),
+            "action_source": items([(n, n) for n in sources.shown_source_names()], current["action_source"],
+                                   _panel.ACTION_SOURCE_EMPTY),
+            "action_scene": items([(n, n) for n in sources.scene_names()], current["action_scene"],
+                                  _panel.ACTION_SCENE_EMPTY)}
 
 
 def _view():
@@ -211,9 +241,12 @@ def _missing_view():
     return _panel.PanelView(items, status_key=f"{state}|{install.phase if install else ''}")
 
 
-def _refresh(props, force_status=True):
-    """Bring the open panel up to date (``force_status``: also the status's "as of" time — after a button)."""
-    return _panel.apply(props, _view(), force_status)
+def _refresh(props, force_status=True, typing=False):
+    """Bring the open panel up to date, its lists too (``force_status``: also the status's "as of" time — after a
+    button; ``typing``: a key typed in a text field — nothing is redrawn, see :func:`obs_mindflow.obs.panel.apply`).
+    ``True`` when OBS must redraw it."""
+    lists = False if typing or _script is None else _panel.refresh_lists(props, _lists())
+    return _panel.apply(props, _view(), force_status, typing) or lists
 
 
 # ==================================================================================================================
@@ -223,6 +256,13 @@ def _refresh(props, force_status=True):
 def _on_frontend_event(event):
     if _script is not None:
         _script.frontend_event(event)
+
+
+def _on_source_rename(calldata):
+    # libobs's global signal, on the thread that renamed the source: only queued here (the timer applies it)
+    s = _script
+    if s is not None:
+        s.renames.add(obs.calldata_string(calldata, "prev_name"), obs.calldata_string(calldata, "new_name"))
 
 
 def _on_timer():
@@ -276,58 +316,31 @@ def _on_button_refresh(props, prop):
     return _refresh(props) or True
 
 
-def _on_button_calibrate(props, prop):
-    if _script is not None:
-        _script.calibration.toggle()
-    return _refresh(props) or True
+def _button(action):
+    """A button callback (a plain function, as OBS's binding needs) running ``action(script)``, then the redraw."""
+    def callback(props, prop):
+        if _script is not None:
+            action(_script)
+        return _refresh(props) or True
+    return callback
 
 
-def _on_button_clear_calibration(props, prop):
-    if _script is not None:
-        _script.calibration.clear()
-    return _refresh(props) or True
-
-
-def _on_button_open_report(props, prop):
-    if _script is not None:
-        _script.open_last_report()
-    return _refresh(props) or True
-
-
-def _on_button_open_history(props, prop):
-    if _script is not None:
-        _script.open_history()
-    return _refresh(props) or True
-
-
-def _on_button_open_reports(props, prop):
-    if _script is not None:
-        _script.open_report_folder()
-    return _refresh(props) or True
-
-
-def _on_button_add_overlay(props, prop):
-    if _script is not None:
-        _script.add_overlay_source()
-    return _refresh(props) or True
-
-
-def _on_button_write_report(props, prop):
-    if _script is not None:
-        _script.write_report_now()
-    return _refresh(props) or True
-
-
-def _on_button_reset(props, prop):
-    if _script is not None:
-        _script.reset_session()
-    return _refresh(props) or True
+_on_button_calibrate = _button(lambda s: s.calibration.toggle())
+_on_button_clear_calibration = _button(lambda s: s.calibration.clear())
+_on_button_open_report = _button(lambda s: s.open_last_report())
+_on_button_open_history = _button(lambda s: s.open_history())
+_on_button_open_reports = _button(lambda s: s.open_report_folder())
+_on_button_add_overlay = _button(lambda s: s.add_overlay_source())
+_on_button_write_report = _button(lambda s: s.write_report_now())
+_on_button_reset = _button(lambda s: s.reset_session())
 
 
 def _on_modified(props, prop, settings):
     # OBS calls script_update (with the new value) just before this: the view is already up to date. Redraw only
-    # when something shown changed — a redraw while typing or dragging a slider would get in the user's way.
-    return _refresh(props, force_status=False)
+    # when something shown changed, and never for a key typed in a text field (a redraw replaces the field under
+    # the cursor: keys typed meanwhile are lost).
+    typing = obs.obs_property_get_type(prop) == obs.OBS_PROPERTY_TEXT
+    return _refresh(props, force_status=False, typing=typing)
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -554,6 +554,28 @@ def make_fake_obs():
     o.obs_property_text_set_info_type = lambda p, t: setattr(p, "info_type", t)
     o.obs_property_text_set_info_word_wrap = lambda p, w: None
     o.obs_property_set_modified_callback = lambda p, cb: setattr(p, "callback", cb)
+    o.obs_property_list_item_count = lambda p: len(p.items)
+    o.obs_property_list_item_name = lambda p, i: p.items[i][0]
+    o.obs_property_list_item_string = lambda p, i: p.items[i][1]
+    o.obs_property_list_clear = lambda p: p.items.clear()
+    kinds = {"bool": 1, "int": 2, "float": 3, "text": 4, "path": 5, "list": 6, "button": 8, "group": 12}
+    o.__dict__.update({f"OBS_PROPERTY_{k.upper()}": v for k, v in kinds.items()})
+    o.obs_property_get_type = lambda p: kinds[p.kind]
+    # signals: libobs's global handler (a rename in OBS calls the connected callbacks with its calldata)
+    o.signals = {}
+    o.obs_get_signal_handler = lambda: "global"
+    o.signal_handler_connect = lambda sh, name, cb: o.signals.setdefault((sh, name), []).append(cb)
+    o.signal_handler_disconnect = lambda sh, name, cb: (  # obs-scripting: nothing when not connected
+        cb in o.signals.get((sh, name), []) and o.signals[(sh, name)].remove(cb))
+    o.calldata_string = lambda cd, key: cd[key]
+
+    def rename_source(old, new):
+        src = o.sources.pop(old)
+        src.name = new
+        o.sources[new] = src
+        for cb in list(o.signals.get(("global", "source_rename"), [])):
+            cb({"source": src, "prev_name": old, "new_name": new})
+    o.rename_source = rename_source
     # graphics
 
     def enter():
@@ -726,7 +748,7 @@ def test_properties_have_the_right_names_and_types(entry, fake_obs, tmp_path):
     for name, kind in expected.items():
         p = prop(props, name)
         assert p is not None and p.kind == kind, f"property {name}: {p and p.kind} != {kind}"
-    assert list(props.items)[:3] == ["status", "status_key", "setup"]      # the status first
+    assert list(props.items)[:4] == ["status", "status_key", "redraw_pending", "setup"]      # the status first
     assert list(props.items).index("refresh") < list(props.items).index("video_source")   # above the fold
     assert prop(props, "status").text_type == fake_obs.OBS_TEXT_INFO
     assert prop(props, "rate_hz").range == (1.0, 15.0)
@@ -1629,4 +1651,127 @@ def test_the_uncertain_threshold_is_the_model_s_own_unless_the_streamer_sets_one
     data.values["uncertain_below"] = 0                 # back to the model's own
     entry.script_update(data)
     assert script.host.analyzer.smoother.options.min_confidence == card.uncertain["min_confidence"]
+    entry.script_unload()
+
+
+# ====================================================================================================================
+# Issue 23: lists that follow the sources, renames that keep working, typing that keeps its keys
+# ====================================================================================================================
+
+def obs_redraw(props, data):
+    """What OBS's properties view does when a callback returned True (``UI/properties-view.cpp``,
+    ``RefreshProperties`` → ``AddList``): a list whose setting is not among its values gets its first value written
+    into the setting ("trigger a settings update if the index was not found"), then ``script_update`` and the
+    list's modified callback run."""
+    def lists(p):
+        for q in p.items.values():
+            if q.kind == "group":
+                yield from lists(q.content)
+            elif q.kind == "list":
+                yield q
+    changed = []
+    for q in lists(props):
+        values = [v for _, v in q.items]
+        if values and data.get(q.name, "") not in values:
+            data.values[q.name] = values[0]
+            changed.append(q)
+    for q in changed:
+        sys.modules["mindflow_obs"].script_update(data)
+        if q.callback is not None:
+            q.callback(props, q, data)
+    return [q.name for q in changed]
+
+
+def list_values(props, name):
+    return [v for _, v in prop(props, name).items]
+
+
+def test_lists_follow_sources_added_after_the_panel_was_opened(entry, fake_obs, tmp_path):
+    o = fake_obs
+    data = settings_data(o, tmp_path)
+    load(entry, o, data)
+    props = entry.script_properties()
+    assert "Cam B" not in list_values(props, "video_source")
+    o.add_source("Cam B", "ffmpeg_source", 1)          # added in OBS's Sources dock while the panel is open
+    o.add_source("Caption", "text_ft2_source", 1)
+    assert prop(props, "refresh").callback(props, None) is True
+    assert "Cam B" in list_values(props, "video_source") and "Caption" in list_values(props, "text_source")
+    assert "Cam B" in list_values(props, "action_source")
+    assert ("Cam B — Media Source", "Cam B") in prop(props, "video_source").items
+    rate = prop(props, "hide_negative_share")          # any other callback brings them too (and redraws once)
+    o.add_source("Cam C", "ffmpeg_source", 1)
+    data.values["hide_negative_share"] = False
+    entry.script_update(data)
+    assert rate.callback(props, rate, data) is True and "Cam C" in list_values(props, "video_source")
+    assert rate.callback(props, rate, data) is False   # nothing new: no redraw
+    entry.script_unload()
+
+
+def test_a_renamed_source_keeps_working_through_the_next_button_press(entry, fake_obs, tmp_path):
+    o = fake_obs
+    data = settings_data(o, tmp_path)
+    script = load(entry, o, data)
+    props = entry.script_properties()
+    prop(props, "session").callback(props, prop(props, "session"))
+    assert run_ticks(entry, script, 20, until=lambda: script.capture.captures >= 1)
+    o.rename_source("Webcam", "Cam2")                  # renamed in the Sources dock during the session
+    o.rename_source("Emotion text", "Caption")
+    run_ticks(entry, script, 0.3)
+    assert data.values["video_source"] == "Cam2" and script.settings.video_source == "Cam2"
+    assert data.values["text_source"] == "Caption" and script.settings.text_source == "Caption"
+    assert prop(props, "refresh").callback(props, None) is True
+    assert obs_redraw(props, data) == [], "OBS's redraw changed a setting"
+    assert data.values["video_source"] == "Cam2" and "Webcam" not in list_values(props, "video_source")
+    n = script.capture.captures
+    assert run_ticks(entry, script, 20, until=lambda: script.capture.captures > n)
+    assert shows(props, "last_error") is None and "source" not in script.problems
+    text = o.sources["Caption"]
+    assert run_ticks(entry, script, 20, until=lambda: text.updates and text.updates[-1]["text"] == "happy")
+    o.sources["Cam2"].removed = True                   # removed: said so, the setting kept (as missing)
+    run_ticks(entry, script, 1.5)
+    assert prop(props, "refresh").callback(props, None) is True
+    assert obs_redraw(props, data) == [] and data.values["video_source"] == "Cam2"
+    assert ("Cam2 (missing)", "Cam2") in prop(props, "video_source").items
+    assert "'Cam2' was removed" in shows(props, "last_error")
+    entry.script_unload()
+
+
+def test_a_source_renamed_outside_a_session_is_followed(entry, fake_obs, tmp_path):
+    o = fake_obs
+    data = settings_data(o, tmp_path, action="show_source", action_source="Webcam")
+    script = load(entry, o, data)
+    o.rename_source("Webcam", "Face")
+    run_ticks(entry, script, 0.2)
+    assert data.values["video_source"] == "Face" == script.settings.video_source == script.settings.action_source
+    assert "source 'Webcam' renamed to 'Face'" in logged(o)
+    entry.script_unload()
+    assert o.signals[("global", "source_rename")] == [], "the rename callback is still connected after unload"
+
+
+def test_typing_never_redraws_the_panel_and_the_next_click_shows_what_changed(entry, fake_obs, tmp_path):
+    o = fake_obs
+    data = settings_data(o, tmp_path, template="{emotion}")
+    script = load(entry, o, data)
+    props = entry.script_properties()
+    template = prop(props, "template")
+    redraws = []
+    typed = "{emotion} ({confidence})"
+    for n in range(len("{emotion}") + 1, len(typed) + 1):   # key by key, through states with and without a problem
+        data.values["template"] = typed[:n]
+        entry.script_update(data)
+        redraws.append(template.callback(props, template, data))
+        if typed[:n] == "{emotion} ({conf":
+            assert "Not used yet" in shows(props, "template_note")     # in place, for the next redraw
+    assert redraws == [False] * len(redraws), f"the panel redrew under the cursor: {redraws}"
+    assert script.settings.template == typed
+    data.values["template"] = "{emotion} ({conf"       # a problem left in the field, then another control is used
+    entry.script_update(data)
+    assert template.callback(props, template, data) is False
+    box = prop(props, "hide_negative_share")
+    assert box.callback(props, box, data) is True       # the redraw that was held back
+    assert box.callback(props, box, data) is False
+    idle = prop(props, "idle_text")
+    data.values["idle_text"] = "back soon"
+    entry.script_update(data)
+    assert idle.callback(props, idle, data) is False
     entry.script_unload()

@@ -122,6 +122,7 @@ class SourceCapture:
         self._source = None
         self._held_name = ""
         self._wanted = ""
+        self._removed = ""              # the name of the held source OBS removed (until one is found again)
         self._showing_held = False
         self._next_lookup = 0.0
         self._next_due = 0.0
@@ -160,6 +161,7 @@ class SourceCapture:
         src = self._source
         if src is not None:
             if obs.obs_source_removed(src):
+                self._removed = self.source_name
                 self._drop_source()
                 self._set_problem(f"video source '{self.source_name}' was removed; choose another in the "
                                   f"MindFlow script settings")
@@ -181,14 +183,16 @@ class SourceCapture:
         self._next_lookup = now + LOOKUP_RETRY_S
         src = obs.obs_get_source_by_name(self.source_name)
         if src is None:
-            self._set_problem(f"video source '{self.source_name}' not found (renamed or removed?); choose it again "
-                              f"in the MindFlow script settings")
+            if self._removed != self.source_name:        # a removal seen while held keeps its own message
+                self._set_problem(f"video source '{self.source_name}' not found (renamed or removed?); choose it "
+                                  f"again in the MindFlow script settings")
             return None
         if not (obs.obs_source_get_output_flags(src) & obs.OBS_SOURCE_VIDEO):
             obs.obs_source_release(src)
             self._set_problem(f"source '{self.source_name}' has no video; choose a webcam or another video source")
             return None
         self._source, self._held_name, self._wanted = src, self.source_name, self.source_name
+        self._removed = ""
         if self.showing == "hold":
             obs.obs_source_inc_showing(src)
             self._showing_held = True

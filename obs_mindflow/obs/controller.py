@@ -26,7 +26,6 @@ thread and are handed to the UI thread (``run_on_ui_thread``) before they touch 
 from __future__ import annotations
 
 import collections
-import dataclasses
 import time
 from datetime import datetime
 from pathlib import Path
@@ -51,6 +50,7 @@ from .moments import Moments
 from .obsdata import read_settings
 from .overlayout import OverlayOutput, ViewerOverlay
 from .panel import PanelView
+from .renames import Renames, follow_renames
 from .scriptlog import PackageLogging, ScriptLog
 from .settings import Settings, validate
 from .textout import TextOutput
@@ -85,6 +85,7 @@ class MindFlowScript:
         self.last_result = ""
         self.last_report: Path | None = None
         self.pending_ui: collections.deque = collections.deque()   # UI work when no UI-thread queue exists
+        self.renames = Renames()    # sources renamed in OBS (the entry module's signal callback adds them)
         self.closed = False
         self._logging = PackageLogging(self.log)
         self._engine_key: tuple | None = None
@@ -432,20 +433,12 @@ class MindFlowScript:
         if self._settings_changed_at is not None and time.monotonic() - self._settings_changed_at >= \
                 SETTINGS_LOG_QUIET_S:
             self._log_settings()
-        if self.capture.renamed_to:
-            self._follow_rename(self.capture.renamed_to)
+        follow_renames(self)
         self.moments.tick()
         host = self.host
         wanted = host is not None and host.capturing
         self.set_problem("source", self.capture.problem if wanted else "")
         self.text.update(host)
-
-    def _follow_rename(self, new: str) -> None:
-        if self.settings_data is not None:
-            obs.obs_data_set_string(self.settings_data, "video_source", new)
-        self.settings = dataclasses.replace(self.settings, video_source=new)
-        self.text.settings = self.settings
-        self.capture.follow_rename(new)
 
     # ---------------------------------------------------------------- what the panel shows (UI thread)
     def panel_view(self, now: datetime | None = None) -> PanelView:

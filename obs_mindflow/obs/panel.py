@@ -46,9 +46,17 @@ from .template import PLACEHOLDERS, PRIVATE_PLACEHOLDERS
 
 NORMAL, WARNING, ERROR = "normal", "warning", "error"
 
+#: A hidden property: "1" while what the properties say differs from the widgets OBS shows (changed in place while
+#: the user typed, without a redraw), so the next callback that may redraw does.
+REDRAW_PENDING = "redraw_pending"
+
 #: The panel's status key lives in the properties object itself (a hidden property), so :func:`apply` can tell a
 #: real change from a new "as of" time without any memory of its own.
 STATUS_KEY = "status_key"
+
+#: The first entry of the source lists (no source).
+VIDEO_EMPTY, TEXT_EMPTY, ACTION_SOURCE_EMPTY, ACTION_SCENE_EMPTY = ("(choose your webcam)", "(none)",
+                                                                    "(choose a source)", "(choose a scene)")
 
 #: Properties that are settings (saved values): hidden while the packages are missing.
 SETTINGS = ("video_source", "text_source", "template", "template_note", "hide_negative_share", "idle_text",
@@ -57,7 +65,7 @@ SETTINGS = ("video_source", "text_source", "template", "template_note", "hide_ne
 #: Properties shown only while the packages are missing.
 DEPS_ONLY = ("deps", "install_deps", "check_deps")
 #: Every property of the panel (tests and the e2e hooks read the panel by these names).
-NAMES = ("status", STATUS_KEY, "setup", "last_error", "deps", "install_deps", "check_deps", "session", "refresh",
+NAMES = ("status", STATUS_KEY, REDRAW_PENDING, "setup", "last_error", "deps", "install_deps", "check_deps", "session", "refresh",
          "calibrate", "clear_calibration", "result", "open_report", "history", "open_history", "video_source", "text_source", "template",
          "template_note", "hide_negative_share", "idle_text", "rate_hz", "model", "calibration_s",
          "calibrate_each_session", "nudge_enabled", "report_dir", "min_report_s", "open_reports", "advanced",
@@ -100,16 +108,46 @@ def _info(props: Any, name: str, text: str = "") -> Any:
     return p
 
 
+def list_items(choices: list[tuple[str, str]], current: str, empty: str | None = None) -> list[tuple[str, str]]:
+    """What a list shows: ``empty`` (a first entry for ``""``), then the ``current`` value as "NAME (missing)" when
+    it is not among ``choices`` (OBS's properties view writes a list's first value into the setting when the
+    setting's value is not in the list — a renamed or removed source would silently become "no webcam"), then the
+    ``(label, value)`` choices."""
+    items = [(empty, "")] if empty is not None else []
+    if current and current not in [v for _, v in choices]:
+        items.append((f"{current} (missing)", current))
+    return items + list(choices)
+
+
+def fill_list(p: Any, items: list[tuple[str, str]]) -> bool:
+    """Make list property ``p`` hold ``items`` (``(label, value)``), in place; ``True`` when it changed."""
+    count = obs.obs_property_list_item_count(p)
+    have = [(obs.obs_property_list_item_name(p, i), obs.obs_property_list_item_string(p, i)) for i in range(count)]
+    if have == items:
+        return False
+    obs.obs_property_list_clear(p)
+    for text, value in items:
+        obs.obs_property_list_add_string(p, text, value)
+    return True
+
+
+def refresh_lists(props: Any, lists: dict[str, list[tuple[str, str]]]) -> bool:
+    """Bring the lists of an open panel up to date (sources added, renamed or removed since it was built):
+    ``lists`` {property name: its items (:func:`list_items`)}; ``True`` when any changed (OBS must redraw)."""
+    changed = False
+    for name, items in lists.items():
+        p = obs.obs_properties_get(props, name)
+        if p is not None:
+            changed = fill_list(p, items) or changed
+    return changed
+
+
 def _string_list(props: Any, name: str, label: str, choices: list[tuple[str, str]], current: str,
                  modified: Callable[..., Any], empty: str | None = None) -> Any:
     """A list of ``(label, value)`` choices; ``empty``: a first entry for ``""``; the ``current`` value is kept (as
     missing) when it is not among them."""
     p = obs.obs_properties_add_list(props, name, label, obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING)
-    if empty is not None:
-        obs.obs_property_list_add_string(p, empty, "")
-    if current and current not in [v for _, v in choices]:
-        obs.obs_property_list_add_string(p, f"{current} (missing)", current)
-    for text, value in choices:
+    for text, value in list_items(choices, current, empty):
         obs.obs_property_list_add_string(p, text, value)
     obs.obs_property_set_modified_callback(p, modified)
     return p
@@ -139,9 +177,9 @@ def _moments_group(props: Any, modified: Callable[..., Any], lists: dict[str, li
     _string_list(grp, "action_trigger", "Which moments", lists["action_trigger"], current.get("action_trigger", ""),
                  modified)
     _string_list(grp, "action_source", "Source to show", lists["action_source"], current.get("action_source", ""),
-                 modified, empty="(choose a source)")
+                 modified, empty=ACTION_SOURCE_EMPTY)
     _string_list(grp, "action_scene", "Scene to switch to", lists["action_scene"], current.get("action_scene", ""),
-                 modified, empty="(choose a scene)")
+                 modified, empty=ACTION_SCENE_EMPTY)
     obs.obs_properties_add_float_slider(grp, "action_seconds", "For (s)", ACTION_MIN_S, ACTION_MAX_S, 0.5)
     p = obs.obs_properties_add_int(grp, "action_interval_s", "At most one action every (s)", 0, INTERVAL_MAX_S, 10)
     obs.obs_property_set_long_description(p, "However often moments come, OBS acts at most this often.")
@@ -159,8 +197,9 @@ def build(buttons: Callbacks, modified: Callable[..., Any], *, video_sources: li
     the ``(label, value)`` choices of ``action``, ``action_trigger``, ``action_source`` and ``action_scene``."""
     props = obs.obs_properties_create()
     _info(props, "status", "Status: …")
-    p = _info(props, STATUS_KEY, "")
-    obs.obs_property_set_visible(p, False)
+    for hidden in (STATUS_KEY, REDRAW_PENDING):
+        p = _info(props, hidden, "")
+        obs.obs_property_set_visible(p, False)
     p = _info(props, "setup")
     obs.obs_property_text_set_info_type(p, obs.OBS_TEXT_INFO_WARNING)
     p = _info(props, "last_error")
@@ -176,26 +215,13 @@ def build(buttons: Callbacks, modified: Callable[..., Any], *, video_sources: li
     _info(props, "history")
     obs.obs_properties_add_button(props, "open_history", "Open the history page", buttons["open_history"])
 
-    p = obs.obs_properties_add_list(props, "video_source", "Webcam (video source)", obs.OBS_COMBO_TYPE_LIST,
-                                    obs.OBS_COMBO_FORMAT_STRING)
-    obs.obs_property_list_add_string(p, "(choose your webcam)", "")
-    names = [name for _, name in video_sources]
-    if current.get("video_source") and current["video_source"] not in names:
-        obs.obs_property_list_add_string(p, f"{current['video_source']} (missing)", current["video_source"])
-    for label, name in video_sources:
-        obs.obs_property_list_add_string(p, label, name)
+    p = _string_list(props, "video_source", "Webcam (video source)", video_sources, current.get("video_source", ""),
+                     modified, empty=VIDEO_EMPTY)
     obs.obs_property_set_long_description(p, "The source that shows your face: your webcam (or a media source for a "
-                                             "test). It need not be in the current scene.")
-    obs.obs_property_set_modified_callback(p, modified)
-
-    p = obs.obs_properties_add_list(props, "text_source", "Text source (on stream)", obs.OBS_COMBO_TYPE_LIST,
-                                    obs.OBS_COMBO_FORMAT_STRING)
-    obs.obs_property_list_add_string(p, "(none)", "")
-    if current.get("text_source") and current["text_source"] not in text_sources:
-        obs.obs_property_list_add_string(p, f"{current['text_source']} (missing)", current["text_source"])
-    for name in text_sources:
-        obs.obs_property_list_add_string(p, name, name)
-    obs.obs_property_set_modified_callback(p, modified)
+                                             "test). It need not be in the current scene. Sources added since this "
+                                             "panel was drawn appear after any button (Refresh status).")
+    _string_list(props, "text_source", "Text source (on stream)", [(n, n) for n in text_sources],
+                 current.get("text_source", ""), modified, empty=TEXT_EMPTY)
 
     p = obs.obs_properties_add_text(props, "template", "Text template", obs.OBS_TEXT_DEFAULT)
     obs.obs_property_set_long_description(p, "What the text source shows during a session. Placeholders: " + "; ".join(
@@ -265,10 +291,28 @@ def build(buttons: Callbacks, modified: Callable[..., Any], *, video_sources: li
 _KINDS = {NORMAL: "OBS_TEXT_INFO_NORMAL", WARNING: "OBS_TEXT_INFO_WARNING", ERROR: "OBS_TEXT_INFO_ERROR"}
 
 
-def apply(props: Any, view: PanelView, force_status: bool = False) -> bool:
+def apply(props: Any, view: PanelView, force_status: bool = False, typing: bool = False) -> bool:
     """Make ``props`` show ``view``; ``True`` when anything visible changed (return it from the callback so OBS
     redraws). The ``status`` text is replaced only when ``view.status_key`` differs from the one shown, or with
-    ``force_status`` (a button: the user asked, so the "as of" time moves on too)."""
+    ``force_status`` (a button: the user asked, so the "as of" time moves on too).
+
+    ``typing``: called for a key typed in a text field. OBS's redraw replaces every widget under the cursor — keys
+    typed meanwhile are lost (issue 23: "{emotion}" typed at 250 ms a key left "{emot"), so the properties are
+    changed in place and ``False`` is returned; the next callback that is not typing returns ``True`` (a button, a
+    list, a tick box) and OBS shows what changed."""
+    changed = _apply(props, view, force_status)
+    pending = obs.obs_properties_get(props, REDRAW_PENDING)
+    was_pending = pending is not None and obs.obs_property_description(pending) == "1"
+    if typing:
+        if changed and pending is not None and not was_pending:
+            obs.obs_property_set_description(pending, "1")
+        return False
+    if was_pending:
+        obs.obs_property_set_description(pending, " ")
+    return changed or was_pending
+
+
+def _apply(props: Any, view: PanelView, force_status: bool) -> bool:
     changed = False
     key_prop = obs.obs_properties_get(props, STATUS_KEY)
     status_stale = (force_status or key_prop is None or
