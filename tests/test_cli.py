@@ -59,8 +59,8 @@ def test_sample_clip_profile_is_happy_then_neutral(sample_run):
 
 def test_sample_clip_moments_follow_its_script(sample_run):
     """The clip's script (tools/make_sample.py): 0–10 s a smiling face, 10–14 s none, 14–24 s a neutral face, 24–28 s
-    none. The detector confirms a face over 0.4 s and the smoother holds a lost face 0.5 s, so the displayed
-    emotion runs happy ~0.4–11 s and neutral ~14.4–25.4 s: one "Smiles" moment from 0:00 and one "Calm" moment
+    none. The detector confirms a face over 0.4 s, the smoother averages its first 0.6 s before showing a label
+    and holds a lost face 0.5 s, so the displayed emotion runs happy ~1.0–11 s and neutral ~15.0–25.4 s: one "Smiles" moment from 0:00 and one "Calm" moment
     (longer than the 10 s a calm moment needs) from 0:14, in the video's own time."""
     _, reports = sample_run
     folder = next(p for p in reports.iterdir() if p.is_dir())
@@ -72,18 +72,20 @@ def test_sample_clip_moments_follow_its_script(sample_run):
     happy, calm = moments
     assert happy["start_s"] <= 1.5 and 10.0 <= happy["end_s"] <= 12.0 and happy["peak"] > 0.7
     assert abs(calm["start_s"] - 14.0) <= 1.5 and 24.0 <= calm["end_s"] <= 26.5
-    assert (happy["start"], calm["start"]) == ("00:00:00", "00:00:14") and happy["rank"] == 1
+    assert happy["start"] in ("00:00:00", "00:00:01") and calm["start"] in ("00:00:14", "00:00:15")
+    assert happy["rank"] == 1
     assert happy["seconds"] > 9 and calm["seconds"] > 10
     ch = doc["chapters"]                        # two chapters only: YouTube needs three, so no block to paste
     assert not ch["usable"] and ch["text"] == "" and "at least 3" in ch["note"]
-    assert [(c["time"], c["title"]) for c in ch["chapters"]] == [("00:00", "Smiles"), ("00:14", "Calm")]
+    assert [c["title"] for c in ch["chapters"]] == ["Smiles", "Calm"]
+    assert ch["chapters"][0]["time"] == "00:00" and ch["chapters"][1]["time"] == calm["start"][3:]
     rows = list(csv.DictReader((folder / "timeline.csv").open()))
     assert [r["video_seconds"] for r in rows[:3]] == ["0.000", "10.000", "20.000"]
     assert [r["elapsed"] for r in rows[:3]] == ["00:00:00", "00:00:10", "00:00:20"]
     page = (folder / "report.html").read_text()
-    assert 'id="moment-list"' in page and "00:00:14–00:00:25" in page and 'href="../history.html"' in page
+    assert 'id="moment-list"' in page and f"{calm['start']}–00:00:25" in page and 'href="../history.html"' in page
     assert page.count('class="moment"') == 2 and ">00:00:05</text>" in page           # lane and hh:mm:ss ticks
-    assert "Moments: 2 (best: Smiles 00:00:00, Calm 00:00:14)" in sample_run[0].stdout
+    assert f"Moments: 2 (best: Smiles {happy['start']}, Calm {calm['start']})" in sample_run[0].stdout
     assert (reports / "history.html").is_file()
 
 

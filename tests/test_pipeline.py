@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from obs_mindflow.engine import AnalysisResult, Analyzer, DetectorOptions, FaceDetector
+from obs_mindflow.engine import AnalysisResult, Analyzer, DetectorOptions, FaceDetector, SmootherOptions
 from tests.conftest import paste
 
 
@@ -67,7 +67,8 @@ def test_latest_frame_wins_and_drops_are_counted(default_model, astronaut):
 
 def test_results_are_immutable_and_readable_while_the_worker_runs(default_model, astronaut):
     frame = paste((360, 640), astronaut[:360], 60, 0)
-    with Analyzer(default_model, detector_options=PHOTOS) as a:
+    # the first frame's label at once (no warm-up): this test is about results shared across threads
+    with Analyzer(default_model, detector_options=PHOTOS, smoother_options=SmootherOptions(warmup_s=0)) as a:
         seq = a.submit(frame, 0.0)
         r = a.wait_for(seq)
         with pytest.raises(ValueError):

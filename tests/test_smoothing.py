@@ -86,7 +86,7 @@ def test_rate_independence_of_the_smoothed_curve():
     """A step reaches the same smoothed value after 1 s at 5 and at 30 analyses per second."""
     values = {}
     for rate in (5, 30):
-        sm = EmotionSmoother(LABELS)
+        sm = EmotionSmoother(LABELS, SmootherOptions(warmup_s=0))   # the EMA alone
         step = np.eye(len(LABELS))
         sm.update(0.0, step[6])
         n = int(rate * 1.0)
@@ -98,7 +98,7 @@ def test_rate_independence_of_the_smoothed_curve():
 
 
 def test_face_lost_grace_then_empty():
-    sm = EmotionSmoother(LABELS, SmootherOptions(face_lost_grace_s=1.5))
+    sm = EmotionSmoother(LABELS, SmootherOptions(face_lost_grace_s=1.5, warmup_s=0))
     p = np.eye(len(LABELS))[3]
     assert sm.update(0.0, p).label == "happy"
     assert sm.update(1.0, None).label == "happy"
@@ -109,7 +109,7 @@ def test_face_lost_grace_then_empty():
 
 
 def test_long_gap_restarts_from_the_new_input():
-    sm = EmotionSmoother(LABELS, SmootherOptions(max_gap_s=5.0, min_dwell_s=0))
+    sm = EmotionSmoother(LABELS, SmootherOptions(max_gap_s=5.0, min_dwell_s=0, warmup_s=0))
     sm.update(0.0, np.eye(len(LABELS))[3])
     state = sm.update(60.0, np.eye(len(LABELS))[4])
     assert state.probabilities[4] == pytest.approx(1.0)
@@ -122,10 +122,52 @@ def test_wrong_probability_shape(bad):
 
 
 def test_timestamps_going_backwards_do_not_break_it():
-    sm = EmotionSmoother(LABELS)
+    sm = EmotionSmoother(LABELS, SmootherOptions(warmup_s=0))
     sm.update(10.0, np.eye(7)[3])
     state = sm.update(9.0, np.eye(7)[3])
     assert state.label == "happy"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The first reading of a face
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rate", [5, 30])
+def test_a_first_frame_caught_mid_word_is_not_what_is_shown(rate):
+    """A real talking clip: the first frame read "surprise", the next ones neutral. The first label is the mean of
+    the warm-up's readings, shown after ``warmup_s`` — and then held for the dwell, so it must be the right one."""
+    o = SmootherOptions()
+    sm = EmotionSmoother(LABELS, o)
+    surprise, neutral = np.full(7, 0.02), np.full(7, 0.03)
+    surprise[LABELS.index("surprise")] = 0.88
+    neutral[LABELS.index("neutral")] = 0.82
+    shown = []
+    for i in range(int(3 * rate)):
+        t = i / rate
+        shown.append((t, sm.update(t, surprise if i == 0 else neutral).label))
+    assert "surprise" not in {lab for _, lab in shown}
+    first = next(t for t, lab in shown if lab)
+    assert shown[-1][1] == "neutral"
+    assert o.warmup_s <= first <= o.warmup_s + 1 / rate + 1e-9        # the latency the warm-up adds, no more
+
+
+def test_the_warm_up_starts_again_when_a_face_comes_back():
+    o = SmootherOptions(face_lost_grace_s=0.5)
+    sm = EmotionSmoother(LABELS, o)
+    happy, sad = np.eye(7)[3] * 0.9 + 0.1 / 7, np.eye(7)[4] * 0.9 + 0.1 / 7
+    for i in range(10):
+        sm.update(i * 0.2, happy)
+    assert sm.update(2.0, happy).label == "happy"
+    assert sm.update(3.0, None).label == ""                         # lost beyond the grace
+    assert sm.update(3.2, sad).label == ""                          # back: warming up, not "happy" from before
+    assert sm.update(3.2 + o.warmup_s, sad).label == "sad"
+
+
+def test_no_warm_up_shows_the_first_frame_at_once():
+    sm = EmotionSmoother(LABELS, SmootherOptions(warmup_s=0))
+    assert sm.update(0.0, np.eye(7)[3]).label == "happy"
+    with pytest.raises(ValueError, match="warmup_s"):
+        SmootherOptions(warmup_s=-1)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -155,7 +197,7 @@ def test_uncertain_does_not_flicker_on_a_borderline_face(rate):
 def test_a_high_uncertain_threshold_still_lets_a_clear_face_through():
     """A streamer's 90 %: a face read at 96 % leaves "uncertain" (the exit band stops half the way to 1), one at 85 %
     does not."""
-    o = dataclasses.replace(SmootherOptions(), min_confidence=0.9)
+    o = dataclasses.replace(SmootherOptions(), min_confidence=0.9, warmup_s=0)
     for top, expect in ((0.96, "happy"), (0.85, "uncertain")):
         sm = EmotionSmoother(LABELS, o)
         p = np.full(len(LABELS), (1 - top) / (len(LABELS) - 1))
@@ -169,7 +211,7 @@ def test_a_high_uncertain_threshold_still_lets_a_clear_face_through():
 
 
 def test_a_face_that_cannot_be_read_is_uncertain_and_recovers_after_the_hold():
-    o = SmootherOptions()
+    o = SmootherOptions(warmup_s=0)
     sm = EmotionSmoother(LABELS, o)
     p = np.array([0.02, 0.02, 0.02, 0.86, 0.04, 0.02, 0.02])
     t = 0.0
@@ -194,7 +236,7 @@ def test_a_face_that_cannot_be_read_is_uncertain_and_recovers_after_the_hold():
 @pytest.mark.parametrize("rate", [5, 30])
 def test_a_change_between_two_clear_expressions_does_not_pass_through_uncertain(rate):
     trace, _ = _run(rate, 20, lambda t: {"happy": 0.85} if t < 10 else {"neutral": 0.85}, 0.05, 3, SmootherOptions())
-    shown = [lab for t, lab in trace]
+    shown = [lab for t, lab in trace if lab]
     assert "uncertain" not in shown and shown[0] == "happy" and shown[-1] == "neutral"
     switch = next(t for t, lab in trace if lab == "neutral")
     assert switch - 10 <= 1.5

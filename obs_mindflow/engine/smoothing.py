@@ -27,6 +27,11 @@ Default bounds, and why (the tests in ``tests/test_smoothing.py`` check them at 
   second) so a missed detection does not blank the display; after that the display is empty (``""``) and the
   smoothed state is cleared.
 
+- *A face appears*: the first label waits ``warmup_s`` (0.6 s: 3 analyses at 5 Hz, 18 at 30 Hz) and is the
+  **mean** of the readings so far, not the first frame's: the first label is held for the 2-s dwell, so a first frame
+  caught mid-word (read "surprise" while the next 49 of 55 frames read neutral, on a real talking clip) would
+  otherwise be shown for 2 s. Smoothing goes on from that mean.
+
 3. **"Uncertain" instead of a confident wrong label.** When the smoothed top probability is below
    ``min_confidence``, its lead over the second is below ``min_margin``, or the frame says the face cannot be read
    (too small or blurred: ``readable=False``) for ``uncertain_hold_s`` (1 s — a change between two clear
@@ -58,6 +63,9 @@ class SmootherOptions:
     min_dwell_s: float = 2.0
     face_lost_grace_s: float = 0.5
     max_gap_s: float = 5.0  # a longer pause between updates (analysis paused) restarts smoothing from the new input
+    # A face that appears (or comes back after face_lost_grace_s) is shown after this long, its readings
+    # averaged meanwhile; until then the display stays as with no face. 0: the first frame is shown at once.
+    warmup_s: float = 0.6
     # Below this smoothed top probability, or a lead over the second below min_margin, the display is "uncertain".
     # A model's card carries its own (``uncertain``: see :func:`options_for_card`, measured by
     # tools/train/reference.py on faces it never trained on: the largest thresholds below which single-frame
@@ -75,7 +83,7 @@ class SmootherOptions:
             raise ValueError(f"min_confidence and min_margin are probabilities in [0, 1), got "
                              f"{self.min_confidence}, {self.min_margin}")
         for name in ("switch_margin", "switch_hold_s", "min_dwell_s", "face_lost_grace_s", "max_gap_s",
-                     "uncertain_hold_s"):
+                     "uncertain_hold_s", "warmup_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -121,6 +129,8 @@ class EmotionSmoother:
         self._last_t: float | None = None
         self._last_face_t = -math.inf
         self._readable = True
+        self._warm_n = 0
+        self._warm_since = 0.0
         self.changes = 0
 
     def update(self, timestamp: float, probabilities: np.ndarray | None, readable: bool = True) -> SmoothedState:
@@ -142,6 +152,10 @@ class EmotionSmoother:
             raise ValueError(f"expected {len(self.labels)} probabilities, got shape {p.shape}")
         if self._s is None or dt > o.max_gap_s:
             self._s = p.copy()
+            self._warm_n, self._warm_since = 1, t
+        elif self._shown == -1:                               # warming up: the mean of the readings so far
+            self._warm_n += 1
+            self._s += (p - self._s) / self._warm_n
         else:
             alpha = 1.0 - math.exp(-dt / o.time_constant_s)
             self._s += alpha * (p - self._s)
@@ -159,6 +173,8 @@ class EmotionSmoother:
 
     def _decide(self, t: float) -> None:
         o, s = self.options, self._s
+        if self._shown == -1 and t - self._warm_since < o.warmup_s:
+            return
         top = int(np.argmax(s))
         if o.min_confidence > 0 or o.min_margin > 0 or not self._readable:
             second = float(np.partition(s, -2)[-2]) if len(s) > 1 else 0.0

@@ -24,6 +24,7 @@ from .rules import Rule
 from .snapshot import StatsSnapshot
 from .stats import SessionStats
 from .summary import aware
+from ..smoothing import UNCERTAIN
 
 #: Events of these kinds are kept with the session (they appear in its report and checkpoints).
 KEPT_KINDS = (NUDGE, MOMENT_STARTED, MOMENT_ENDED)
@@ -92,7 +93,9 @@ class Session:
         with self._lock:
             if self._started_at is None:
                 self._started_at = datetime.now().astimezone()
-            t = self.time_s = self.stats.update(result.timestamp, result.emotion)
+            # A face seen but not yet shown (the smoother's warm-up) is face time not yet read: "uncertain".
+            shown = result.emotion or (UNCERTAIN if result.face_present else "")
+            t = self.time_s = self.stats.update(result.timestamp, shown)
             ts = result.timestamp
             for rule in self._observers:
                 events.extend(rule.observe(result, t))
