@@ -327,11 +327,17 @@ def _button(action):
 
 _on_button_calibrate = _button(lambda s: s.calibration.toggle())
 _on_button_clear_calibration = _button(lambda s: s.calibration.clear())
-_on_button_open_report = _button(lambda s: s.open_last_report())
-_on_button_open_history = _button(lambda s: s.open_history())
-_on_button_open_reports = _button(lambda s: s.open_report_folder())
-_on_button_add_overlay = _button(lambda s: s.add_overlay_source())
-_on_button_write_report = _button(lambda s: s.write_report_now())
+_on_button_open_report = _button(lambda s: _files().open_last_report(s))
+_on_button_open_history = _button(lambda s: _files().open_history(s))
+_on_button_open_reports = _button(lambda s: _files().open_report_folder(s))
+_on_button_add_overlay = _button(lambda s: _files().add_overlay_source(s))
+_on_button_write_report = _button(lambda s: _files().write_report_now(s))
+
+
+def _files():
+    from obs_mindflow.obs import filebuttons   # the reports' modules: imported once MindFlow runs
+
+    return filebuttons
 _on_button_reset = _button(lambda s: s.reset_session())
 
 

@@ -629,7 +629,8 @@ ADAPTER_MODULES = ["mindflow_obs", "obs_mindflow.obs.obsdata", "obs_mindflow.obs
                    "obs_mindflow.obs.sources", "obs_mindflow.obs.scriptlog", "obs_mindflow.obs.textout",
                    "obs_mindflow.obs.calibration", "obs_mindflow.obs.actions", "obs_mindflow.obs.moments",
                    "obs_mindflow.obs.status",
-                   "obs_mindflow.obs.hotkeys", "obs_mindflow.obs.controller", "obs_mindflow.obs.capabilities",
+                   "obs_mindflow.obs.hotkeys", "obs_mindflow.obs.controller", "obs_mindflow.obs.filebuttons",
+                   "obs_mindflow.obs.renames", "obs_mindflow.obs.capabilities",
                    "obs_mindflow.obs.panel"]
 
 
@@ -1106,10 +1107,11 @@ def test_negative_share_hidden_from_viewers_by_default(entry, fake_obs, tmp_path
     entry.script_unload()
 
 
-def test_panel_is_kept_true_in_place(entry, fake_obs, tmp_path):
+def test_panel_is_kept_true_in_place(entry, fake_obs, tmp_path, monkeypatch):
     """OBS redraws an open panel from the properties object it has (no new script_properties): every change shows
     in that object, and the Start/Stop button does what its (maybe old) label says."""
     o = fake_obs
+    monkeypatch.setattr(importlib.import_module("obs_mindflow.obs.controller"), "DOUBLE_PRESS_S", 0.0)  # a person's pace
     script = load(entry, o, settings_data(o, tmp_path, min_report_s=60))
     props = entry.script_properties()                 # the panel is opened once
     session = prop(props, "session")
@@ -1134,7 +1136,7 @@ def test_panel_is_kept_true_in_place(entry, fake_obs, tmp_path):
     assert shows(props, "session") == "Start session" and "report:" in shows(props, "result")
     assert shows(props, "open_report") == "Open last report"
     opened = []
-    controller = sys.modules["obs_mindflow.obs.controller"]
+    controller = importlib.import_module("obs_mindflow.obs.filebuttons")
     controller_open = controller.open_folder
     controller.open_folder = lambda p: opened.append(p) or ""
     try:
@@ -1161,7 +1163,7 @@ def test_the_panel_shows_the_last_sessions_negative_share(entry, fake_obs, tmp_p
     assert re.search(r"\d+ \w{3} \d\d:\d\d — \d+ % negative, \d+ s", line), line
     assert shows(props, "open_history") == "Open the history page"
     opened = []
-    monkeypatch.setattr("obs_mindflow.obs.controller.open_folder", lambda p: opened.append(p) or "")
+    monkeypatch.setattr("obs_mindflow.obs.filebuttons.open_folder", lambda p: opened.append(p) or "")
     prop(props, "open_history").callback(props, None)
     assert opened == [tmp_path / "reports" / "history.html"]
     entry.script_unload()
@@ -1308,6 +1310,7 @@ def test_overlay_with_browser_source_offers_to_add_it(entry, fake_obs, tmp_path)
 
 def test_buttons(entry, fake_obs, tmp_path, monkeypatch):
     o = fake_obs
+    monkeypatch.setattr(importlib.import_module("obs_mindflow.obs.controller"), "DOUBLE_PRESS_S", 0.0)  # a person's pace
     script = load(entry, o, settings_data(o, tmp_path))
     props = entry.script_properties()
     assert prop(props, "session").callback(props, prop(props, "session")) is True
@@ -1318,7 +1321,7 @@ def test_buttons(entry, fake_obs, tmp_path, monkeypatch):
     prop(props, "write_report").callback(props, None)
     assert "report" not in script.problems and "report.html" in script.notice
     opened = []
-    monkeypatch.setattr("obs_mindflow.obs.controller.open_folder", lambda p: opened.append(p) or "")
+    monkeypatch.setattr("obs_mindflow.obs.filebuttons.open_folder", lambda p: opened.append(p) or "")
     prop(props, "open_reports").callback(props, None)
     assert opened == [tmp_path / "reports"]
     prop(props, "add_overlay").callback(props, None)
@@ -1774,4 +1777,50 @@ def test_typing_never_redraws_the_panel_and_the_next_click_shows_what_changed(en
     data.values["idle_text"] = "back soon"
     entry.script_update(data)
     assert idle.callback(props, idle, data) is False
+    entry.script_unload()
+
+
+def test_a_double_click_on_start_session_starts_one_and_keeps_the_last_report(entry, fake_obs, tmp_path):
+    o = fake_obs
+    script = load(entry, o, settings_data(o, tmp_path))
+    props = entry.script_properties()
+    session = prop(props, "session")
+    session.callback(props, session)
+    assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
+    time.sleep(1.1)
+    session.callback(props, session)                   # a real session, stopped: its report is the last one
+    report = script.last_report
+    assert report is not None and report.is_file() and "report:" in shows(props, "result")
+    time.sleep(1.1)
+    session.callback(props, session)                   # a double click: the second press lands on "Stop session"
+    session.callback(props, session)
+    assert script.host.active and shows(props, "session") == "Stop session"
+    assert "second press" in shows(props, "setup") and "goes on" in shows(props, "setup")
+    assert script.last_report == report and "report:" in shows(props, "result")
+    time.sleep(1.1)
+    session.callback(props, session)                   # stopped at once: nothing analysed, the last report stays
+    session.callback(props, session)                   # ... and a quick second press does not start another
+    assert not script.host.active
+    assert script.last_report == report and str(report) in shows(props, "result")
+    assert "before anything was analysed" in script.notice or "second press" in script.notice
+    entry.script_unload()
+
+
+def test_an_empty_session_does_not_replace_the_last_session(entry, fake_obs, tmp_path):
+    o = fake_obs
+    script = load(entry, o, settings_data(o, tmp_path))
+    props = entry.script_properties()
+    session = prop(props, "session")
+    session.callback(props, session)
+    assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
+    time.sleep(1.1)
+    session.callback(props, session)
+    report, result = script.last_report, shows(props, "result")
+    time.sleep(1.1)
+    session.callback(props, session)                   # started, and stopped before a frame was analysed
+    time.sleep(1.1)
+    session.callback(props, session)
+    assert script.last_report == report and shows(props, "result") == result
+    assert "ended before anything was analysed" in shows(props, "setup")
+    assert "nothing was analysed" in logged(o)         # the log still has it
     entry.script_unload()

@@ -36,14 +36,12 @@ import obspython as obs
 from ..engine import DetectorError, ModelCardError, ModelLoadError, resolve_model_dir
 from ..engine.host import SessionHost, recover_sessions
 from ..engine.reports.files import FinishedSession
-from ..engine.reports.storage import ReportError
 from ..overlay.server import OverlayServer
-from . import sources, status
+from . import status
 from .calibration import KINDS as CALIBRATION_KINDS
 from .calibration import Calibration
 from .capabilities import detect as detect_capabilities
 from .capture import SourceCapture
-from .desktop import open_folder
 from .lastsessions import LastSessions
 from .lifecycle import Action, SessionLifecycle, Transition
 from .moments import Moments
@@ -56,6 +54,9 @@ from .settings import Settings, validate
 from .textout import TextOutput
 
 SETTINGS_LOG_QUIET_S = 1.0      # the settings line is logged once the settings stopped changing for this long
+#: A second press of Start/Stop session this soon after the first is a double click: ignored (issue 23). Qt's
+#: default double-click interval is 400 ms; a slow double click on a loaded machine takes longer.
+DOUBLE_PRESS_S = 1.0
 REPORT_FILE = status.REPORT_FILE
 result_line = status.result_line            # (kept importable from here)
 
@@ -93,6 +94,7 @@ class MindFlowScript:
         self._settings_changed_at: float | None = None
         self._logged_settings: Settings | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._last_press = float("-inf")    # the last Start/Stop session press (monotonic s)
 
     @property
     def overlay(self) -> OverlayServer | None:
@@ -289,9 +291,17 @@ class MindFlowScript:
             return
         for line in finished.summary_text.splitlines():
             self.log.info(line)
-        self.last_result = result_line(finished, self.settings.min_report_s)
-        self.last_report = (finished.folder / REPORT_FILE) if finished.folder is not None and finished.ok else None
-        self.log.info(f"MindFlow: session result: {self.last_result}")
+        result = result_line(finished, self.settings.min_report_s)
+        self.log.info(f"MindFlow: session result: {result}")
+        s = finished.snapshot
+        if finished.folder is None and finished.ok and (s is None or not s.started or s.duration_s <= 0):
+            # nothing analysed (stopped at once): the panel keeps pointing at the last real session
+            self.notice = "the session ended before anything was analysed: no report" + (
+                "; 'Last session' below is the one before" if self.last_result else "")
+        else:
+            self.last_result = result
+            self.last_report = (finished.folder / REPORT_FILE) if finished.folder is not None and finished.ok \
+                else None
         self.set_problem("report", str(finished.error) if finished.error else "")
         self.last_sessions.refresh(self.settings.report_root())
 
@@ -321,6 +331,13 @@ class MindFlowScript:
         older than the state: it acts as labelled) or the start/stop hotkey (``None``: toggles)."""
         active = self.host is not None and self.host.active
         if shown_label is not None:
+            now = time.monotonic()
+            if now - self._last_press < DOUBLE_PRESS_S:
+                self.notice = (f"a second press within {DOUBLE_PRESS_S:g} s was ignored (a double click?): the "
+                               f"session {'goes on' if active else 'is not running'} — press once to "
+                               f"{'stop' if active else 'start'} it")
+                return
+            self._last_press = now
             wants_start = shown_label.lower().startswith("start")
             if wants_start and active:
                 self.notice = "a session is already running (" + self.session_reason + "); it goes on"
@@ -359,50 +376,6 @@ class MindFlowScript:
         self.host.set_paused(not self.host.paused)
         self.text.invalidate()
         self.log.info("MindFlow: analysis " + ("paused: nothing is captured" if self.host.paused else "resumed"))
-
-    def write_report_now(self) -> None:
-        if self.host is None:
-            self.set_problem("report", "no model is loaded, so there is no session to report")
-            return
-        try:
-            path = self.host.write_report_now()
-        except (RuntimeError, ReportError, OSError) as exc:
-            self.set_problem("report", str(exc))
-        else:
-            self.set_problem("report", "")
-            rec = self.host.recorder
-            if rec is not None:
-                rec.min_report_s = 0.0     # asked for: this session keeps its report however short it is
-            self.last_report = path
-            self.notice = f"report of the session so far written (kept at the end): {path}"
-            self.log.info(f"MindFlow: {self.notice}")
-
-    def open_report_folder(self) -> None:
-        problem = open_folder(self.settings.report_root())
-        self.set_problem("report folder", problem)
-
-    def open_last_report(self) -> None:
-        self._open_file(self.last_report, "report")
-
-    def open_history(self) -> None:
-        self.last_sessions.refresh(self.settings.report_root())
-        self._open_file(self.last_sessions.page, "history page")
-
-    def _open_file(self, path: Path | None, what: str) -> None:
-        if path is None or not path.is_file():
-            self.notice = f"no {what} to open yet" if path is None else f"the {what} {path} is gone"
-            return
-        self.notice = ""
-        self.set_problem("report folder", open_folder(path))
-
-    def add_overlay_source(self) -> str:
-        if self.overlay is None:
-            msg = "tick 'Overlay page' first (Advanced), then add the Browser source"
-        else:
-            msg = sources.add_browser_source(self.overlay.url)
-        self.notice = msg
-        self.log.info(f"MindFlow overlay: {msg}")
-        return msg
 
     # ---------------------------------------------------------------- graphics thread
     def tick(self) -> None:

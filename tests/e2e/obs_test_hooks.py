@@ -306,8 +306,18 @@ def _panel_commands(s):
     - ``hotkey NAME``: press and release MindFlow's hotkey NAME (``obs_hotkey_trigger_routed_callback`` on the UI
       thread, where OBS's frontend routes hotkeys);
     - ``record start|stop``: start or stop the recording;
+    - ``source add NAME FILE``: a Media Source playing FILE, added to the current scene (the Sources dock's "+");
+      ``source rename OLD NEW`` (``obs_source_set_name``, the dock's rename); ``source remove NAME``
+      (``obs_source_remove``, the dock's delete);
     - ``dump``: append ``{"id", "results", "panel": {name: [text, visible]}, "lists": {name: [the list's values]},
-      "text": the text source's text}`` to ``panel_results``.
+      "settings": {list or text field: its value in the script's settings}, "text": the text source's text}`` to
+      ``panel_results``.
+
+    After a ``press`` or ``set`` whose callback returned True, the panel is redrawn as OBS's properties view redraws
+    it (``UI/properties-view.cpp``, ``RefreshProperties``): each list whose setting's value is not among its values
+    gets its first value written into the setting, then ``script_update`` and the list's modified callback run
+    ("trigger a settings update if the index was not found" in ``AddList``) — what turned a renamed webcam into
+    "(choose your webcam)" (issue 23).
 
     ``open`` runs here (a script callback: the panel's callbacks need one to be registered); the others run in order
     on the UI thread. Test instrumentation only: it reaches the script through ``sys.modules["mindflow_obs"]``."""
@@ -331,10 +341,27 @@ def _panel_commands(s):
         load = getattr(module, "_load", None)
         return getattr(load, "settings", None)
 
+    names = getattr(getattr(module, "_panel", None), "NAMES", ())
+
+    def redraw():
+        data = settings()
+        for name in names:
+            p = prop(name)
+            if p is None or obs.obs_property_get_type(p) != obs.OBS_PROPERTY_LIST:
+                continue
+            values = [obs.obs_property_list_item_string(p, i) for i in range(obs.obs_property_list_item_count(p))]
+            if values and obs.obs_data_get_string(data, name) not in values:
+                obs.obs_data_set_string(data, name, values[0])
+                module.script_update(data)
+                obs.obs_property_modified(p, data)
+                _log(f"panel redraw: '{name}' was not in its list; OBS set it to {values[0]!r}")
+
     def run(cmd):
         verb, _, rest = cmd.partition(" ")
         if verb == "press":
             results.append([cmd, bool(obs.obs_property_button_clicked(prop(rest), None))])
+            if results[-1][1]:
+                redraw()
         elif verb == "set":
             name, _, raw = rest.partition(" ")
             value, data = json.loads(raw), settings()
@@ -344,6 +371,10 @@ def _panel_commands(s):
             module.script_update(data)
             p = prop(name)
             results.append([cmd, bool(obs.obs_property_modified(p, data)) if p is not None else None])
+            if results[-1][1]:
+                redraw()
+        elif verb == "source":
+            results.append([cmd, _source_command(rest)])
         elif verb == "hotkey":
             hid = module._load.hotkeys.id_of(rest)
             obs.obs_hotkey_trigger_routed_callback(hid, True)
@@ -353,15 +384,18 @@ def _panel_commands(s):
             (obs.obs_frontend_recording_start if rest == "start" else obs.obs_frontend_recording_stop)()
             results.append([cmd, True])
         elif verb == "dump":
-            names = getattr(getattr(module, "_panel", None), "NAMES", ())
-            shown, lists = {}, {}
+            shown, lists, values = {}, {}, {}
             for name in names:
                 p = prop(name)
                 if p is not None:
                     shown[name] = [obs.obs_property_description(p), bool(obs.obs_property_visible(p))]
-                    if obs.obs_property_get_type(p) == obs.OBS_PROPERTY_LIST:
+                    kind = obs.obs_property_get_type(p)
+                    if kind == obs.OBS_PROPERTY_LIST:
                         lists[name] = [obs.obs_property_list_item_string(p, i)
                                        for i in range(obs.obs_property_list_item_count(p))]
+                    if kind == obs.OBS_PROPERTY_LIST or (kind == obs.OBS_PROPERTY_TEXT and
+                                                         obs.obs_property_text_type(p) != obs.OBS_TEXT_INFO):
+                        values[name] = obs.obs_data_get_string(settings(), name)
             text = None
             script = getattr(module, "_script", None)
             source_name = getattr(getattr(script, "settings", None), "text_source", "")
@@ -373,7 +407,7 @@ def _panel_commands(s):
                 obs.obs_source_release(source)
             with open(s.panel_results, "a", encoding="utf-8") as out:
                 out.write(json.dumps({"id": batch, "results": list(results), "panel": shown, "lists": lists,
-                                      "text": text}) + "\n")
+                                      "settings": values, "text": text}) + "\n")
 
     for cmd in lines[1:]:
         if cmd == "open":
@@ -383,6 +417,35 @@ def _panel_commands(s):
         else:
             _on_ui_thread(lambda cmd=cmd: run(cmd))
     _log(f"panel batch {batch} queued")
+
+
+def _source_command(rest):
+    """``add NAME FILE`` / ``rename OLD NEW`` / ``remove NAME`` (names without spaces), on the UI thread, through
+    the calls OBS's Sources dock makes. Returns whether it was done."""
+    verb, *args = rest.split(" ")
+    if verb == "add":
+        name, path = args
+        data = obs.obs_data_create()
+        obs.obs_data_set_string(data, "local_file", path)
+        obs.obs_data_set_bool(data, "is_local_file", True)
+        obs.obs_data_set_bool(data, "looping", True)
+        obs.obs_data_set_bool(data, "close_when_inactive", False)
+        source = obs.obs_source_create("ffmpeg_source", name, data, None)
+        obs.obs_data_release(data)
+        scene_source = obs.obs_frontend_get_current_scene()
+        obs.obs_scene_add(obs.obs_scene_from_source(scene_source), source)
+        obs.obs_source_release(scene_source)
+        obs.obs_source_release(source)
+        return True
+    source = obs.obs_get_source_by_name(args[0])
+    if source is None:
+        return False
+    if verb == "rename":
+        obs.obs_source_set_name(source, args[1])
+    elif verb == "remove":
+        obs.obs_source_remove(source)
+    obs.obs_source_release(source)
+    return verb in ("rename", "remove")
 
 
 def _on_ui_thread(fn):

@@ -22,12 +22,14 @@ def panel_hooks(workdir: Path) -> dict[str, str]:
 @dataclass
 class Panel:
     """One dump: ``shown`` {property name: (text, visible)}, the text source's ``text``, the commands' ``results``,
-    ``lists`` {list property name: its values}."""
+    ``lists`` {list property name: its values}, ``settings`` {list or text field: its value in the script's
+    settings}."""
 
     shown: dict[str, tuple[str, bool]]
     text: str | None
     results: list[Any]
     lists: dict[str, list[str]] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> str | None:
         """What property ``name`` shows, ``None`` when it is hidden."""
@@ -60,7 +62,7 @@ class PanelDriver:
                 doc = json.loads(line)
                 if doc["id"] == batch:
                     return Panel({k: (v[0], v[1]) for k, v in doc["panel"].items()}, doc["text"], doc["results"],
-                                 doc.get("lists", {}))
+                                 doc.get("lists", {}), doc.get("settings", {}))
             if not self.run.running():
                 break
             time.sleep(0.2)

@@ -112,3 +112,60 @@ def test_panel_tells_the_truth_through_sessions_typing_and_a_recording(obs_ready
     assert not [ln for ln in log.splitlines() if "MindFlow settings:" in ln], \
         "the settings line is debug-level (OBS's release builds do not write it to the log file)"
     assert mindflow_warnings(run) == [], "a warning opens OBS's Script Log on the user: none was due in this run"
+
+
+def test_panel_lists_follow_sources_added_renamed_and_removed_and_a_double_click(obs_ready, tmp_path):
+    """Issue 23, items 1, 2 and 9, through OBS's own calls: a Media Source added after the script loaded appears in
+    the lists at the next button press; the webcam renamed during a session stays chosen through the next press of
+    Refresh status — the hooks redraw the panel as OBS's properties view does, which writes a list's first entry into
+    a setting it cannot find among the list's values — and its removal is said as such; a double click on Start
+    session starts one session."""
+    reports = tmp_path / "reports"
+    cfg = ObsConfig(workdir=tmp_path, record=False, hooks=panel_hooks(tmp_path),
+                    script_settings={"video_source": WEBCAM, "text_source": TEXT, "report_dir": str(reports),
+                                     "rate_hz": 5.0, "idle_text": IDLE, "template": "{emotion}"})
+    with ObsProcess(cfg) as run:
+        assert run.wait_for(LOADED, 90), "the script never logged OBS's FINISHED_LOADING:\n" + run.log()[-3000:]
+        panel = PanelDriver(run, cfg)
+        p = panel.send("open")
+        assert p.lists["video_source"][:2] == ["", WEBCAM] and "Cam2" not in p.lists["video_source"]
+
+        # 1. A source added in OBS after the panel was opened: in the lists at the next button press.
+        p = panel.send(f"source add Cam2 {cfg.video}", "press refresh")
+        assert p.results[0] == [f"source add Cam2 {cfg.video}", True]
+        assert "Cam2" in p.lists["video_source"] and "Cam2" in p.lists["action_source"], p.lists
+
+        # 9. A double click on Start session: one session, running.
+        p = panel.send("press session", "press session")
+        assert p["session"] == "Stop session" and "Session running since" in p["status"], p.describe()
+        assert "second press" in (p["setup"] or ""), p.describe()
+        assert run.wait_for(r"MindFlow: first face in this session", 90), "no face analysed:\n" + run.log()[-3000:]
+
+        # 2. The webcam renamed during the session: followed, and still chosen after the next redraw.
+        p = panel.send(f"source rename {WEBCAM} Cam3")
+        assert p.results[0][1] is True
+        assert run.wait_for(rf"MindFlow: source '{WEBCAM}' renamed to 'Cam3'", 30), run.log()[-3000:]
+        p = panel.send("press refresh")
+        assert p.settings["video_source"] == "Cam3", p.describe()
+        assert "Cam3" in p.lists["video_source"] and WEBCAM not in p.lists["video_source"], p.lists
+        assert p["last_error"] is None, p.describe()
+        time.sleep(2.0)                                    # a few analyses on the renamed source
+        p = panel.send("press refresh")
+        assert p["last_error"] is None and "no picture" not in p["status"], p.describe()
+        assert "panel redraw:" not in run.log(), "OBS's redraw changed a setting:\n" + run.log()[-3000:]
+
+        # ... and removed: said so, the setting kept (shown as missing) through the redraw.
+        p = panel.send("source remove Cam3")
+        assert p.results[0][1] is True
+        time.sleep(2.5)                                    # past the capture's 1-s look-up retry
+        p = panel.send("press refresh")
+        assert p.settings["video_source"] == "Cam3" and "Cam3" in p.lists["video_source"], p.describe()
+        assert "'Cam3' was removed" in (p["last_error"] or ""), p.describe()
+        p = panel.send("press session")
+        assert p["session"] == "Start session", p.describe()
+        result = run.stop(timeout=30)
+
+    assert "Traceback" not in result.log, "\n".join(result.script_lines())
+    check_clean_exit(result)
+    assert result.log.count("MindFlow: session started") == 1, "the double click started more than one session"
+    assert "panel redraw:" not in result.log

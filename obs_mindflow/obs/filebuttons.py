@@ -1,0 +1,67 @@
+"""The panel's buttons that write or open files: "Write report now", "Open last report", "Open the history page",
+"Open report folder", and "Add overlay as a Browser source". Each takes the load's
+:class:`~obs_mindflow.obs.controller.MindFlowScript` (``self``) and runs on OBS's UI thread; what happened goes to
+its ``notice`` or its problems (the panel). Part of the OBS adapter (imports obspython through :mod:`.sources`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..engine.reports.storage import ReportError
+from . import sources
+from .desktop import open_folder
+
+if TYPE_CHECKING:
+    from .controller import MindFlowScript
+
+
+def write_report_now(self: MindFlowScript) -> None:
+    if self.host is None:
+        self.set_problem("report", "no model is loaded, so there is no session to report")
+        return
+    try:
+        path = self.host.write_report_now()
+    except (RuntimeError, ReportError, OSError) as exc:
+        self.set_problem("report", str(exc))
+    else:
+        self.set_problem("report", "")
+        rec = self.host.recorder
+        if rec is not None:
+            rec.min_report_s = 0.0     # asked for: this session keeps its report however short it is
+        self.last_report = path
+        self.notice = f"report of the session so far written (kept at the end): {path}"
+        self.log.info(f"MindFlow: {self.notice}")
+
+
+def open_report_folder(self: MindFlowScript) -> None:
+    problem = open_folder(self.settings.report_root())
+    self.set_problem("report folder", problem)
+
+
+def open_last_report(self: MindFlowScript) -> None:
+    _open_file(self, self.last_report, "report")
+
+
+def open_history(self: MindFlowScript) -> None:
+    self.last_sessions.refresh(self.settings.report_root())
+    _open_file(self, self.last_sessions.page, "history page")
+
+
+def _open_file(self: MindFlowScript, path: Path | None, what: str) -> None:
+    if path is None or not path.is_file():
+        self.notice = f"no {what} to open yet" if path is None else f"the {what} {path} is gone"
+        return
+    self.notice = ""
+    self.set_problem("report folder", open_folder(path))
+
+
+def add_overlay_source(self: MindFlowScript) -> str:
+    if self.overlay is None:
+        msg = "tick 'Overlay page' first (Advanced), then add the Browser source"
+    else:
+        msg = sources.add_browser_source(self.overlay.url)
+    self.notice = msg
+    self.log.info(f"MindFlow overlay: {msg}")
+    return msg
