@@ -1824,3 +1824,40 @@ def test_an_empty_session_does_not_replace_the_last_session(entry, fake_obs, tmp
     assert "ended before anything was analysed" in shows(props, "setup")
     assert "nothing was analysed" in logged(o)         # the log still has it
     entry.script_unload()
+
+
+def test_no_webcam_chosen_mid_session_says_so_without_first_setup(entry, fake_obs, tmp_path):
+    o = fake_obs
+    data = settings_data(o, tmp_path)
+    script = load(entry, o, data)
+    props = entry.script_properties()
+    prop(props, "session").callback(props, prop(props, "session"))
+    assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
+    data.values["video_source"] = ""                   # "(choose your webcam)" picked during the session
+    entry.script_update(data)
+    prop(props, "video_source").callback(props, prop(props, "video_source"), data)
+    run_ticks(entry, script, 2.5)
+    prop(props, "refresh").callback(props, None)
+    status, setup = shows(props, "status"), shows(props, "setup")
+    assert "no webcam is chosen" in status and "''" not in status and "?." not in status, status
+    assert "First setup" not in setup and "No webcam is chosen" in setup, setup
+    entry.script_unload()
+
+
+def test_changing_the_model_mid_session_keeps_the_report_and_says_so(entry, fake_obs, tmp_path):
+    o = fake_obs
+    data = settings_data(o, tmp_path, min_report_s=600)
+    script = load(entry, o, data)
+    props = entry.script_properties()
+    prop(props, "session").callback(props, prop(props, "session"))
+    assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
+    data.values["model"] = "fer-mini-xception"
+    entry.script_update(data)
+    model = prop(props, "model")
+    assert model.callback(props, model, data) is True
+    assert script.host.active and script.host.card.name == "fer-mini-xception"
+    assert "The model changed" in shows(props, "setup"), shows(props, "setup")
+    assert script.last_report is not None and script.last_report.is_file(), \
+        "the old model's session was shorter than the report minimum and left no report"
+    assert "report:" in shows(props, "result")
+    entry.script_unload()

@@ -192,9 +192,16 @@ class MindFlowScript:
         s = self.settings
         self._engine_key = s.engine_key()
         if self.host is not None:
-            self.log.info("MindFlow: the model changed; ending the current session with the old model")
+            running = self.host.active
+            if running:
+                self.log.info("MindFlow: the model changed; ending the current session with the old model")
+                if self.host.recorder is not None:
+                    self.host.recorder.min_report_s = 0.0   # ended by the change, not by the streamer: kept
             self._finished(self.host.close())
             self._drop_host()
+            if running:
+                self.notice = ("the model changed, so the session so far ended with the old model (its report: "
+                               "'Last session' below) and a new one goes on with the new model")
         folder = resolve_model_dir(s.model_choice)
         t0 = time.perf_counter()
         try:

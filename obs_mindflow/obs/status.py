@@ -69,13 +69,15 @@ def status_lines(script: MindFlowScript) -> tuple[list[str], str]:
         rate = f"analysing {v.rate_hz:.1f} frames per second"
         if v.paused:
             face = "paused"
+        elif not script.settings.video_source:
+            face = "no webcam is chosen — choose it in 'Webcam (video source)' below"
         elif v.stale:
             face = f"no picture from '{script.settings.video_source}' — is the webcam on?"
         elif v.face:
             face = "your face is found"
         else:
             face = "no face found yet — face the camera"
-        lines.append(f"{rate}; {face}.")
+        lines.append(f"{rate}; {face}" + ("" if face.endswith(("?", ".")) else "."))
         key.append(face)
     else:
         live = script.lifecycle.live
@@ -111,13 +113,16 @@ def panel_view(script: MindFlowScript, now: datetime | None = None) -> PanelView
     now = now or datetime.now()
     s = script.settings
     host = script.host
+    active = host is not None and host.active
     lines, key = status_lines(script)
     key += "|" + "|".join(f"{k}:{v}" for k, v in sorted(script.problems.items()))
     status = "\n".join(lines) + f"\nStatus as of {now:%H:%M:%S} — press Refresh status to update."
     items: dict[str, Item] = {"status": Item(status)}
-    active = host is not None and host.active
     setup = ""
-    if not s.video_source:
+    if not s.video_source and active:
+        setup = ("No webcam is chosen: this session records nothing until you choose it in 'Webcam (video source)' "
+                 "below.")
+    elif not s.video_source:
         setup = ("First setup: choose your webcam in 'Webcam (video source)' below, and a text source if you want "
                  "your emotion on stream; then press Start session to try it (no stream or recording needed).")
     if script.notice:
