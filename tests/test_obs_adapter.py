@@ -1861,3 +1861,24 @@ def test_changing_the_model_mid_session_keeps_the_report_and_says_so(entry, fake
         "the old model's session was shorter than the report minimum and left no report"
     assert "report:" in shows(props, "result")
     entry.script_unload()
+
+
+def test_the_panel_says_which_event_ends_which_session(entry, fake_obs, tmp_path):
+    o = fake_obs
+    script = load(entry, o, settings_data(o, tmp_path))
+    props = entry.script_properties()
+    prop(props, "session").callback(props, prop(props, "session"))
+    assert "it ends with Stop session" in shows(props, "status")
+    fire(entry, o, "RECORDING_STARTED")
+    fire(entry, o, "RECORDING_STOPPED")                # the recording ends; the button's session goes on
+    prop(props, "refresh").callback(props, None)
+    assert script.host.active and "recording stopped" in shows(props, "setup")
+    assert "until you press Stop session" in shows(props, "setup")
+    entry.script_unload()
+    o2 = fake_obs
+    script = load(entry, o2, settings_data(o2, tmp_path))
+    props = entry.script_properties()
+    fire(entry, o2, "RECORDING_STARTED")
+    prop(props, "refresh").callback(props, None)
+    assert "stream and the recording have both stopped" in shows(props, "status")
+    entry.script_unload()

@@ -331,6 +331,13 @@ class MindFlowScript:
             if event == obs.OBS_FRONTEND_EVENT_RECORDING_STARTED:
                 self.moments.recording_started()
             self.run(handlers[event]())
+            if lc.active and lc.manual and self.host is not None and self.host.active:
+                rec = (obs.OBS_FRONTEND_EVENT_RECORDING_STARTED, obs.OBS_FRONTEND_EVENT_RECORDING_STOPPED)
+                what = "recording" if event in rec else "stream"
+                verb = "stopped" if event in (rec[1], obs.OBS_FRONTEND_EVENT_STREAMING_STOPPED) else "started"
+                self.notice = (f"the {what} {verb}; the session you started with Start session goes on (one "
+                               f"session, one report) until you press Stop session")
+                self.log.info(f"MindFlow: {self.notice}")
 
     # ---------------------------------------------------------------- buttons and hotkeys (UI thread)
     def toggle_session(self, shown_label: str | None = None) -> None:

@@ -63,7 +63,9 @@ def status_lines(script: MindFlowScript) -> tuple[list[str], str]:
     elif host.active:
         since = script.session_since.strftime("%H:%M:%S") if script.session_since else "?"
         paused = " — paused: nothing is captured" if host.paused else ""
-        lines.append(f"● Session running since {since} ({script.session_reason}){paused}.")
+        ends = ("it ends with Stop session" if script.lifecycle.manual else
+                "it ends when the stream and the recording have both stopped, or with Stop session")
+        lines.append(f"● Session running since {since} ({script.session_reason}){paused}; {ends}.")
         key.append(f"running {since} {host.paused}")
         v = host.view()
         rate = f"analysing {v.rate_hz:.1f} frames per second"
