@@ -64,11 +64,11 @@ ABOUT = ("MindFlow watches <b>your own face</b> on your webcam and tells you —
 # ==================================================================================================================
 
 def script_description():
-    # Shown above the panel when the script is selected; OBS does not redraw it, so it holds nothing that changes.
-    if _script is None and not _deps.check().ok:
-        return ABOUT + "<br><br><span style='color:#d33'>The packages MindFlow needs are missing: see below.</span>"
-    return ABOUT + "<br><br>Status, buttons and settings: below. The summary of each session: in the panel, the " \
-                   "script log and the report folder."
+    # Shown above the panel; obs-scripting reads it once per load (a script reload), so it holds nothing that changes:
+    # "the packages are missing" stayed there after the install button had installed them (issue 23). The panel
+    # below says what is missing.
+    return ABOUT + "<br><br>Status, buttons and settings: below (what MindFlow needs, when something is missing). " \
+                   "The summary of each session: in the panel, the script log and the report folder."
 
 
 def script_defaults(settings):

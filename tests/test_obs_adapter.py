@@ -1492,7 +1492,7 @@ def test_missing_dependencies_still_load_and_say_how_to_install(fake_obs, monkey
     assert entry._script is None
     assert data.defaults["rate_hz"] == 5.0 and data.defaults["template"] == DEFAULT_TEMPLATE  # defaults all the same
     description = entry.script_description()
-    assert "missing" in description and "install_obs_deps.py" not in description        # said once: in the panel
+    assert "install_obs_deps.py" not in description                                     # said once: in the panel
     props = entry.script_properties()
     assert prop(props, "deps").info_type == o.OBS_TEXT_INFO_ERROR
     text = shows(props, "deps")
@@ -1509,6 +1509,8 @@ def test_missing_dependencies_still_load_and_say_how_to_install(fake_obs, monkey
     assert prop(props, "check_deps").callback(props, None) is True   # installed meanwhile: "Check again" starts
     assert entry._script is not None and entry._script.host is not None
     assert shows(props, "deps") is None and shows(props, "session") == "Start session"   # the same panel, whole
+    # OBS reads the description once per load: it must not say what is no longer true (issue 23, item 4)
+    assert entry.script_description() == description and "are missing" not in description
     assert shows(props, "video_source") is not None
     entry.script_unload()
     assert data.refs == 1 and not o.timers and not o.hotkeys
