@@ -15,8 +15,8 @@ import pytest
 
 from conftest import ROOT, paste
 
-from obs_mindflow.engine.baseline import (LOG_FLOOR, MIN_FACE_FRAMES, Baseline, BaselineCollector, BaselineCorrection,
-                                          BaselineError, reference_of)
+from obs_mindflow.engine.baseline import (LOG_FLOOR, MAX_GAIN, MIN_FACE_FRAMES, Baseline, BaselineCollector,
+                                          BaselineCorrection, BaselineError, correction_for, reference_of)
 from obs_mindflow.engine.results import AnalysisResult
 
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -30,6 +30,7 @@ class Card:
     negative_labels = NEG
     neutral_reference = tuple(REF)
     neutral_reference_log = tuple(np.log(REF))
+    neutral_reference_std_log = (1.5,) * 7          # how much neutral faces of many people vary, per class
 
 
 def result(t, probs, face=True):
@@ -96,6 +97,59 @@ def test_a_class_never_seen_at_rest_is_not_amplified_without_bound():
     baseline = collect([p] * MIN_FACE_FRAMES).finish()         # happy at 1e-6 (log floor) at rest
     corr = BaselineCorrection(baseline, Card.neutral_reference_log)
     assert corr.weights.max() / corr.weights.min() < 1 / LOG_FLOOR
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The deviation from the person's own rest
+# ---------------------------------------------------------------------------------------------------------------
+
+def _steady_rest(n=100, jitter=0.2, seed=1):
+    """A face the model reads as neutral at rest, steadier than faces in general (log σ ≈ ``jitter``)."""
+    rng = np.random.default_rng(seed)
+    rest = np.log(np.array([0.02, 0.005, 0.01, 0.03, 0.04, 0.02, 0.875]))
+    return [softmax(rest + rng.normal(0, jitter, 7)) for _ in range(n)]
+
+
+def test_the_calibration_keeps_the_spread_and_a_file_round_trips_it(tmp_path):
+    b = collect(_steady_rest()).finish()
+    neutral = LABELS.index("neutral")                      # near 0.9 at rest: its log hardly moves
+    assert b.std_log is not None and all(0.1 < v < 0.35 for i, v in enumerate(b.std_log) if i != neutral)
+    assert Baseline.load(b.save(tmp_path / "b.json")).std_log == pytest.approx(b.std_log, abs=1e-6)
+    old = b.to_dict()
+    del old["std_log"]                                     # a file from an earlier MindFlow: the shift alone
+    assert correction_for(Baseline.from_dict(old), Card()).method == "shift"
+    bad = dict(b.to_dict(), std_log=[-1] * 7)
+    with pytest.raises(BaselineError, match="std_log"):
+        Baseline.from_dict(bad)
+
+
+def test_a_frown_that_is_plain_on_this_face_reads_negative_the_rest_does_not():
+    """The shift changes nothing for a face read neutral at rest; the deviation makes a move away from this face's
+    own rest count as much as it would for a typical face — and a frame at rest still reads neutral."""
+    frames = _steady_rest()
+    b = collect(frames).finish()
+    shift, dev = correction_for(b, Card(), "shift"), correction_for(b, Card())
+    assert shift.method == "shift" and dev.method == "deviation"
+    assert np.all(dev.gains >= 1) and np.all(dev.gains <= MAX_GAIN) and dev.gains.max() > 2
+    rest = np.array(frames[:20], np.float32)
+    for corr in (shift, dev):
+        assert (corr(rest).argmax(1) == LABELS.index("neutral")).all()
+    frown = np.log(np.array([0.02, 0.005, 0.01, 0.03, 0.04, 0.02, 0.875]))
+    frown[LABELS.index("sad")] += 0.5                      # 2.5 of this face's σ, a third of faces in general's
+    p = softmax(frown)[None].astype(np.float32)
+    neg = [LABELS.index(x) for x in NEG]
+    assert dev(p)[0, neg].sum() > shift(p)[0, neg].sum() + 0.05
+    assert dev(p)[0].argmax() == LABELS.index("sad") and shift(p)[0].argmax() == LABELS.index("neutral")
+
+
+def test_without_gain_the_deviation_is_the_shift():
+    b = collect(_steady_rest()).finish()
+    p = np.array(_steady_rest(30, jitter=1.0, seed=7), np.float32)
+    one = BaselineCorrection(b, Card.neutral_reference_log, reference_std=Card.neutral_reference_std_log, max_gain=1)
+    assert one.method == "shift"
+    assert np.allclose(one(p), correction_for(b, Card(), "shift")(p), atol=1e-6)
+    varied = collect(_steady_rest(jitter=3.0)).finish()    # a face more variable than faces in general: no damping
+    assert np.all(correction_for(varied, Card()).gains == 1.0)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -102,6 +102,8 @@ BAD_CARDS = [
     (_with(file="../model.onnx"), "'file' must be a file name inside the model folder"),
     (_with(uncertain={"min_confidence": 0.4}), "'uncertain' must be an object with 'min_confidence' and"),
     (_with(uncertain={"min_confidence": 1.2, "min_margin": 0}), "'uncertain.min_confidence' is a probability"),
+    (_with(neutral_reference__std_log_probabilities=[1.0]), "'neutral_reference.std_log_probabilities' must be a list"),
+    (_with(neutral_reference__std_log_probabilities=[-1.0] * 8), "'neutral_reference.std_log_probabilities' must be >= 0"),
     (lambda: [1, 2, 3], "the card must be a JSON object"),
 ]
 

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from obs_mindflow.engine import Analyzer, DetectorOptions, ExpressionModel, FaceDetector, ModelOptions, default_model_dir
+from obs_mindflow.engine import (Analyzer, DetectorOptions, ExpressionModel, FaceDetector, ModelOptions, SmootherOptions,
+                                 default_model_dir)
 from obs_mindflow.engine.card import find_model_folders
 from obs_mindflow.engine.catalog import MODELS_DIR
 from tests.conftest import paste
@@ -41,7 +42,8 @@ def test_golden_photos_detect_and_classify(request, bundled_model, photo, label,
 def test_golden_photos_through_the_analyzer_in_a_720p_frame(request, default_model, photo, label, min_prob):
     img = request.getfixturevalue(photo)
     frame = paste((720, 1280), cv2.resize(img, (560, int(560 * img.shape[0] / img.shape[1])))[:700], 300, 10)
-    analyzer = Analyzer(default_model, detector_options=DetectorOptions(min_track_s=0))   # a photo: no track
+    analyzer = Analyzer(default_model, detector_options=DetectorOptions(min_track_s=0),   # a photo: no track,
+                        smoother_options=SmootherOptions(warmup_s=0))                    # no warm-up
     result = analyzer.process(frame, 0.0)
     assert result.num_faces == 1
     assert result.raw_label == label

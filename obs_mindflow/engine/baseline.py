@@ -18,6 +18,21 @@ correction is the identity. Measured against the plain prior shift on the mean p
 (``p · r / b``) on FER+ validation under five simulated camera conditions, the log-space shift was as good or better
 on accuracy and on neutral faces read as negative in each (``tools/bench_realworld.py`` prints the comparison).
 
+**Deviation from the streamer's own rest.** The shift alone changes nothing for a face the model already reads as
+neutral at rest — yet a frown that is plain on *this* face may still read neutral. When the card has the spread of
+the reference (``std_log_probabilities``: how much neutral faces of many people vary) and the baseline has the
+spread of the calibration (``std_log``: how much this face varies at rest, talking included), the correction also
+scales each class's deviation from the person's rest by how much steadier this face is than faces in general::
+
+    log p'(y) = R(y) + g(y) · (log max(p(y), LOG_FLOOR) − B̃(y))      g = clip(Σ(y) / S̃(y), 1, MAX_GAIN)
+    S̃² = (n · S² + k · Σ²) / (n + k)
+
+``S`` the calibration's standard deviation of the log-probabilities, ``Σ`` the reference's, shrunk the same way as
+the mean. A frame as far from this person's rest as neutral faces in general are from each other moves the reading
+as much as that difference would for a typical face; a frame within the person's own resting variation (their
+speech included) moves it no more than the plain shift does (``g`` ≥ 1 never damps, :data:`MAX_GAIN` bounds it).
+With ``g`` = 1 it is the shift above. :func:`correction_for` picks it when both spreads exist.
+
 A calibration is refused (:class:`BaselineError`, saying what to do) with too few face frames
 (:data:`MIN_FACE_FRAMES`) or when an *expressive* label — one that is neither neutral nor negative, such as happy or
 surprise — dominates: a smile held through the calibration would otherwise be subtracted from every later smile.
@@ -49,6 +64,7 @@ LOG_FLOOR = 1e-4                # probabilities are floored here before their lo
 EXPRESSIVE_MEAN_MAX = 0.5       # an expressive label with a higher mean probability → refused
 EXPRESSIVE_TOP_SHARE_MAX = 0.6  # … or top label on more than this share of the face frames → refused
 NEUTRAL = "neutral"
+MAX_GAIN = 3.0                  # the deviation's largest amplification (a bound, not fitted: see the module docstring)
 
 
 class BaselineError(ValueError):
@@ -80,13 +96,15 @@ class Baseline:
     frames: int
     verdict: str = "ok"
     source: str = ""
+    std_log: tuple[float, ...] | None = None    # the spread of the logs over the face frames (older files: none)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": BASELINE_FORMAT, "version": BASELINE_VERSION, "model": self.model,
                 "labels": list(self.labels), "probabilities": [round(p, 6) for p in self.probabilities],
                 "mean_log": [round(v, 6) for v in self.mean_log],
                 "created": self.created, "seconds": round(self.seconds, 3), "face_frames": self.face_frames,
-                "frames": self.frames, "verdict": self.verdict, "source": self.source}
+                "frames": self.frames, "verdict": self.verdict, "source": self.source,
+                **({"std_log": [round(v, 6) for v in self.std_log]} if self.std_log is not None else {})}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
@@ -108,13 +126,17 @@ class Baseline:
             b = cls(model=str(doc["model"]), labels=labels, probabilities=probs, mean_log=logs,
                     created=str(doc["created"]),
                     seconds=float(doc["seconds"]), face_frames=int(doc["face_frames"]), frames=int(doc["frames"]),
-                    verdict=str(doc.get("verdict", "ok")), source=str(doc.get("source", "")))
+                    verdict=str(doc.get("verdict", "ok")), source=str(doc.get("source", "")),
+                    std_log=None if doc.get("std_log") is None else tuple(float(x) for x in doc["std_log"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise bad(f"{type(exc).__name__}: {exc}") from None
         if len(labels) < 2 or len(set(labels)) != len(labels) or len(probs) != len(labels) or len(logs) != len(labels):
             raise bad(f"{len(probs)} probabilities and {len(logs)} mean logs for labels {list(labels)}")
         if not all(math.isfinite(v) and math.log(LOG_FLOOR) - 1e-6 <= v <= 0 for v in logs):
             raise bad(f"its mean logs must lie between log({LOG_FLOOR:g}) and 0")
+        if b.std_log is not None and (len(b.std_log) != len(labels)
+                                      or not all(math.isfinite(v) and v >= 0 for v in b.std_log)):
+            raise bad(f"its std_log must be {len(labels)} numbers >= 0")
         if not all(math.isfinite(p) and 0 <= p <= 1 for p in probs) or abs(sum(probs) - 1) > 1e-3:
             raise bad("its probabilities are not a distribution (each in 0..1, summing to 1)")
         if b.face_frames < 1 or b.frames < b.face_frames or not math.isfinite(b.seconds) or b.seconds < 0:
@@ -174,10 +196,13 @@ def reference_of(card: Any) -> np.ndarray:
 
 
 class BaselineCorrection:
-    """The transform ``(N, C) → (N, C)`` for the Analyzer: ``p · w`` renormalised, ``w = exp(R − B̃)`` (see the
-    module docstring). ``reference``: the model's mean log-probabilities on neutral faces."""
+    """The transform ``(N, C) → (N, C)`` for the Analyzer (see the module docstring). ``reference``: the model's mean
+    log-probabilities on neutral faces. Without ``reference_std`` (or a baseline without ``std_log``): the shift,
+    ``p · w`` renormalised, ``w = exp(R − B̃)``; with both: the deviation, each class's gain ``g`` in
+    :attr:`gains` (``max_gain`` 1 gives the shift again, up to the log floor)."""
 
-    def __init__(self, baseline: Baseline, reference: Sequence[float], prior_frames: float = PRIOR_FRAMES) -> None:
+    def __init__(self, baseline: Baseline, reference: Sequence[float], prior_frames: float = PRIOR_FRAMES,
+                 reference_std: Sequence[float] | None = None, max_gain: float = MAX_GAIN) -> None:
         b = np.asarray(baseline.mean_log, np.float64)
         r = np.asarray(reference, np.float64)
         if b.shape != r.shape:
@@ -187,12 +212,38 @@ class BaselineCorrection:
         shift = r - shrunk
         self.baseline = baseline
         self.weights = np.exp(shift - shift.max()).astype(np.float32)   # scale-free: rows are renormalised
+        self.gains: np.ndarray | None = None
+        if reference_std is not None and baseline.std_log is not None and max_gain > 1:
+            sigma = np.asarray(reference_std, np.float64)
+            own = np.asarray(baseline.std_log, np.float64)
+            if sigma.shape != r.shape or own.shape != r.shape:
+                raise BaselineError(f"the spreads have {sigma.size} and {own.size} labels, the reference {r.size}")
+            own = np.sqrt((n * own ** 2 + prior_frames * sigma ** 2) / (n + prior_frames))
+            self.gains = np.clip(sigma / np.maximum(own, 1e-6), 1.0, max_gain)
+            self._rest, self._reference = shrunk, r
+
+    @property
+    def method(self) -> str:
+        return "shift" if self.gains is None else "deviation"
 
     def __call__(self, probs: np.ndarray) -> np.ndarray:
         if len(probs) == 0:
             return probs
-        q = probs * self.weights
-        return (q / np.maximum(q.sum(axis=1, keepdims=True), 1e-30)).astype(np.float32)
+        if self.gains is None:
+            q = probs * self.weights
+            return (q / np.maximum(q.sum(axis=1, keepdims=True), 1e-30)).astype(np.float32)
+        logs = self._reference + self.gains * (np.log(np.maximum(probs.astype(np.float64), LOG_FLOOR)) - self._rest)
+        q = np.exp(logs - logs.max(axis=1, keepdims=True))
+        return (q / q.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def correction_for(baseline: Baseline, card: Any, method: str = "auto") -> BaselineCorrection:
+    """The correction the engine applies for ``baseline`` with ``card``'s model: ``auto`` — the deviation where the
+    card and the baseline both have their spreads, else the shift; ``shift`` — the shift alone."""
+    if method not in ("auto", "shift"):
+        raise ValueError(f"method must be 'auto' or 'shift', got {method!r}")
+    spread = getattr(card, "neutral_reference_std_log", None) if method == "auto" else None
+    return BaselineCorrection(baseline, reference_of(card), reference_std=spread)
 
 
 @dataclass(frozen=True)
@@ -225,6 +276,7 @@ class BaselineCollector:
     min_face_frames: int = MIN_FACE_FRAMES
     _sum: np.ndarray | None = None
     _log_sum: np.ndarray | None = None
+    _log_sq: np.ndarray | None = None
     _tops: list[int] = field(default_factory=list)
     _t0: float | None = None
     _t: float = 0.0
@@ -235,6 +287,7 @@ class BaselineCollector:
             raise BaselineError(f"calibration time must be a positive number of seconds, got {self.seconds!r}")
         self._sum = np.zeros(len(self.card.labels), np.float64)
         self._log_sum = np.zeros(len(self.card.labels), np.float64)
+        self._log_sq = np.zeros(len(self.card.labels), np.float64)
 
     def add(self, result: Any) -> tuple:
         """One analysed frame (any thread, one producer). Returns no events (it can stand where a recorder does)."""
@@ -245,7 +298,9 @@ class BaselineCollector:
         if result.face_present:
             p = np.asarray(result.probabilities[0], np.float64)
             self._sum += p
-            self._log_sum += np.log(np.maximum(p, LOG_FLOOR))
+            logs = np.log(np.maximum(p, LOG_FLOOR))
+            self._log_sum += logs
+            self._log_sq += logs * logs
             self._tops.append(int(np.argmax(p)))
         return ()
 
@@ -283,6 +338,8 @@ class BaselineCollector:
         mean = mean / mean.sum()
         stamp = (created or datetime.now().astimezone()).isoformat(timespec="seconds")
         verdict = f"ok: a face in {n} of {self.frames} frames"
+        mean_log = self._log_sum / n
+        std_log = np.sqrt(np.maximum(self._log_sq / n - mean_log ** 2, 0.0))
         return Baseline(model=self.card.name, labels=labels, probabilities=tuple(float(x) for x in mean),
-                        mean_log=tuple(float(x) for x in self._log_sum / n), created=stamp, seconds=self._t, face_frames=n, frames=self.frames, verdict=verdict,
-                        source=source)
+                        mean_log=tuple(float(x) for x in mean_log), created=stamp, seconds=self._t, face_frames=n,
+                        frames=self.frames, verdict=verdict, source=source, std_log=tuple(float(x) for x in std_log))

@@ -83,6 +83,7 @@ class ModelCard:
     neutral_reference: tuple[float, ...] | None = None
     neutral_reference_log: tuple[float, ...] | None = None
     neutral_reference_info: dict[str, Any] = field(default_factory=dict)
+    neutral_reference_std_log: tuple[float, ...] | None = None
     # The thresholds of the "uncertain" state measured for this model (``{"min_confidence": .., "min_margin": ..}``;
     # empty: SmootherOptions' defaults). Written by tools/train/reference.py (uncertain_thresholds).
     uncertain: dict[str, float] = field(default_factory=dict)
@@ -214,7 +215,7 @@ class ModelCard:
         if parameters is not None and (type(parameters) is not int or parameters <= 0):
             raise fail(f"'parameters' must be a positive integer, got {parameters!r}")
         ms = raw.get("ms_per_face")
-        reference, reference_log, reference_info = None, None, {}
+        reference, reference_log, reference_info, reference_std = None, None, {}, None
         if "neutral_reference" in raw:
             ref = raw["neutral_reference"]
             if not isinstance(ref, dict) or sorted(_REFERENCE_REQUIRED - ref.keys()):
@@ -240,7 +241,16 @@ class ModelCard:
                 reference_log = tuple(number(x, "neutral_reference.mean_log_probabilities") for x in logs)
                 if any(x > 0 for x in reference_log):
                     raise fail("'neutral_reference.mean_log_probabilities' are logs of probabilities: each <= 0")
-            reference_info = {k: v for k, v in ref.items() if k not in ("probabilities", "mean_log_probabilities")}
+            spread = ref.get("std_log_probabilities")
+            if spread is not None:
+                if (not isinstance(spread, list) or len(spread) != len(labels)
+                        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in spread)):
+                    raise fail(f"'neutral_reference.std_log_probabilities' must be a list of {len(labels)} numbers "
+                               f"in the order of 'labels', got {spread!r}")
+                reference_std = tuple(number(x, "neutral_reference.std_log_probabilities", nonneg=True)
+                                      for x in spread)
+            reference_info = {k: v for k, v in ref.items()
+                              if k not in ("probabilities", "mean_log_probabilities", "std_log_probabilities")}
         uncertain: dict[str, float] = {}
         if "uncertain" in raw:
             u = raw["uncertain"]
@@ -264,6 +274,7 @@ class ModelCard:
             ms_per_face=None if ms is None else number(ms, "ms_per_face", nonneg=True),
             notes=string("notes", optional=True), extra=dict(extra),
             neutral_reference=reference, neutral_reference_log=reference_log, neutral_reference_info=reference_info,
+            neutral_reference_std_log=reference_std,
             uncertain=uncertain,
         )
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import views
 from .baseline import (DEFAULT_SECONDS, Baseline, BaselineCollector, BaselineCorrection, BaselineError,
-                       CalibrationProgress, reference_of)
+                       CalibrationProgress, correction_for, reference_of)
 from .model import ExpressionModel, ModelOptions
 from .pipeline import Analyzer
 from .reports.files import FinishedSession
@@ -274,7 +274,7 @@ class SessionHost:
         :class:`~obs_mindflow.engine.baseline.BaselineError` (nothing changes) when it belongs to another model or
         label order, or the model has no neutral reference."""
         baseline.check_model(self.card)
-        correction = BaselineCorrection(baseline, reference_of(self.card))
+        correction = correction_for(baseline, self.card)
         self._correction = correction
         self.analyzer.set_transforms([correction])
         rec = self._recorder

@@ -247,10 +247,10 @@ def open_analyzer(settings: FileSettings) -> Analyzer:
 
 def apply_baseline(analyzer: Analyzer, baseline: "Baseline") -> None:
     """Correct ``analyzer``'s readings with ``baseline`` (``BaselineError``: another model's, or no reference)."""
-    from .baseline import BaselineCorrection, reference_of
+    from .baseline import correction_for
 
     baseline.check_model(analyzer.model.card)
-    analyzer.set_transforms([BaselineCorrection(baseline, reference_of(analyzer.model.card))])
+    analyzer.set_transforms([correction_for(baseline, analyzer.model.card)])
 
 
 def calibrate_file(path: str | Path, analyzer: Analyzer, seconds: float, rate: float = 5.0) -> "Baseline":

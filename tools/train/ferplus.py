@@ -96,3 +96,4 @@ def holdout_split(data: FerPlus, fraction: float, seed: int) -> tuple[np.ndarray
 def neutral_majority(data: FerPlus) -> np.ndarray:
     """Indices of the faces whose majority label (the paper's rule) is neutral."""
     return np.flatnonzero(data.majority() == LABELS8.index("neutral"))
+

@@ -216,3 +216,28 @@ def build(arch: str, head: str, num_classes: int = 7, num_head: int = 4, dropout
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+class HeadMix(nn.Module):
+    """A network trained with an auxiliary FER2013-label head (``--aux-fer2013``) as a ``num_classes``-logit model.
+
+    The network's outputs are ``num_classes`` FER+ logits then 7 FER2013 logits (FER2013's label order, which is
+    the first 7 of the FER+ order). ``mix`` = 0 gives the FER+ logits alone; otherwise the log of
+    ``(1 - mix) · softmax(FER+) + mix · softmax(FER2013)`` (contempt gets only the FER+ share), a valid logit vector
+    that the export calibrates like any other."""
+
+    def __init__(self, net: nn.Module, num_classes: int, mix: float = 0.0) -> None:
+        super().__init__()
+        if not 0.0 <= mix <= 1.0:
+            raise ValueError(f"head mix must be within 0..1, got {mix}")
+        self.net, self.num_classes, self.mix = net, num_classes, float(mix)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        main = out[:, :self.num_classes]
+        if self.mix == 0.0:
+            return main
+        p = (1 - self.mix) * torch.softmax(main, dim=1)
+        aux = self.mix * torch.softmax(out[:, self.num_classes:], dim=1)
+        p = torch.cat([p[:, :7] + aux, p[:, 7:]], dim=1)
+        return torch.log(p.clamp_min(1e-6))

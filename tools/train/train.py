@@ -38,7 +38,8 @@ from .data import (AugmentConfig, WebcamConfig, augment, augment_webcam, epoch_o
                    stratified_holdout, to_tensor)
 from .data import LABELS
 from .ferplus import DEFAULT_FERPLUS, holdout_split, labels_for, load_ferplus
-from .nets import ARCHS, AffinityLoss, PartitionLoss, build, count_params
+from .reference import fer2013_labels_for
+from .nets import ARCHS, AffinityLoss, HeadMix, PartitionLoss, build, count_params
 
 log = logging.getLogger("tools.train")
 
@@ -60,11 +61,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="probability that a batch is mixed (half mixup, half CutMix); soft-target path")
     p.add_argument("--mixup-alpha", type=float, default=0.4)
     p.add_argument("--cutmix-alpha", type=float, default=1.0)
+    p.add_argument("--aux-fer2013", type=float, default=0.0,
+                   help="ferplus: weight of a second head trained on FER2013's own labels of the same faces (matched "
+                        "by tools.train.ferplus.fer2013_labels_for); 0 = no second head")
+    p.add_argument("--fer2013-dir", type=Path, default=DEFAULT_DATA,
+                   help="folder with FER2013's train.npz (for --aux-fer2013)")
     p.add_argument("--teacher", type=Path, action="append", default=[],
                    help="a trained run folder (last.pt) to distil from; repeat for an ensemble (mean logits)")
     p.add_argument("--init", type=Path, default=None,
                    help="start from this run's last.pt weights (same arch and classes), e.g. to fine-tune a network "
                         "by distillation from an ensemble it belongs to")
+    p.add_argument("--freeze-bn", action="store_true",
+                   help="keep every BatchNorm's statistics fixed while training (fine-tuning a network rebuilt by "
+                        "tools.train.from_onnx, whose BatchNorms hold folded weights)")
     p.add_argument("--distill", type=float, default=0.5, help="weight of the teacher's distribution in the target")
     p.add_argument("--distill-temp", type=float, default=1.0, help="distillation temperature")
     p.add_argument("--memory-format", default="auto", choices=("auto", "channels_last", "contiguous"),
@@ -169,6 +178,11 @@ def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def aux_classes(args: dict) -> int:
+    """Outputs of a run's auxiliary FER2013-label head (0 without one), after its main outputs."""
+    return 7 if args.get("aux_fer2013", 0.0) > 0 else 0
+
+
 def num_classes(args: dict) -> int:
     """Output classes of a run (``args`` as parsed or as stored in a checkpoint; older runs are FER2013, 7)."""
     return int(args.get("classes", 7)) if args.get("dataset", "fer2013") == "ferplus" else 7
@@ -179,8 +193,10 @@ def run_labels(args: dict) -> tuple[str, ...]:
     return labels_for(num_classes(args)) if args.get("dataset", "fer2013") == "ferplus" else LABELS
 
 
-def load_run(run: Path) -> tuple[torch.nn.Module, dict]:
-    """The last checkpoint of a run folder as an eval-mode network, and the checkpoint."""
+def load_run(run: Path, aux_mix: float = 0.0) -> tuple[torch.nn.Module, dict]:
+    """The last checkpoint of a run folder as an eval-mode network with the run's classes as outputs, and the
+    checkpoint. A run with an auxiliary FER2013 head gives its FER+ logits, mixed with the FER2013 head's
+    probabilities by ``aux_mix`` (:class:`tools.train.nets.HeadMix`)."""
     ck_path = Path(run) / "last.pt"
     if not ck_path.is_file():
         raise FileNotFoundError(f"no checkpoint {ck_path}: train first (python -m tools.train.train --out {run})")
@@ -188,9 +204,13 @@ def load_run(run: Path) -> tuple[torch.nn.Module, dict]:
     a = ck["args"]
     if ck["epoch"] != a["epochs"]:
         print(f"warning: {ck_path} stopped after epoch {ck['epoch']} of {a['epochs']}", file=sys.stderr)
-    model = build(a["arch"], a["head"], num_classes=num_classes(a), num_head=a["num_head"], dropout=a["dropout"],
-                  sa_reduce=a.get("sa_reduce", "sum"), fusion=a.get("fusion", "mean"))
+    model = build(a["arch"], a["head"], num_classes=num_classes(a) + aux_classes(a), num_head=a["num_head"],
+                  dropout=a["dropout"], sa_reduce=a.get("sa_reduce", "sum"), fusion=a.get("fusion", "mean"))
     model.load_state_dict(ck["model"])
+    if aux_classes(a):
+        model = HeadMix(model, num_classes(a), aux_mix)
+    elif aux_mix:
+        raise ValueError(f"{run} has no FER2013 head to mix (trained without --aux-fer2013)")
     return model.eval(), ck
 
 
@@ -233,6 +253,16 @@ def main(argv: list[str] | None = None) -> int:
             tr_idx = tr_idx[keep]
         x_tr, t_tr = train_all.images[tr_idx], targets_all[tr_idx]
         y_tr = t_tr.argmax(axis=1)
+        if args.aux_fer2013 > 0:
+            lab13 = fer2013_labels_for(train_all, args.fer2013_dir / "train.npz")[tr_idx]
+            votes7 = t_tr[:, :7] / np.maximum(t_tr[:, :7].sum(axis=1, keepdims=True), 1e-6)
+            ls = 0.1 if args.label_smoothing == 0 else args.label_smoothing
+            onehot = np.eye(7, dtype=np.float32)[np.maximum(lab13, 0)] * (1 - ls) + ls / 7
+            aux_t = np.where((lab13 >= 0)[:, None], onehot, votes7).astype(np.float32)
+            t_tr = np.concatenate([t_tr, aux_t], axis=1)
+            log.info("FER2013 head (weight %.2f): %d of %d train faces matched to a FER2013 label (the rest: their "
+                     "FER+ votes); FER2013 label = FER+ top vote on %.1f %%", args.aux_fer2013, int((lab13 >= 0).sum()),
+                     len(lab13), 100 * float((lab13[lab13 >= 0] == y_tr[lab13 >= 0]).mean()))
         x_ho, y_ho = train_all.images[ho_idx], train_all.majority()[ho_idx]
         x_te, y_te = val.images, val.majority()
         log.info("FER+ (%d classes): train %d, hold-out %d (seed %d; %d with a majority label), validation %d "
@@ -253,7 +283,10 @@ def main(argv: list[str] | None = None) -> int:
         log.info("train %d, hold-out %d (seed %d), PublicTest %d originals; per-class train %s",
                  len(y_tr), len(y_ho), holdout_seed(vars(args)), len(y_te), np.bincount(y_tr, minlength=7).tolist())
 
-    model = build(args.arch, args.head, num_classes=n_cls, num_head=args.num_head, dropout=args.dropout,
+    if args.aux_fer2013 > 0 and (not ferplus or args.teacher or args.head != "plain"):
+        raise SystemExit("--aux-fer2013 needs --dataset ferplus and --head plain, without --teacher")
+    n_aux = aux_classes(vars(args))
+    model = build(args.arch, args.head, num_classes=n_cls + n_aux, num_head=args.num_head, dropout=args.dropout,
                   sa_reduce=args.sa_reduce, fusion=args.fusion)
     aux: list[torch.nn.Parameter] = []
     affinity = partition = None
@@ -269,8 +302,18 @@ def main(argv: list[str] | None = None) -> int:
         if ia.get("dataset", "fer2013") == args.dataset and \
                 (ia["holdout"], holdout_seed(ia)) != (args.holdout, holdout_seed(vars(args))):
             raise SystemExit(f"--init {args.init} kept another hold-out: it may have trained on this run's hold-out")
-        model.load_state_dict(init_net.state_dict())
-        log.info("initialised from %s (epoch %d)", args.init, init_ck["epoch"])
+        if aux_classes(ia):
+            raise SystemExit(f"--init {args.init} has a FER2013 head: initialise from a run without one")
+        src = init_net.state_dict()
+        if n_aux:                                   # the FER2013 head's rows start from scratch
+            dst = model.state_dict()
+            for k in ("fc.weight", "fc.bias"):
+                d = dst[k].clone()
+                d[:n_cls] = src[k]
+                src[k] = d
+        model.load_state_dict(src)
+        log.info("initialised from %s (epoch %d)%s", args.init, init_ck["epoch"],
+                 f", rebuilt from {init_ck['rebuilt_from']}" if init_ck.get("rebuilt_from") else "")
     memory_format = torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format
     model.to(device, memory_format=memory_format)
     if affinity is not None:
@@ -329,6 +372,10 @@ def main(argv: list[str] | None = None) -> int:
             break
         t0 = time.perf_counter()
         model.train()
+        if args.freeze_bn:
+            for m in model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         torch.manual_seed(args.seed * 1000 + epoch)               # dropout
         gen = torch.Generator().manual_seed(args.seed * 1000 + epoch + 1)   # augmentation
         order = epoch_order(y_tr, repeat, args.seed, epoch)
@@ -354,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
                     pt = F.softmax(tl / tau, dim=1)
                     loss = ((1 - args.distill) * soft_cross_entropy(out, t)
                             + args.distill * tau * tau * soft_cross_entropy(out / tau, pt))
+                elif n_aux:
+                    loss = (soft_cross_entropy(out[:, :n_cls], t[:, :n_cls])
+                            + args.aux_fer2013 * soft_cross_entropy(out[:, n_cls:], t[:, n_cls:]))
                 else:
                     loss = soft_cross_entropy(out, t)
             else:
@@ -369,12 +419,12 @@ def main(argv: list[str] | None = None) -> int:
             sched.step()
             tot_loss += loss.item() * len(y)
             tot_aux += aux_loss.item() * len(y)
-            correct += (out.argmax(1) == y).sum().item()
+            correct += (out[:, :n_cls].argmax(1) == y).sum().item()
             seen += len(y)
         train_s = time.perf_counter() - t0
         if ferplus:
-            ho_acc = majority_accuracy(predict(model, x_ho), y_ho)
-            te_acc = majority_accuracy(predict(model, x_te), y_te)
+            ho_acc = majority_accuracy(predict(model, x_ho)[:, :n_cls], y_ho)
+            te_acc = majority_accuracy(predict(model, x_te)[:, :n_cls], y_te)
         else:
             ho_acc = float((predict(model, x_ho).argmax(1) == y_ho).mean())
             te_acc = float((predict(model, x_te).argmax(1) == y_te).mean())
