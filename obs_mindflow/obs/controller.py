@@ -26,6 +26,7 @@ thread and are handed to the UI thread (``run_on_ui_thread``) before they touch 
 from __future__ import annotations
 
 import collections
+import logging
 import time
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +58,9 @@ SETTINGS_LOG_QUIET_S = 1.0      # the settings line is logged once the settings 
 #: A second press of Start/Stop session this soon after the first is a double click: ignored (issue 23). Qt's
 #: default double-click interval is 400 ms; a slow double click on a loaded machine takes longer.
 DOUBLE_PRESS_S = 1.0
+#: Problems logged as warnings: a report not written, no model, the capture stopped. OBS 29-32 show and raise the
+#: Script Log window at every warning (``ScriptLogWindow::AddLogMsg``), leaving it scrolled where it was.
+WARNING_AREAS = ("report", "model", "capture")
 REPORT_FILE = status.REPORT_FILE
 result_line = status.result_line            # (kept importable from here)
 
@@ -112,14 +116,16 @@ class MindFlowScript:
 
     # ================================================================ problems (shown in the panel)
     def set_problem(self, area: str, message: str) -> None:
-        """Record (and log once, as a warning) the current problem of ``area``; ``""`` clears it."""
+        """Record (and log once) the current problem of ``area``; ``""`` clears it. A warning only where a report is
+        lost or nothing can run (:data:`WARNING_AREAS`): OBS opens its Script Log window over everything at each
+        warning; the rest is the panel's red line and an info line."""
         old = self.problems.get(area, "")
         if message == old:
             return
         if message:
             self.problems[area] = message
             self.last_error = message
-            self.log.warning(f"MindFlow {area}: {message}")
+            self.log.log(logging.WARNING if area in WARNING_AREAS else logging.INFO, f"MindFlow {area}: {message}")
         else:
             self.problems.pop(area, None)
             if self.last_error == old:

@@ -354,12 +354,14 @@ def shown(props: Any, names: list[str] | tuple[str, ...]) -> dict[str, tuple[str
 # ==================================================================================================================
 
 def model_choices(root: Any = None) -> list[tuple[str, str]]:
-    """``(label, folder name)`` of every bundled model: its title, its measured accuracy and speed from its card,
-    and which one is the most accurate and which the lightest — "MindFlow r3d+r3 — most accurate, 68 % on FER2013,
-    2.4 ms/face". Accuracies are only compared on the same test set (the card's dataset, its first word): the most
-    accurate of each set measured on two models or more. Unreadable cards are skipped. Light: no numpy."""
+    """``(label, folder name)`` of every bundled model: its title, which one is the default, its measured accuracy
+    (with the test set it was measured on) and speed from its card, and which one is the lightest — "MindFlow r3d —
+    default, 83 % on FER+, 1.0 ms/face". "most accurate" only when every model's figure comes from the same test set
+    (the card's dataset, its first word): a FER2013 figure is not comparable with a FER+ one, and "most accurate, 68
+    %" beside the default's "83 % on FER+" read as a contradiction (issue 23). Unreadable cards are skipped. Light:
+    no numpy."""
     from ..engine.card import ModelCard, ModelCardError, find_model_folders
-    from ..engine.catalog import MODELS_DIR
+    from ..engine.catalog import DEFAULT_MODEL, MODELS_DIR
 
     cards = []
     for folder in find_model_folders(root or MODELS_DIR):
@@ -377,11 +379,9 @@ def model_choices(root: Any = None) -> list[tuple[str, str]]:
 
     accs = {name: accuracy(card) for name, card in cards}
     speeds = {name: card.ms_per_face for name, card in cards if card.ms_per_face is not None}
-    by_set: dict[str, list[str]] = {}
-    for name, card in cards:
-        if accs[name] is not None:
-            by_set.setdefault(dataset(card), []).append(name)
-    best = {max(names, key=lambda n: accs[n]) for names in by_set.values() if len(names) > 1}
+    measured = [name for name, _ in cards if accs[name] is not None]
+    sets = {dataset(card) for name, card in cards if accs[name] is not None}
+    best = max(measured, key=lambda n: accs[n]) if len(measured) > 1 and len(sets) == 1 else None
     lightest = min(speeds, key=lambda n: speeds[n], default=None)
     out = []
     for name, card in cards:
@@ -391,8 +391,8 @@ def model_choices(root: Any = None) -> list[tuple[str, str]]:
             facts.append(f"{accs[name] * 100:.0f} % on {on}" if on else f"{accs[name] * 100:.0f} % accurate")
         if name in speeds:
             facts.append(f"{speeds[name]:.1f} ms/face")
-        notes = [w for w, mine in (("most accurate", name in best), ("lightest", name == lightest)) if mine and
-                 len(cards) > 1]
+        notes = [w for w, mine in (("default", name == DEFAULT_MODEL), ("most accurate", name == best),
+                                   ("lightest", name == lightest)) if mine and len(cards) > 1]
         short = card.title.split(" (")[0]          # the list must stay narrow: the panel is as wide as its widest field
         label = short + (" — " + ", ".join(notes + facts) if facts or notes else "")
         out.append((label, name))
