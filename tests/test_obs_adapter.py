@@ -1064,7 +1064,7 @@ def test_typing_a_template_is_quiet_and_never_puts_an_error_on_stream(entry, fak
     shown_texts = [u["text"] for u in text.updates[n_updates:]]
     assert not any("error" in t.lower() or "MindFlow" in t for t in shown_texts), shown_texts
     assert run_ticks(entry, script, 20, until=lambda: re.fullmatch(r"happy \(\d+ %\)", text.updates[-1]["text"]))
-    assert shows(props, "template_note") is None
+    assert re.fullmatch(r"On stream: happy \(\d+ %\)", shows(props, "template_note"))   # the row stays: a preview
     assert redraws.count(True) <= 4, f"the panel redrew on {redraws.count(True)} of {len(redraws)} keys"
     data.values["template"] = "{emotion:d}"            # only rendering can refuse it: the panel says so, stream not
     entry.script_update(data)
@@ -1913,4 +1913,25 @@ def test_only_lost_reports_and_a_dead_engine_open_obs_script_log(entry, fake_obs
     assert [t for lvl, t in o.logs if lvl <= o.LOG_WARNING] == []
     script.set_problem("report", "report NOT saved: disk full")
     assert [t for lvl, t in o.logs if lvl <= o.LOG_WARNING] == ["MindFlow report: report NOT saved: disk full"]
+    entry.script_unload()
+
+
+def test_the_row_under_the_template_never_comes_and_goes(entry, fake_obs, tmp_path):
+    """A note that appeared and went moved the rows below it: the next click landed on 'Hide the negative share from
+    viewers' (issue 23, item 13). The row stays, a preview of the text when there is nothing to say."""
+    o = fake_obs
+    data = settings_data(o, tmp_path, template="{emotion} ({confidence})")
+    load(entry, o, data)
+    props = entry.script_properties()
+    seen = []
+    for template, hide in (("{emotion} ({confidence})", True), ("{emotion} ({conf", True),
+                           ("{emotion} {negative_share}", True), ("{emotion} {negative_share}", False)):
+        data.values.update(template=template, hide_negative_share=hide)
+        entry.script_update(data)
+        prop(props, "refresh").callback(props, None)
+        seen.append(shows(props, "template_note"))
+    assert None not in seen, seen
+    assert seen[0] == "On stream, for example: happy (83 %)"
+    assert "Not used yet" in seen[1] and "{negative_share} shows nothing" in seen[2]
+    assert seen[3] == "On stream, for example: happy 12 %"
     entry.script_unload()

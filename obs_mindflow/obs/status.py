@@ -11,11 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from ..engine import views
 from ..engine.reports.files import FinishedSession
 from ..engine.session.summary import format_duration, format_percent
 from .panel import ERROR, NORMAL, WARNING, Item, PanelView
 from .settings import CUSTOM_MODEL
-from .template import private_placeholders_used
+from .template import EXAMPLE_VALUES, TemplateError, private_placeholders_used, render
 
 if TYPE_CHECKING:
     from .controller import MindFlowScript
@@ -110,6 +111,18 @@ def status_lines(script: MindFlowScript) -> tuple[list[str], str]:
     return lines, "|".join(key)
 
 
+def template_preview(script: MindFlowScript, active: bool) -> str:
+    """"On stream: happy (83 %)" — the template with the session's values (an example outside a session), as viewers
+    see it."""
+    values = script.host.values() if active and script.host is not None else EXAMPLE_VALUES
+    try:
+        text = render(script.settings.template, views.viewer_text_values(values, script.settings.hide_negative_share))
+    except TemplateError:
+        return ""
+    text = " ⏎ ".join(text.splitlines()) or "(nothing)"
+    return f"On stream{'' if active else ', for example'}: {text}"
+
+
 def panel_view(script: MindFlowScript, now: datetime | None = None) -> PanelView:
     """What the panel shows now (:mod:`obs_mindflow.obs.panel`)."""
     now = now or datetime.now()
@@ -162,7 +175,9 @@ def panel_view(script: MindFlowScript, now: datetime | None = None) -> PanelView
     elif s.hide_negative_share and private_placeholders_used(s.template):
         hidden = ", ".join("{" + p + "}" for p in private_placeholders_used(s.template))
         note = f"{hidden} shows nothing on stream while 'Hide the negative share from viewers' is on."
-    items["template_note"] = Item(note, visible=bool(note), kind=kind)
+    # always shown (a preview when there is nothing to say): a note that came and went moved the rows below it, and
+    # the next click landed on 'Hide the negative share from viewers' (issue 23)
+    items["template_note"] = Item(note or template_preview(script, active), kind=kind)
     items["overlay_port"] = Item(visible=s.overlay_enabled)
     if script.overlay is not None:
         url = f"Overlay URL: {script.overlay.url}"

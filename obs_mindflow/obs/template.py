@@ -83,3 +83,9 @@ def render(template: str, values: Mapping[str, str]) -> str:
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise TemplateError(f"the text template {template!r} cannot be formatted: {exc}") from None
     return text.replace("\\n", "\n")
+
+
+#: Values for the template's preview in the panel outside a session (during one: the session's own).
+EXAMPLE_VALUES = {"emotion": "happy", "confidence": "83 %", "negative_share": "12 %", "rolling_negative": "9 %",
+                  "coverage": "96 %", "duration": "12 min 05 s", "dominant": "neutral", "faces": "1", "rate": "5.0",
+                  "model": "MindFlow", "nudge": ""}

@@ -67,7 +67,7 @@ def test_panel_tells_the_truth_through_sessions_typing_and_a_recording(obs_ready
         time.sleep(1.0)
         assert mindflow_warnings(run)[warnings_before:] == [], "typing logged warnings (each opens the Script Log)"
         p = panel.send('set template "{emotion} ({confidence})"')
-        assert p["template_note"] is None, p.describe()
+        assert (p["template_note"] or "").startswith("On stream: "), p.describe()     # a preview, not a note
         p = panel.wait_text(lambda t: re.fullmatch(r".+ \(.+\)", t) is not None)
         assert re.fullmatch(r".+ \(.+\)", p.text or ""), p.describe()
 
