@@ -98,7 +98,7 @@ class MindFlowScript:
         self._settings_changed_at: float | None = None
         self._logged_settings: Settings | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        self._last_press = float("-inf")    # the last Start/Stop session press (monotonic s)
+        self._last_press = (float("-inf"), False)   # the last Start/Stop session press: monotonic s, active after
 
     @property
     def overlay(self) -> OverlayServer | None:
@@ -350,14 +350,19 @@ class MindFlowScript:
         """The Start/Stop button (``shown_label``: what the panel showed when it was pressed — the panel may be
         older than the state: it acts as labelled) or the start/stop hotkey (``None``: toggles)."""
         active = self.host is not None and self.host.active
+        now = time.monotonic()
+        if shown_label is not None and now - self._last_press[0] < DOUBLE_PRESS_S and active == self._last_press[1]:
+            self.notice = (f"a second press within {DOUBLE_PRESS_S:g} s was ignored (a double click?): the "
+                           f"session {'goes on' if active else 'is not running'} — press once to "
+                           f"{'stop' if active else 'start'} it")
+            return
+        self._toggle(shown_label)
+        if shown_label is not None:    # the press and the state it left (a recording may change it meanwhile)
+            self._last_press = (now, self.host is not None and self.host.active)
+
+    def _toggle(self, shown_label: str | None) -> None:
+        active = self.host is not None and self.host.active
         if shown_label is not None:
-            now = time.monotonic()
-            if now - self._last_press < DOUBLE_PRESS_S:
-                self.notice = (f"a second press within {DOUBLE_PRESS_S:g} s was ignored (a double click?): the "
-                               f"session {'goes on' if active else 'is not running'} — press once to "
-                               f"{'stop' if active else 'start'} it")
-                return
-            self._last_press = now
             wants_start = shown_label.lower().startswith("start")
             if wants_start and active:
                 self.notice = "a session is already running (" + self.session_reason + "); it goes on"
