@@ -18,7 +18,7 @@ CARD_SCHEMA = 1
 
 _REQUIRED = {"schema", "name", "file", "labels", "negative_labels", "input", "output", "license", "source", "accuracy"}
 _OPTIONAL = {"display_name", "description", "temperature", "license_files", "parameters", "ms_per_face", "notes", "extra",
-             "neutral_reference", "uncertain"}
+             "neutral_reference", "uncertain", "real_video"}
 _REFERENCE_REQUIRED = {"probabilities", "faces", "dataset"}
 _INPUT_REQUIRED = {"layout", "height", "width", "channels", "scale", "mean", "std", "crop_margin"}
 _LAYOUTS = ("NCHW", "NHWC")

@@ -320,8 +320,11 @@ def export_ferplus(args: argparse.Namespace, nets: list[torch.nn.Module], cks: l
                         + (f" distilled from an ensemble of {len(teachers)}" if teachers else "")
                         + f" ({n_params / 1e6:.2f} M parameters), {fp['accuracy'] * 100:.1f} % FER+ validation "
                           f"majority accuracy, about {speed['median']:.1f} ms per face on one CPU thread."),
-        "source": ("trained by the MindFlow project with tools/train (MIT) from scratch on FER+ (FER2013 Training "
-                   "faces, crowd vote distributions); see extra.training_command"),
+        "source": ("trained by the MindFlow project with tools/train (MIT) "
+                   + (f"by fine-tuning {a['init']} " if a.get("init") else "from scratch ")
+                   + "on FER+ (FER2013 Training faces, crowd vote distributions"
+                   + ("; a second head on FER2013's own labels of the same faces" if args.aux_mix_choice else "")
+                   + "); see extra.training_command"),
         "accuracy": {
             "dataset": (f"FER+ validation (FER2013 PublicTest faces, raw pixels): {fp['n_majority']} of "
                         f"{fp['n_faces']} faces with a majority label by the FER+ paper's rule (top vote over the 10 "
@@ -370,6 +373,7 @@ def export_ferplus(args: argparse.Namespace, nets: list[torch.nn.Module], cks: l
             "training_command": commands[0] if len(commands) == 1 else commands,
             "teachers": teachers or None,
             "initialised_from": a.get("init"),
+            "fer2013_head": args.aux_mix_choice,
             "distillation": ({"weight": a.get("distill"), "temperature": a.get("distill_temp"),
                               "target": "(1 - weight) * FER+ vote distribution + weight * softmax(mean teacher "
                                         "logits / T), teachers run on the same augmented, mixed batch"}
@@ -431,12 +435,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--timing-runs", type=int, default=3000)
     p.add_argument("--wall-time", default="", help="training wall time to record in the card (free text)")
+    p.add_argument("--aux-mix", default="auto",
+                   help="runs with a FER2013-label head (--aux-fer2013): its share in the shipped probabilities, a "
+                        "number in 0..1 or 'auto' (chosen on the run's FER+ hold-out: tools.train.choose_mix)")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
     export_command = "python -m tools.train.export " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
-    loaded = [load_run(run) for run in args.run]
+    args.aux_mix_choice = None
+    loaded = []
+    for run in args.run:
+        net, ck = load_run(run)
+        if getattr(net, "num_classes", None) is not None:         # a FER2013-label head beside the FER+ one
+            if args.aux_mix == "auto":
+                from .choose_mix import choose, table
+                rows = table(run)
+                pick = choose(rows)
+                args.aux_mix_choice = {"mix": pick["alpha"], "chosen": pick, "table": rows,
+                                       "rule": "tools.train.choose_mix on the FER+ train hold-out: the highest "
+                                               "negative recall with neutral faces read negative <= 8 % and "
+                                               "majority accuracy at most 0.5 points under no mix"}
+                mix = pick["alpha"]
+            else:
+                mix = float(args.aux_mix)
+                args.aux_mix_choice = {"mix": mix, "rule": "given on the command line"}
+            net, ck = load_run(run, aux_mix=mix)
+            print(f"{run}: FER2013 head mixed in at {mix:.2f}")
+        loaded.append((net, ck))
     nets, cks = [n for n, _ in loaded], [c for _, c in loaded]
     a = cks[0]["args"]
     for run, other in zip(args.run[1:], cks[1:]):
