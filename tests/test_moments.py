@@ -118,10 +118,10 @@ def test_a_long_pause_between_results_splits_a_moment():
     assert [x for m in s.moments() for x in (m.start_s, m.end_s)] == pytest.approx([0, 8.0, 66, 72], abs=0.01)
 
 
-@pytest.mark.parametrize("p, started_at, started_kind", [(0.6, 5.0, "sustained"), (0.9, 1.0, "spike")])
+@pytest.mark.parametrize("p, started_at, started_kind", [(0.6, 5.0, "sustained"), (0.9, 5.0, "sustained")])
 def test_events_started_when_qualified_ended_at_the_next_label(p, started_at, started_kind):
-    """Started as soon as the episode qualifies — held ``min_seconds``, or intense for ``spike_min_seconds`` (then
-    provisionally a spike) — with ``start_s`` back-dated; ended with the final figures."""
+    """Started as soon as the episode is held ``min_seconds`` (intense or not: an intense smile held on is "Smiles",
+    not a spike), with ``start_s`` back-dated; ended with the final figures."""
     _, events = detect([(12, "happy", p), (18, "neutral", 0.8)])
     kinds = [(e.kind, e.data["emotion"]) for e in events if e.kind in (MOMENT_STARTED, MOMENT_ENDED)]
     assert kinds == [(MOMENT_STARTED, "happy"), (MOMENT_ENDED, "happy"), (MOMENT_STARTED, "neutral"),
@@ -131,10 +131,23 @@ def test_events_started_when_qualified_ended_at_the_next_label(p, started_at, st
     assert started.data["kind"] == started_kind and ended.data["kind"] == "sustained"
     assert ended.time_s == pytest.approx(12.0) and ended.data["end_s"] == pytest.approx(12.0)
     assert started.data["id"] == ended.data["id"] and not ended.data["open"]
-    assert started.message == f"Moment: {started.data['title']}" and ended.message == "Moment: Smiles"
+    # one moment, one name: what is said live (log, chapter) is what the report says (issue 23)
+    assert started.message == f"Moment: {started.data['title']}" == ended.message == "Moment: Smiles"
     json.dumps([e.to_dict() for e in events])               # JSON types only
     calm_end = events[-1]
     assert calm_end.kind == MOMENT_ENDED and calm_end.time_s == pytest.approx(30.0)   # at the session's close
+
+
+def test_a_spike_is_announced_at_its_end_with_its_final_name():
+    """A brief, intense expression is a spike — announced when it ends (it could still have been held on and become
+    a sustained moment with another name), both events with one name."""
+    _, events = detect([(5, "neutral", 0.8), (2, "happy", 0.9), (12, "neutral", 0.8)])
+    happy = [e for e in events if e.kind.startswith("moment") and e.data["emotion"] == "happy"]
+    assert [e.kind for e in happy] == [MOMENT_STARTED, MOMENT_ENDED]
+    started, ended = happy
+    assert started.time_s == ended.time_s == pytest.approx(7.0) and started.data["start_s"] == pytest.approx(5.0)
+    assert started.data["kind"] == ended.data["kind"] == "spike"
+    assert started.message == ended.message == "Moment: Big laugh"
 
 
 def test_a_face_lost_ends_the_moment_after_the_merge_gap():

@@ -190,7 +190,7 @@ def test_unload_hides_a_shown_source_but_leaves_a_scene_switch(o):
 
 # ====================================================================================================================
 # Wired into the script (obs/moments.py): the engine's moments → chapters and actions, against the fake obspython
-# with the astronaut's smiling face as the webcam (a "Big laugh" moment: a broad smile, read at once)
+# with the astronaut's smiling face as the webcam (a "Smiles" moment: a broad smile, held)
 # ====================================================================================================================
 
 from test_obs_adapter import entry, fake_obs, load, logged, prop, run_ticks, settings_data, shows  # noqa: E402,F401
@@ -242,12 +242,12 @@ def test_a_moment_marks_a_chapter_and_switches_the_scene_and_back(entry, fake_ob
     o.recording = True
     entry._on_frontend_event(o.OBS_FRONTEND_EVENT_RECORDING_STARTED)
     assert run_ticks(entry, script, 30, until=lambda: run_ui(o) or o.current == "BRB"), logged(o)[-2000:]
-    assert o.chapters == ["Big laugh"]
+    assert o.chapters == ["Smiles"]
     assert "switching to the scene 'BRB' for 1 s" in logged(o)
     assert run_ticks(entry, script, 10, until=lambda: run_ui(o) or o.current == "Scene")
     assert "back to the scene 'Scene'" in logged(o)
     props = entry.script_properties()
-    assert "chapter: Big laugh" in shows(props, "actions_note") and "switched to BRB" in shows(props, "actions_note")
+    assert "chapter: Smiles" in shows(props, "actions_note") and "switched to BRB" in shows(props, "actions_note")
     o.recording = False
     entry._on_frontend_event(o.OBS_FRONTEND_EVENT_RECORDING_STOPPED)
     entry.script_unload()

@@ -176,7 +176,7 @@ def test_summary_json_schema(finished):
         assert m["seconds"] <= m["end_s"] - m["start_s"] + 0.002            # (rounded to milliseconds)
         assert m["kind"] in ("sustained", "spike") and m["emotion"] in FER and 0 < m["mean"] <= m["peak"] <= 1
         h, mi, se = (int(x) for x in m["start"].split(":"))
-        assert abs(3600 * h + 60 * mi + se - m["start_s"]) <= 0.5 + 1e-6
+        assert 0 <= m["start_s"] - (3600 * h + 60 * mi + se) < 1     # whole seconds down, as chapters (issue 23)
     ch = doc["chapters"]
     assert ch["usable"] and ch["text"].splitlines()[0].startswith("00:00 ") and 3 <= len(ch["chapters"]) <= 12
     assert not any(m["negative"] for m in moments if m["id"] in {c["moment"] for c in ch["chapters"]})
@@ -666,3 +666,47 @@ def test_sessions_shorter_than_the_minimum_leave_no_report_folder(tmp_path, seco
     assert [p for p in tmp_path.iterdir() if p.is_dir()] == ([done.folder] if kept else [])
     assert (tmp_path / "history.sqlite").exists() == kept                # only sessions with a report are history
     assert ("No report folder" in done.summary_text) != kept
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 23: a file's report in the file's own times; moments and chapters agree; calm tiles are not red
+# ---------------------------------------------------------------------------------------------------------------
+
+def _tile(page: str, metric: str) -> str:
+    m = re.search(rf'<div class="tile ?([a-z]*)" data-metric="{metric}">(.*?)</div></div>', page, re.S)
+    assert m, f"no {metric} tile"
+    return m.group(1) + "|" + " ".join(html.unescape(re.sub(r"<[^>]+>", " ", m.group(2))).split())
+
+
+def test_a_file_report_gives_the_video_s_times_never_the_clock_of_the_analysis(tmp_path):
+    # a 50-s clip starting at the video's 100 s: happy, then 15 s sad, then neutral, analysed (started_at) at 20:15
+    events = [(100 + i * 0.2, "happy" if i < 100 else "sad" if i < 175 else "neutral") for i in range(250)]
+    done = record(tmp_path, events, started_at=START, media_clock=True).finish()
+    page = (done.folder / HTML_FILE).read_text(encoding="utf-8")
+    text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page.split("<body", 1)[1])))
+    assert "20:15" not in text and "20:16" not in text, "a wall-clock time in a file's report"
+    assert "video 00:01:40–00:02:29" in text
+    assert _tile(page, "longest-negative") == "neg|Longest negative 15 s 00:02:00–00:02:15"
+    assert "too short to compare 5-minute segments" in text and "No 5-minute segment had noticeable" not in text
+    summary = done.summary_text
+    assert "Length: 50 s (video 00:01:40–00:02:29)" in summary, summary
+    assert "Longest negative stretch: 15 s (00:02:00–00:02:15)" in summary, summary
+    assert "20:1" not in summary
+
+
+def test_moments_and_chapters_give_one_time_and_one_name(finished):
+    doc = json.loads((finished.folder / SUMMARY_FILE).read_text(encoding="utf-8"))
+    by_id = {m["id"]: m for m in doc["moments"]}
+    page = (finished.folder / HTML_FILE).read_text(encoding="utf-8")
+    for ch in doc["chapters"]["chapters"][1:]:          # the first is moved to 00:00 (YouTube's rule)
+        m = by_id[ch["moment"]]
+        assert ch["title"] == m["title"]
+        assert m["start"].endswith(ch["time"]), (ch, m["start"])       # "00:24" and "00:00:24", never "00:00:25"
+        assert html.escape(m["start"]) in page
+
+
+def test_negative_tiles_are_red_only_when_there_is_something_negative(tmp_path):
+    page = (record(tmp_path, [(i * 0.2, "happy") for i in range(400)]).finish().folder / HTML_FILE).read_text(
+        encoding="utf-8")
+    assert _tile(page, "negative").startswith("|") and _tile(page, "longest-negative").startswith("|"), \
+        "'0 %' and 'none' in alarm red"

@@ -1,10 +1,10 @@
 """Moments in a real OBS (headless, Xvfb): what a moment of the streamer's face does in OBS — a recording chapter at
 its start, and the opt-in action (here: switch to a scene and back).
 
-The stand-in webcam plays the bundled sample clip, whose first 10 s are a smiling face (it loops every 28 s). Read
-live in OBS, that smile is intense: it qualifies as a spike ("Big laugh") about a second in, before it has been held
-for ``MomentOptions.min_seconds`` (5 s: "Smiles", as the offline analysis of the same clip finds) — the test takes
-the title of the happy moment MindFlow logs. What must happen depends on the OBS:
+The stand-in webcam plays the bundled sample clip, whose first 10 s are a smiling face (it loops every 28 s): a
+"Smiles" moment once held ``MomentOptions.min_seconds`` (5 s), as the offline analysis of the same clip finds (an
+intense expression shorter than that would be a "Big laugh" spike, announced at its end) — the test takes the title
+of the happy moment MindFlow logs. What must happen depends on the OBS:
 
 - OBS >= 30.2 recording Hybrid MP4: OBS logs ``Adding chapter "<title>"`` and the chapter is in the file (ffprobe,
   where installed);

@@ -86,6 +86,10 @@ def _nice_tick_seconds(span_s: float, max_ticks: int = 9) -> float:
     return 86400.0 * max(1, math.ceil(span_s / (86400 * max_ticks)))
 
 
+#: The segments' length and the face time each needs (``top_negative_segments``' defaults).
+SEGMENT_S, SEGMENT_MIN_FACE_S = 300.0, 60.0
+
+
 def media_clock(offset_s: float) -> str:
     """``HH:MM:SS`` of a media time (seconds)."""
     return format_clock(offset_s, seconds=True)
@@ -303,21 +307,32 @@ def render_html(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str = 
     s = snapshot
     colours = label_colours(s.labels)
     start = info.started_at
-    end = info.wall(s.duration_s)
-    span = f"{start.strftime('%H:%M')}–{end.strftime('%H:%M')}"
-    date = start.strftime("%A %d %B %Y")
+    video = info.media_offset_s is not None       # a file: its own times, never the clock of the analysis
+
+    def clock(t: float, seconds: bool = False) -> str:
+        """A session offset as shown: the video's time (hh:mm:ss) for a file, the wall clock live."""
+        return media_clock(info.media(t)) if video else format_clock(t, start, seconds=seconds)
+    if video:
+        span = f"video {clock(0)}–{clock(s.duration_s)}"
+        date = "analysed " + start.strftime("%A %d %B %Y")
+    else:
+        span = f"{start.strftime('%H:%M')}–{info.wall(s.duration_s).strftime('%H:%M')}"
+        date = start.strftime("%A %d %B %Y")
     meta = [date, span, f"model {info.model}"] + ([f"source {info.source}"] if info.source else [])
     ln = s.longest_negative
-    tiles = [
+    negative = s.face_s > 0 and format_percent(s.negative_share) != "0 %"
+    stretch = ln is not None and ln.duration_s > 0
+    tiles = [      # the negative tiles are red only when there is something negative to say
         ("Duration", format_duration(s.duration_s), span, ""),
         ("Face visible", format_percent(s.coverage), f"of analysed time; {format_percent(s.uncertain_share)} uncertain",
          ""),
-        ("Negative", format_percent(s.negative_share) if s.face_s > 0 else "–", "of readable-face time", "neg"),
+        ("Negative", format_percent(s.negative_share) if s.face_s > 0 else "–", "of readable-face time",
+         "neg" if negative else ""),
         ("Dominant", s.dominant or "–",
          f"{format_percent(s.shares[s.labels.index(s.dominant)])} of face time" if s.dominant else "no face seen", ""),
-        ("Longest negative", format_duration(ln.duration_s) if ln and ln.duration_s > 0 else "none",
-         (f"{format_clock(ln.start_s, start, seconds=True)}–{format_clock(ln.end_s, start, seconds=True)}"
-          if ln and ln.duration_s > 0 else "no negative stretch"), "neg"),
+        ("Longest negative", format_duration(ln.duration_s) if stretch else "none",
+         f"{clock(ln.start_s, True)}–{clock(ln.end_s, True)}" if stretch else "no negative stretch",
+         "neg" if stretch else ""),
     ]
     tile_html = "".join(
         f'<div class="tile {cls}" data-metric="{_e(k.lower().replace(" ", "-"))}"><div class="k">{_e(k)}</div>'
@@ -326,16 +341,20 @@ def render_html(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str = 
     legend += (f'<span><i style="background:{UNCERTAIN_COLOUR}"></i>uncertain</span>'
                f'<span><i style="background:{NO_FACE_COLOUR}"></i>no face</span>'
                f'<span><i style="background:{NOT_ANALYSED_COLOUR};border:1px solid #d5d9e0"></i>not analysed</span>')
-    segs = top_negative_segments(s, 3)
+    segs = top_negative_segments(s, 3, segment_seconds=SEGMENT_S, min_face_seconds=SEGMENT_MIN_FACE_S)
     if segs:
         seg_html = "<ol class=\"segs\">" + "".join(
-            f"<li><b>{_e(format_clock(g.start_s, start))}–{_e(format_clock(g.end_s, start))}</b> · "
+            f"<li><b>{_e(clock(g.start_s))}–{_e(clock(g.end_s))}</b> · "
             f"{_e(format_percent(g.negative_share))} negative</li>" for g in segs) + "</ol>"
+    elif s.duration_s < SEGMENT_S or s.face_s < SEGMENT_MIN_FACE_S:
+        seg_html = (f'<p class="small">The session is too short to compare 5-minute segments (each needs '
+                    f'{SEGMENT_MIN_FACE_S:.0f} s of your face): the Negative tile above covers all of it.</p>')
     else:
-        seg_html = '<p class="small">No 5-minute segment had noticeable negative expressions.</p>'
+        seg_html = ('<p class="small">No 5-minute segment had negative expressions for long enough to compare '
+                    f'(each needs {SEGMENT_MIN_FACE_S:.0f} s of your face).</p>')
     if info.nudges:
         nudge_html = "<ol class=\"segs\">" + "".join(
-            f"<li><b>{_e(format_clock(n.time_s, start))}</b> · {_e(n.message)}</li>" for n in info.nudges) + "</ol>"
+            f"<li><b>{_e(clock(n.time_s))}</b> · {_e(n.message)}</li>" for n in info.nudges) + "</ol>"
     else:
         nudge_html = '<p class="small">No break nudge during this session.</p>'
     neg_names = ", ".join(s.negative_labels) or "none"

@@ -36,8 +36,11 @@ more intense ranks higher, with diminishing returns for length; calm moments cou
 
 :class:`MomentDetector` is a rule (see :mod:`.rules`): the session calls :meth:`~MomentDetector.observe` with every
 result and :meth:`~MomentDetector.close` when the session ends; it raises ``moment_started`` (the episode has just
-qualified; ``start_s`` is back-dated to its real start) and ``moment_ended`` (the whole moment, once it is over:
-at the next key, or ``merge_gap_s`` after the face was lost). No I/O.
+been held long enough to be sustained, ``start_s`` back-dated to its real start — or, for a spike, when it ends) and
+``moment_ended`` (the whole moment, once it is over: at the next key, or ``merge_gap_s`` after the face was lost).
+A spike is announced at its end because an intense expression held on becomes a sustained moment with another name
+("Big laugh" → "Smiles"): what is said live (the log, a recording chapter, the overlay) is the name the report gives,
+and a moment keeps the title it was announced with. No I/O.
 """
 
 from __future__ import annotations
@@ -156,6 +159,7 @@ class _Episode:
     per_label: dict[str, float] = field(default_factory=dict)
     announced: bool = False
     id: int = 0
+    title: str = ""                 # the title announced (a moment keeps it: one moment, one name)
 
 
 class MomentDetector:
@@ -244,7 +248,7 @@ class MomentDetector:
             ep.end = pt + dt
             if ep.key == NEGATIVE_KEY:
                 ep.per_label[plab] = ep.per_label.get(plab, 0.0) + dt
-            if not ep.announced and self._kind(ep) is not None:
+            if not ep.announced and self._kind(ep) == SUSTAINED:
                 events.append(self._announce(ep, t, ts))
         self._prev = (t, key, p, label)
         # 2. does the episode go on?
@@ -260,7 +264,7 @@ class MomentDetector:
                 ep = self._ep = _Episode(key=key, start=t, end=t)
             if p > ep.peak:
                 ep.peak, ep.peak_s = p, t
-            if not ep.announced and self._kind(ep) is not None:     # a peak can qualify a spike
+            if not ep.announced and self._kind(ep) == SUSTAINED:
                 events.append(self._announce(ep, t, ts))
         return tuple(events)
 
@@ -279,7 +283,7 @@ class MomentDetector:
         emotion = self._emotion(ep)
         return Moment(id=ep.id, kind=kind, emotion=emotion, negative=neg, start_s=ep.start, end_s=end_s,
                       seconds=ep.seconds, peak=ep.peak, peak_s=ep.peak_s, mean=mean, score=score,
-                      title=chapter_title(emotion, neg, kind), open=open_)
+                      title=ep.title or chapter_title(emotion, neg, kind), open=open_)
 
     def _announce(self, ep: _Episode, t: float, ts: float | None) -> Event:
         ep.announced = True
@@ -287,6 +291,8 @@ class MomentDetector:
         self._next_id += 1
         kind = self._kind(ep) or SUSTAINED
         m = self._moment(ep, kind, ep.end, True)
+        # the name said live (the log, a recording chapter, the overlay's toast) is the report's too
+        ep.title = m.title
         return Event(MOMENT_STARTED, t, ts, f"Moment: {m.title}", m.to_dict())
 
     def _end(self, ep: _Episode, t: float, ts: float | None) -> tuple[Event, ...]:

@@ -39,7 +39,7 @@ def format_clock(offset_s: float, started_at: datetime | None = None, *, seconds
     if started_at is not None:
         t = started_at + timedelta(seconds=offset_s)
         return t.strftime("%H:%M:%S" if seconds else "%H:%M")
-    s = int(round(offset_s)) if seconds else int(offset_s // 60) * 60
+    s = int(max(0.0, offset_s)) if seconds else int(offset_s // 60) * 60   # whole seconds down, as chapters
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
     return f"{h:02d}:{m:02d}:{sec:02d}" if seconds else f"{h:02d}:{m:02d}"
@@ -75,8 +75,16 @@ def format_summary(snapshot: StatsSnapshot, *, model_name: str = "", started_at:
         lines.append("No analysis results were recorded in this session.")
         lines.append(DISCLAIMER)
         return "\n".join(lines)
+    video = media_offset_s is not None
+    if video:             # a file: its own times (the wall clock of the analysis says nothing about the video)
+        started_at = None
+
+    def clock(t: float, seconds: bool = False) -> str:
+        return format_clock((media_offset_s or 0.0) + t, started_at, seconds=seconds or video)
     when = ""
-    if started_at is not None:
+    if video:
+        when = f" (video {clock(0)}–{clock(s.duration_s)})"
+    elif started_at is not None:
         when = f" ({format_clock(0, started_at)}–{format_clock(s.duration_s, started_at)})"
     lines.append(f"Length: {format_duration(s.duration_s)}{when}")
     gaps = [f"no face {format_duration(s.no_face_s)}"] if s.no_face_s >= 0.5 else []
@@ -92,14 +100,13 @@ def format_summary(snapshot: StatsSnapshot, *, model_name: str = "", started_at:
         ln = s.longest_negative
         if ln is not None and ln.duration_s > 0:
             lines.append(f"Longest negative stretch: {format_duration(ln.duration_s)} "
-                         f"({format_clock(ln.start_s, started_at, seconds=True)}–"
-                         f"{format_clock(ln.end_s, started_at, seconds=True)})")
+                         f"({clock(ln.start_s, True)}–{clock(ln.end_s, True)})")
         else:
             lines.append("Longest negative stretch: none")
         segs = top_negative_segments(s, top, segment_seconds=segment_seconds)
         if segs:
             lines.append(f"Most negative {segment_seconds / 60:g} minutes: " + "; ".join(
-                f"{format_clock(g.start_s, started_at)}–{format_clock(g.end_s, started_at)} "
+                f"{clock(g.start_s)}–{clock(g.end_s)} "
                 f"({format_percent(g.negative_share)})" for g in segs))
         lines.append(f"Most often: {s.dominant}")
         if moments:
