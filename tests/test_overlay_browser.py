@@ -316,6 +316,24 @@ def test_the_page_shows_the_calibration_and_hides_private_numbers(chromium_drive
     assert d["duration"] == "20:34" and d["neg"] == "—"
 
 
+def test_the_negative_share_stays_hidden_while_the_page_connects(chromium_driver, server):
+    """Until MindFlow's first state says whether the share is private, the page shows no negative share (issue 23:
+    the "negative · session" and "recent" panels showed while connecting with the share hidden from viewers)."""
+    chromium_driver.get("about:blank")
+    chromium_driver.get(server.url)                    # nothing published yet: connecting, then live with no state
+    for _ in range(6):
+        assert chromium_driver.execute_script(READ_CALIBRATION)["trend"] is False
+        time.sleep(0.25)
+    private = state()
+    private["session"] = {"active": True, "duration_s": 12.0, "coverage": 0.9}
+    private["private"] = True
+    server.publish(private)
+    wait_until(lambda: chromium_driver.execute_script(READ_CALIBRATION)["duration"] == "0:12", 5, "the state")
+    assert chromium_driver.execute_script(READ_CALIBRATION)["trend"] is False
+    server.publish(state())                            # the streamer shows the share: the panel appears
+    wait_until(lambda: chromium_driver.execute_script(READ_CALIBRATION)["trend"], 5, "the trend panel")
+
+
 READ_MOMENT = """
 var m = document.getElementById('moment');
 return {shown: !m.classList.contains('hidden'), text: m.textContent};
