@@ -710,3 +710,26 @@ def test_negative_tiles_are_red_only_when_there_is_something_negative(tmp_path):
         encoding="utf-8")
     assert _tile(page, "negative").startswith("|") and _tile(page, "longest-negative").startswith("|"), \
         "'0 %' and 'none' in alarm red"
+
+
+def test_history_page_names_the_source_and_puts_files_where_they_were_recorded(tmp_path):
+    from obs_mindflow.engine.reports.history import HistoryRow, InputKey
+    from obs_mindflow.engine.reports.history_page import render_history_html, table_text
+
+    def row(report, started, source="", path=None, mtime=None):
+        key = InputKey(str(tmp_path / path), 1, int(mtime.timestamp() * 1e9), "k") if path else None
+        return HistoryRow(report=report, started_at=started, duration_s=60.0, face_s=50.0, coverage=0.9,
+                          negative_share=0.1, uncertain_share=0.0, profile={"happy": 1.0}, dominant="happy",
+                          calibrated=False, calibration={}, model="m", moments=0, source=source, input=key)
+    live1 = row("live1", START, source="Webcam")
+    live2 = row("live2", START + timedelta(days=2), source="Webcam")
+    # recorded between the two live sessions, analysed a week later
+    vod = row("vod", START + timedelta(days=7), path="stream-tuesday.mkv", mtime=START + timedelta(days=1))
+    page = render_history_html([live1, live2, vod])
+    table = page.split('id="sessions"', 1)[1]
+    assert "<th>Source or file</th>" in table
+    assert table.index("live2/") < table.index("vod/") < table.index("live1/"), "not in the order they happened"
+    assert "stream-tuesday.mkv" in table and "Webcam" in table and "analysed" in table
+    text = table_text([live1, live2, vod]).splitlines()
+    assert [ln.split()[-1] for ln in text[1:]] == ["live1", "vod", "live2"]
+    assert "stream-tuesday.mkv" in text[2]

@@ -80,11 +80,29 @@ def _history_svg(rows: Sequence[HistoryRow], colours: Mapping[str, str], order: 
     return "".join(parts)
 
 
+def recorded_at(row: HistoryRow) -> datetime:
+    """When the session happened: a live session's start; for a file analysed afterwards, the file's modification
+    time (when its recording ended) — not when it was analysed (aware, local time)."""
+    if row.input is not None and row.input.mtime_ns > 0:
+        return datetime.fromtimestamp(row.input.mtime_ns / 1e9).astimezone()
+    return row.started_at
+
+
+def source_of(row: HistoryRow) -> str:
+    """What was analysed: the file's name (analysed afterwards) or the OBS source (live); ``"–"`` when unknown."""
+    if row.input is not None:
+        return Path(row.input.path).name
+    return row.source or "–"
+
+
 def render_history_html(rows: Sequence[HistoryRow], *, root: Path | None = None, max_chart: int = 120) -> str:
     """``history.html``: tiles, a chart of the last ``max_chart`` sessions (profile bars above, negative share
-    below, weeks marked) and a table of every session, newest first, each linking to its report. Self-contained
+    below, weeks marked) and a table of every session, newest first, each linking to its report. Sessions are in the
+    order they happened (:func:`recorded_at`: a file analysed later sits where it was recorded). Self-contained
     like ``report.html`` (its style sheet and helpers)."""
     from .html import NEGATIVE_FILL, NEGATIVE_LINE, esc, label_colours, page
+
+    rows = sorted(rows, key=recorded_at)
 
     labels: list[str] = []
     for r in rows:
@@ -97,7 +115,7 @@ def render_history_html(rows: Sequence[HistoryRow], *, root: Path | None = None,
     neg = sum(r.face_s * r.negative_share for r in rows if r.negative_share is not None)
     doms = [r.dominant for r in rows if r.dominant]
     most = max(set(doms), key=lambda d: (doms.count(d), d)) if doms else ""
-    first, last = (rows[0].started_at, rows[-1].started_at) if rows else (None, None)
+    first, last = (recorded_at(rows[0]), recorded_at(rows[-1])) if rows else (None, None)
     span = (f"{first.strftime('%d %b %Y')} – {last.strftime('%d %b %Y')}" if first and last else "no session yet")
     tiles = [("Sessions", str(len(rows)), span, ""),
              ("Time analysed", format_duration(total_s), "all sessions", ""),
@@ -131,17 +149,20 @@ def render_history_html(rows: Sequence[HistoryRow], *, root: Path | None = None,
         top = f"{prof[0][0]} {format_percent(prof[0][1])}" if total > 0 else "no face"
         prof_cell = f'<span class="mini" title="{esc(prof_text)}">{mini}</span>{esc(top)}'
         link = f"{r.report}/report.html"
-        when = r.started_at.strftime("%a %d %b %Y, %H:%M")
+        when = recorded_at(r).strftime("%a %d %b %Y, %H:%M")
+        note = ("<br><small>recovered</small>" if r.recovered else "") + (
+            f'<br><small>analysed {esc(r.started_at.strftime("%d %b %Y"))}</small>' if r.input is not None else "")
         body_rows.append(
-            f'<tr><td class="time"><a href="{esc(link)}" title="{esc(r.source)}">{esc(when)}</a>'
-            f'{"<br><small>recovered</small>" if r.recovered else ""}</td>'
-            f'<td class="time">{esc(format_duration(r.duration_s))}</td>'
+            f'<tr><td class="time"><a href="{esc(link)}">{esc(when)}</a>{note}</td>'
+            f'<td class="src" title="{esc(r.input.path if r.input is not None else r.source)}">'
+            f'{esc(source_of(r))}</td><td class="time">{esc(format_duration(r.duration_s))}</td>'
             f'<td class="num">{esc(format_percent(r.coverage))}</td>'
             f'<td class="num neg">{esc(format_percent(r.negative_share)) if r.negative_share is not None else "–"}'
             f'</td><td class="num">{esc(format_percent(r.uncertain_share))}</td><td class="prof">{prof_cell}</td>'
             f'<td>{"yes" if r.calibrated else "no"}</td><td>{esc(r.model)}</td><td class="num">{r.moments}</td>'
             f'</tr>')
-    table = ('<table class="rows"><thead><tr><th>Session</th><th>Length</th><th>Face visible</th><th>Negative</th>'
+    table = ('<table class="rows"><thead><tr><th>Session</th><th>Source or file</th><th>Length</th>'
+             '<th>Face visible</th><th>Negative</th>'
              '<th>Uncertain</th><th>Profile</th><th>Calibrated</th><th>Model</th><th>Moments</th>'
              '</tr></thead><tbody>' + "".join(body_rows) + "</tbody></table>") if rows else ""
     where = f" · {esc(root)}" if root is not None else ""
@@ -153,7 +174,8 @@ face, and sessions without a personal baseline rest on the model's own readings.
 <section class="tiles">{tile_html}</section>
 <section class="card" id="history"><h2>Emotion profile and negative share per session</h2>{chart_html}</section>
 <section class="card" id="sessions"><h2>Sessions</h2>
-<p class="sub">Newest first; each date opens the session's report (hover it for the source).</p>{table}</section>
+<p class="sub">Newest first, by when each session happened (a file analysed later: when it was recorded); each date
+opens the session's report.</p>{table}</section>
 <p class="note">{esc(DISCLAIMER)}</p>
 <footer>Made on this computer by MindFlow from {esc(HISTORY_DB)}; nothing left it.</footer>"""
     return page("MindFlow session history", body)
@@ -161,14 +183,15 @@ face, and sessions without a personal baseline rest on the model's own readings.
 
 def table_text(rows: Iterable[HistoryRow]) -> str:
     """The history as a plain-text table (the ``history`` command), oldest first."""
-    head = ("started", "length", "face", "negative", "uncertain", "dominant", "cal", "moments", "model", "report")
+    head = ("started", "length", "face", "negative", "uncertain", "dominant", "cal", "moments", "model", "source",
+            "report")
     lines = [head]
-    for r in rows:
-        lines.append((r.started_at.strftime("%Y-%m-%d %H:%M"), format_duration(r.duration_s),
+    for r in sorted(rows, key=recorded_at):
+        lines.append((recorded_at(r).strftime("%Y-%m-%d %H:%M"), format_duration(r.duration_s),
                       format_percent(r.coverage),
                       format_percent(r.negative_share) if r.negative_share is not None else "–",
                       format_percent(r.uncertain_share), r.dominant or "–", "yes" if r.calibrated else "no",
-                      str(r.moments), r.model, r.report))
+                      str(r.moments), r.model, source_of(r), r.report))
     widths = [max(len(str(x[i])) for x in lines) for i in range(len(head))]
     right = {1, 2, 3, 4, 7}
     return "\n".join("  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
