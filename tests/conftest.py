@@ -63,3 +63,12 @@ def pytest_runtest_makereport(item, call):
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             report.outcome = "failed"
             report.longrepr = f"{env}=1 but this {marker} test was skipped: {reason}"
+
+
+@pytest.fixture(autouse=True)
+def _dock_token_file_in_tmp(tmp_path_factory, monkeypatch):
+    """The overlay server's dock token is kept per install in the user's config folder
+    (``obs_mindflow/overlay/dock.py``): tests that start the overlay keep it in a temporary folder instead."""
+    config = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("APPDATA", str(config))

@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import views
+from . import dockview, views
 from .baseline import (DEFAULT_SECONDS, Baseline, BaselineCollector, BaselineCorrection, BaselineError,
                        CalibrationProgress, correction_for, reference_of)
 from .model import ExpressionModel, ModelOptions
@@ -97,7 +97,8 @@ class SessionHost:
     """The engine of one loaded model, plus the current session (if any).
 
     ``report_root``: folder receiving one sub-folder per session; ``nudge``: opt-in break nudges for the sessions
-    started from now on; ``overlay``: an object with ``publish(dict)`` (an ``OverlayServer``) or ``None``;
+    started from now on; ``overlay``: an object with ``publish(dict)`` (an ``OverlayServer``) and optionally
+    ``publish_dock(dict)`` (:mod:`.dockview`), or ``None``;
     ``log(level, text)``: the adapter's logger (``logging`` levels; may be called from the worker thread);
     ``min_report_s``: sessions shorter than this (seconds) leave no report folder; ``moments``: the moment detector's
     options (``None``: no moments) — both settable between sessions.
@@ -200,6 +201,7 @@ class SessionHost:
             self._trend.clear()
             self._nudge_text, self._nudge_at = "", -1e9
             self._moment, self._moment_at = None, -1e9
+        self._publish(force=True)
 
     def finish_session(self) -> FinishedSession | None:
         """End the running session and write its report folder; ``None`` when none runs. Safe to call twice."""
@@ -392,7 +394,11 @@ class SessionHost:
             return
         self._last_publish = now
         try:
-            overlay.publish(views.overlay_state(self.view(result)))
+            view = self.view(result)
+            state = views.overlay_state(view)
+            overlay.publish(state)
+            if hasattr(overlay, "publish_dock"):      # the streamer's private dock: everything, unfiltered
+                overlay.publish_dock(dockview.dock_state(state, view, self._recorder, self.analyzer.stats()))
         except Exception as exc:  # noqa: BLE001 - the overlay must never stop the analysis
             self.log(logging.WARNING, f"MindFlow overlay: could not publish the state: {exc}")
 

@@ -131,6 +131,7 @@ class MindFlowScript:
             if self.last_error == old:
                 remaining = list(self.problems.values())
                 self.last_error = remaining[-1] if remaining else ""
+        self.overlay_out.set_error(self.last_error)       # the dock shows it at once
 
     # ================================================================ load / update / save / unload
     def load(self, data: Any, bind: bool = True) -> None:
@@ -145,6 +146,7 @@ class MindFlowScript:
         self.apply(read_settings(data), first=True)
         recover_sessions(self.settings.report_root(), self.log.log)
         self.last_sessions.refresh(self.settings.report_root())
+        self.last_result, self.last_report = self.last_sessions.last_session()   # kept across a reload
         self.run(self.lifecycle.loaded(obs.obs_frontend_streaming_active(), obs.obs_frontend_recording_active()))
 
     def update(self, data: Any) -> None:

@@ -1,28 +1,44 @@
 """The overlay page as one load runs it: the loopback server (``obs_mindflow/overlay/server.py``) started, stopped
 or moved to another port as the settings say, and what the engine publishes to — the state with the private numbers
-left out while the streamer hides their negative share from viewers (the page is on stream).
+left out while the streamer hides their negative share from viewers (the page is on stream) — and the streamer's
+private dock (``/dock/<token>``, :mod:`obs_mindflow.overlay.dock`), which gets everything, plus the panel's last error.
 
 No obspython: driven by the controller on OBS's UI thread; :meth:`ViewerOverlay.publish` runs on the engine's worker.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 from ..engine import views
+from ..overlay.dock import load_or_create_token
 from ..overlay.server import OverlayError, OverlayServer
 from .settings import Settings
 
 
 class ViewerOverlay:
-    """What the engine publishes to (``SessionHost(overlay=...)``)."""
+    """What the engine publishes to (``SessionHost(overlay=...)``): the viewers' state to the overlay's routes, the
+    dock's (unfiltered, :mod:`obs_mindflow.engine.dockview`) to the dock's only. ``error``: the panel's last error,
+    shown by the dock (set from the UI thread, read on the engine's worker)."""
 
     def __init__(self, server: OverlayServer, hide_negative: bool) -> None:
         self.server = server
         self.hide_negative = hide_negative
+        self.error = ""
+        self._dock: dict = {}
+        self._lock = threading.Lock()      # the worker's states and the UI thread's repeats, in order
 
     def publish(self, state: dict) -> None:
         self.server.publish(views.viewer_overlay_state(state, self.hide_negative))
+
+    def publish_dock(self, state: dict | None = None) -> None:
+        """The dock's state (``None``: the last one again, e.g. with a new error or before any engine)."""
+        with self._lock:
+            self._dock = state = dict(state if state is not None else self._dock)
+            extra = dict(state.get("dock") or {})
+            extra.update(hidden_from_viewers=self.hide_negative, error=self.error or extra.get("problem", ""))
+            self.server.publish_dock({**state, "dock": extra})
 
 
 class OverlayOutput:
@@ -34,13 +50,18 @@ class OverlayOutput:
         self.log = log
         self.server: OverlayServer | None = None
         self.viewer: ViewerOverlay | None = None
+        self.error = ""
 
     def apply(self, s: Settings) -> None:
         if self.server is not None and (not s.overlay_enabled or self.server.requested_port != s.overlay_port):
             self.stop()
             self.log("MindFlow: overlay stopped")
-        if s.overlay_enabled and self.server is None:
-            server = OverlayServer(port=s.overlay_port)
+        started = s.overlay_enabled and self.server is None
+        if started:
+            token, note = load_or_create_token()
+            if note:
+                self.log(f"MindFlow: {note}")
+            server = OverlayServer(port=s.overlay_port, dock_token=token)
             try:
                 server.start()
             except OverlayError as exc:
@@ -48,12 +69,21 @@ class OverlayOutput:
             else:
                 self.server = server
                 self.viewer = ViewerOverlay(server, s.hide_negative_share)
+                self.viewer.error = self.error
                 self.set_problem("overlay", "")
                 self.log(f"MindFlow: overlay at {server.url} (add it as a Browser source, about 420x360)")
         if not s.overlay_enabled:
             self.set_problem("overlay", "")
-        if self.viewer is not None:
+        if self.viewer is not None and (self.viewer.hide_negative != s.hide_negative_share or started):
             self.viewer.hide_negative = s.hide_negative_share
+            self.viewer.publish_dock()
+
+    def set_error(self, error: str) -> None:
+        """The panel's last error (``""``: none), shown by the dock at once."""
+        self.error = error
+        if self.viewer is not None and self.viewer.error != error:
+            self.viewer.error = error
+            self.viewer.publish_dock()
 
     def stop(self) -> None:
         if self.server is not None:

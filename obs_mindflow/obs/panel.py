@@ -267,7 +267,10 @@ def build(buttons: Callbacks, modified: Callable[..., Any], *, video_sources: li
     _moments_group(props, modified, lists, current)
 
     adv = obs.obs_properties_create()
-    p = obs.obs_properties_add_bool(adv, "overlay_enabled", "Overlay page (for a Browser source)")
+    p = obs.obs_properties_add_bool(adv, "overlay_enabled", "Overlay page and private dock (local server)")
+    obs.obs_property_set_long_description(p, "A page for a Browser source on stream, and your private dock for View > "
+                                             "Docks > Custom Browser Docks (live, with what viewers do not see). "
+                                             "Served on 127.0.0.1 only.")
     obs.obs_property_set_modified_callback(p, modified)
     obs.obs_properties_add_int(adv, "overlay_port", "Overlay port (127.0.0.1 only)", PORT_MIN, PORT_MAX, 1)
     _info(adv, "overlay_url")

@@ -184,6 +184,10 @@ def panel_view(script: MindFlowScript, now: datetime | None = None) -> PanelView
         if not script.capabilities.browser_source:
             url += (" — this OBS has no Browser source: open the URL in a browser window and capture that window "
                     "(Window Capture)")
+        if script.overlay.dock_url:
+            url += (f"\nYour private dock (only you see it; it shows what viewers do not): {script.overlay.dock_url} "
+                    f"— add it in View > Docks > Custom Browser Docks…" + (
+                        "" if script.capabilities.browser_source else " (this OBS has none: open it in a browser)"))
     else:
         url = ""
     items["overlay_url"] = Item(url, visible=bool(url))

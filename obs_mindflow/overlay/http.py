@@ -15,6 +15,8 @@ from http import HTTPStatus
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
+from .dock import DOCK_PREFIX, redact, route
+
 if TYPE_CHECKING:
     from .server import OverlayServer
 
@@ -300,7 +302,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         # the raw request target, not self.path: some Python versions rewrite a leading "//"
         path = self.requestline.split()[1].split("?", 1)[0]
         overlay = self.server.overlay
-        if path in ROUTES_PAGE:
+        if path == DOCK_PREFIX or path.startswith(DOCK_PREFIX + "/"):
+            self._dock(path)
+        elif path in ROUTES_PAGE:
             self._send(HTTPStatus.OK, "text/html; charset=utf-8", overlay._page)
         elif path == "/state.json":
             self._send(HTTPStatus.OK, "application/json; charset=utf-8", overlay._snapshot()[1])
@@ -310,6 +314,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._events()
         else:
             self.send_error(HTTPStatus.NOT_FOUND, "the overlay serves /overlay, /state.json, /events and /healthz")
+
+    def _dock(self, path: str) -> None:
+        """The streamer's private dock (:mod:`.dock`): only with the server's token, only the dock's own state."""
+        overlay = self.server.overlay
+        if overlay.dock_token is None:
+            self.send_error(HTTPStatus.NOT_FOUND, "this server has no dock")
+            return
+        sub = route(path, overlay.dock_token)
+        if sub is None:
+            self.send_error(HTTPStatus.FORBIDDEN, "this dock link is not valid: copy the Dock URL from MindFlow's "
+                                                  "panel (Tools > Scripts > MindFlow) again")
+        elif sub == "":
+            self._send(HTTPStatus.OK, "text/html; charset=utf-8", overlay._dock_page)
+        elif sub == "/state.json":
+            self._send(HTTPStatus.OK, "application/json; charset=utf-8", overlay._snapshot(for_dock=True)[1])
+        elif sub == "/events":
+            self._events(for_dock=True)
+        else:
+            self.send_error(HTTPStatus.NOT_FOUND, "the dock serves its page, state.json and events")
 
     def _headers(self, status: int, content_type: str, length: int | None, extra: tuple = ()) -> None:
         self.send_response(status)
@@ -333,7 +356,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             phrase = status.phrase
         except ValueError:
             phrase = ""
-        log.debug("overlay: %d %s for %r", code, message, self.requestline[:200])
+        log.debug("overlay: %d %s for %r", code, message, redact(self.requestline[:200]))
         body = f"{code} {phrase}\n{message or ''}\n".encode("utf-8", "replace")
         extra: tuple = ()
         if code == HTTPStatus.METHOD_NOT_ALLOWED:
@@ -346,7 +369,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _events(self) -> None:
+    def _events(self, for_dock: bool = False) -> None:
         server = self.server
         overlay = server.overlay
         if self.command == "HEAD":
@@ -361,24 +384,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._headers(HTTPStatus.OK, "text/event-stream; charset=utf-8", None,
                           (("X-Accel-Buffering", "no"),))
             self.wfile.write(f"retry: {SSE_RETRY_MS}\n\n".encode())
-            self._stream(overlay, server)
+            self._stream(overlay, server, for_dock)
         except OSError as e:  # the client went away (or stop() shut the socket)
             log.debug("overlay: SSE client ended: %r", e)
         finally:
             server.release_sse()
 
-    def _stream(self, overlay: OverlayServer, server: _Httpd) -> None:
+    def _stream(self, overlay: OverlayServer, server: _Httpd, for_dock: bool) -> None:
         interval = 1.0 / overlay.max_rate_hz
         heartbeat = overlay.heartbeat_s
         stopping = server.stopping
-        version, data = overlay._snapshot()
+        version, data = overlay._snapshot(for_dock)
         self.wfile.write(b"id: %d\ndata: %s\n\n" % (version, data))
         last_send = last_write = time.monotonic()
         while not stopping.is_set():
             with overlay._cond:
-                if overlay._version == version and not stopping.is_set():
+                if overlay._snapshot(for_dock)[0] == version and not stopping.is_set():
                     overlay._cond.wait(timeout=max(0.0, min(1.0, last_write + heartbeat - time.monotonic())))
-                newest = overlay._version
+                newest = overlay._snapshot(for_dock)[0]
             if stopping.is_set() or self._client_gone():
                 return
             now = time.monotonic()
@@ -386,7 +409,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 wait = last_send + interval - now
                 if wait > 0 and stopping.wait(wait):  # rate limit; later publishes coalesce meanwhile
                     return
-                version, data = overlay._snapshot()  # newest wins
+                version, data = overlay._snapshot(for_dock)  # newest wins
                 self.wfile.write(b"id: %d\ndata: %s\n\n" % (version, data))
                 last_send = last_write = time.monotonic()
             elif now >= last_write + heartbeat:
@@ -407,7 +430,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return self.server_version
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("overlay: %s - %s", self.address_string(), format % args)
+        log.debug("overlay: %s - %s", self.address_string(), redact(format % args))
 
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
-        log.debug("overlay: %r %s", self.requestline[:200], code)
+        log.debug("overlay: %r %s", redact(self.requestline[:200]), code)

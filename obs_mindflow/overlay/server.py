@@ -24,6 +24,9 @@ query strings are allowed and ignored by the server, the page reads its own opti
   concurrent streams; more get ``503``.
 - ``GET /healthz`` — ``{"status": "ok", "sse_clients": N, "state_version": V, "uptime_s": S}`` (S in whole seconds).
 - ``HEAD`` of the same paths — the same headers, no body. Other paths ``404``; other methods ``405``.
+- With ``dock_token``: ``GET /dock/<token>`` (the streamer's private dock page, ``dock.html``), ``…/state.json`` and
+  ``…/events`` serve what :meth:`OverlayServer.publish_dock` got, never the overlay's state; any other token gets
+  ``403`` (:mod:`obs_mindflow.overlay.dock`). The overlay's routes never serve the dock's state.
 
 State: what :func:`obs_mindflow.engine.views.overlay_state` builds (its schema is documented there, the one home of
 it); the page copes with any labels and any missing field.
@@ -53,6 +56,7 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
+from . import dock
 from .http import MAX_HEAD_BYTES, MAX_HEADER_LINE, MAX_HEADERS, MAX_REQUEST_LINE, _Httpd
 
 __all__ = ["OverlayServer", "OverlayError", "OverlayPortError", "OverlayHostError",
@@ -106,11 +110,11 @@ def _finite(x: Any) -> Any:
     return x
 
 
-def _read_page() -> bytes:
+def _read_page(name: str = "page.html") -> bytes:
     try:
-        return resources.files(__package__).joinpath("page.html").read_bytes()
+        return resources.files(__package__).joinpath(name).read_bytes()
     except (OSError, ModuleNotFoundError) as e:
-        raise OverlayError(f"cannot read the overlay page {__package__}/page.html ({e}); "
+        raise OverlayError(f"cannot read the overlay page {__package__}/{name} ({e}); "
                            f"reinstall MindFlow so the file is beside {__file__}") from e
 
 
@@ -150,11 +154,13 @@ class OverlayServer:
     - ``request_timeout_s``: total seconds a client has to send its request head.
     - ``io_timeout_s``: seconds a single write to a client may block before the connection is dropped.
     - ``max_connections``: most connections handled at once (streams included); more are closed at accept.
+    - ``dock_token``: serve the streamer's private dock under ``/dock/<dock_token>`` (``None``: no dock); see
+      :mod:`obs_mindflow.overlay.dock` (``DockTokenError`` for an unusable token).
     """
 
     def __init__(self, port: int = 8765, host: str = "127.0.0.1", max_clients: int = 8, max_rate_hz: float = 5.0,
                  *, heartbeat_s: float = 15.0, request_timeout_s: float = 5.0, io_timeout_s: float = 10.0,
-                 max_connections: int = 64) -> None:
+                 max_connections: int = 64, dock_token: str | None = None) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an integer 1..65535 (or 0 for any free port), got {port!r}")
         self._address, self._family = _loopback_host(host)
@@ -176,10 +182,14 @@ class OverlayServer:
         self.request_timeout_s = float(request_timeout_s)
         self.io_timeout_s = float(io_timeout_s)
         self.max_connections = max_connections
+        self.dock_token = None if dock_token is None else dock.check_token(dock_token)
         self._cond = threading.Condition()
         self._version = 0
         self._data = _encode_state(_INITIAL_STATE)
+        self._dock_version = 0       # the dock's state: its own channel, never sent on the overlay's routes
+        self._dock_data = _encode_state(_INITIAL_STATE)
         self._page = b""
+        self._dock_page = b""
         self._lifecycle = threading.Lock()
         self._httpd: _Httpd | None = None
         self._thread: threading.Thread | None = None
@@ -195,6 +205,7 @@ class OverlayServer:
             if self._httpd is not None:
                 raise OverlayError(f"the overlay server is already running at {self.url}; call stop() first")
             self._page = _read_page()
+            self._dock_page = _read_page("dock.html") if self.dock_token is not None else b""
             try:
                 httpd = _Httpd((self._address, self.requested_port), self._family, self)
             except OSError as e:
@@ -265,9 +276,18 @@ class OverlayServer:
             self._version += 1
             self._cond.notify_all()
 
-    def _snapshot(self) -> tuple[int, bytes]:
+    def publish_dock(self, state: Mapping[str, Any]) -> None:
+        """Make ``state`` (schema: :mod:`obs_mindflow.engine.dockview`) the dock's latest state, as :meth:`publish`
+        does for the overlay. Only the dock's token-protected routes serve it."""
+        data = _encode_state(state)
         with self._cond:
-            return self._version, self._data
+            self._dock_data = data
+            self._dock_version += 1
+            self._cond.notify_all()
+
+    def _snapshot(self, for_dock: bool = False) -> tuple[int, bytes]:
+        with self._cond:
+            return (self._dock_version, self._dock_data) if for_dock else (self._version, self._data)
 
     def _health(self) -> bytes:
         httpd = self._httpd
@@ -300,3 +320,11 @@ class OverlayServer:
             raise OverlayError("port=0 picks a port at start(); read .url after start()")
         host = f"[{self._address}]" if self._family == socket.AF_INET6 else self._address
         return f"http://{host}:{self.port}/overlay"
+
+    @property
+    def dock_url(self) -> str | None:
+        """The private dock's URL for an OBS Custom Browser Dock (``None`` without ``dock_token``), e.g.
+        ``http://127.0.0.1:8765/dock/<token>``. Keep it out of logs: it opens the streamer's private figures."""
+        if self.dock_token is None:
+            return None
+        return self.url.rsplit("/", 1)[0] + f"{dock.DOCK_PREFIX}/{self.dock_token}"
