@@ -1935,3 +1935,20 @@ def test_the_row_under_the_template_never_comes_and_goes(entry, fake_obs, tmp_pa
     assert "Not used yet" in seen[1] and "{negative_share} shows nothing" in seen[2]
     assert seen[3] == "On stream, for example: happy 12 %"
     entry.script_unload()
+
+
+def test_last_session_and_its_report_survive_a_reload(entry, fake_obs, tmp_path):
+    o = fake_obs
+    data = settings_data(o, tmp_path)
+    script = load(entry, o, data)
+    fire(entry, o, "RECORDING_STARTED")
+    assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.snapshot(timeline=False).face_s > 0.5)
+    fire(entry, o, "RECORDING_STOPPED")
+    report = script.last_report
+    assert report is not None and report.is_file()
+    entry.script_unload()                              # the script's reload button, or a scene-collection switch
+    load(entry, o, data)
+    props = entry.script_properties()
+    assert shows(props, "open_report") == "Open last report"
+    assert str(report) in shows(props, "result") and "negative" in shows(props, "result")
+    entry.script_unload()

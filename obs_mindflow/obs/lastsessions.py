@@ -44,10 +44,23 @@ class LastSessions:
     text: str = ""
     problem: str = ""
     page: Path | None = None
+    newest: HistoryRow | None = None
+    root: Path | None = None
+
+    def last_session(self) -> tuple[str, Path | None]:
+        """The newest session as the panel's "Last session" line and its report (``None`` when gone): what a
+        reload shows until its own first session ends (it showed nothing, as if no session had ever run)."""
+        row, root = self.newest, self.root
+        if row is None or root is None:
+            return "", None
+        report = root / row.report / "report.html"
+        if not report.is_file():
+            return "", None
+        return f"{describe_row(row)}; report: {report}", report
 
     def refresh(self, root: Path) -> None:
         """Read the history under ``root``. Never raises; does not create a history where there is none yet."""
-        self.text, self.problem, self.page = "", "", None
+        self.text, self.problem, self.page, self.newest, self.root = "", "", None, None, root
         try:
             if not (root / HISTORY_DB).is_file():
                 return
@@ -61,6 +74,7 @@ class LastSessions:
             self.problem = f"the session history in {root} could not be read: {type(exc).__name__}: {exc}"
             return
         self.text = describe(rows)
+        self.newest = rows[-1] if rows else None
         if notes:
             self.problem = " ".join(notes)
         page = root / HISTORY_HTML
