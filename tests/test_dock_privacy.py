@@ -147,3 +147,50 @@ def test_the_dock_says_what_the_engine_could_not_do(default_model, tmp_path, fac
             assert state["dock"]["error"] == state["dock"]["problem"]    # no panel error: the engine's
         finally:
             host.close()
+
+
+def test_the_dock_shows_the_calibration_outside_sessions(rig, hopper):
+    """Calibrated, cleared, a stored baseline applied at load: the dock says so at once, with no session running."""
+    server, viewer, host, token = rig
+
+    def dock_calibration():
+        return json.loads(request(server.port, f"/dock/{token}/state.json").body)["calibration"]
+
+    frame = paste((360, 640), hopper[:360, :400], 120, 0)
+    host.start_calibration(seconds=2.0)
+    t = 100.0
+    while host.calibrating and t < 110:
+        host.submit(frame, t)
+        host.analyzer.wait_for(host.analyzer.stats().submitted, timeout=10)
+        t += 0.05
+    baseline = host.baseline
+    assert baseline is not None and not host.active
+    assert dock_calibration()["applied"] is True and dock_calibration()["message"].startswith("calibrated")
+    host.clear_baseline()
+    assert dock_calibration()["applied"] is False
+    host.apply_baseline(baseline)                         # what the OBS side does with a stored calibration at load
+    assert dock_calibration()["applied"] is True
+
+
+def test_the_dock_shows_a_refused_calibration_at_once(default_model, tmp_path, astronaut):
+    """A calibration's last frame is the last result outside a session: its outcome must be published with it, even
+    when the publish rate (5/s, as in OBS) would have held that frame's state back."""
+    with OverlayServer(port=0, dock_token=new_token()) as server:
+        clock = Clock()
+        host = SessionHost(default_model, report_root=tmp_path, overlay=ViewerOverlay(server, hide_negative=True),
+                           overlay_hz=5.0, clock=clock)
+        try:
+            frame = paste((360, 640), astronaut, 64, 0)         # a held smile: refused
+            host.start_calibration(seconds=2.0)
+            t = 100.0
+            while host.calibrating and t < 110:
+                clock.t = t                                     # the publish rate runs on this clock
+                host.submit(frame, t)
+                host.analyzer.wait_for(host.analyzer.stats().submitted, timeout=10)
+                t += 0.05
+            assert host.calibration_message.startswith("calibration refused")
+            state = json.loads(request(server.port, f"/dock/{server.dock_token}/state.json").body)
+            assert state["calibration"] == {"active": False, "progress": 0.0, "applied": False,
+                                            "message": host.calibration_message}
+        finally:
+            host.close()

@@ -282,6 +282,7 @@ class SessionHost:
         rec = self._recorder
         if rec is not None and not rec.finished:
             rec.set_calibration(baseline)
+        self._publish(force=True)          # the dock shows the calibration outside sessions too
 
     def clear_baseline(self) -> None:
         """Read the model's output uncorrected from now on."""
@@ -290,6 +291,7 @@ class SessionHost:
         rec = self._recorder
         if rec is not None and not rec.finished:
             rec.set_calibration(None)
+        self._publish(force=True)
 
     def _feed_calibration(self, result: AnalysisResult) -> None:
         c = self._collector
@@ -304,12 +306,13 @@ class SessionHost:
             self._collector = None
         try:
             baseline = c.finish(source=self._calibration_source)
+            self.calibration_message = f"calibrated: {baseline.describe()}"   # before apply_baseline publishes it
             self.apply_baseline(baseline)
         except BaselineError as exc:
             self.calibration_message = f"calibration refused: {exc}"
             self.bus.publish(Event(CALIBRATION_FAILED, 0.0, result.timestamp, str(exc)))
+            self._publish(force=True)      # the last frame of a calibration: no later result may publish it
         else:
-            self.calibration_message = f"calibrated: {baseline.describe()}"
             self.bus.publish(Event(CALIBRATION_DONE, 0.0, result.timestamp, self.calibration_message,
                                    baseline.to_dict()))
 
