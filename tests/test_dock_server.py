@@ -9,8 +9,11 @@ import logging
 import os
 import stat
 import time
+import urllib.parse
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from test_overlay_server import make_state, request, send_raw
 
@@ -122,6 +125,7 @@ def test_the_dock_serves_its_page_and_its_own_state(srv):
     assert b"MindFlow dock" in page.body and b"/events" in page.body
     assert srv.dock_url == f"http://127.0.0.1:{srv.port}/dock/{TOKEN}"
     assert request(srv.port, f"/dock/{TOKEN}?theme=light").status == 200
+    assert request(srv.port, f"/dock/{TOKEN}/").body == page.body          # pasted with a trailing slash
     state = json.loads(request(srv.port, f"/dock/{TOKEN}/state.json").body)
     assert state["dock"]["moments"][0]["title"] == SECRET and state["seq"] == 2
     viewers = request(srv.port, "/state.json")
@@ -270,3 +274,31 @@ def test_raw_bytes_without_a_token_never_get_the_dock(srv):
     for junk in (b"GET /dock HTTP/1.0\r\n\r\n", f"GET /dock/{TOKEN} HTTP/1.0\r\n\r\n".encode(),
                  b"GET /dock/../../dock HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"):
         assert SECRET.encode() not in send_raw(srv.port, junk).raw
+
+
+@pytest.fixture(scope="module")
+def fuzz_srv():
+    with OverlayServer(port=0, dock_token=TOKEN) as server:
+        server.publish_dock(dock_state())
+        yield server
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(tail=st.text(min_size=0, max_size=60).map(lambda t: urllib.parse.quote(t, safe="/.%?&=;~-_")),
+       prefix=st.sampled_from(["/dock", "/dock/", f"/dock/{TOKEN}", f"/dock/{TOKEN[:-2]}", "//dock/", "/./dock/",
+                               f"/dock/%2e%2e/dock/{TOKEN}", f"/dock/{TOKEN.upper()}"]))
+def test_any_path_near_the_dock_is_its_route_or_refused(fuzz_srv, prefix, tail):
+    target = prefix + tail
+    path = target.split("?", 1)[0]
+    if path in (f"/dock/{TOKEN}/state.json", f"/dock/{TOKEN}/events"):
+        return                                       # the dock's own routes (tested above; a stream never ends)
+    reply = send_raw(fuzz_srv.port, f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{fuzz_srv.port}\r\n\r\n".encode())
+    leaked = SECRET.encode() in reply.raw
+    if path in (f"/dock/{TOKEN}", f"/dock/{TOKEN}/"):
+        assert reply.status == 200 and b"MindFlow dock" in reply.body and not leaked
+    elif path.startswith(f"/dock/{TOKEN}/"):
+        assert reply.status == 404 and not leaked, (target, reply.raw[:200])
+    elif path.startswith("/dock/") or path == "/dock":
+        assert reply.status == 403 and not leaked, (target, reply.raw[:200])
+    else:
+        assert reply.status == 404 and not leaked, (target, reply.raw[:200])

@@ -13,7 +13,7 @@ collections (the script's own settings belong to one scene collection). Delete t
 
 Routes under the token (the server compares the token in constant time; any other token: ``403``):
 
-- ``GET /dock/<token>`` — the page;
+- ``GET /dock/<token>`` (or ``…/``) — the page;
 - ``GET /dock/<token>/state.json`` — the dock's state (:mod:`obs_mindflow.engine.dockview`);
 - ``GET /dock/<token>/events`` — its Server-Sent Events stream (as ``/events`` for the overlay).
 

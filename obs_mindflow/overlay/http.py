@@ -325,7 +325,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if sub is None:
             self.send_error(HTTPStatus.FORBIDDEN, "this dock link is not valid: copy the Dock URL from MindFlow's "
                                                   "panel (Tools > Scripts > MindFlow) again")
-        elif sub == "":
+        elif sub in ("", "/"):
             self._send(HTTPStatus.OK, "text/html; charset=utf-8", overlay._dock_page)
         elif sub == "/state.json":
             self._send(HTTPStatus.OK, "application/json; charset=utf-8", overlay._snapshot(for_dock=True)[1])
