@@ -200,16 +200,18 @@ def build(buttons: Callbacks, modified: Callable[..., Any], *, video_sources: li
     for hidden in (STATUS_KEY, REDRAW_PENDING):
         p = _info(props, hidden, "")
         obs.obs_property_set_visible(p, False)
-    p = _info(props, "setup")
-    obs.obs_property_text_set_info_type(p, obs.OBS_TEXT_INFO_WARNING)
-    p = _info(props, "last_error")
-    obs.obs_property_text_set_info_type(p, obs.OBS_TEXT_INFO_ERROR)
     p = _info(props, "deps")
     obs.obs_property_text_set_info_type(p, obs.OBS_TEXT_INFO_ERROR)
     for name, label in (("install_deps", "Install the missing packages"), ("check_deps", "Check again"),
                         ("session", "Start session"), ("refresh", "Refresh status"),
                         ("calibrate", "Calibrate to my face"), ("clear_calibration", "Clear calibration")):
         obs.obs_properties_add_button(props, name, label, buttons[name])
+    # The notes that come and go sit under the buttons: above them, a note appearing or going moved the buttons
+    # between two clicks (a second Refresh status landed on Calibrate to my face; issue 23).
+    p = _info(props, "setup")
+    obs.obs_property_text_set_info_type(p, obs.OBS_TEXT_INFO_WARNING)
+    p = _info(props, "last_error")
+    obs.obs_property_text_set_info_type(p, obs.OBS_TEXT_INFO_ERROR)
     _info(props, "result")
     obs.obs_properties_add_button(props, "open_report", "Open last report", buttons["open_report"])
     _info(props, "history")
