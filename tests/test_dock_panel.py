@@ -49,3 +49,19 @@ def test_the_panel_s_last_error_reaches_the_dock_not_the_viewers(entry, fake_obs
     script.set_problem("source", "")
     assert json.loads(request(port, f"/dock/{token}/state.json").body)["dock"]["error"] == ""
     entry.script_unload()
+
+
+def test_a_dock_turned_on_later_shows_the_state_at_once(entry, fake_obs, tmp_path):  # noqa: F811
+    """The first setup: the script runs, then the streamer ticks the overlay and adds the dock — which shows the
+    model and the calibration at once, not only once a session starts."""
+    o, port = fake_obs, free_port()
+    data = settings_data(o, tmp_path)
+    script = load(entry, o, data)
+    assert script.overlay is None and script.host is not None
+    data.values.update(overlay_enabled=True, overlay_port=port)
+    entry.script_update(data)
+    state = json.loads(request(port, f"/dock/{script.overlay.dock_token}/state.json").body)
+    assert state["model"] == script.host.card.name
+    assert state["calibration"]["applied"] is False and state["session"] == {"active": False}
+    assert state["dock"]["moments_total"] == 0 and state["dock"]["hidden_from_viewers"] is True
+    entry.script_unload()

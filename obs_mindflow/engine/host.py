@@ -97,11 +97,10 @@ class SessionHost:
     """The engine of one loaded model, plus the current session (if any).
 
     ``report_root``: folder receiving one sub-folder per session; ``nudge``: opt-in break nudges for the sessions
-    started from now on; ``overlay``: an object with ``publish(dict)`` (an ``OverlayServer``) and optionally
-    ``publish_dock(dict)`` (:mod:`.dockview`), or ``None``;
-    ``log(level, text)``: the adapter's logger (``logging`` levels; may be called from the worker thread);
-    ``min_report_s``: sessions shorter than this (seconds) leave no report folder; ``moments``: the moment detector's
-    options (``None``: no moments) — both settable between sessions.
+    started from now on; ``overlay``: ``None`` or an object with ``publish(dict)`` (an ``OverlayServer``) and maybe
+    ``publish_dock(dict)`` (:mod:`.dockview`); ``log(level, text)``: the adapter's logger (``logging`` levels; may be
+    called from the worker thread); ``min_report_s``: sessions shorter than this (seconds) leave no report folder;
+    ``moments``: the moment detector's options (``None``: no moments) — both settable between sessions.
     Subscribe to :attr:`bus` for the sessions' events (on the worker thread).
     """
 
@@ -387,6 +386,10 @@ class SessionHost:
     def overlay_state(self) -> dict:
         """The overlay state (:func:`obs_mindflow.engine.views.overlay_state`)."""
         return views.overlay_state(self.view())
+
+    def publish(self) -> None:
+        """Publish the overlay's (and the dock's) state now, e.g. to a new overlay server."""
+        self._publish(force=True)
 
     def _publish(self, result: AnalysisResult | None = None, force: bool = False) -> None:
         overlay = self.overlay

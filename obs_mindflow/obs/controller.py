@@ -171,8 +171,9 @@ class MindFlowScript:
         self.capture.interval_s = 1.0 / new.rate_hz
         self._capture_failed = ""
         self.overlay_out.apply(new)
-        if self.host is not None:
+        if self.host is not None and self.host.overlay is not self.viewer_overlay:
             self.host.overlay = self.viewer_overlay
+            self.host.publish()             # a new server: its overlay and dock start from the state now
         self.moments.configure(new)
         if not first and new.report_root() != old.report_root():
             self.last_sessions.refresh(new.report_root())
