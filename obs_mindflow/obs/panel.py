@@ -65,14 +65,14 @@ SETTINGS = ("video_source", "text_source", "template", "template_note", "hide_ne
 #: Properties shown only while the packages are missing.
 DEPS_ONLY = ("deps", "install_deps", "check_deps")
 #: Every property of the panel (tests and the e2e hooks read the panel by these names).
-NAMES = ("status", STATUS_KEY, REDRAW_PENDING, "setup", "last_error", "deps", "install_deps", "check_deps", "session", "refresh",
-         "calibrate", "clear_calibration", "result", "open_report", "history", "open_history", "video_source", "text_source", "template",
-         "template_note", "hide_negative_share", "idle_text", "rate_hz", "model", "calibration_s",
-         "calibrate_each_session", "nudge_enabled", "report_dir", "min_report_s", "open_reports", "advanced",
-         "overlay_enabled", "overlay_port", "overlay_url", "add_overlay", "model_folder", "write_report", "reset",
-         "moments", "moments_note", "chapters_enabled", "chapters_negative", "moment_min_s", "moment_negative_min_s",
-         "action", "action_trigger", "action_source", "action_scene", "action_seconds", "action_interval_s",
-         "actions_note", "uncertain_below")
+NAMES = ("status", STATUS_KEY, REDRAW_PENDING, "setup", "last_error", "deps", "install_deps", "check_deps",
+         "session", "refresh", "calibrate", "clear_calibration", "result", "open_report", "history", "open_history",
+         "video_source", "text_source", "template", "template_note", "hide_negative_share", "idle_text", "rate_hz",
+         "model", "calibration_s", "calibrate_each_session", "nudge_enabled", "report_dir", "min_report_s",
+         "open_reports", "advanced", "overlay_enabled", "overlay_port", "overlay_url", "add_overlay", "model_folder",
+         "write_report", "reset", "moments", "moments_note", "chapters_enabled", "chapters_negative", "moment_min_s",
+         "moment_negative_min_s", "action", "action_trigger", "action_source", "action_scene", "action_seconds",
+         "action_interval_s", "actions_note", "uncertain_below")
 
 
 @dataclass(frozen=True)
