@@ -36,14 +36,14 @@ PREFIX = "{dominant} · "
 
 @pytest.fixture
 def screen_tools(obs_ready, obs_version):
+    if obs_version[0] != 29:
+        pytest.skip(f"the Tools menu's position is OBS 29's (this is OBS {'.'.join(map(str, obs_version))})")
     missing = [t for t in ("xdotool", "tesseract", "ffmpeg") if shutil.which(t) is None]
     if missing:
         message = f"{', '.join(missing)} not installed (apt install xdotool tesseract-ocr ffmpeg)"
         if os.environ.get("MINDFLOW_REQUIRE_OBS") == "1":
             pytest.fail(f"MINDFLOW_REQUIRE_OBS=1 but {message}")
         pytest.skip(message)
-    if obs_version[0] != 29:
-        pytest.skip(f"the Tools menu's position is OBS 29's (this is OBS {'.'.join(map(str, obs_version))})")
 
 
 def click_field(screen: Screen, label: str) -> None:
