@@ -136,3 +136,22 @@ def test_min_face_fraction_ignores_small_faces(astronaut):
 def test_bad_options(kwargs):
     with pytest.raises(ValueError):
         DetectorOptions(**kwargs)
+
+
+def test_full_scans_follow_the_frames_time_not_their_count(astronaut):
+    """With timestamps a tracked face gets a full scan every ``full_scan_s`` seconds at any analysis rate: 30 frames a
+    second over 6 s costs as many full scans as 5 a second (the first, then one every 3 s), not one every 15 frames."""
+    face = _webcam_size(astronaut)
+    counts = {}
+    for rate in (5, 30):
+        det = FaceDetector(DetectorOptions(full_scan_s=3.0))
+        for i in range(int(6 * rate)):
+            assert len(det.detect(paste((720, 1280), face, 200 + i % 5, 40), i / rate)) <= 1
+        counts[rate] = det.full_scans
+    assert counts[5] == counts[30] and 2 <= counts[30] <= 3
+    det = FaceDetector(DetectorOptions(full_scan_s=0))
+    for i in range(10):
+        det.detect(paste((720, 1280), face, 200, 40), i / 30)
+    assert det.full_scans == 10
+    with pytest.raises(ValueError, match="full_scan_s"):
+        DetectorOptions(full_scan_s=-1)

@@ -7,8 +7,11 @@ under a millisecond. So the detector
 - ignores faces smaller than ``min_face_fraction`` of the frame height (a streamer's face on their own webcam is large);
 - while it is tracking a face, searches only a **region around the last face**, rescaled so that face is about
   ``roi_face_px`` wide, with the search window sizes limited to what a face can become between two analyses;
-- scans the full frame only every ``full_scan_every`` analyses (to pick up other faces and to correct drift) or when
-  the tracked face is lost.
+- scans the full frame only every ``full_scan_s`` seconds of the frames' time (``full_scan_every`` analyses for frames
+  without timestamps) to pick up other faces and to correct drift, or when the tracked face is lost. Time, not a
+  count: at OBS's 5 analyses a second both are 3 s, but a file analysed frame by frame (30 a second) would otherwise
+  pay a full scan — the detector's one big cost (``tools/bench_engine.py`` prints both kinds) — every half
+  second.
 
 Given timestamps, it also keeps **false positives** out: a face counts only once it has been seen at one place for
 ``min_track_s`` seconds (Haar's false faces on textured backgrounds come and go within a few frames: on a cartoon
@@ -52,7 +55,9 @@ class DetectorOptions:
       Measured on the test photos: 320 px gave no false positives where 384–512 px gave a few (Haar finds more
       face-like texture at finer scales), at about half the cost of 448 px.
     - ``scale_factor``, ``min_neighbors``: ``CascadeClassifier.detectMultiScale`` parameters.
-    - ``full_scan_every``: while tracking, a full scan happens every this many analyses.
+    - ``full_scan_s``: with timestamps, while tracking, a full scan happens every this many seconds (0: every
+      analysis).
+    - ``full_scan_every``: without timestamps, while tracking, a full scan happens every this many analyses.
     - ``roi_margin``: the search region is the last face box grown by this fraction of its size on each side.
     - ``roi_face_px``: the search region is resized so the last face is about this many pixels wide.
     - ``max_faces``: at most this many faces are returned (primary first, then by size).
@@ -66,6 +71,7 @@ class DetectorOptions:
     scale_factor: float = 1.1
     min_neighbors: int = 5
     full_scan_every: int = 15
+    full_scan_s: float = 3.0
     roi_margin: float = 0.6
     roi_face_px: int = 40
     max_faces: int = 4
@@ -83,8 +89,8 @@ class DetectorOptions:
             raise ValueError("full_scan_every and max_faces must be >= 1, min_neighbors >= 0")
         if self.roi_face_px < 32:
             raise ValueError(f"roi_face_px must be at least 32, got {self.roi_face_px}")
-        if self.min_track_s < 0 or self.lost_grace_s < 0:
-            raise ValueError("min_track_s and lost_grace_s are seconds >= 0")
+        if self.min_track_s < 0 or self.lost_grace_s < 0 or self.full_scan_s < 0:
+            raise ValueError("min_track_s, lost_grace_s and full_scan_s are seconds >= 0")
 
 
 def load_cascade(name: str = CASCADE_FILE) -> cv2.CascadeClassifier:
@@ -124,6 +130,7 @@ class FaceDetector:
         self._cascade = load_cascade()
         self._last: np.ndarray | None = None  # primary box (x, y, w, h) in frame pixels, float
         self._since_full = 0
+        self._full_t = -np.inf
         self._frame_shape: tuple[int, int] | None = None
         self.full_scans = 0
         self.roi_scans = 0
@@ -139,6 +146,7 @@ class FaceDetector:
         """Forget the tracked face (call when the source changes)."""
         self._last = None
         self._since_full = 0
+        self._full_t = -np.inf
         self._track = None
         self._confirmed = False
 
@@ -148,7 +156,7 @@ class FaceDetector:
 
         ``timestamp`` (seconds, non-decreasing): frames of one video or camera; faces are then reported only once
         confirmed (see ``min_track_s``). Without it every detection counts (a photo)."""
-        boxes = self._detect(frame)
+        boxes = self._detect(frame, timestamp)
         if timestamp is None or self.options.min_track_s <= 0:
             return boxes
         return self._confirm(boxes, float(timestamp))
@@ -184,7 +192,7 @@ class FaceDetector:
             self.rejected += 1
         return boxes[:0]
 
-    def _detect(self, frame: np.ndarray) -> np.ndarray:
+    def _detect(self, frame: np.ndarray, t: float | None = None) -> np.ndarray:
         frame = check_frame(frame)
         h, w = frame.shape[:2]
         if h < 24 or w < 24:
@@ -195,13 +203,16 @@ class FaceDetector:
             self._frame_shape = (h, w)
         o = self.options
         boxes = None
-        if self._last is not None and self._since_full + 1 < o.full_scan_every:
+        due = (self._since_full + 1 >= o.full_scan_every if t is None
+               else float(t) - self._full_t >= o.full_scan_s or float(t) < self._full_t)
+        if self._last is not None and not due:
             boxes = self._scan_roi(frame, self._last)
             if boxes is not None:
                 self._since_full += 1
         if boxes is None:
             boxes = self._scan_full(frame)
             self._since_full = 0
+            self._full_t = -np.inf if t is None else float(t)
         boxes = self._order(boxes)
         self._last = boxes[0].astype(np.float64) if len(boxes) else None
         return np.round(boxes).astype(np.int32)[: o.max_faces]
