@@ -3,7 +3,8 @@
 Modules: ``card``/``catalog`` (model cards, bundled models), ``detector`` (Haar faces), ``model`` (ONNX expression
 model), ``smoothing``, ``pipeline`` (the Analyzer: detect → classify → transform → smooth), ``video`` (a file through
 the Analyzer), ``session/`` (a session in memory: statistics, rules, events, summary text), ``reports/`` (a session on
-disk), ``views`` (what the outputs show), ``host`` (the live engine the OBS script drives).
+disk), ``views`` (what the outputs show), ``host`` (the live engine the OBS script drives), ``stills`` (one photo at once:
+:func:`read_image`).
 
 The names below are imported on first use (PEP 562), so the light modules — ``views``, ``catalog``, ``card``,
 ``session.summary`` — can be imported where numpy, OpenCV or onnxruntime are still missing (the OBS script's
@@ -25,6 +26,7 @@ _EXPORTS = {
     "ExpressionModel": "model", "ModelLoadError": "model", "ModelOptions": "model",
     "FrameError": "frames",
     "ModelCard": "card", "ModelCardError": "card",
+    "FaceReading": "stills", "read_image": "stills",
 }
 
 __all__ = sorted(_EXPORTS)
