@@ -30,7 +30,10 @@ Default bounds, and why (the tests in ``tests/test_smoothing.py`` check them at 
 - *A face appears*: the first label waits ``warmup_s`` (0.6 s: 3 analyses at 5 Hz, 18 at 30 Hz) and is the
   **mean** of the readings so far, not the first frame's: the first label is held for the 2-s dwell, so a first frame
   caught mid-word (read "surprise" while the next 49 of 55 frames read neutral, on a real talking clip) would
-  otherwise be shown for 2 s. Smoothing goes on from that mean.
+  otherwise be shown for 2 s. Smoothing goes on from that mean. The cost, measured in a real OBS streaming the
+  sample clip (``tools/bench_stream.py --clip sample``, before and after, one machine): a face that appears reaches
+  the text source 1.5 s after it appears instead of 0.76 s (median; 0.52 s of it is the detector's confirmation,
+  0.78 s the warm-up at 5 analyses a second); a lost face and a change between two faces are not delayed.
 
 3. **"Uncertain" instead of a confident wrong label.** When the smoothed top probability is below
    ``min_confidence``, its lead over the second is below ``min_margin``, or the frame says the face cannot be read
