@@ -232,23 +232,20 @@ class ModelCard:
             if type(ref["faces"]) is not int or ref["faces"] <= 0:
                 raise fail(f"'neutral_reference.faces' must be a positive integer, got {ref['faces']!r}")
             reference = values
-            logs = ref.get("mean_log_probabilities")
-            if logs is not None:
-                if (not isinstance(logs, list) or len(logs) != len(labels)
-                        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in logs)):
-                    raise fail(f"'neutral_reference.mean_log_probabilities' must be a list of {len(labels)} numbers "
-                               f"in the order of 'labels', got {logs!r}")
-                reference_log = tuple(number(x, "neutral_reference.mean_log_probabilities") for x in logs)
-                if any(x > 0 for x in reference_log):
-                    raise fail("'neutral_reference.mean_log_probabilities' are logs of probabilities: each <= 0")
-            spread = ref.get("std_log_probabilities")
-            if spread is not None:
-                if (not isinstance(spread, list) or len(spread) != len(labels)
-                        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in spread)):
-                    raise fail(f"'neutral_reference.std_log_probabilities' must be a list of {len(labels)} numbers "
-                               f"in the order of 'labels', got {spread!r}")
-                reference_std = tuple(number(x, "neutral_reference.std_log_probabilities", nonneg=True)
-                                      for x in spread)
+            def per_label(key: str, nonneg: bool = False) -> tuple[float, ...] | None:
+                v = ref.get(key)
+                if v is None:
+                    return None
+                if (not isinstance(v, list) or len(v) != len(labels)
+                        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)):
+                    raise fail(f"'neutral_reference.{key}' must be a list of {len(labels)} numbers in the order of "
+                               f"'labels', got {v!r}")
+                return tuple(number(x, f"neutral_reference.{key}", nonneg=nonneg) for x in v)
+
+            reference_log = per_label("mean_log_probabilities")
+            if reference_log is not None and any(x > 0 for x in reference_log):
+                raise fail("'neutral_reference.mean_log_probabilities' are logs of probabilities: each <= 0")
+            reference_std = per_label("std_log_probabilities", nonneg=True)
             reference_info = {k: v for k, v in ref.items()
                               if k not in ("probabilities", "mean_log_probabilities", "std_log_probabilities")}
         uncertain: dict[str, float] = {}
