@@ -77,3 +77,17 @@ def _dock_token_file_in_tmp(tmp_path_factory, monkeypatch):
     config = tmp_path_factory.mktemp("config")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
     monkeypatch.setenv("APPDATA", str(config))
+
+
+@pytest.fixture
+def shot_dir(tmp_path):
+    """A folder for a browser test's screenshots; copied to ``$MINDFLOW_SCREENSHOT_DIR`` when it is set."""
+    import os
+    import shutil
+
+    keep = os.environ.get("MINDFLOW_SCREENSHOT_DIR")
+    yield tmp_path
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        for png in tmp_path.glob("*.png"):
+            shutil.copy(png, keep)

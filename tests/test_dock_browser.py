@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import http.server
 import math
-import os
-import shutil
 import threading
 import time
 
@@ -110,16 +108,6 @@ def driver():
 def srv():
     with OverlayServer(port=0, max_rate_hz=10.0, dock_token=new_token()) as server:
         yield server
-
-
-@pytest.fixture
-def shot_dir(tmp_path):
-    keep = os.environ.get("MINDFLOW_SCREENSHOT_DIR")
-    yield tmp_path
-    if keep:
-        os.makedirs(keep, exist_ok=True)
-        for png in tmp_path.glob("*.png"):
-            shutil.copy(png, keep)
 
 
 def read(driver) -> dict:

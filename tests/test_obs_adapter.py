@@ -1800,15 +1800,20 @@ def test_typing_never_redraws_the_panel_and_the_next_click_shows_what_changed(en
     entry.script_unload()
 
 
-def test_a_double_click_on_start_session_starts_one_and_keeps_the_last_report(entry, fake_obs, tmp_path):
-    o = fake_obs
+def _one_real_session(entry, o, tmp_path):
+    """The script loaded, a session started with the button, analysed and stopped: ``(script, props, button)``."""
     script = load(entry, o, settings_data(o, tmp_path))
     props = entry.script_properties()
     session = prop(props, "session")
     session.callback(props, session)
     assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
     time.sleep(1.1)
-    session.callback(props, session)                   # a real session, stopped: its report is the last one
+    session.callback(props, session)
+    return script, props, session
+
+
+def test_a_double_click_on_start_session_starts_one_and_keeps_the_last_report(entry, fake_obs, tmp_path):
+    script, props, session = _one_real_session(entry, fake_obs, tmp_path)   # stopped: its report is the last one
     report = script.last_report
     assert report is not None and report.is_file() and "report:" in shows(props, "result")
     time.sleep(1.1)
@@ -1827,14 +1832,7 @@ def test_a_double_click_on_start_session_starts_one_and_keeps_the_last_report(en
 
 
 def test_an_empty_session_does_not_replace_the_last_session(entry, fake_obs, tmp_path):
-    o = fake_obs
-    script = load(entry, o, settings_data(o, tmp_path))
-    props = entry.script_properties()
-    session = prop(props, "session")
-    session.callback(props, session)
-    assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
-    time.sleep(1.1)
-    session.callback(props, session)
+    script, props, session = _one_real_session(entry, fake_obs, tmp_path)
     report, result = script.last_report, shows(props, "result")
     time.sleep(1.1)
     session.callback(props, session)                   # started, and stopped before a frame was analysed
@@ -1842,7 +1840,7 @@ def test_an_empty_session_does_not_replace_the_last_session(entry, fake_obs, tmp
     session.callback(props, session)
     assert script.last_report == report and shows(props, "result") == result
     assert "ended before anything was analysed" in shows(props, "setup")
-    assert "nothing was analysed" in logged(o)         # the log still has it
+    assert "nothing was analysed" in logged(fake_obs)         # the log still has it
     entry.script_unload()
 
 

@@ -6,8 +6,6 @@ Set ``MINDFLOW_SCREENSHOT_DIR`` to keep the screenshots.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import time
 
@@ -80,16 +78,6 @@ def open_page(driver, srv: OverlayServer, query: str = "") -> None:
 def server():
     with OverlayServer(port=0, max_rate_hz=10.0) as srv:
         yield srv
-
-
-@pytest.fixture
-def shot_dir(tmp_path):
-    keep = os.environ.get("MINDFLOW_SCREENSHOT_DIR")
-    yield tmp_path
-    if keep:
-        os.makedirs(keep, exist_ok=True)
-        for png in tmp_path.glob("*.png"):
-            shutil.copy(png, keep)
 
 
 FEED = [

@@ -31,11 +31,16 @@ def mindflow_warnings(run: ObsProcess) -> list[str]:
     return [ln for ln in out.splitlines() if ln.startswith(("warning:", "error:")) and "MindFlow" in ln]
 
 
+def panel_config(tmp_path, reports) -> ObsConfig:
+    """OBS with MindFlow on the stand-in webcam and text source, its panel driven through the test hooks."""
+    return ObsConfig(workdir=tmp_path, record=False, hooks=panel_hooks(tmp_path),
+                     script_settings={"video_source": WEBCAM, "text_source": TEXT, "report_dir": str(reports),
+                                      "rate_hz": 5.0, "idle_text": IDLE, "template": "{emotion}"})
+
+
 def test_panel_tells_the_truth_through_sessions_typing_and_a_recording(obs_ready, tmp_path):
     reports = tmp_path / "reports"
-    cfg = ObsConfig(workdir=tmp_path, record=False, hooks=panel_hooks(tmp_path),
-                    script_settings={"video_source": WEBCAM, "text_source": TEXT, "report_dir": str(reports),
-                                     "rate_hz": 5.0, "idle_text": IDLE, "template": "{emotion}"})
+    cfg = panel_config(tmp_path, reports)
     with ObsProcess(cfg) as run:
         assert run.wait_for(LOADED, 90), "the script never logged OBS's FINISHED_LOADING:\n" + run.log()[-3000:]
         panel = PanelDriver(run, cfg)
@@ -121,9 +126,7 @@ def test_panel_lists_follow_sources_added_renamed_and_removed_and_a_double_click
     a setting it cannot find among the list's values — and its removal is said as such; a double click on Start
     session starts one session."""
     reports = tmp_path / "reports"
-    cfg = ObsConfig(workdir=tmp_path, record=False, hooks=panel_hooks(tmp_path),
-                    script_settings={"video_source": WEBCAM, "text_source": TEXT, "report_dir": str(reports),
-                                     "rate_hz": 5.0, "idle_text": IDLE, "template": "{emotion}"})
+    cfg = panel_config(tmp_path, reports)
     with ObsProcess(cfg) as run:
         assert run.wait_for(LOADED, 90), "the script never logged OBS's FINISHED_LOADING:\n" + run.log()[-3000:]
         panel = PanelDriver(run, cfg)
