@@ -101,12 +101,12 @@ def _init_worker(progress_queue: Any) -> None:
 
 def _describe(finished: Any, run: Any) -> str:
     snap = finished.snapshot
-    from .engine.session.summary import format_duration, format_percent
+    from .engine.formatting import format_duration, format_percent
 
     bits = []
     if snap is not None and snap.started:
         bits.append(format_duration(snap.duration_s))
-        bits.append(f"negative {format_percent(snap.negative_share)}" if snap.face_s > 0 else "no face")
+        bits.append("no face" if snap.negative_share is None else f"negative {format_percent(snap.negative_share)}")
     if run is not None and run.decode_error:
         bits.append(f"decoding stopped early: {run.decode_error}")
     return f" ({', '.join(bits)})" if bits else ""

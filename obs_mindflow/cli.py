@@ -28,6 +28,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from .engine.formatting import short_clock
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
@@ -348,7 +350,8 @@ class _Progress:
         elapsed = max(now - self.t0, 1e-9)
         frac = min(1.0, video_s / self.total_s) if self.total_s > 0 else 0.0
         speed = video_s / elapsed
-        text = (f"{_clock(video_s)} / {_clock(self.total_s)} · {analysed} analysed · {analysed / elapsed:.0f} fps · "
+        text = (f"{short_clock(video_s)} / {short_clock(self.total_s)} · {analysed} analysed · "
+                f"{analysed / elapsed:.0f} fps · "
                 f"{speed:.1f}× real time · {emotion or 'no face'}")
         if self.tty:
             if final or now - self._last_draw >= 0.1:
@@ -364,12 +367,6 @@ class _Progress:
                 self._last_decile = decile
                 self.stream.write(f"{frac * 100:3.0f}% {text}\n")
                 self.stream.flush()
-
-
-def _clock(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    h, rem = divmod(seconds, 3600)
-    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
 
 
 def _analyze_file(args, analyzer, baseline=None) -> int:
@@ -465,7 +462,7 @@ def _analyze_camera(args, baseline=None) -> int:
                 last_status = now
                 r, st = analyzer.latest(), analyzer.stats()
                 conf = f" {r.confidence * 100:.0f}%" if r.emotion else ""
-                sys.stderr.write(f"\r{_clock(now)} · {r.emotion or 'no face'}{conf} · {st.rate_hz:.1f} Hz · "
+                sys.stderr.write(f"\r{short_clock(now)} · {r.emotion or 'no face'}{conf} · {st.rate_hz:.1f} Hz · "
                                  f"{st.dropped} dropped{' · ' + st.last_error if st.last_error else ''}\033[K")
                 sys.stderr.flush()
     except KeyboardInterrupt:

@@ -23,6 +23,7 @@ from obs_mindflow.engine.reports.history import (HISTORY_DB, HISTORY_HTML, SCHEM
 from obs_mindflow.engine.reports.recorder import SessionRecorder
 from obs_mindflow.engine.reports.recovery import recover_unfinished
 from obs_mindflow.engine.reports.storage import HTML_FILE
+from obs_mindflow.engine.session.facts import ReportFacts
 from tests.conftest import ROOT
 from tests.test_report import FER, Card, chromium, needs_chromium, result
 
@@ -73,12 +74,12 @@ def test_a_finished_session_is_a_row_and_the_report_links_to_the_history(tmp_pat
 def test_finishing_twice_or_retrying_keeps_one_row(tmp_path):
     done = finish_session(tmp_path, datetime(2026, 11, 2, 20, 0, tzinfo=TZ))
     info_rows = History.open(tmp_path).rows()
-    assert record_session(tmp_path, done.folder, done.snapshot, _info(done)) == ""
+    assert record_session(tmp_path, done.folder, ReportFacts.of(done.snapshot, _info(done))) == ""
     assert len(History.open(tmp_path).rows()) == len(info_rows) == 1
 
 
 def _info(done):
-    from obs_mindflow.engine.reports.files import SessionInfo
+    from obs_mindflow.engine.session.facts import SessionInfo
 
     return SessionInfo("fer-test", FER, ("angry", "disgust", "fear", "sad"), datetime(2026, 11, 2, 20, 0, tzinfo=TZ))
 

@@ -11,7 +11,7 @@ import pytest
 from obs_mindflow.engine.results import AnalysisResult
 from obs_mindflow.engine.session.events import MOMENT_ENDED, MOMENT_STARTED
 from obs_mindflow.engine.session.moments import (Moment, MomentDetector, MomentOptions, chapter_title,
-                                                 format_chapter_time, make_chapters, moments_from_events, ranked)
+                                                 make_chapters, moments_from_events, ranked)
 from obs_mindflow.engine.session.session import Session
 
 FER = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -281,12 +281,6 @@ def test_chapters(moments, duration, kwargs, usable, lines):
     json.dumps(ch.to_dict())
 
 
-@pytest.mark.parametrize("seconds, long, text", [(0, False, "00:00"), (754.9, False, "12:34"), (3599, False, "59:59"),
-                                                 (3723, True, "1:02:03"), (59, True, "0:00:59")])
-def test_format_chapter_time(seconds, long, text):
-    assert format_chapter_time(seconds, long) == text
-
-
 def test_moments_from_events_skips_malformed_data():
     from obs_mindflow.engine.session.events import Event
 
@@ -297,6 +291,9 @@ def test_moments_from_events_skips_malformed_data():
 
 
 def test_the_summary_names_the_best_moments():
+    from datetime import datetime
+
+    from obs_mindflow.engine.session.facts import ReportFacts, SessionInfo
     from obs_mindflow.engine.session.summary import format_summary
 
     det = MomentDetector(FER, NEG)
@@ -304,6 +301,8 @@ def test_the_summary_names_the_best_moments():
     for r in stream([(30, "neutral", 0.8), (20, "happy", 0.9), (70, "neutral", 0.8)]):
         s.add(r)
     s.close()
-    text = format_summary(s.snapshot(), moments=s.moments(), media_offset_s=s.media_offset_s)
+    info = SessionInfo("fer", FER, NEG, datetime(2026, 12, 1, 20, 0).astimezone(), moments=tuple(s.moments()),
+                       media_offset_s=s.media_offset_s)
+    text = format_summary(ReportFacts.of(s.snapshot(), info))
     assert "Moments: 3 (best: Smiles 00:02:10, Calm 00:02:30, Calm 00:01:40)" in text
-    assert "Moments" not in format_summary(s.snapshot())
+    assert "Moments" not in format_summary(ReportFacts.of(s.snapshot(), None))

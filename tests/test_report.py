@@ -35,7 +35,8 @@ from obs_mindflow.engine.results import AnalysisResult
 from obs_mindflow.engine.session.events import NUDGE
 from obs_mindflow.engine.session.rules import NudgeMonitor
 from obs_mindflow.engine.session.stats import SessionStats
-from obs_mindflow.engine.session.summary import DISCLAIMER, format_duration
+from obs_mindflow.engine.formatting import format_duration
+from obs_mindflow.engine.session.summary import DISCLAIMER
 
 REPO = Path(__file__).resolve().parents[1]
 FER = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")

@@ -19,7 +19,9 @@ from obs_mindflow.engine.results import AnalysisResult
 from obs_mindflow.engine.session.rules import NudgeMonitor
 from obs_mindflow.engine.session.snapshot import top_negative_segments
 from obs_mindflow.engine.session.stats import SessionStats, StatsStateError
-from obs_mindflow.engine.session.summary import DISCLAIMER, format_clock, format_duration, format_summary
+from obs_mindflow.engine.formatting import format_clock, format_duration, short_clock
+from obs_mindflow.engine.session.facts import ReportFacts, SessionInfo
+from obs_mindflow.engine.session.summary import DISCLAIMER, format_summary
 
 L = ("angry", "happy", "sad", "neutral")
 NEG = ("angry", "sad")
@@ -37,7 +39,7 @@ def run(events, **kw) -> SessionStats:
 # ---------------------------------------------------------------------------------------------------------------
 
 CASES = [
-    pytest.param([], dict(updates=0, duration_s=0.0, face_s=0.0, dominant="", coverage=0.0, negative_share=0.0),
+    pytest.param([], dict(updates=0, duration_s=0.0, face_s=0.0, dominant="", coverage=0.0, negative_share=None),
                  id="empty"),
     pytest.param([(5.0, "happy")], dict(updates=1, duration_s=0.0, face_s=0.0, dominant="", current_emotion="happy"),
                  id="single-update-has-no-duration-yet"),
@@ -461,7 +463,9 @@ def test_top_negative_segments_skip_segments_with_little_face():
                                          "20:25–20:30 (100 %); 20:35–20:40 (50 %)"]),
 ])
 def test_format_summary(started_at, expected):
-    text = format_summary(_half_hour(), model_name="fer", started_at=started_at)
+    snap = _half_hour()
+    info = None if started_at is None else SessionInfo("fer", snap.labels, snap.negative_labels, started_at)
+    text = format_summary(ReportFacts.of(snap, info, model="fer"))
     for line in expected:
         assert line in text
     assert text.startswith("MindFlow session summary (model fer)")
@@ -479,7 +483,9 @@ def test_format_summary(started_at, expected):
     ([(0, "happy"), (1, "happy")], True, "Recovered after an unclean exit"),
 ])
 def test_format_summary_edge_cases(snap_events, recovered, expected):
-    text = format_summary(run(snap_events).snapshot(), recovered=recovered)
+    snap = run(snap_events).snapshot()
+    info = SessionInfo("fer", snap.labels, snap.negative_labels, datetime(2026, 11, 24, 20, 15), recovered=recovered)
+    text = format_summary(ReportFacts.of(snap, info))
     assert expected in text and DISCLAIMER in text
 
 
@@ -495,6 +501,19 @@ def test_format_duration(seconds, text):
 ])
 def test_format_clock(offset, started_at, seconds, text):
     assert format_clock(offset, started_at, seconds=seconds) == text
+
+
+@pytest.mark.parametrize("seconds, long, text", [(0, False, "00:00"), (754.9, False, "12:34"), (3599, False, "59:59"),
+                                                 (3723, True, "1:02:03"), (59, True, "0:00:59"), (59, None, "00:59"),
+                                                 (3723, None, "1:02:03"), (-2, None, "00:00")])
+def test_short_clock(seconds, long, text):
+    assert short_clock(seconds, long) == text
+
+
+def test_no_face_leaves_the_negative_shares_undefined():
+    snap = run([(0, ""), (10, "")]).snapshot()
+    assert snap.negative_share is None and snap.rolling_negative_share is None
+    assert snap.to_dict()["negative_share"] is None and snap.to_dict()["rolling"]["negative_share"] is None
 
 
 # ---------------------------------------------------------------------------------------------------------------

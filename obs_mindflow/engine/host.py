@@ -37,7 +37,7 @@ from .results import AnalysisResult
 from .session.events import CALIBRATION_DONE, CALIBRATION_FAILED, FACE_FOUND, MOMENT_STARTED, NUDGE, Event, EventBus
 from .session.moments import MomentOptions
 from .session.rules import NudgeMonitor
-from .session.summary import format_duration
+from .formatting import format_duration
 
 LogFn = Callable[[int, str], None]
 
@@ -70,7 +70,8 @@ def recover_sessions(report_root: Path, log: LogFn = _default_log) -> int:
 
 class _Trend:
     """The overlay's trend line: ``(seconds since start, rolling negative share)``, at most ``TREND_POINTS`` points;
-    when full, every other point is dropped and the step doubles. Thread-safe."""
+    when full, every other point is dropped and the step doubles. A window without a readable face adds no point
+    (its share is undefined). Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -82,14 +83,17 @@ class _Trend:
             self._step = TREND_STEP_S
             self._next = 0.0
 
-    def add(self, duration_s: float, share: float) -> tuple[tuple[float, float], ...]:
+    def add(self, duration_s: float, share: float | None) -> None:
         with self._lock:
-            if duration_s >= self._next:
+            if share is not None and duration_s >= self._next:
                 self._points.append((round(duration_s, 1), round(share, 4)))
                 self._next = duration_s + self._step
                 if len(self._points) > TREND_POINTS:
                     self._points = self._points[::2]
                     self._step *= 2
+
+    def points(self) -> tuple[tuple[float, float], ...]:
+        with self._lock:
             return tuple(self._points)
 
 
@@ -330,6 +334,8 @@ class SessionHost:
         rec = self._recorder
         if rec is not None and not rec.finished and result.seq > self._first_seq:
             self.bus.publish_all(rec.add(result))
+            snap = rec.snapshot(timeline=False)
+            self._trend.add(snap.duration_s, snap.rolling_negative_share)
         self._publish(result)
 
     def _on_face_found(self, event: Event) -> None:
@@ -361,9 +367,7 @@ class SessionHost:
         r = result if result is not None and result.seq > self._first_seq else self.latest()
         rec = self._recorder
         snap = rec.snapshot(timeline=False) if rec is not None else None
-        trend: tuple[tuple[float, float], ...] = ()
-        if snap is not None and snap.started:
-            trend = self._trend.add(snap.duration_s, snap.rolling_negative_share)
+        trend = self._trend.points() if snap is not None and snap.started else ()
         now = self.clock()
         progress = self.calibration_progress()
         return views.LiveView(

@@ -43,7 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .session.summary import format_duration, format_percent
+from .formatting import format_duration, format_percent
 
 NO_VALUE = "–"
 
@@ -120,13 +120,13 @@ def text_values(v: LiveView) -> dict[str, str]:
         emotion = "no video"
     else:
         emotion = v.emotion or "no face"
-    has_face = s is not None and s.face_s > 0
+    has_face = s is not None and s.negative_share is not None
     return {
         "emotion": emotion,
         "confidence": format_percent(v.confidence) if v.emotion in v.labels and not v.paused else NO_VALUE,
         "negative_share": format_percent(s.negative_share) if has_face else NO_VALUE,
-        "rolling_negative": format_percent(s.rolling_negative_share) if s is not None and s.rolling_face_s > 0
-        else NO_VALUE,
+        "rolling_negative": format_percent(s.rolling_negative_share)
+        if s is not None and s.rolling_negative_share is not None else NO_VALUE,
         "coverage": format_percent(s.coverage) if s is not None and s.analysed_s > 0 else NO_VALUE,
         "duration": format_duration(s.duration_s if s is not None else 0),
         "dominant": (s.dominant or NO_VALUE) if has_face else NO_VALUE,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..engine.reports.history import HISTORY_DB, HISTORY_HTML, History, HistoryError, HistoryRow
-from ..engine.session.summary import format_duration, format_percent
+from ..engine.formatting import format_duration, format_percent
 
 SHOWN = 4          # sessions named in the panel (the newest)
 

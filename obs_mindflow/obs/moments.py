@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from ..engine.session.events import MOMENT_STARTED, Event
-from ..engine.session.summary import format_clock
+from ..engine.formatting import media_clock
 from . import uitask
 from .actions import ActionSettings, MomentActions
 from .capabilities import Capabilities, ChapterMarker, chapters_note
@@ -79,7 +79,7 @@ class Moments:
         """On the analysis worker: one line in the log (queued for the timer), then the chapter and the action."""
         m = event.data
         self.log.info(f"MindFlow: {event.message or 'Moment'} ({m.get('emotion', '?')}) from "
-                      f"{format_clock(float(m.get('start_s', 0.0)), seconds=True)} of the session")
+                      f"{media_clock(float(m.get('start_s', 0.0)))} of the session")
         self.actions.on_event(event)
 
     def detach(self) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..engine import views
 from ..engine.reports.files import FinishedSession
-from ..engine.session.summary import format_duration, format_percent
+from ..engine.formatting import format_duration, format_percent
 from .panel import ERROR, NORMAL, WARNING, Item, PanelView
 from .settings import CUSTOM_MODEL
 from .template import EXAMPLE_VALUES, TemplateError, private_placeholders_used, render
@@ -36,7 +36,7 @@ def result_line(finished: FinishedSession, min_report_s: float = 0.0) -> str:
     if s is not None and s.started and s.duration_s > 0:
         parts.append(format_duration(s.duration_s))
         parts.append(f"face in view {format_percent(s.coverage)}")
-        if s.face_s > 0:
+        if s.negative_share is not None:
             top = [f"{label} {format_percent(v)}" for label, v in s.profile()[:2] if format_percent(v) != "0 %"]
             if top:
                 parts.append(", ".join(top))

@@ -1,7 +1,8 @@
 """A session's data files: ``summary.json`` and ``timeline.csv``, and the step that writes a whole report folder.
 
-:class:`SessionInfo` is what a report says about its session besides the statistics; :class:`FinishedSession` is
-what finishing (or recovering) a session gives back. The page itself is :mod:`.html`'s.
+Every writer is given the session's :class:`~obs_mindflow.engine.session.facts.ReportFacts` (worked out once when
+the session ends); :class:`FinishedSession` is what finishing (or recovering) a session gives back. The page itself
+is :mod:`.html`'s.
 """
 
 from __future__ import annotations
@@ -10,48 +11,17 @@ import csv
 import io
 import json
 import os
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..session.events import Event
-from ..session.moments import Moment, make_chapters, ranked
-from ..session.snapshot import StatsSnapshot, top_negative_segments
+from ..session.facts import ReportFacts
+from ..session.snapshot import StatsSnapshot
 from ..session.summary import DISCLAIMER, format_summary
-from .html import media_clock, render_html
+from .html import render_html
 from .storage import (HTML_FILE, MARKER_FILE, SCHEMA_VERSION, STATE_FILE, SUMMARY_FILE, TIMELINE_FILE, ReportError,
                       atomic_write, fsync_dir, iso)
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    """What a report says about its session besides the statistics. ``started_at``: aware wall time of the first
-    result; ``nudges``: the nudge events of the session; ``recovered``: rebuilt from a checkpoint; ``calibration``:
-    the personal baseline the readings rest on (``{"applied": False}`` when none); ``moments``: the session's
-    moments (start order); ``media_offset_s``: for a video file, the video time (seconds) of the first analysed
-    frame — session time 0 — so times shown are video times; ``None`` for a live session (times since its start);
-    ``history_link``: the page links to ``../history.html`` (the report root's history)."""
-
-    model: str
-    labels: tuple[str, ...]
-    negative_labels: tuple[str, ...]
-    started_at: datetime
-    source: str = ""
-    recovered: bool = False
-    nudges: tuple[Event, ...] = ()
-    calibration: dict[str, Any] = field(default_factory=lambda: {"applied": False})
-    moments: tuple[Moment, ...] = ()
-    media_offset_s: float | None = None
-    history_link: bool = False
-
-    def media(self, offset_s: float) -> float:
-        """Media time (seconds) of a session offset: the video's own time for a file, the offset itself live."""
-        return offset_s + (self.media_offset_s or 0.0)
-
-    def wall(self, offset_s: float) -> datetime:
-        """Wall time of a session offset (seconds since the first result)."""
-        return self.started_at + timedelta(seconds=offset_s)
 
 
 @dataclass(frozen=True)
@@ -80,21 +50,23 @@ class FinishedSession:
         return self.error is None
 
 
-def moments_doc(info: SessionInfo) -> list[dict[str, Any]]:
+def moments_doc(facts: ReportFacts) -> list[dict[str, Any]]:
     """``summary.json``'s ``"moments"``: every moment, ranked (``rank`` 1 = best), with media times."""
+    info = facts.info
+    assert info is not None
     out = []
-    for i, m in enumerate(ranked(info.moments), 1):
-        out.append({"rank": i, **m.to_dict(), "start": media_clock(info.media(m.start_s)),
-                    "end": media_clock(info.media(m.end_s)), "media_start_s": round(info.media(m.start_s), 3),
+    for i, m in enumerate(facts.moments, 1):
+        out.append({"rank": i, **m.to_dict(), "start": facts.media_clock(m.start_s),
+                    "end": facts.media_clock(m.end_s), "media_start_s": round(info.media(m.start_s), 3),
                     "media_end_s": round(info.media(m.end_s), 3), "at": iso(info.wall(m.start_s))})
     return out
 
 
-def build_summary(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str) -> dict[str, Any]:
+def build_summary(facts: ReportFacts, summary_text: str) -> dict[str, Any]:
     """The ``summary.json`` document (``"schema_version": 1``; ``moments``, ``chapters`` and ``media`` added
     without a version change: readers of version 1 ignore them)."""
-    segs = top_negative_segments(snapshot, 3)
-    chapters = make_chapters(info.moments, snapshot.duration_s, offset_s=info.media_offset_s or 0.0)
+    snapshot, info = facts.snapshot, facts.info
+    assert info is not None
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "mindflow-session-summary",
@@ -117,22 +89,23 @@ def build_summary(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str)
                                "confidence, too small, blurred)",
         },
         "top_negative_segments": [
-            {**g.to_dict(), "start": iso(info.wall(g.start_s)), "end": iso(info.wall(g.end_s))} for g in segs],
+            {**g.to_dict(), "start": iso(info.wall(g.start_s)), "end": iso(info.wall(g.end_s))}
+            for g in facts.segments],
         "nudges": [{"time_s": n.time_s, "timestamp": n.timestamp, "negative_share": n.data.get("negative_share"),
                     "message": n.message, "at": iso(info.wall(n.time_s))} for n in info.nudges],
         "media": {"clock": "session" if info.media_offset_s is None else "video",
                   "offset_s": info.media_offset_s or 0.0,
                   "note": ("times are seconds since the session's first result" if info.media_offset_s is None else
                            "session time = video time - offset_s (the first analysed frame's video time)")},
-        "moments": moments_doc(info),
-        "chapters": chapters.to_dict(),
+        "moments": moments_doc(facts),
+        "chapters": facts.chapters.to_dict(),
         "summary_text": summary_text,
         "disclaimer": DISCLAIMER,
         "files": {"timeline": TIMELINE_FILE, "html": HTML_FILE},
     }
 
 
-def render_timeline_csv(snapshot: StatsSnapshot, info: SessionInfo) -> str:
+def render_timeline_csv(facts: ReportFacts) -> str:
     """``timeline.csv``: a header, then one row per timeline bin.
 
     Columns: ``time`` (ISO wall time of the bin start), ``seconds_since_start``, ``bin_seconds`` (the last bin may be
@@ -143,6 +116,8 @@ def render_timeline_csv(snapshot: StatsSnapshot, info: SessionInfo) -> str:
     analysed frame; empty for a live session). Shares, negative share and dominant are of readable-face time, empty
     when no readable face was seen in the bin.
     """
+    snapshot, info = facts.snapshot, facts.info
+    assert info is not None
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["time", "seconds_since_start", "bin_seconds", *(f"share_{lab}" for lab in snapshot.labels),
@@ -150,36 +125,32 @@ def render_timeline_csv(snapshot: StatsSnapshot, info: SessionInfo) -> str:
                 "dominant", "elapsed", "video_seconds"])
     video = info.media_offset_s is not None
     for b in snapshot.timeline_bins():
-        has_face = b.face_s > 0
+        has_face = b.negative_share is not None
         w.writerow([iso(info.wall(b.start_s)), f"{b.start_s:.3f}", f"{b.width_s:.3f}",
                     *((f"{s:.4f}" if has_face else "") for s in b.shares),
                     f"{b.face_s:.3f}", f"{b.uncertain_s:.3f}", f"{b.no_face_s:.3f}", f"{b.not_analysed_s:.3f}",
                     f"{b.negative_share:.4f}" if b.negative_share is not None else "", b.dominant,
-                    media_clock(info.media(b.start_s)), f"{info.media(b.start_s):.3f}" if video else ""])
+                    facts.media_clock(b.start_s), f"{info.media(b.start_s):.3f}" if video else ""])
     return out.getvalue()
 
 
-
-def write_report(folder: str | Path, snapshot: StatsSnapshot, info: SessionInfo,
-                 summary_text: str | None = None) -> str:
+def write_report(folder: str | Path, facts: ReportFacts, summary_text: str | None = None) -> str:
     """Write ``timeline.csv``, ``report.html`` and, last, ``summary.json`` into ``folder`` (each atomically).
-    Returns the summary text. Raises ``OSError``."""
+    Returns the summary text (``None``: :func:`format_summary`'s). Raises ``OSError``."""
     folder = Path(folder)
     if summary_text is None:
-        summary_text = format_summary(snapshot, model_name=info.model, started_at=info.started_at,
-                                      recovered=info.recovered, calibration=info.calibration,
-                                      moments=info.moments, media_offset_s=info.media_offset_s)
-    atomic_write(folder / TIMELINE_FILE, render_timeline_csv(snapshot, info))
-    atomic_write(folder / HTML_FILE, render_html(snapshot, info, summary_text))
-    doc = build_summary(snapshot, info, summary_text)
+        summary_text = format_summary(facts)
+    atomic_write(folder / TIMELINE_FILE, render_timeline_csv(facts))
+    atomic_write(folder / HTML_FILE, render_html(facts, summary_text))
+    doc = build_summary(facts, summary_text)
     atomic_write(folder / SUMMARY_FILE, summary_json(doc))
     return summary_text
 
 
-def finalise_folder(folder: Path, snapshot: StatsSnapshot, info: SessionInfo, summary_text: str) -> None:
+def finalise_folder(folder: Path, facts: ReportFacts, summary_text: str) -> None:
     """The final report files, then the session's checkpoint files removed: the folder reads as finished.
     Raises ``OSError``."""
-    write_report(folder, snapshot, info, summary_text)
+    write_report(folder, facts, summary_text)
     for name in (MARKER_FILE, STATE_FILE):
         try:
             os.unlink(folder / name)

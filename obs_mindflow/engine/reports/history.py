@@ -34,13 +34,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..session.summary import aware
+from ..formatting import aware
 from .history_page import render_history_html, table_text  # noqa: F401 - table_text: the history command's table
 from .storage import HISTORY_DB, HISTORY_HTML, HTML_FILE, atomic_write  # noqa: F401 - HISTORY_DB, HISTORY_HTML: names
 
 if TYPE_CHECKING:
-    from ..session.snapshot import StatsSnapshot
-    from .files import SessionInfo
+    from ..session.facts import ReportFacts
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +126,12 @@ class HistoryRow:
     media_offset_s: float | None = None
 
     @classmethod
-    def from_session(cls, report: str, snapshot: "StatsSnapshot", info: "SessionInfo",
-                     input: InputKey | None = None) -> "HistoryRow":
-        s = snapshot
+    def from_session(cls, report: str, facts: "ReportFacts", input: InputKey | None = None) -> "HistoryRow":
+        s, info = facts.snapshot, facts.info
+        assert info is not None
         return cls(report=report, started_at=aware(info.started_at), duration_s=float(s.duration_s),
                    face_s=float(s.face_s), coverage=float(s.coverage),
-                   negative_share=float(s.negative_share) if s.face_s > 0 else None,
+                   negative_share=None if s.negative_share is None else float(s.negative_share),
                    uncertain_share=float(s.uncertain_share),
                    profile={lab: float(v) for lab, v in zip(s.labels, s.shares)}, dominant=s.dominant,
                    calibrated=bool(info.calibration.get("applied")), calibration=dict(info.calibration),
@@ -352,15 +351,14 @@ def relative_report(root: Path, folder: Path) -> str:
         return Path(folder).resolve().as_posix()
 
 
-def record_session(root: str | Path, folder: Path, snapshot: "StatsSnapshot", info: "SessionInfo",
-                   input: InputKey | None = None) -> str:
+def record_session(root: str | Path, folder: Path, facts: "ReportFacts", input: InputKey | None = None) -> str:
     """Add the finished session in ``folder`` to the history under ``root`` and rewrite ``history.html``. Never
     raises: returns ``""`` when all went well, else sentences for the summary (what was set aside or upgraded, or
     why the history could not be updated)."""
     root = Path(root).expanduser()
     try:
         with History.open(root) as h:
-            h.add(HistoryRow.from_session(relative_report(root, folder), snapshot, info, input))
+            h.add(HistoryRow.from_session(relative_report(root, folder), facts, input))
             rows = h.rows()
             notes = list(h.notes)
         atomic_write(root / HISTORY_HTML, render_history_html(rows, root=root))

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
-from ..session.summary import DISCLAIMER, format_duration, format_percent
+from ..formatting import format_duration, format_percent
+from ..session.summary import DISCLAIMER
 from .storage import HISTORY_DB
 
 if TYPE_CHECKING:

@@ -7,17 +7,15 @@ import functools
 import html
 import math
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from ..session.moments import Moment, make_chapters, ranked
-from ..session.snapshot import StatsSnapshot, group_rows, negative_mask, top_negative_segments
-from ..session.summary import DISCLAIMER, basis_lines, format_clock, format_duration, format_percent
+from ..formatting import format_clock, format_duration, format_percent
+from ..session.facts import SEGMENT_MIN_FACE_S, SEGMENT_S, ReportFacts
+from ..session.snapshot import StatsSnapshot, group_rows, negative_mask
+from ..session.summary import DISCLAIMER, basis_lines
 from .storage import SUMMARY_FILE, TIMELINE_FILE
-
-if TYPE_CHECKING:
-    from .files import SessionInfo
 
 _EMOTION_COLOURS = {
     "happy": "#f2b134", "happiness": "#f2b134", "joy": "#f2b134",
@@ -86,15 +84,6 @@ def _nice_tick_seconds(span_s: float, max_ticks: int = 9) -> float:
     return 86400.0 * max(1, math.ceil(span_s / (86400 * max_ticks)))
 
 
-#: The segments' length and the face time each needs (``top_negative_segments``' defaults).
-SEGMENT_S, SEGMENT_MIN_FACE_S = 300.0, 60.0
-
-
-def media_clock(offset_s: float) -> str:
-    """``HH:MM:SS`` of a media time (seconds)."""
-    return format_clock(offset_s, seconds=True)
-
-
 def _profile_svg(snapshot: StatsSnapshot, colours: dict[str, str]) -> str:
     prof = snapshot.profile()
     width, left, right, row, top = 952, 130, 90, 40, 10
@@ -145,11 +134,13 @@ def _span_phrase(seconds: float, adjective: bool = True) -> str:
     return format_duration(seconds)
 
 
-def _timeline_svg(snapshot: StatsSnapshot, info: SessionInfo, colours: dict[str, str]) -> str:
+def _timeline_svg(facts: ReportFacts, colours: dict[str, str]) -> str:
     left, right, top, plot_h, width = 58, 16, 14, 200, 952
     strip_y, strip_h = top + plot_h + 12, 22
     lane_y, lane_h = strip_y + strip_h + 6, 16
     axis_y = lane_y + lane_h + 18
+    snapshot, info = facts.snapshot, facts.info
+    assert info is not None
     live = info.media_offset_s is None
     height = axis_y + (22 if live else 8)
     plot_w = width - left - right
@@ -227,7 +218,7 @@ def _timeline_svg(snapshot: StatsSnapshot, info: SessionInfo, colours: dict[str,
     parts.append(f'<text x="{left - 8}" y="{strip_y + 15}" text-anchor="end" class="tick">dominant</text>')
     # moments: a lane under the strip, the ten best-ranked numbered
     parts.append(f'<text x="{left - 8}" y="{lane_y + 12}" text-anchor="end" class="tick">moments</text>')
-    rank = {m.id: i for i, m in enumerate(ranked(info.moments), 1)}
+    rank = {m.id: i for i, m in enumerate(facts.moments, 1)}
     for m in info.moments:
         x0, x1 = x_of(m.start_s), x_of(m.end_s)
         col = NEGATIVE_LINE if m.negative else colours.get(m.emotion, "#888")
@@ -248,7 +239,7 @@ def _timeline_svg(snapshot: StatsSnapshot, info: SessionInfo, colours: dict[str,
                      f'class="tickline"/>')
         anchor = "start" if x - left < 30 else "end" if width - right - x < 30 else "middle"
         parts.append(f'<text x="{x:.1f}" y="{axis_y}" text-anchor="{anchor}" class="tick" data-tick="elapsed">'
-                     f'{_e(media_clock(offset + t))}</text>')
+                     f'{_e(facts.media_clock(t))}</text>')
         if live:
             parts.append(f'<text x="{x:.1f}" y="{axis_y + 14}" text-anchor="{anchor}" class="tick wall">'
                          f'{_e(format_clock(t, start, seconds=step < 60))}</text>')
@@ -266,21 +257,20 @@ def _timeline_svg(snapshot: StatsSnapshot, info: SessionInfo, colours: dict[str,
 MAX_LISTED_MOMENTS = 20
 
 
-def _moments_html(moments: tuple[Moment, ...], info: SessionInfo, colours: dict[str, str]) -> str:
+def _moments_html(facts: ReportFacts, colours: dict[str, str]) -> str:
     """The ranked moments (the best :data:`MAX_LISTED_MOMENTS`), times in ``HH:MM:SS`` since the start (a file: the
     video's own time)."""
-    if not moments:
+    best = facts.moments
+    if not best:
         return ('<p class="small">No moment: no emotion was held long enough (or intensely enough) to count. What '
                 'counts is in summary.json ("moments").</p>')
-    offset = info.media_offset_s or 0.0
-    best = ranked(moments)
     rows = []
     for i, m in enumerate(best[:MAX_LISTED_MOMENTS], 1):
         col = NEGATIVE_LINE if m.negative else colours.get(m.emotion, "#888")
         what = f"{m.title} ({m.emotion}{', negative' if m.negative else ''})"
         kind = "spike" if m.kind == "spike" else "held"
         rows.append(f'<tr data-moment="{m.id}"><td class="num">{i}</td>'
-                    f'<td class="time">{_e(media_clock(offset + m.start_s))}–{_e(media_clock(offset + m.end_s))}</td>'
+                    f'<td class="time">{_e(facts.media_clock(m.start_s))}–{_e(facts.media_clock(m.end_s))}</td>'
                     f'<td><i class="dot" style="background:{col}"></i>{_e(what)}</td><td>{_e(kind)}</td>'
                     f'<td class="num">{_e(format_duration(m.seconds))}</td>'
                     f'<td class="num">{_e(format_percent(m.peak))}</td><td class="num">{_e(format_percent(m.mean))}'
@@ -291,8 +281,8 @@ def _moments_html(moments: tuple[Moment, ...], info: SessionInfo, colours: dict[
             '<th>Held</th><th>Peak</th><th>Mean</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>" + more)
 
 
-def _chapters_html(snapshot: StatsSnapshot, info: SessionInfo) -> str:
-    ch = make_chapters(info.moments, snapshot.duration_s, offset_s=info.media_offset_s or 0.0)
+def _chapters_html(facts: ReportFacts) -> str:
+    ch = facts.chapters
     if ch.usable:
         return (f'<p class="sub">Paste into the video description (YouTube: the first at 00:00, at least 3, each at '
                 f'least 10 s). {_e(ch.note)}</p><pre class="chapters" id="chapters">{_e(ch.text)}</pre>')
@@ -301,18 +291,15 @@ def _chapters_html(snapshot: StatsSnapshot, info: SessionInfo) -> str:
             f'<ol class="segs">{listed}</ol>')
 
 
-def render_html(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str = "") -> str:
+def render_html(facts: ReportFacts, summary_text: str = "") -> str:
     """``report.html``: one self-contained page — inline CSS and SVG, no script, no external resource.
     Every string from outside (labels, model, source, messages) is HTML-escaped."""
-    s = snapshot
+    s, info = facts.snapshot, facts.info
+    assert info is not None
     colours = label_colours(s.labels)
     start = info.started_at
-    video = info.media_offset_s is not None       # a file: its own times, never the clock of the analysis
-
-    def clock(t: float, seconds: bool = False) -> str:
-        """A session offset as shown: the video's time (hh:mm:ss) for a file, the wall clock live."""
-        return media_clock(info.media(t)) if video else format_clock(t, start, seconds=seconds)
-    if video:
+    clock = facts.clock           # a file: its own times, never the clock of the analysis
+    if facts.video:
         span = f"video {clock(0)}–{clock(s.duration_s)}"
         date = "analysed " + start.strftime("%A %d %B %Y")
     else:
@@ -320,13 +307,13 @@ def render_html(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str = 
         date = start.strftime("%A %d %B %Y")
     meta = [date, span, f"model {info.model}"] + ([f"source {info.source}"] if info.source else [])
     ln = s.longest_negative
-    negative = s.face_s > 0 and format_percent(s.negative_share) != "0 %"
+    negative = s.negative_share is not None and format_percent(s.negative_share) != "0 %"
     stretch = ln is not None and ln.duration_s > 0
     tiles = [      # the negative tiles are red only when there is something negative to say
         ("Duration", format_duration(s.duration_s), span, ""),
         ("Face visible", format_percent(s.coverage), f"of analysed time; {format_percent(s.uncertain_share)} uncertain",
          ""),
-        ("Negative", format_percent(s.negative_share) if s.face_s > 0 else "–", "of readable-face time",
+        ("Negative", "–" if s.negative_share is None else format_percent(s.negative_share), "of readable-face time",
          "neg" if negative else ""),
         ("Dominant", s.dominant or "–",
          f"{format_percent(s.shares[s.labels.index(s.dominant)])} of face time" if s.dominant else "no face seen", ""),
@@ -341,7 +328,7 @@ def render_html(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str = 
     legend += (f'<span><i style="background:{UNCERTAIN_COLOUR}"></i>uncertain</span>'
                f'<span><i style="background:{NO_FACE_COLOUR}"></i>no face</span>'
                f'<span><i style="background:{NOT_ANALYSED_COLOUR};border:1px solid #d5d9e0"></i>not analysed</span>')
-    segs = top_negative_segments(s, 3, segment_seconds=SEGMENT_S, min_face_seconds=SEGMENT_MIN_FACE_S)
+    segs = facts.segments
     if segs:
         seg_html = "<ol class=\"segs\">" + "".join(
             f"<li><b>{_e(clock(g.start_s))}–{_e(clock(g.end_s))}</b> · "
@@ -360,7 +347,7 @@ def render_html(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str = 
     neg_names = ", ".join(s.negative_labels) or "none"
     step_s = _group_timeline(s)[0]
     avg_s = step_s * _average_groups(step_s)
-    profile = (_profile_svg(s, colours) if s.face_s > 0
+    profile = (_profile_svg(s, colours) if s.negative_share is not None
                else '<p class="small">No face was visible, so there is no emotion profile.</p>')
     recovered = '<span class="badge">recovered after an unclean exit</span>' if info.recovered else ""
     changes = (f"The shown expression changed {s.label_changes} times "
@@ -381,15 +368,15 @@ def render_html(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str = 
 <p class="sub">Share of face-visible time with a negative emotion, in {_e(_span_phrase(step_s))} steps; the line is
 the {_e(_span_phrase(avg_s))} average. The strip below shows the dominant emotion, the lane under it the moments
 (numbered by rank). {_e(time_note)}</p>
-{_timeline_svg(s, info, colours)}
+{_timeline_svg(facts, colours)}
 <div class="legend"><span><i style="background:{NEGATIVE_FILL}"></i>negative share</span>
 <span><i class="line" style="background:{NEGATIVE_LINE}"></i>{_e(_span_phrase(avg_s))} average</span>{legend}</div>
 </section>
 <section class="card" id="moments"><h2>Moments</h2>
 <p class="sub">Emotions held for a while, or brief and intense, ranked (longer and more intense first; calm counts
 half). Uncertain and no-face time are not part of a moment. {_e(time_note)}</p>
-{_moments_html(info.moments, info, colours)}</section>
-<section class="card" id="chapter-card"><h2>Chapters</h2>{_chapters_html(s, info)}</section>
+{_moments_html(facts, colours)}</section>
+<section class="card" id="chapter-card"><h2>Chapters</h2>{_chapters_html(facts)}</section>
 <div class="cols">
 <section class="card"><h2>Most negative 5-minute segments</h2>{seg_html}</section>
 <section class="card"><h2>Break nudges</h2>{nudge_html}</section>

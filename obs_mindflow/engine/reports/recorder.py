@@ -22,8 +22,9 @@ from ..session.moments import MomentDetector, MomentOptions
 from ..session.rules import NudgeMonitor, Rule
 from ..session.session import Session
 from ..session.snapshot import StatsSnapshot
+from ..session.facts import ReportFacts, SessionInfo
 from ..session.summary import format_summary
-from .files import FinishedSession, SessionInfo, finalise_folder, write_report
+from .files import FinishedSession, finalise_folder, write_report
 from .history import InputKey, record_session
 from .storage import (HTML_FILE, MARKER_FILE, SCHEMA_VERSION, STATE_FILE, ReportError, atomic_write,
                       create_session_folder, register_live)
@@ -317,26 +318,18 @@ class SessionRecorder:
                            s.calibration, moments=s.moments(), media_offset_s=s.media_offset_s,
                            history_link=self.root is not None and self.history)
 
-    @staticmethod
-    def _text(snap: StatsSnapshot, info: SessionInfo | None, model: str) -> str:
-        if info is None:
-            return format_summary(snap, model_name=model)
-        return format_summary(snap, model_name=info.model, started_at=info.started_at, calibration=info.calibration,
-                              recovered=info.recovered, moments=info.moments, media_offset_s=info.media_offset_s)
-
     def write_report_now(self) -> Path:
         """Write the report files of the running session so far, under the I/O lock (the session goes on; the final
         report replaces them). Returns the ``report.html`` path. Raises ``RuntimeError`` when there is nothing to
         write and :class:`ReportError` when the folder cannot be written."""
         job = self._checkpoint_job()
         self._write_state(job)             # creates the folder
-        snap = self.session.snapshot()
-        info = self._info()
-        text = self._text(snap, info, self.model_name)
+        facts = ReportFacts.of(self.session.snapshot(), self._info())
+        text = format_summary(facts)
         with self._io_lock:
             folder = self._ensure_folder_io()
             try:
-                write_report(folder, snap, info, text)
+                write_report(folder, facts, text)
             except OSError as exc:
                 raise ReportError.from_os_error(exc, folder, during="report") from exc
         return folder / HTML_FILE
@@ -357,7 +350,8 @@ class SessionRecorder:
             job = self._capture_locked() if snap.updates and self.root is not None else None
             info = self._info() if self.session.started_at is not None else None
         self._writer.drain()
-        text = self._text(snap, info, self.model_name)
+        facts = ReportFacts.of(snap, info, model=self.model_name)       # once, for every writer below
+        text = format_summary(facts)
         error: ReportError | None = None
         history_note = ""
         folder = self._folder
@@ -374,7 +368,7 @@ class SessionRecorder:
                     folder = self._folder
                     assert folder is not None
                     try:
-                        finalise_folder(folder, snap, info, text)
+                        finalise_folder(folder, facts, text)
                     except OSError as exc:
                         raise ReportError.from_os_error(exc, folder, during="report") from exc
             except ReportError as exc:
@@ -388,7 +382,7 @@ class SessionRecorder:
         if error is None and folder is not None:
             text += f"\nReport: {folder / HTML_FILE}"
             if self.history and self.root is not None and info is not None:
-                history_note = record_session(self.root, folder, snap, info, self.input_key)
+                history_note = record_session(self.root, folder, facts, self.input_key)
                 if history_note:
                     text += f"\n{history_note}"
         result = FinishedSession(folder=folder, summary_text=text, snapshot=snap, error=error, events=closing,

@@ -11,8 +11,9 @@ from pathlib import Path
 from ..session.events import NUDGE
 from ..session.session import Session
 from ..session.stats import StatsStateError
+from ..session.facts import ReportFacts, SessionInfo
 from ..session.summary import format_summary
-from .files import FinishedSession, SessionInfo, finalise_folder
+from .files import FinishedSession, finalise_folder
 from .history import record_session
 from .storage import (HTML_FILE, MARKER_FILE, SCHEMA_VERSION, STATE_FILE, UNRECOVERABLE_FILE, ReportError,
                       is_live_here, marker_says_alive)
@@ -55,16 +56,16 @@ def _recover_one(folder: Path, history: bool = True) -> FinishedSession:
         return FinishedSession(folder=folder, summary_text=msg, snapshot=None,
                                error=ReportError(msg, folder), recovered=True)
     snap = session.snapshot()
-    text = format_summary(snap, model_name=info.model, started_at=started_at, recovered=True,
-                          calibration=info.calibration, moments=info.moments, media_offset_s=info.media_offset_s)
+    facts = ReportFacts.of(snap, info)
+    text = format_summary(facts)
     try:
-        finalise_folder(folder, snap, info, text)
+        finalise_folder(folder, facts, text)
     except OSError as exc:
         err = ReportError.from_os_error(exc, folder, during="report")
         return FinishedSession(folder=folder, summary_text=f"{text}\nReport NOT saved: {err}", snapshot=snap,
                                error=err, recovered=True)
     text = f"{text}\nReport: {folder / HTML_FILE}"
-    note = record_session(folder.parent, folder, snap, info) if history else ""
+    note = record_session(folder.parent, folder, facts) if history else ""
     if note:
         text += f"\n{note}"
     return FinishedSession(folder=folder, summary_text=text, snapshot=snap, recovered=True, history_note=note)

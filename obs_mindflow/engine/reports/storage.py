@@ -23,7 +23,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from ..session.summary import aware
+from ..formatting import aware
 
 SCHEMA_VERSION = 1
 SUMMARY_FILE = "summary.json"

@@ -49,6 +49,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
+from ..formatting import short_clock
 from .events import MOMENT_ENDED, MOMENT_STARTED, Event
 
 NEGATIVE_KEY = "negative"
@@ -338,14 +339,6 @@ def ranked(moments: Iterable[Moment]) -> list[Moment]:
     return sorted(moments, key=lambda m: (-m.score, m.start_s, m.id))
 
 
-def format_chapter_time(seconds: float, long: bool) -> str:
-    """``MM:SS``, or ``H:MM:SS`` when ``long`` (a video of an hour or more), as YouTube reads them."""
-    s = int(max(0.0, seconds))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if long else f"{m + 60 * h:02d}:{sec:02d}"
-
-
 @dataclass(frozen=True)
 class Chapter:
     """One chapter: ``at_s`` in **media seconds** (the video's own time for a file; since the start for a live
@@ -409,11 +402,11 @@ def make_chapters(moments: Iterable[Moment], duration_s: float, *, offset_s: flo
             continue
         picked.append((at, m))
     picked.sort(key=lambda x: x[0])
-    chapters = [Chapter(at, format_chapter_time(at, long), m.title, m.id) for at, m in picked]
+    chapters = [Chapter(at, short_clock(at, long), m.title, m.id) for at, m in picked]
     if not chapters or chapters[0].at_s > 0:
         if len(chapters) >= max_chapters:
             chapters.pop()
-        chapters.insert(0, Chapter(0.0, format_chapter_time(0, long), "Start", None))
+        chapters.insert(0, Chapter(0.0, short_clock(0, long), "Start", None))
     chapters[0] = Chapter(0.0, "00:00", chapters[0].title, chapters[0].moment)
     if len(chapters) < YOUTUBE_MIN_CHAPTERS:
         why = (f"YouTube shows chapters only when there are at least {YOUTUBE_MIN_CHAPTERS}, the first at 00:00 and "

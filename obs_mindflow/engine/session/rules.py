@@ -16,7 +16,7 @@ from typing import Protocol
 
 from .events import NUDGE, Event
 from .stats import SessionStats, positive_seconds
-from .summary import format_duration
+from ..formatting import format_duration
 
 _INF = math.inf
 

@@ -23,7 +23,7 @@ from .moments import Moment, moments_from_events
 from .rules import Rule
 from .snapshot import StatsSnapshot
 from .stats import SessionStats
-from .summary import aware
+from ..formatting import aware
 from ..smoothing import UNCERTAIN
 
 #: Events of these kinds are kept with the session (they appear in its report and checkpoints).

@@ -85,7 +85,8 @@ class StatsSnapshot:
     - ``duration_s`` = ``analysed_s`` + ``not_analysed_s``; ``analysed_s`` = ``face_s`` + ``uncertain_s`` +
       ``no_face_s``; ``face_s`` is **readable**-face time, ``uncertain_s`` face time that could not be read.
     - ``seconds`` / ``shares``: per label in card order; shares of readable-face time (``face_s``); so is
-      ``negative_share``.
+      ``negative_share`` — ``None`` when no readable face was seen (the share is undefined, not 0), as
+      ``rolling_negative_share`` is over its window.
     - ``coverage``: ``(face_s + uncertain_s) / analysed_s`` — a face was visible (0 before anything was analysed);
       ``uncertain_share``: ``uncertain_s / (face_s + uncertain_s)``.
     - ``rolling_*``: over the last ``rolling_seconds`` of session time (``rolling_window_s`` is shorter early on).
@@ -110,7 +111,7 @@ class StatsSnapshot:
     seconds: tuple[float, ...]
     shares: tuple[float, ...]
     negative_s: float
-    negative_share: float
+    negative_share: float | None
     dominant: str
     current_emotion: str
     label_changes: int
@@ -120,7 +121,7 @@ class StatsSnapshot:
     rolling_seconds: float
     rolling_window_s: float
     rolling_face_s: float
-    rolling_negative_share: float
+    rolling_negative_share: float | None
     rolling_coverage: float
     max_gap_seconds: float
     bin_seconds: float

@@ -328,12 +328,12 @@ class SessionStats:
             labels=self.labels, negative_labels=self.negative_labels, analysed_s=analysed, face_s=face,
             uncertain_s=uncertain, no_face_s=no_face, not_analysed_s=tot[c + 2],
             coverage=((face + uncertain) / analysed if analysed > 0 else 0.0),
-            seconds=secs, shares=shares, negative_s=neg, negative_share=(neg / face if face > 0 else 0.0),
+            seconds=secs, shares=shares, negative_s=neg, negative_share=(neg / face if face > 0 else None),
             dominant=dominant,
             current_emotion=(self.labels[state] if 0 <= state < c else UNCERTAIN if state == c else ""),
             longest_negative=None if longest is None else NegativeStretch(*longest),
             rolling_seconds=self.rolling_seconds, rolling_window_s=window, rolling_face_s=r_face,
-            rolling_negative_share=(r_neg / r_face if r_face > 0 else 0.0),
+            rolling_negative_share=(r_neg / r_face if r_face > 0 else None),
             rolling_coverage=(r_face / r_ana if r_ana > 0 else 0.0), max_gap_seconds=self.max_gap_seconds,
             timeline=tl, **args)
 
