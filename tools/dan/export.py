@@ -19,7 +19,6 @@ Exit status: 0 success; 2 bad arguments or checkpoint (nothing written); 3 parit
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import pickle
 import re
@@ -33,6 +32,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
+
+from obs_mindflow.engine.digest import file_sha256
 
 from .model import DAN, DANLogits, IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZE
 
@@ -102,15 +103,6 @@ class Checkpoint:
     num_heads: int
     sha256: str
     notes: list[str] = field(default_factory=list)
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _abbrev(keys: Sequence[str], limit: int = _MAX_LISTED_KEYS) -> str:
@@ -286,7 +278,7 @@ def read_checkpoint(path: str | Path, label_set: LabelSet, trust: bool = False) 
         raise DanExportError(f"{path}: {len(bad_shapes)} tensor(s) have shapes DAN does not ({found}): "
                              f"{'; '.join(bad_shapes[:_MAX_LISTED_KEYS])}{more} — not a reference DAN checkpoint")
     return Checkpoint(path=path, state_dict=sd, container=container, num_classes=wanted, num_heads=len(heads),
-                      sha256=sha256_of(path), notes=notes)
+                      sha256=file_sha256(path), notes=notes)
 
 
 def build_model(ckpt: Checkpoint) -> DAN:
