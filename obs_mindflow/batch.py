@@ -154,15 +154,13 @@ def analyse_one(path: str, settings: Any, report_root: str | None, settings_key:
 
 def _worker_run(path: str, settings: Any, report_root: str | None, settings_key: str) -> FileOutcome:
     """A worker process's task: one file, its progress on the batch's queue, the analyzer kept for the next file."""
-    from .engine.video import open_analyzer
-
     q = _worker["queue"]
     q.put(("start", path, 0.0))
     cache = _worker["analyzers"]
     ak = (settings.model, settings.threads)
     if ak not in cache:
         try:
-            cache[ak] = open_analyzer(settings)
+            cache[ak] = settings.recipe().open_analyzer()
         except Exception:  # noqa: BLE001 - analyse_one reports it for this file
             cache[ak] = None
     last = [0.0, 0.0]
@@ -283,13 +281,11 @@ def run_batch(paths: Sequence[str | Path], settings: Any, report_root: str | Pat
 
 def _run_here(todo: list[tuple[str, float]], settings: Any, root: str | None, settings_key: str,
               bar: _Bar) -> tuple[list[FileOutcome], bool]:
-    from .engine.video import open_analyzer
-
     outcomes: list[FileOutcome] = []
     analyzer = None
     try:
         try:
-            analyzer = open_analyzer(settings)
+            analyzer = settings.recipe().open_analyzer()
         except Exception:  # noqa: BLE001 - each file reports it
             analyzer = None
         seen = [0.0]

@@ -18,16 +18,14 @@ batch is :mod:`obs_mindflow.batch`.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import math
 import os
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from .cliargs import build_parser
 from .engine.formatting import short_clock
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -39,103 +37,6 @@ class InputError(Exception):
 
 class Refused(Exception):
     """A calibration was refused (too few face frames, a held expression): exit status 3."""
-
-
-def _positive_rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--rate must be a number of analyses per second, got {text!r}") from None
-    if not math.isfinite(value) or value < 0 or value > 120:
-        raise argparse.ArgumentTypeError(f"--rate must be between 0 (every frame) and 120 Hz, got {text}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m obs_mindflow",
-                                 description="MindFlow: facial-expression self-monitoring for streamers.")
-    sub = ap.add_subparsers(dest="command", required=True)
-    an = sub.add_parser("analyze", help="analyse a recorded video or a camera and write a session report",
-                        description="Analyse a recorded stream (or a live camera) with the same engine as the OBS "
-                                    "script and write the end-of-session report.")
-    an.add_argument("video", nargs="*", type=Path, metavar="VIDEO",
-                    help="a video file OpenCV/FFmpeg can read; several files or folders (searched recursively) make a "
-                         "batch: one report per file, skipping files already analysed with the same settings")
-    an.add_argument("--camera", type=int, metavar="N", help="analyse camera N live (0 = the first camera)")
-    an.add_argument("--jobs", type=int, default=1, metavar="N",
-                    help="a batch: analyse N files at once, each in its own process (default 1)")
-    an.add_argument("--force", action="store_true",
-                    help="a batch: analyse files again even when the history has them with the same model and "
-                         "settings")
-    an.add_argument("--model", default="", metavar="DIR",
-                    help="model folder holding card.json (default: the bundled default; a bare name means models/NAME)")
-    an.add_argument("--rate", type=_positive_rate, default=5.0, metavar="HZ",
-                    help="analyses per second of video/camera time (default 5, as in OBS; 0 = every frame)")
-    an.add_argument("--report-dir", type=Path, default=None, metavar="DIR",
-                    help="where the session's report folder goes (default: ~/Documents/MindFlow or ~/MindFlow)")
-    an.add_argument("--no-report", action="store_true", help="print the summary only; write no report folder")
-    an.add_argument("--nudge", action="store_true",
-                    help="print a break nudge when the rolling negative share stays high (off by default)")
-    an.add_argument("--uncertain-below", type=_percent, default=0.0, metavar="PCT",
-                    help="show 'uncertain' when the smoothed top probability is below PCT %% (default: the threshold "
-                         "measured for the model, in its card)")
-    an.add_argument("--threads", type=int, default=1, metavar="N",
-                    help="onnxruntime and OpenCV threads (default 1)")
-    an.add_argument("--max-seconds", type=float, default=0.0, metavar="S",
-                    help="stop after S seconds of video/camera time (default: the whole video; a camera runs until Ctrl-C)")
-    an.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    cal = an.add_mutually_exclusive_group()
-    cal.add_argument("--baseline", type=Path, metavar="FILE",
-                     help="correct every reading with this personal baseline (made by `calibrate` with this model)")
-    cal.add_argument("--calibrate-seconds", type=_seconds, metavar="S",
-                     help="calibrate on the first S seconds of this video (the person as they usually are, talking "
-                          "is fine; every frame of them), then analyse the whole video from the start with that "
-                          "baseline")
-    ca = sub.add_parser("calibrate", help="make a personal baseline from a video or a camera",
-                        description="Record the model's reading of a person's resting face (looking at the camera as "
-                                    "when streaming; talking is fine) and write it as a baseline file for "
-                                    "`analyze --baseline` (the OBS script calibrates from its own panel).")
-    src = ca.add_mutually_exclusive_group(required=True)
-    src.add_argument("video", nargs="?", type=Path, help="a video file (a clip shorter than --seconds: the whole clip)")
-    src.add_argument("--camera", type=int, metavar="N", help="calibrate from camera N live")
-    ca.add_argument("--seconds", type=_seconds, default=DEFAULT_CALIBRATION_S, metavar="S",
-                    help=f"how long to calibrate, seconds of video/camera time (default {DEFAULT_CALIBRATION_S:g})")
-    ca.add_argument("--rate", type=_positive_rate, default=None, metavar="HZ",
-                    help="analyses per second (default: every frame of a video — a calibration is short and more "
-                         "frames make it steadier; 5 for a camera)")
-    ca.add_argument("--model", default="", metavar="DIR", help="model folder (default: the bundled default)")
-    ca.add_argument("--threads", type=int, default=1, metavar="N", help="onnxruntime and OpenCV threads (default 1)")
-    ca.add_argument("--out", type=Path, required=True, metavar="FILE", help="the baseline file to write (JSON)")
-    hi = sub.add_parser("history", help="print the history of sessions and write history.html",
-                        description="Print the sessions recorded under the report folder (one row per finished "
-                                    "session) and write history.html beside them.")
-    hi.add_argument("--report-dir", type=Path, default=None, metavar="DIR",
-                    help="the report folder (default: ~/Documents/MindFlow or ~/MindFlow)")
-    sub.add_parser("models", help="list the bundled models")
-    return ap
-
-
-DEFAULT_CALIBRATION_S = 20.0
-
-
-def _percent(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value < 100:
-        raise argparse.ArgumentTypeError(f"a percentage from 0 to below 100, got {value:g}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,21 +90,26 @@ def _list_models() -> int:
     return EXIT_OK
 
 
-def _load(args, on_result=None):
-    from .engine import (Analyzer, ExpressionModel, ModelCardError, ModelLoadError, ModelOptions,
-                         resolve_model_dir)
-
-    if args.threads < 1 or args.threads > 16:
+def _recipe(args):
+    """The session ``analyze``'s options build (:meth:`FileSettings.recipe`: a file, a batch and a camera alike);
+    ``calibrate`` has only a model and threads."""
+    if not 1 <= args.threads <= 16:
         raise InputError(f"--threads must be between 1 and 16, got {args.threads}")
-    folder = resolve_model_dir(args.model)
+    if args.command == "calibrate":
+        from .engine.recipe import SessionRecipe
+
+        return SessionRecipe(model=args.model, threads=args.threads)
+    return _settings(args).recipe()
+
+
+def _load(args):
+    """The options' Analyzer, not started (a bad model → InputError)."""
+    from .engine import ModelCardError, ModelLoadError
+
     try:
-        model = ExpressionModel.load(folder, ModelOptions(intra_op_threads=args.threads))
+        return _recipe(args).open_analyzer()
     except (ModelCardError, ModelLoadError) as exc:
         raise InputError(str(exc)) from None
-    from .engine.smoothing import options_for_card
-    below = getattr(args, "uncertain_below", 0.0) or 0.0
-    return Analyzer(model, opencv_threads=args.threads, on_result=on_result,
-                    smoother_options=options_for_card(model.card, uncertain_below=below / 100))
 
 
 def _settings(args):
@@ -220,20 +126,6 @@ def _report_root(args):
     from .engine.reports.storage import default_report_dir
 
     return None if args.no_report else (args.report_dir or default_report_dir())
-
-
-def _recorder(args, card, source: str, started_at: datetime, baseline=None):
-    """The session's recorder: a report folder under ``--report-dir`` (or the default), none with ``--no-report``;
-    ``baseline``: the personal baseline the readings rest on (the report says so)."""
-    from .engine.reports.recorder import SessionRecorder
-    from .engine.reports.storage import default_report_dir
-    from .engine.session.rules import NudgeMonitor
-
-    root = None if args.no_report else (args.report_dir or default_report_dir())
-    rec = SessionRecorder(root, card, started_at=started_at, source=source,
-                          nudge=NudgeMonitor() if args.nudge else None)
-    rec.set_calibration(baseline)
-    return rec
 
 
 def _analyze(args) -> int:
@@ -263,7 +155,7 @@ def _read_baseline(path: Path):
 
 def _apply(analyzer, baseline) -> None:
     """Correct the analyzer's readings with ``baseline`` (BaselineError: another model, no reference)."""
-    from .engine.video import apply_baseline
+    from .engine.recipe import apply_baseline
 
     apply_baseline(analyzer, baseline)
     print(f"calibrated: {baseline.describe()}", file=sys.stderr)
@@ -286,6 +178,7 @@ def _calibrate_file(path: Path, analyzer, seconds: float, rate: float, quiet: bo
 
 def _calibrate(args) -> int:
     """``calibrate``: write a baseline file."""
+    from .camera import CameraError, calibrate_live, open_camera
     from .engine.baseline import BaselineCollector, BaselineError
 
     analyzer = _load(args)
@@ -293,8 +186,11 @@ def _calibrate(args) -> int:
         if args.video is not None:
             baseline = _calibrate_file(args.video, analyzer, args.seconds, 0.0 if args.rate is None else args.rate)
         else:
-            args.rate = 5.0 if args.rate is None else args.rate
-            baseline = _calibrate_camera(args, analyzer, BaselineCollector(analyzer.model.card, seconds=args.seconds))
+            collector = BaselineCollector(analyzer.model.card, seconds=args.seconds)
+            baseline = calibrate_live(collector, analyzer, open_camera(args.camera), source=f"camera {args.camera}",
+                                      rate=5.0 if args.rate is None else args.rate)
+    except CameraError as exc:
+        raise InputError(str(exc)) from None
     except BaselineError as exc:
         raise Refused(str(exc)) from None
     finally:
@@ -305,32 +201,6 @@ def _calibrate(args) -> int:
         raise InputError(f"cannot write the baseline file {args.out}: {exc}") from None
     print(f"baseline written to {path}: {baseline.describe()} (model {baseline.model})")
     return EXIT_OK
-
-
-def _calibrate_camera(args, analyzer, collector):
-    """Frames from camera ``args.camera`` analysed one by one until the collector has its seconds."""
-    import cv2
-
-    cap = cv2.VideoCapture(args.camera)
-    if not cap.isOpened():
-        raise InputError(f"cannot open camera {args.camera}: is it connected, and not used by another program?")
-    interval = 0.0 if args.rate == 0 else 1.0 / args.rate
-    t0, next_t, seq = time.monotonic(), 0.0, 0
-    try:
-        while not collector.done:
-            ok, frame = cap.read()
-            if not ok:
-                raise InputError(f"camera {args.camera} stopped delivering frames")
-            now = time.monotonic() - t0
-            if now >= next_t:
-                seq += 1
-                collector.add(analyzer.process(frame, now, seq))
-                next_t = now + interval
-                sys.stderr.write(f"\r{collector.progress().describe()}\033[K")
-    finally:
-        cap.release()
-        sys.stderr.write("\n")
-    return collector.finish(source=f"camera {args.camera}")
 
 
 class _Progress:
@@ -386,7 +256,7 @@ def _analyze_file(args, analyzer, baseline=None) -> int:
             print("\nstopped: writing the report of what was analysed…", file=sys.stderr)
 
         done = analyze_file(args.video, _settings(args), _report_root(args), analyzer=analyzer, baseline=baseline,
-                            on_progress=on_progress, on_events=_report_nudges, on_interrupt=on_interrupt)
+                            on_progress=on_progress, on_events=_print_events, on_interrupt=on_interrupt)
     except VideoError as exc:
         raise InputError(str(exc)) from None
     finally:
@@ -429,60 +299,40 @@ def _history(args) -> int:
 
 
 def _analyze_camera(args, baseline=None) -> int:
-    """Live: frames go through the Analyzer's mailbox and worker, as in OBS; a status line shows the latest result."""
-    import cv2
+    """Live: a :class:`~obs_mindflow.engine.host.SessionHost` built from the options' recipe, fed by the camera
+    (:func:`obs_mindflow.camera.run_live`)."""
+    from .camera import CameraError, open_camera, run_live
+    from .engine import ModelCardError, ModelLoadError
+    from .engine.host import SessionHost
 
-    cap = cv2.VideoCapture(args.camera)
-    if not cap.isOpened():
-        raise InputError(f"cannot open camera {args.camera}: is it connected, and not used by another program? "
-                         f"(on Linux check /dev/video{args.camera} and your permissions)")
-    started_at = datetime.now().astimezone()
-    recorder = None
-    analyzer = _load(args, on_result=lambda r: _report_nudges(recorder.add(r)))
-    recorder = _recorder(args, analyzer.model.card, f"camera {args.camera}", started_at, baseline)
-    if baseline is not None:
-        _apply(analyzer, baseline)
-    interval = 0.0 if args.rate == 0 else 1.0 / args.rate
-    t0 = time.monotonic()
-    next_t, last_status, interrupted = 0.0, 0.0, False
-    analyzer.start()
     try:
-        while True:
-            ok, frame = cap.read()
-            now = time.monotonic() - t0
-            if not ok:
-                print(f"\ncamera {args.camera} stopped delivering frames", file=sys.stderr)
-                break
-            if args.max_seconds > 0 and now >= args.max_seconds:
-                break
-            if now >= next_t:
-                analyzer.submit(frame, now)
-                next_t = max(next_t + interval, now) if interval else now
-            if not args.quiet and now - last_status >= 0.5:
-                last_status = now
-                r, st = analyzer.latest(), analyzer.stats()
-                conf = f" {r.confidence * 100:.0f}%" if r.emotion else ""
-                sys.stderr.write(f"\r{short_clock(now)} · {r.emotion or 'no face'}{conf} · {st.rate_hz:.1f} Hz · "
-                                 f"{st.dropped} dropped{' · ' + st.last_error if st.last_error else ''}\033[K")
-                sys.stderr.flush()
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        analyzer.close()
+        cap = open_camera(args.camera)
+    except CameraError as exc:
+        raise InputError(str(exc)) from None
+    try:
+        # The host's log lines are the OBS script log's; here nudges and "away" are printed as they come.
+        host = SessionHost.open(_recipe(args).replace(baseline=baseline), report_root=_report_root(args),
+                                log=lambda level, text: None)
+    except (ModelCardError, ModelLoadError) as exc:
         cap.release()
-        if not args.quiet:
-            sys.stderr.write("\n")
-    return _finish(recorder, EXIT_INTERRUPTED if interrupted else EXIT_OK)
+        raise InputError(str(exc)) from None
+    except BaseException:
+        cap.release()
+        raise
+    if baseline is not None:
+        print(f"calibrated: {baseline.describe()}", file=sys.stderr)
+    finished, interrupted, stopped = run_live(host, cap, source=f"camera {args.camera}", rate=args.rate,
+                                              max_seconds=args.max_seconds, quiet=args.quiet)
+    if stopped:
+        print(stopped, file=sys.stderr)
+    return _report_finished(finished, EXIT_INTERRUPTED if interrupted else EXIT_OK)
 
 
-def _report_nudges(events) -> None:
-    for event in events or ():
-        if event.kind == "nudge":
-            print(f"\n[nudge] {event.message}", file=sys.stderr)
+def _print_events(events) -> None:
+    from .camera import print_event
 
-
-def _finish(recorder, code: int) -> int:
-    return _report_finished(recorder.finish(), code)
+    for event in events:
+        print_event(event)
 
 
 def _report_finished(finished, code: int) -> int:

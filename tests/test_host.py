@@ -12,7 +12,8 @@ import pytest
 from conftest import paste
 
 from obs_mindflow.engine.catalog import DEFAULT_MODEL
-from obs_mindflow.engine.host import MOMENT_SHOWN_S, SessionHost, recover_sessions
+from obs_mindflow.engine.host import MOMENT_SHOWN_S, SessionHost
+from obs_mindflow.engine.reports.recovery import recover_sessions
 from obs_mindflow.obs.template import PLACEHOLDERS, render
 
 OVERLAY_KEYS = {"model", "labels", "negative_labels", "paused", "face", "emotion", "confidence", "probabilities",
@@ -200,7 +201,7 @@ def test_the_streamer_s_uncertain_threshold_can_be_taken_back(live, monkeypatch)
     from obs_mindflow.engine.smoothing import SmootherOptions
 
     monkeypatch.setattr(live.model, "card", dataclasses.replace(live.model.card, uncertain={}))
-    live.set_uncertain_below(0.55)
+    live.set_recipe(live.recipe.replace(uncertain_below=0.55))
     assert live.analyzer.smoother.options.min_confidence == 0.55
-    live.set_uncertain_below(0.0)
+    live.set_recipe(live.recipe.replace(uncertain_below=0.0))
     assert live.analyzer.smoother.options.min_confidence == SmootherOptions().min_confidence

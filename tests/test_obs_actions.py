@@ -238,7 +238,7 @@ def test_a_moment_marks_a_chapter_and_switches_the_scene_and_back(entry, fake_ob
     data = settings_data(o, tmp_path, moment_min_s=2.0, action="switch_scene", action_scene="BRB",
                          action_seconds=1.0, action_trigger="happy")
     script = load(entry, o, data)
-    assert script.host.moments.min_seconds == 2.0                  # the setting reached the engine
+    assert script.host.recipe.moments.min_seconds == 2.0           # the setting reached the engine
     o.recording = True
     entry._on_frontend_event(o.OBS_FRONTEND_EVENT_RECORDING_STARTED)
     assert run_ticks(entry, script, 30, until=lambda: run_ui(o) or o.current == "BRB"), logged(o)[-2000:]
@@ -258,10 +258,12 @@ def test_moment_lengths_reach_the_next_session(entry, fake_obs, tmp_path):
     o = with_scenes(fake_obs)
     data = settings_data(o, tmp_path)
     script = load(entry, o, data)
-    assert (script.host.moments.min_seconds, script.host.moments.negative_min_seconds) == (5.0, 10.0)   # defaults
+    moments = script.host.recipe.moments
+    assert (moments.min_seconds, moments.negative_min_seconds) == (5.0, 10.0)   # defaults
     data.values.update(moment_min_s=8.0, moment_negative_min_s=30.0)
     entry.script_update(data)
-    assert (script.host.moments.min_seconds, script.host.moments.negative_min_seconds) == (8.0, 30.0)
+    moments = script.host.recipe.moments
+    assert (moments.min_seconds, moments.negative_min_seconds) == (8.0, 30.0)
     entry.script_unload()
 
 

@@ -28,16 +28,14 @@ import numpy as np
 from . import dockview, views
 from .baseline import (DEFAULT_SECONDS, Baseline, BaselineCollector, BaselineCorrection, BaselineError,
                        CalibrationProgress, correction_for, reference_of)
-from .model import ExpressionModel, ModelOptions
-from .pipeline import Analyzer
+from .formatting import format_duration
+from .model import ExpressionModel
+from .recipe import SessionRecipe
 from .reports.files import FinishedSession
 from .reports.recorder import SessionRecorder
-from .reports.recovery import recover_unfinished
 from .results import AnalysisResult
-from .session.events import CALIBRATION_DONE, CALIBRATION_FAILED, FACE_FOUND, MOMENT_STARTED, NUDGE, Event, EventBus
-from .session.moments import MomentOptions
-from .session.rules import NudgeMonitor
-from .formatting import format_duration
+from .session.events import (AWAY, CALIBRATION_DONE, CALIBRATION_FAILED, FACE_FOUND, MOMENT_STARTED, NUDGE, Event,
+                             EventBus)
 
 LogFn = Callable[[int, str], None]
 
@@ -50,22 +48,6 @@ TREND_STEP_S = 10.0      # initial trend resolution, seconds of session time
 
 def _default_log(level: int, message: str) -> None:
     logging.getLogger(__name__).log(level, "%s", message)
-
-
-def recover_sessions(report_root: Path, log: LogFn = _default_log) -> int:
-    """Finalise sessions an earlier crash left unfinished under ``report_root`` and log each summary. Returns how many
-    folders were handled. Never raises."""
-    try:
-        done = recover_unfinished(report_root)
-    except Exception as exc:  # noqa: BLE001 - recovery must never stop the script from loading
-        log(logging.WARNING, f"MindFlow: could not look for unfinished sessions in {report_root}: {exc}")
-        return 0
-    for f in done:
-        log(logging.WARNING if f.error else logging.INFO,
-            f"MindFlow: finalised a session that an earlier OBS run left unfinished ({f.folder}):")
-        for line in f.summary_text.splitlines():
-            log(logging.INFO, line)
-    return len(done)
 
 
 class _Trend:
@@ -100,24 +82,21 @@ class _Trend:
 class SessionHost:
     """The engine of one loaded model, plus the current session (if any).
 
-    ``report_root``: folder receiving one sub-folder per session; ``nudge``: opt-in break nudges for the sessions
-    started from now on; ``overlay``: ``None`` or an object with ``publish(dict)`` (an ``OverlayServer``) and maybe
+    ``recipe``: how sessions are built (:class:`~obs_mindflow.engine.recipe.SessionRecipe`: thresholds, rules,
+    nudge, moments, minimum report length, a first baseline; :meth:`set_recipe` changes it between sessions);
+    ``report_root``: folder receiving one sub-folder per session (``None``: no folder, the summary only);
+    ``overlay``: ``None`` or an object with ``publish(dict)`` (an ``OverlayServer``) and maybe
     ``publish_dock(dict)`` (:mod:`.dockview`); ``log(level, text)``: the adapter's logger (``logging`` levels; may be
-    called from the worker thread); ``min_report_s``: sessions shorter than this (seconds) leave no report folder;
-    ``moments``: the moment detector's options (``None``: no moments) — both settable between sessions.
-    Subscribe to :attr:`bus` for the sessions' events (on the worker thread).
+    called from the worker thread). Subscribe to :attr:`bus` for the sessions' events (on the worker thread).
     """
 
-    def __init__(self, model: ExpressionModel, *, report_root: str | Path, nudge: bool = False, overlay=None,
-                 log: LogFn = _default_log, overlay_hz: float = 5.0, clock: Callable[[], float] = time.monotonic,
-                 opencv_threads: int = 1, min_report_s: float = 0.0,
-                 moments: MomentOptions | None = MomentOptions()) -> None:
+    def __init__(self, model: ExpressionModel, recipe: SessionRecipe = SessionRecipe(), *,
+                 report_root: str | Path | None, overlay=None, log: LogFn = _default_log, overlay_hz: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.model = model
         self.card = model.card
-        self.report_root = Path(report_root).expanduser()
-        self.nudge = bool(nudge)
-        self.min_report_s = float(min_report_s)
-        self.moments = moments
+        self.recipe = recipe
+        self.report_root = None if report_root is None else Path(report_root).expanduser()
         self.overlay = overlay
         self.log = log
         self.clock = clock
@@ -144,15 +123,18 @@ class SessionHost:
         self.bus.subscribe(self._on_face_found, (FACE_FOUND,))
         self.bus.subscribe(self._on_nudge, (NUDGE,))
         self.bus.subscribe(self._on_moment, (MOMENT_STARTED,))
-        self.analyzer = Analyzer(model, on_result=self._on_result, opencv_threads=opencv_threads)
+        self.bus.subscribe(self._on_away, (AWAY,))
+        self.analyzer = recipe.replace(baseline=None).open_analyzer(model, on_result=self._on_result)
+        if recipe.baseline is not None:
+            self.apply_baseline(recipe.baseline)
         self.analyzer.start()
 
     @classmethod
-    def open(cls, model_dir: str | Path, *, threads: int = 1, **kwargs) -> "SessionHost":
-        """Load the model in ``model_dir`` and start the analysis worker. Raises ``ModelCardError`` /
-        ``ModelLoadError`` (their messages say what to fix)."""
-        model = ExpressionModel.load(Path(model_dir), ModelOptions(intra_op_threads=threads))
-        return cls(model, **kwargs)
+    def open(cls, recipe: SessionRecipe, **kwargs) -> "SessionHost":
+        """Load the recipe's model and start the analysis worker. Raises ``ModelCardError`` / ``ModelLoadError``
+        (their messages say what to fix), ``ValueError`` (threads) and ``BaselineError`` (another model's
+        baseline)."""
+        return cls(recipe.load_model(), recipe, **kwargs)
 
     # ---------------------------------------------------------------- state
     @property
@@ -174,12 +156,14 @@ class SessionHost:
     def recorder(self) -> SessionRecorder | None:
         return self._recorder
 
-    def set_uncertain_below(self, probability: float = 0.0) -> None:
-        """Show "uncertain" below this smoothed confidence (0: the threshold measured for the model, from its card)."""
-        from .smoothing import options_for_card
-        # From the card each time, not from the options in force: 0 must bring back the model's own threshold
-        # (or SmootherOptions' default where the card has none), not keep the streamer's last one.
-        self.analyzer.set_smoother_options(options_for_card(self.model.card, uncertain_below=probability))
+    def set_recipe(self, recipe: SessionRecipe) -> None:
+        """Build the sessions started from now on with ``recipe`` (rules, nudge, moments, minimum report length);
+        its "uncertain" threshold and smoothing apply at once. The model, threads and baseline stay: a new model is
+        a new host, a baseline is :meth:`apply_baseline`'s."""
+        old, self.recipe = self.recipe, recipe
+        if (recipe.uncertain_below, recipe.smoother) != (old.uncertain_below, old.smoother):
+            # From the card each time: 0 brings back the model's own threshold, not the streamer's last one.
+            self.analyzer.set_smoother_options(recipe.smoother_options(self.model.card))
 
     def set_paused(self, paused: bool) -> None:
         """Pause/resume analysis. While paused the adapter captures nothing; the paused time is "not analysed"."""
@@ -192,10 +176,8 @@ class SessionHost:
         if self._closed:
             raise RuntimeError("this SessionHost is closed; create a new one")
         self.finish_session()
-        rec = SessionRecorder(self.report_root, self.card, source=source,
-                              nudge=NudgeMonitor() if self.nudge else None, min_report_s=self.min_report_s,
-                              moments=self.moments)
-        rec.set_calibration(self.baseline)
+        rec = self.recipe.make_recorder(self.report_root, self.card, source=source)
+        rec.set_calibration(self.baseline)          # the baseline in force now (a calibration may have made it)
         with self._lock:
             self._recorder = rec
             self._source = source
@@ -349,6 +331,9 @@ class SessionHost:
         self._moment = {"id": d.get("id"), "title": d.get("title", ""), "emotion": d.get("emotion", ""),
                         "negative": bool(d.get("negative")), "start_s": d.get("start_s", event.time_s)}
         self._moment_at = self.clock()
+
+    def _on_away(self, event: Event) -> None:
+        self.log(logging.WARNING, f"MindFlow: {event.message}")
 
     def _on_nudge(self, event: Event) -> None:
         self._nudge_text, self._nudge_at = event.message, self.clock()

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from .pipeline import Analyzer
+from .recipe import SessionRecipe, apply_baseline
+from .digest import file_sha256
 from .results import AnalysisResult
 
 if TYPE_CHECKING:
@@ -182,7 +184,8 @@ class FileSettings:
     time (0 = every frame); ``max_seconds``: analyse only the first seconds (0 = all); ``threads``: onnxruntime and
     OpenCV threads; ``baseline``: a personal-baseline file to correct every reading with; ``calibrate_seconds``:
     calibrate on the file's first seconds instead (0 = no); ``nudge``: break nudges in the report;
-    ``uncertain_below``: show "uncertain" below this confidence (0 = the threshold measured for the model)."""
+    ``uncertain_below``: show "uncertain" below this confidence (0 = the threshold measured for the model).
+    :meth:`recipe` is the session these settings build."""
 
     model: str = ""
     rate: float = 5.0
@@ -192,6 +195,12 @@ class FileSettings:
     calibrate_seconds: float = 0.0
     nudge: bool = False
     uncertain_below: float = 0.0
+
+    def recipe(self, baseline: "Baseline | None" = None) -> SessionRecipe:
+        """The session these settings build (``baseline``: the personal baseline read or made for the file; the
+        engine's defaults for the rest, its rules included)."""
+        return SessionRecipe(model=self.model, threads=self.threads, uncertain_below=self.uncertain_below,
+                             nudge=self.nudge, baseline=baseline)
 
     def key(self) -> str:
         """A digest of the model (its card and ONNX file's content) and of every setting and default that changes a
@@ -208,9 +217,10 @@ class FileSettings:
 
         folder = resolve_model_dir(self.model)
         card = ModelCard.load(folder)
-        doc = {"mindflow": __version__, "model": card.name, "model_sha256": _sha256(card.model_path),
-               "card_sha256": _sha256(Path(folder) / "card.json"), "rate": self.rate, "max_seconds": self.max_seconds,
-               "baseline_sha256": _sha256(Path(self.baseline)) if self.baseline else None,
+        doc = {"mindflow": __version__, "model": card.name, "model_sha256": file_sha256(card.model_path),
+               "card_sha256": file_sha256(Path(folder) / "card.json"), "rate": self.rate,
+               "max_seconds": self.max_seconds,
+               "baseline_sha256": file_sha256(Path(self.baseline)) if self.baseline else None,
                "calibrate_seconds": self.calibrate_seconds, "nudge": self.nudge,
                "smoother": dataclasses.asdict(options_for_card(card, uncertain_below=self.uncertain_below)),
                "detector": _plain(DetectorOptions()),
@@ -222,38 +232,7 @@ def _plain(options: Any) -> Any:
     return dataclasses.asdict(options) if dataclasses.is_dataclass(options) else repr(options)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def open_analyzer(settings: FileSettings) -> Analyzer:
-    """The settings' model loaded into an Analyzer (not started: :func:`analyze_video` drives it frame by frame).
-    Raises ``ModelCardError`` / ``ModelLoadError`` (a missing or broken model) and ``ValueError`` for ``threads``."""
-    from .catalog import resolve_model_dir
-    from .model import ExpressionModel, ModelOptions
-
-    if not 1 <= int(settings.threads) <= 16:
-        raise ValueError(f"--threads must be between 1 and 16, got {settings.threads}")
-    from .smoothing import options_for_card
-
-    model = ExpressionModel.load(resolve_model_dir(settings.model), ModelOptions(intra_op_threads=settings.threads))
-    return Analyzer(model, opencv_threads=settings.threads,
-                    smoother_options=options_for_card(model.card, uncertain_below=settings.uncertain_below))
-
-
-def apply_baseline(analyzer: Analyzer, baseline: "Baseline") -> None:
-    """Correct ``analyzer``'s readings with ``baseline`` (``BaselineError``: another model's, or no reference)."""
-    from .baseline import correction_for
-
-    baseline.check_model(analyzer.model.card)
-    analyzer.set_transforms([correction_for(baseline, analyzer.model.card)])
-
-
-def calibrate_file(path: str | Path, analyzer: Analyzer, seconds: float, rate: float = 5.0) -> "Baseline":
+def calibrate_file(path: str | Path, analyzer: Analyzer, seconds: float, rate: float = 5.0) -> Baseline:
     """A personal baseline from the first ``seconds`` of ``path`` (the whole clip when it is shorter). Raises
     :class:`VideoError` and :class:`CalibrationRefused`."""
     from .baseline import BaselineCollector, BaselineError
@@ -282,7 +261,8 @@ class FileRun:
 
 
 def analyze_file(path: str | Path, settings: FileSettings, report_root: str | Path | None, *,
-                 analyzer: Analyzer | None = None, baseline: "Baseline | None" = None,
+                 recipe: SessionRecipe | None = None, analyzer: Analyzer | None = None,
+                 baseline: "Baseline | None" = None,
                  input_key: "InputKey | None" = None, started_at: datetime | None = None,
                  on_progress: Callable[[float, int, AnalysisResult], None] | None = None,
                  on_events: Callable[[tuple], None] | None = None,
@@ -291,8 +271,10 @@ def analyze_file(path: str | Path, settings: FileSettings, report_root: str | Pa
     """Analyse the video ``path`` with ``settings`` and write its report folder under ``report_root`` (``None``:
     no folder, the summary only) and its history row (with ``input_key``, what a batch resumes on).
 
+    ``settings`` say how the file is read (rate, length, calibration) and key a batch's resume; ``recipe``: how its
+    session is built (default: ``settings.recipe()``; the baseline is the one read or made here).
     ``analyzer``: reuse a loaded one (a batch worker keeps one per model; left open), else one is loaded from the
-    settings and closed at the end. ``baseline``: an already loaded personal baseline (else ``settings.baseline`` is
+    recipe and closed at the end. ``baseline``: an already loaded personal baseline (else ``settings.baseline`` is
     read, or ``settings.calibrate_seconds`` calibrates on the file's first seconds). ``on_progress(video_s, analysed,
     result)`` and ``on_events(events)`` as in :func:`analyze_video`; ``on_message(text)``: the calibration's lines;
     ``on_interrupt()``: Ctrl-C was pressed, the report of what was analysed is about to be written.
@@ -300,13 +282,12 @@ def analyze_file(path: str | Path, settings: FileSettings, report_root: str | Pa
     Raises :class:`VideoError` (an unreadable file), :class:`CalibrationRefused`, ``BaselineError`` (a bad or another
     model's baseline file), ``ModelCardError``/``ModelLoadError``; a report that cannot be written is not raised: it
     is in ``FileRun.finished.error``."""
-    from .reports.recorder import SessionRecorder
-    from .session.rules import NudgeMonitor
-
     path = Path(path)
+    recipe = recipe if recipe is not None else settings.recipe()
+    baseline = baseline if baseline is not None else recipe.baseline
     own = analyzer is None
     if analyzer is None:
-        analyzer = open_analyzer(settings)
+        analyzer = recipe.replace(baseline=None).open_analyzer()
     try:
         if baseline is None and settings.baseline:
             from .baseline import Baseline
@@ -323,10 +304,9 @@ def analyze_file(path: str | Path, settings: FileSettings, report_root: str | Pa
                 on_message(f"calibrated: {baseline.describe()}")
         else:
             analyzer.set_transforms([])
-        recorder = SessionRecorder(report_root, analyzer.model.card,
-                                   started_at=started_at or datetime.now().astimezone(), source=f"file: {path.name}", nudge=NudgeMonitor() if settings.nudge else None,
-                                   media_clock=True, input_key=input_key)
-        recorder.set_calibration(baseline)
+        recorder = recipe.replace(baseline=baseline).make_recorder(
+            report_root, analyzer.model.card, source=f"file: {path.name}",
+            started_at=started_at or datetime.now().astimezone(), media_clock=True, input_key=input_key)
         run, interrupted = None, False
         try:
             run = analyze_video(path, analyzer, recorder, settings.rate, on_progress,

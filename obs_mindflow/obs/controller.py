@@ -34,8 +34,9 @@ from typing import Any, Callable
 
 import obspython as obs
 
-from ..engine import DetectorError, ModelCardError, ModelLoadError, resolve_model_dir
-from ..engine.host import SessionHost, recover_sessions
+from ..engine import DetectorError, ModelCardError, ModelLoadError
+from ..engine.host import SessionHost
+from ..engine.reports.recovery import recover_sessions
 from ..engine.reports.files import FinishedSession
 from ..overlay.server import OverlayServer
 from . import status
@@ -181,11 +182,7 @@ class MindFlowScript:
             self._open_engine()
         else:
             self.host.report_root = new.report_root()
-            self.host.nudge = new.nudge_enabled
-            self.host.min_report_s = float(new.min_report_s)
-            self.host.moments = new.moment_options()
-            if new.uncertain_below != old.uncertain_below:
-                self.host.set_uncertain_below(new.uncertain_below / 100)
+            self.host.set_recipe(new.recipe())
         if (not first and self.lifecycle.active and self.host is not None and not self.host.active
                 and new.video_source):
             self._start_session("a webcam was chosen while OBS is live")
@@ -211,18 +208,16 @@ class MindFlowScript:
             if running:
                 self.notice = ("the model changed, so the session so far ended with the old model (its report: "
                                "'Last session' below) and a new one goes on with the new model")
-        folder = resolve_model_dir(s.model_choice)
+        recipe = s.recipe()
         t0 = time.perf_counter()
         try:
-            host = SessionHost.open(folder, report_root=s.report_root(), nudge=s.nudge_enabled,
-                                    overlay=self.viewer_overlay, log=self.log.log,
-                                    min_report_s=float(s.min_report_s), moments=s.moment_options())
+            folder = recipe.model_dir()
+            host = SessionHost.open(recipe, report_root=s.report_root(), overlay=self.viewer_overlay, log=self.log.log)
         except (ModelCardError, ModelLoadError, DetectorError, OSError, ValueError) as exc:
             self.set_problem("model", f"no model loaded: {exc}")
             return
         self.set_problem("model", "")
         self.host = host
-        host.set_uncertain_below(s.uncertain_below / 100)
         self._unsubscribe = host.bus.subscribe(self.calibration.on_event, CALIBRATION_KINDS)
         self.moments.attach(host)
         self.log.info(f"MindFlow: model '{host.card.name}' loaded from {folder} in "

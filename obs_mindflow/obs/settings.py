@@ -10,11 +10,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..engine.catalog import DEFAULT_MODEL
 from ..engine.session.moments import MomentOptions
 from .template import DEFAULT_TEMPLATE
+
+if TYPE_CHECKING:
+    from ..engine.recipe import SessionRecipe
 
 RATE_MIN_HZ, RATE_MAX_HZ, RATE_DEFAULT_HZ = 1.0, 15.0, 5.0
 PORT_MIN, PORT_MAX, PORT_DEFAULT = 1024, 65535, 8765
@@ -142,6 +145,15 @@ class Settings:
         """The moment detector's options for the next session: these settings, the detector's defaults for the rest."""
         return MomentOptions(min_seconds=float(self.moment_min_s),
                              negative_min_seconds=float(self.moment_negative_min_s))
+
+    def recipe(self) -> "SessionRecipe":
+        """How the engine builds this script's sessions: the model, the uncertain threshold, the break nudge, the
+        moments and the minimum report length (the engine's defaults for the rest, its rules included)."""
+        from ..engine.recipe import SessionRecipe
+
+        return SessionRecipe(model=self.model_choice, uncertain_below=self.uncertain_below / 100,
+                             nudge=self.nudge_enabled, min_report_s=float(self.min_report_s),
+                             moments=self.moment_options())
 
     @property
     def action_target(self) -> str:

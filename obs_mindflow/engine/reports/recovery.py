@@ -5,8 +5,10 @@ one still running then ends at the checkpoint) and the session's row in the hist
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
+from typing import Callable
 
 from ..session.events import NUDGE
 from ..session.session import Session
@@ -93,3 +95,18 @@ def recover_unfinished(report_root: str | Path, *, history: bool = True) -> list
         out.append(_recover_one(folder, history))
     return out
 
+
+def recover_sessions(report_root: Path, log: Callable[[int, str], None]) -> int:
+    """Finalise sessions an earlier crash left unfinished under ``report_root`` and log each summary with
+    ``log(level, text)`` (``logging`` levels). Returns how many folders were handled. Never raises."""
+    try:
+        done = recover_unfinished(report_root)
+    except Exception as exc:  # noqa: BLE001 - recovery must never stop the script from loading
+        log(logging.WARNING, f"MindFlow: could not look for unfinished sessions in {report_root}: {exc}")
+        return 0
+    for f in done:
+        log(logging.WARNING if f.error else logging.INFO,
+            f"MindFlow: finalised a session that an earlier OBS run left unfinished ({f.folder}):")
+        for line in f.summary_text.splitlines():
+            log(logging.INFO, line)
+    return len(done)

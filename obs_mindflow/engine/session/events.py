@@ -27,6 +27,7 @@ FACE_FOUND = "face_found"          # a face is detected after frames without one
 FACE_LOST = "face_lost"            # no face detected in this frame after frames with one
 LABEL_CHANGED = "label_changed"    # the displayed (smoothed) label changed; data: {"from": ..., "to": ...}
 NUDGE = "nudge"                    # the opt-in break nudge; data: {"negative_share": ...}
+AWAY = "away"                      # no face in view for a while after one was (rules.AwayMonitor); data: {"seconds"}
 CALIBRATION_DONE = "calibration_done"      # a personal baseline was made and applied; data: the baseline's dict
 CALIBRATION_FAILED = "calibration_failed"  # refused; message: why and what to do
 MOMENT_STARTED = "moment_started"  # an episode of one emotion has just qualified as a moment (session/moments.py);

@@ -1,4 +1,5 @@
-"""Rules watch a running session and raise events: the opt-in break nudge today, emotion moments next.
+"""Rules watch a running session and raise events: the opt-in break nudge, "away from the camera", and the emotion
+moments (:mod:`.moments`).
 
 A rule has ``check(time_s, stats, timestamp)`` → an :class:`~obs_mindflow.engine.session.events.Event` or ``None``,
 called by the :class:`~obs_mindflow.engine.session.session.Session` once per second of session time (rules read
@@ -12,9 +13,9 @@ events do.
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from typing import Any, Protocol, Sequence
 
-from .events import NUDGE, Event
+from .events import AWAY, NUDGE, Event
 from .stats import SessionStats, positive_seconds
 from ..formatting import format_duration
 
@@ -89,3 +90,46 @@ class NudgeMonitor:
         """The rule's call: the rolling negative share and coverage of ``stats`` at session time ``time_s``."""
         share, coverage, _ = stats.rolling()
         return self.update(time_s, share, coverage, timestamp)
+
+
+class AwayMonitor:
+    """"Away from the camera": no face in the analysed frames for ``away_seconds`` of session time (the camera was
+    knocked aside or covered, the webcam source shows an empty frame, or the streamer left without pausing).
+    Returns one ``away`` event per absence (``data["seconds"]``: how long the face has been out of view); a face seen
+    again re-arms it. Only analysed time counts: a gap between two results longer than ``max_gap_s`` (a pause, no
+    picture) adds ``max_gap_s`` at most, and the watch starts at the session's first face (a camera pointed
+    elsewhere from the start is not "away"). Times in **seconds of session time**.
+
+    Made per session as ``AwayMonitor(labels, negative_labels)`` (a rule factory for
+    :class:`~obs_mindflow.engine.recipe.SessionRecipe`; the labels are not used).
+    """
+
+    def __init__(self, labels: Sequence[str] = (), negative_labels: Sequence[str] = (), *,
+                 away_seconds: float = 180.0, max_gap_s: float = 2.0) -> None:
+        self.away_seconds = positive_seconds("away_seconds", away_seconds)
+        self.max_gap_s = positive_seconds("max_gap_s", max_gap_s)
+        self.reset()
+
+    def reset(self) -> None:
+        self._away_s: float | None = None      # seconds without a face since the last one (None: no face yet)
+        self._last_t = 0.0
+        self._told = False
+
+    @property
+    def message(self) -> str:
+        return (f"No face in the camera for {format_duration(self.away_seconds)} — is the camera still pointing at "
+                f"you? (pause the session while you are away)")
+
+    def observe(self, result: Any, time_s: float) -> tuple[Event, ...]:
+        step, self._last_t = min(max(time_s - self._last_t, 0.0), self.max_gap_s), time_s
+        if result.face_present:
+            self._away_s, self._told = 0.0, False
+        elif self._away_s is not None:
+            self._away_s += step
+        return ()
+
+    def check(self, time_s: float, stats: SessionStats, timestamp: float | None = None) -> Event | None:
+        if self._told or self._away_s is None or self._away_s < self.away_seconds:
+            return None
+        self._told = True
+        return Event(AWAY, time_s, timestamp, self.message, {"seconds": round(self._away_s, 1)})
