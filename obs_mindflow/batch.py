@@ -228,7 +228,8 @@ def run_batch(paths: Sequence[str | Path], settings: Any, report_root: str | Pat
               force: bool = False, quiet: bool = False, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Analyse every video in ``paths`` (files and folders) with ``settings`` in ``jobs`` processes; print one line
     per file and a closing list; return the exit status (0, 1 when a file failed, 130 on Ctrl-C)."""
-    from .engine.reports.history import HISTORY_HTML, InputKey, find_analysed
+    from .engine.reports.history import InputKey, find_analysed
+    from .engine.reports.storage import HISTORY_HTML
     from .engine.video import VideoError, video_seconds
 
     root = None if report_root is None else str(Path(report_root).expanduser())

@@ -278,7 +278,8 @@ def _analyze_batch(args, videos) -> int:
 
 def _history(args) -> int:
     """``history``: the sessions under the report folder as a table, and history.html."""
-    from .engine.reports.history import HistoryError, table_text, write_history_page
+    from .engine.reports.history import HistoryError
+    from .engine.reports.history_page import table_text, write_history_page
     from .engine.reports.storage import default_report_dir
 
     root = (args.report_dir or default_report_dir()).expanduser()

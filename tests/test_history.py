@@ -17,12 +17,11 @@ import numpy as np
 import pytest
 
 from obs_mindflow.engine.reports import history as hist
-from obs_mindflow.engine.reports.history import (HISTORY_DB, HISTORY_HTML, SCHEMA_VERSION, History, HistoryRow,
-                                                 InputKey, find_analysed, record_session, render_history_html,
-                                                 table_text)
+from obs_mindflow.engine.reports.history import SCHEMA_VERSION, History, HistoryRow, InputKey, find_analysed
+from obs_mindflow.engine.reports.history_page import record_session, render_history_html, table_text
 from obs_mindflow.engine.reports.recorder import SessionRecorder
 from obs_mindflow.engine.reports.recovery import recover_unfinished
-from obs_mindflow.engine.reports.storage import HTML_FILE
+from obs_mindflow.engine.reports.storage import HISTORY_DB, HISTORY_HTML, HTML_FILE
 from obs_mindflow.engine.session.facts import ReportFacts
 from tests.conftest import ROOT
 from tests.test_report import FER, Card, chromium, needs_chromium, result

@@ -1076,7 +1076,7 @@ def test_typing_a_template_is_quiet_and_never_puts_an_error_on_stream(entry, fak
     entry.script_update(data)
     before = text.updates[-1]["text"]
     run_ticks(entry, script, 0.3)
-    assert "cannot be formatted" in script.template_problem and text.updates[-1]["text"].startswith("happy")
+    assert "cannot be formatted" in script.text.problem and text.updates[-1]["text"].startswith("happy")
     assert "cannot be formatted" in script.panel_view().items["template_note"].text
     assert before == text.updates[-1]["text"] or text.updates[-1]["text"].startswith("happy (")
     entry.script_unload()

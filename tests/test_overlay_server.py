@@ -634,7 +634,7 @@ def test_requests_and_errors_do_not_write_to_stderr(server, capfd, caplog):
 def test_server_errors_are_logged_not_printed(server, capfd, caplog, monkeypatch):
     def boom(self):
         raise RuntimeError("simulated bug")
-    monkeypatch.setattr(OverlayServer, "_health", boom)
+    monkeypatch.setattr(OverlayServer, "health", boom)
     r = request(server.port, "/healthz")
     assert r.status is None  # the connection is closed without a reply
     wait_for(lambda: any("simulated bug" in str(rec.exc_info) for rec in caplog.records), 2.0, "the error log")

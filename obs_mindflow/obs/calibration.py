@@ -1,52 +1,70 @@
 """The personal baseline in OBS: the calibrate button and hotkey, the outcome of a calibration (from the engine's
 worker, handed to OBS's UI thread), and the baselines stored in the script's settings object per model.
 
-Part of the OBS adapter (imports obspython). One :class:`Calibration` per load, driven by the controller
-(:class:`~obs_mindflow.obs.controller.MindFlowScript`, its ``script``): it reads the script's ``host``,
-``settings``, ``log``, ``settings_data`` and ``viewer_overlay``. Its ``note`` is what the panel's status says about
-the last calibration ("" when there is nothing to say).
+Part of the OBS adapter (imports obspython). One :class:`Calibration` per load, made by the controller with what
+it needs and nothing more (:class:`Needs`: the engine, the settings and their ``obs_data``, the log, a way to the
+UI thread, the overlay's refresh). Its ``note`` is what the panel's status says about the last calibration (""
+when there is nothing to say).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 import obspython as obs
 
 from ..engine.baseline import Baseline, BaselineError
 from ..engine.session.events import CALIBRATION_DONE, CALIBRATION_FAILED, Event
-from . import uitask
 from .baselines import BACKUP_KEY, BaselineStore
 from .settings import BASELINES_KEY
 
 if TYPE_CHECKING:
-    from .controller import MindFlowScript
+    from ..engine.host import SessionHost
+    from .scriptlog import ScriptLog
+    from .settings import Settings
 
 #: The engine's events this module handles (subscribe on the host's bus).
 KINDS = (CALIBRATION_DONE, CALIBRATION_FAILED)
 
 
+@dataclass(frozen=True)
+class Needs:
+    """What calibrating reads and calls, each at the moment it is needed: ``host()`` the engine (``None`` without
+    a model), ``settings()``, ``settings_data()`` the script's ``obs_data`` (``None`` before load, after unload),
+    ``log``, ``on_ui(fn)`` runs ``fn`` on OBS's UI thread (from the engine's worker), ``publish()`` refreshes the
+    overlay page's state now, ``closed()`` the load is over."""
+
+    host: Callable[[], SessionHost | None]
+    settings: Callable[[], Settings]
+    settings_data: Callable[[], Any]
+    log: ScriptLog
+    on_ui: Callable[[Callable[[], None]], None]
+    publish: Callable[[], None]
+    closed: Callable[[], bool]
+
+
 class Calibration:
-    def __init__(self, script: MindFlowScript) -> None:
-        self.script = script
+    def __init__(self, needs: Needs) -> None:
+        self.needs = needs
         self.note = ""
         self._auto = False
 
     # ---------------------------------------------------------------- buttons and hotkeys (UI thread)
     def toggle(self) -> None:
         """The calibrate button or hotkey: start a calibration, or cancel the one running."""
-        host = self.script.host
+        host = self.needs.host()
         if host is not None and host.calibrating:
             host.cancel_calibration()
             self.note = "calibration cancelled; the previous calibration (if any) still applies"
-            self.script.log.info(f"MindFlow: {self.note}")
+            self.needs.log.info(f"MindFlow: {self.note}")
             return
         self.start()
 
     def start(self, auto: bool = False) -> None:
         """Calibrate for the set time (``auto``: at a session's start — a refusal is then logged quietly)."""
-        s, host = self.script.settings, self.script.host
+        s, host = self.needs.settings(), self.needs.host()
         if host is None:
             self.note = "no model is loaded, so there is nothing to calibrate: see the error above"
             return
@@ -57,15 +75,15 @@ class Calibration:
             host.start_calibration(seconds=s.calibration_s, source=s.video_source)
         except (BaselineError, RuntimeError) as exc:
             self.note = f"cannot calibrate: {exc}"
-            self.script.log.info(f"MindFlow: {self.note}")
+            self.needs.log.info(f"MindFlow: {self.note}")
             return
         self._auto = auto
         self.note = ""
-        self.script.log.info(f"MindFlow: calibrating for {s.calibration_s:g} s: look at the camera as you do when "
+        self.needs.log.info(f"MindFlow: calibrating for {s.calibration_s:g} s: look at the camera as you do when "
                              f"streaming (talking is fine)" + (" — at the start of the session" if auto else ""))
 
     def clear(self) -> None:
-        host = self.script.host
+        host = self.needs.host()
         if host is None:
             return
         if host.calibrating:
@@ -75,44 +93,42 @@ class Calibration:
         if store.get(host.card.name) is not None:
             self._save_store(store.remove(host.card.name))
         self.note = f"calibration for '{host.card.name}' cleared: the readings are the model's own"
-        self.script.log.info(f"MindFlow: {self.note}")
+        self.needs.log.info(f"MindFlow: {self.note}")
 
     # ---------------------------------------------------------------- the outcome
     def on_event(self, event: Event) -> None:
         """On the engine's worker thread: hand the outcome to the UI thread (it writes the settings object)."""
-        script = self.script
+        log = self.needs.log
 
         def handle() -> None:
-            with script.log.queued():
+            with log.queued():
                 self._outcome(event)
-        if not uitask.run_on_ui_thread(handle):
-            script.pending_ui.append(handle)
+        self.needs.on_ui(handle)
 
     def _outcome(self, event: Event) -> None:
-        script = self.script
-        host = script.host
-        if script.closed or host is None:
+        needs = self.needs
+        host = needs.host()
+        if needs.closed() or host is None:
             return
-        if script.viewer_overlay is not None:
-            # the outcome on the overlay page now: no frames are analysed after a calibration outside a session
-            script.viewer_overlay.publish(host.overlay_state())
+        # the outcome on the overlay page now: no frames are analysed after a calibration outside a session
+        needs.publish()
         if event.kind == CALIBRATION_DONE and isinstance(event.data, dict):
             self._save_store(self._store().put(host.card.name, event.data))
             self.note = ""
-            script.log.info(f"MindFlow: {event.message} — stored for model '{host.card.name}'")
+            needs.log.info(f"MindFlow: {event.message} — stored for model '{host.card.name}'")
         else:
             self.note = f"calibration refused: {event.message}"
             # asked for by the streamer: a warning (the Script Log opens); at a session's start: quietly
-            script.log.log(logging.INFO if self._auto else logging.WARNING, f"MindFlow: {self.note}")
+            needs.log.log(logging.INFO if self._auto else logging.WARNING, f"MindFlow: {self.note}")
 
     # ---------------------------------------------------------------- the stored baselines (settings object)
     def _store(self) -> BaselineStore:
-        data = self.script.settings_data
+        data = self.needs.settings_data()
         return BaselineStore(obs.obs_data_get_string(data, BASELINES_KEY) if data is not None else "")
 
     def _save_store(self, text: str) -> None:
         """Write the baselines setting (UI thread); an unreadable earlier text is kept under BACKUP_KEY first."""
-        data = self.script.settings_data
+        data = self.needs.settings_data()
         if data is None:
             return
         old = obs.obs_data_get_string(data, BASELINES_KEY)
@@ -123,15 +139,14 @@ class Calibration:
     def apply_stored(self) -> None:
         """The stored baseline of the loaded model, applied — unless it is unreadable or belongs to another model or
         label order: then uncalibrated, the reason in the panel and the log, the stored text left as it is."""
-        script = self.script
-        host = script.host
+        log, host = self.needs.log, self.needs.host()
         if host is None:
             return
         store = self._store()
         name = host.card.name
         if store.unreadable:
             self.note = store.problem
-            script.log.warning(f"MindFlow: {store.problem}")
+            log.warning(f"MindFlow: {store.problem}")
             return
         doc = store.get(name)
         if doc is None:
@@ -141,7 +156,7 @@ class Calibration:
             host.apply_baseline(baseline)
         except BaselineError as exc:
             self.note = f"stored calibration not applied: {exc}"
-            script.log.warning(f"MindFlow: {self.note}")
+            log.warning(f"MindFlow: {self.note}")
         else:
             self.note = ""
-            script.log.info(f"MindFlow: stored calibration applied to '{name}' ({baseline.describe()})")
+            log.info(f"MindFlow: stored calibration applied to '{name}' ({baseline.describe()})")

@@ -3,15 +3,10 @@
 Part of the OBS adapter (imports obspython). :class:`MindFlowScript` owns the settings, the session lifecycle (pure
 state machine, :mod:`.lifecycle`), the engine (:class:`~obs_mindflow.engine.host.SessionHost`, one per loaded model),
 the overlay server and the source capture, and turns OBS's callbacks into calls on them. Its other jobs live beside
-it, one module each, and it holds one of each per load:
-
-- :mod:`.scriptlog` — the script log (queued from other threads) and the package logger's handler;
-- :mod:`.overlayout` — the overlay page's server as the settings say, and what the engine publishes to it;
-- :mod:`.textout` — the text source on stream (template, idle text);
-- :mod:`.calibration` — the personal baseline (buttons, the outcome, the stored baselines);
-- :mod:`.moments` — moment settings, recording chapters and the opt-in OBS actions;
-- :mod:`.lastsessions` — the last sessions' negative share from the history;
-- :mod:`.status` — what the panel shows (:meth:`MindFlowScript.panel_view`).
+it, one module each, and it holds one of each per load, handing each what it needs (never itself): the script log
+(:mod:`.scriptlog`), the overlay (:mod:`.overlayout`), the text source (:mod:`.textout`), the personal baseline
+(:mod:`.calibration`), moments and actions (:mod:`.moments`), the last sessions (:mod:`.lastsessions`) and the panel
+(:mod:`.status` renders the :class:`~.status.PanelState` that :meth:`MindFlowScript.panel_state` builds).
 
 Nothing here survives a reload: the entry module creates a new :class:`MindFlowScript` in every ``script_load``
 (the entry module owns the hotkeys, the timer and the frontend callback).
@@ -34,21 +29,20 @@ from typing import Any, Callable
 
 import obspython as obs
 
-from ..engine import DetectorError, ModelCardError, ModelLoadError
+from ..engine import DetectorError, ModelCardError, ModelLoadError, views
 from ..engine.host import SessionHost
 from ..engine.reports.recovery import recover_sessions
 from ..engine.reports.files import FinishedSession
 from ..overlay.server import OverlayServer
-from . import status
-from .calibration import KINDS as CALIBRATION_KINDS
-from .calibration import Calibration
+from . import status, uitask
+from .calibration import KINDS as CALIBRATION_KINDS, Calibration, Needs
 from .capabilities import detect as detect_capabilities
 from .capture import SourceCapture
 from .lastsessions import LastSessions
 from .lifecycle import Action, SessionLifecycle, Transition
 from .moments import Moments
 from .obsdata import read_settings
-from .overlayout import OverlayOutput, ViewerOverlay
+from .overlayout import OverlayOutput
 from .panel import PanelView
 from .renames import Renames, follow_renames
 from .scriptlog import PackageLogging, ScriptLog
@@ -62,8 +56,6 @@ DOUBLE_PRESS_S = 1.0
 #: Problems logged as warnings: a report not written, no model, the capture stopped. OBS 29-32 show and raise the
 #: Script Log window at every warning (``ScriptLogWindow::AddLogMsg``), leaving it scrolled where it was.
 WARNING_AREAS = ("report", "model", "capture")
-REPORT_FILE = status.REPORT_FILE
-result_line = status.result_line            # (kept importable from here)
 
 
 class MindFlowScript:
@@ -82,7 +74,10 @@ class MindFlowScript:
         self.capabilities = detect_capabilities()
         self.settings_data = None
         self.text = TextOutput(self.settings, self.set_problem)
-        self.calibration = Calibration(self)
+        self.calibration = Calibration(Needs(
+            host=lambda: self.host, settings=lambda: self.settings, settings_data=lambda: self.settings_data,
+            log=self.log, on_ui=lambda fn: uitask.run_on_ui_thread(fn) or self.pending_ui.append(fn),
+            publish=lambda: self.overlay_out.refresh(self.host), closed=lambda: self.closed))
         self.moments = Moments(self.settings, self.capabilities, self.log,
                                calibrating=lambda: (h := self.host) is not None and h.calibrating)
         self.last_sessions = LastSessions()
@@ -105,15 +100,6 @@ class MindFlowScript:
     def overlay(self) -> OverlayServer | None:
         """The overlay page's server (``None`` while off)."""
         return self.overlay_out.server
-
-    @property
-    def viewer_overlay(self) -> ViewerOverlay | None:
-        return self.overlay_out.viewer
-
-    @property
-    def template_problem(self) -> str:
-        """The typed template's problem (the panel only: it is typed key by key)."""
-        return self.text.problem
 
     # ================================================================ problems (shown in the panel)
     def set_problem(self, area: str, message: str) -> None:
@@ -172,8 +158,8 @@ class MindFlowScript:
         self.capture.interval_s = 1.0 / new.rate_hz
         self._capture_failed = ""
         self.overlay_out.apply(new)
-        if self.host is not None and self.host.overlay is not self.viewer_overlay:
-            self.host.overlay = self.viewer_overlay
+        if self.host is not None and self.host.overlay is not self.overlay_out.viewer:
+            self.host.overlay = self.overlay_out.viewer
             self.host.publish()             # a new server: its overlay and dock start from the state now
         self.moments.configure(new)
         if not first and new.report_root() != old.report_root():
@@ -211,8 +197,8 @@ class MindFlowScript:
         recipe = s.recipe()
         t0 = time.perf_counter()
         try:
-            folder = recipe.model_dir()
-            host = SessionHost.open(recipe, report_root=s.report_root(), overlay=self.viewer_overlay, log=self.log.log)
+            host = SessionHost.open(recipe, report_root=s.report_root(), overlay=self.overlay_out.viewer,
+                                    log=self.log.log)
         except (ModelCardError, ModelLoadError, DetectorError, OSError, ValueError) as exc:
             self.set_problem("model", f"no model loaded: {exc}")
             return
@@ -220,7 +206,7 @@ class MindFlowScript:
         self.host = host
         self._unsubscribe = host.bus.subscribe(self.calibration.on_event, CALIBRATION_KINDS)
         self.moments.attach(host)
-        self.log.info(f"MindFlow: model '{host.card.name}' loaded from {folder} in "
+        self.log.info(f"MindFlow: model '{host.card.name}' loaded from {recipe.model_dir()} in "
                       f"{(time.perf_counter() - t0) * 1e3:.0f} ms")
         self.calibration.apply_stored()
         if self.lifecycle.active:
@@ -302,7 +288,7 @@ class MindFlowScript:
             return
         for line in finished.summary_text.splitlines():
             self.log.info(line)
-        result = result_line(finished, self.settings.min_report_s)
+        result = status.result_line(finished, self.settings.min_report_s)
         self.log.info(f"MindFlow: session result: {result}")
         s = finished.snapshot
         if finished.folder is None and finished.ok and (s is None or not s.started or s.duration_s <= 0):
@@ -311,7 +297,7 @@ class MindFlowScript:
                 "; 'Last session' below is the one before" if self.last_result else "")
         else:
             self.last_result = result
-            self.last_report = (finished.folder / REPORT_FILE) if finished.folder is not None and finished.ok \
+            self.last_report = (finished.folder / status.REPORT_FILE) if finished.folder is not None and finished.ok \
                 else None
         self.set_problem("report", str(finished.error) if finished.error else "")
         self.last_sessions.refresh(self.settings.report_root())
@@ -429,7 +415,11 @@ class MindFlowScript:
         if self._settings_changed_at is not None and time.monotonic() - self._settings_changed_at >= \
                 SETTINGS_LOG_QUIET_S:
             self._log_settings()
-        follow_renames(self)
+        self.settings, changes = follow_renames(self.renames, self.capture, self.settings, self.settings_data,
+                                                self.log.info)
+        if changes:
+            self.text.settings = self.settings
+            self.moments.configure(self.settings)
         self.moments.tick()
         host = self.host
         wanted = host is not None and host.capturing
@@ -437,6 +427,24 @@ class MindFlowScript:
         self.text.update(host)
 
     # ---------------------------------------------------------------- what the panel shows (UI thread)
+    def panel_state(self) -> status.PanelState:
+        """This load's state as the panel shows it, now (an immutable value; :mod:`obs_mindflow.obs.status`)."""
+        h, o, s, hist = self.host, self.overlay, self.settings, self.last_sessions
+        view = h.view() if h is not None and h.active else None
+        b = h.baseline if h is not None else None
+        return status.PanelState(
+            s, model_loaded=h is not None, active=view is not None, paused=h is not None and h.paused, view=view,
+            values=views.text_values(view) if view is not None else None, baseline=b.describe() if b else "",
+            calibration=h.calibration_progress() if h is not None else None, baseline_created=b.created if b else "",
+            calibration_note=self.calibration.note, session_since=self.session_since,
+            session_reason=self.session_reason, manual=self.lifecycle.manual, live=self.lifecycle.live,
+            overlay_url=o.url if o is not None else "", dock_url=(o.dock_url or "") if o is not None else "",
+            browser_source=self.capabilities.browser_source, problems=tuple(self.problems.items()),
+            last_error=self.last_error, notice=self.notice, last_result=self.last_result,
+            has_last_report=self.last_report is not None, history_text=hist.text, history_problem=hist.problem,
+            has_history_page=hist.page is not None, template_problem=self.text.problem,
+            moment_items=self.moments.panel_items(s, h.card.labels if h is not None else None))
+
     def panel_view(self, now: datetime | None = None) -> PanelView:
         """What the panel shows now (:mod:`obs_mindflow.obs.status`)."""
-        return status.panel_view(self, now)
+        return status.panel_view(self.panel_state(), now)

@@ -1,23 +1,42 @@
 """The panel's buttons that write or open files: "Write report now", "Open last report", "Open the history page",
-"Open report folder", and "Add overlay as a Browser source". Each takes the load's
-:class:`~obs_mindflow.obs.controller.MindFlowScript` (``self``) and runs on OBS's UI thread; what happened goes to
-its ``notice`` or its problems (the panel). Part of the OBS adapter (imports obspython through :mod:`.sources`).
+"Open report folder", and "Add overlay as a Browser source". Each takes the load's state (``self``: the few things
+:class:`Files` names, which the controller has) and runs on OBS's UI thread; what happened goes to its ``notice``
+or its problems (the panel). Part of the OBS adapter (imports obspython through :mod:`.sources`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..engine.reports.storage import ReportError
 from . import sources
 from .desktop import open_folder
 
 if TYPE_CHECKING:
-    from .controller import MindFlowScript
+    from ..engine.host import SessionHost
+    from ..overlay.server import OverlayServer
+    from .lastsessions import LastSessions
+    from .scriptlog import ScriptLog
+    from .settings import Settings
 
 
-def write_report_now(self: MindFlowScript) -> None:
+class Files(Protocol):
+    """What the buttons read and write: the engine, the settings, the overlay server, the last sessions, the last
+    report, the panel's notice and problems, the log."""
+
+    host: SessionHost | None
+    settings: Settings
+    overlay: OverlayServer | None
+    last_sessions: LastSessions
+    last_report: Path | None
+    notice: str
+    log: ScriptLog
+
+    def set_problem(self, area: str, message: str) -> None: ...
+
+
+def write_report_now(self: Files) -> None:
     if self.host is None:
         self.set_problem("report", "no model is loaded, so there is no session to report")
         return
@@ -35,21 +54,21 @@ def write_report_now(self: MindFlowScript) -> None:
         self.log.info(f"MindFlow: {self.notice}")
 
 
-def open_report_folder(self: MindFlowScript) -> None:
+def open_report_folder(self: Files) -> None:
     problem = open_folder(self.settings.report_root())
     self.set_problem("report folder", problem)
 
 
-def open_last_report(self: MindFlowScript) -> None:
+def open_last_report(self: Files) -> None:
     _open_file(self, self.last_report, "report")
 
 
-def open_history(self: MindFlowScript) -> None:
+def open_history(self: Files) -> None:
     self.last_sessions.refresh(self.settings.report_root())
     _open_file(self, self.last_sessions.page, "history page")
 
 
-def _open_file(self: MindFlowScript, path: Path | None, what: str) -> None:
+def _open_file(self: Files, path: Path | None, what: str) -> None:
     if path is None or not path.is_file():
         self.notice = f"no {what} to open yet" if path is None else f"the {what} {path} is gone"
         return
@@ -57,7 +76,7 @@ def _open_file(self: MindFlowScript, path: Path | None, what: str) -> None:
     self.set_problem("report folder", open_folder(path))
 
 
-def add_overlay_source(self: MindFlowScript) -> str:
+def add_overlay_source(self: Files) -> str:
     if self.overlay is None:
         msg = "tick 'Overlay page' first (Advanced), then add the Browser source"
     else:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from ..engine.reports.history import HISTORY_DB, HISTORY_HTML, History, HistoryError, HistoryRow
 from ..engine.formatting import format_duration, format_percent
+from ..engine.reports.history import History, HistoryError, HistoryRow
+from ..engine.reports.storage import HISTORY_DB, HISTORY_HTML
 
 SHOWN = 4          # sessions named in the panel (the newest)
 

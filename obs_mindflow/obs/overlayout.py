@@ -9,12 +9,15 @@ No obspython: driven by the controller on OBS's UI thread; :meth:`ViewerOverlay.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..engine import views
 from ..overlay.dock import load_or_create_token
 from ..overlay.server import OverlayError, OverlayServer
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from ..engine.host import SessionHost
 
 
 class ViewerOverlay:
@@ -77,6 +80,11 @@ class OverlayOutput:
         if self.viewer is not None and (self.viewer.hide_negative != s.hide_negative_share or started):
             self.viewer.hide_negative = s.hide_negative_share
             self.viewer.publish_dock()
+
+    def refresh(self, host: SessionHost | None) -> None:
+        """Publish ``host``'s overlay state now (an event outside a session: no frame will publish it)."""
+        if self.viewer is not None and host is not None:
+            self.viewer.publish(host.overlay_state())
 
     def set_error(self, error: str) -> None:
         """The panel's last error (``""``: none), shown by the dock at once."""

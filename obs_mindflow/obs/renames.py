@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import obspython as obs
 
+from .capture import SourceCapture
 from .settings import Settings
-
-if TYPE_CHECKING:
-    from .controller import MindFlowScript
 
 #: Settings that hold a source's name.
 SOURCE_FIELDS = ("video_source", "text_source", "action_source")
@@ -58,15 +56,14 @@ class Renames:
         return settings, changes
 
 
-def follow_renames(script: MindFlowScript) -> None:
+def follow_renames(renames: Renames, capture: SourceCapture, settings: Settings, data: Any,
+                   log: Callable[[str], None]) -> tuple[Settings, dict[str, str]]:
     """From the script's timer: the renames seen (the signal, or the capture's own look at its source) applied to
-    its settings, the text output, the moments' action and the capture."""
-    capture = script.capture
+    ``settings`` and the settings object ``data``; the capture follows its source. Returns the new settings and the
+    fields changed (the caller hands them to the text output and the moments' action)."""
     if capture.renamed_to:
-        script.renames.add(script.settings.video_source, capture.renamed_to)
-    script.settings, changes = script.renames.apply(script.settings, script.settings_data, script.log.info)
-    if changes:
-        script.text.settings = script.settings
-        script.moments.configure(script.settings)
+        renames.add(settings.video_source, capture.renamed_to)
+    settings, changes = renames.apply(settings, data, log)
     if "video_source" in changes or capture.renamed_to:
-        capture.follow_rename(script.settings.video_source)
+        capture.follow_rename(settings.video_source)
+    return settings, changes

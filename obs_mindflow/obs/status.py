@@ -2,24 +2,25 @@
 whole :class:`~obs_mindflow.obs.panel.PanelView` (pure data; :func:`obs_mindflow.obs.panel.apply` puts it on the
 properties).
 
-Part of the OBS adapter, but it calls nothing of obspython itself: it reads the controller
-(:class:`~obs_mindflow.obs.controller.MindFlowScript`) on OBS's UI thread.
+Part of the OBS adapter, but it calls nothing of obspython itself and reads nothing live: the controller builds a
+:class:`PanelState` (an immutable value) on OBS's UI thread and the functions here render it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..engine import views
-from ..engine.reports.files import FinishedSession
 from ..engine.formatting import format_duration, format_percent
 from .panel import ERROR, NORMAL, WARNING, Item, PanelView
-from .settings import CUSTOM_MODEL
+from .settings import CUSTOM_MODEL, Settings
 from .template import EXAMPLE_VALUES, TemplateError, private_placeholders_used, render
 
 if TYPE_CHECKING:
-    from .controller import MindFlowScript
+    from ..engine.baseline import CalibrationProgress
+    from ..engine.reports.files import FinishedSession
 
 REPORT_FILE = "report.html"
 
@@ -27,6 +28,56 @@ REPORT_FILE = "report.html"
 ALWAYS_SHOWN = ("video_source", "text_source", "template", "hide_negative_share", "idle_text", "rate_hz", "model",
                 "calibration_s", "calibrate_each_session", "nudge_enabled", "report_dir", "min_report_s",
                 "open_reports", "advanced", "overlay_enabled", "moments")
+
+
+@dataclass(frozen=True)
+class PanelState:
+    """One load's state as the panel shows it, taken at one moment (built by the controller,
+    :meth:`~obs_mindflow.obs.controller.MindFlowScript.panel_state`).
+
+    ``model_loaded``: an engine is there (else the other engine fields are empty); ``active``/``paused``: a session
+    runs (paused); ``view``: the live view while a session runs, ``values`` its text placeholders;
+    ``calibration``: a calibration's progress while one runs; ``baseline``/``baseline_created``: the baseline in
+    force (``""``: none); ``calibration_note``: the last calibration's outcome;
+    ``session_since``/``session_reason``: when and why the session started; ``manual``: it was started with the
+    button (it ends with it); ``live``: OBS streams or records; ``overlay_url``/``dock_url``: the overlay server's
+    (``""``: none); ``browser_source``: this OBS has the Browser source; ``problems``: ``(area, message)`` of what
+    is wrong now; ``last_error``; ``notice``: a one-time note; ``last_result``/``has_last_report``: the last
+    session's line and whether its report exists; ``history_text``/``history_problem``/``has_history_page``: the
+    last sessions; ``template_problem``: why the typed template is not used; ``moment_items``: the moments group's
+    rows (:meth:`obs_mindflow.obs.moments.Moments.panel_items`)."""
+
+    settings: Settings
+    model_loaded: bool = False
+    active: bool = False
+    paused: bool = False
+    view: views.LiveView | None = None
+    values: Mapping[str, str] | None = None
+    calibration: CalibrationProgress | None = None
+    baseline: str = ""
+    baseline_created: str = ""
+    calibration_note: str = ""
+    session_since: datetime | None = None
+    session_reason: str = ""
+    manual: bool = False
+    live: bool = False
+    overlay_url: str = ""
+    dock_url: str = ""
+    browser_source: bool = True
+    problems: tuple[tuple[str, str], ...] = ()
+    last_error: str = ""
+    notice: str = ""
+    last_result: str = ""
+    has_last_report: bool = False
+    history_text: str = ""
+    history_problem: str = ""
+    has_history_page: bool = False
+    template_problem: str = ""
+    moment_items: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def calibrating(self) -> bool:
+        return self.calibration is not None
 
 
 def result_line(finished: FinishedSession, min_report_s: float = 0.0) -> str:
@@ -54,28 +105,28 @@ def result_line(finished: FinishedSession, min_report_s: float = 0.0) -> str:
     return "; ".join(parts)
 
 
-def status_lines(script: MindFlowScript) -> tuple[list[str], str]:
+def status_lines(st: PanelState) -> tuple[list[str], str]:
     """The status lines and their stable key (without times and rates)."""
-    host = script.host
     lines, key = [], []
-    if host is None:
+    video_source = st.settings.video_source
+    if not st.model_loaded:
         lines.append("No model is loaded: see the error below.")
         key.append("no model")
-    elif host.active:
-        since = script.session_since.strftime("%H:%M:%S") if script.session_since else "?"
-        paused = " — paused: nothing is captured" if host.paused else ""
-        ends = ("it ends with Stop session" if script.lifecycle.manual else
+    elif st.active and st.view is not None:
+        since = st.session_since.strftime("%H:%M:%S") if st.session_since else "?"
+        paused = " — paused: nothing is captured" if st.paused else ""
+        ends = ("it ends with Stop session" if st.manual else
                 "it ends when the stream and the recording have both stopped, or with Stop session")
-        lines.append(f"● Session running since {since} ({script.session_reason}){paused}; {ends}.")
-        key.append(f"running {since} {host.paused}")
-        v = host.view()
+        lines.append(f"● Session running since {since} ({st.session_reason}){paused}; {ends}.")
+        key.append(f"running {since} {st.paused}")
+        v = st.view
         rate = f"analysing {v.rate_hz:.1f} frames per second"
         if v.paused:
             face = "paused"
-        elif not script.settings.video_source:
+        elif not video_source:
             face = "no webcam is chosen — choose it in 'Webcam (video source)' below"
         elif v.stale:
-            face = f"no picture from '{script.settings.video_source}' — is the webcam on?"
+            face = f"no picture from '{video_source}' — is the webcam on?"
         elif v.face:
             face = "your face is found"
         else:
@@ -83,54 +134,55 @@ def status_lines(script: MindFlowScript) -> tuple[list[str], str]:
         lines.append(f"{rate}; {face}" + ("" if face.endswith(("?", ".")) else "."))
         key.append(face)
     else:
-        live = script.lifecycle.live
+        live = st.live
         lines.append("No session running." + (" OBS is live but no webcam is chosen." if live and not
-                                               script.settings.video_source else
+                                               video_source else
                                                " One starts when you stream or record, or with Start session."))
         key.append(f"idle {live}")
-    if host is not None:
-        note = script.calibration.note
-        progress = host.calibration_progress()
+    if st.model_loaded:
+        note = st.calibration_note
+        progress = st.calibration
         if progress is not None:
             lines.append(f"Calibrating: {progress.fraction * 100:.0f} % ({progress.elapsed_s:.0f} of "
                          f"{progress.seconds:.0f} s, {progress.face_frames} frames with your face) — look at the "
                          f"camera as when streaming; talking is fine.")
             key.append("calibrating")
-        elif host.baseline is not None:
-            lines.append(f"Calibrated to your face ({host.baseline.describe()}).")
-            key.append("calibrated " + host.baseline.created)
+        elif st.baseline:
+            lines.append(f"Calibrated to your face ({st.baseline}).")
+            key.append("calibrated " + st.baseline_created)
         else:
             lines.append("Not calibrated: press 'Calibrate to my face' for readings true to your face.")
             key.append("uncalibrated")
         if note and progress is None:
             lines.append(note[0].upper() + note[1:] + ".")
             key.append(note)
-    if script.overlay is not None:
-        lines.append(f"Overlay page: {script.overlay.url}")
-        key.append(script.overlay.url)
+    if st.overlay_url:
+        lines.append(f"Overlay page: {st.overlay_url}")
+        key.append(st.overlay_url)
     return lines, "|".join(key)
 
 
-def template_preview(script: MindFlowScript, active: bool) -> str:
+def template_preview(st: PanelState) -> str:
     """"On stream: happy (83 %)" — the template with the session's values (an example outside a session), as viewers
     see it."""
-    values = script.host.values() if active and script.host is not None else EXAMPLE_VALUES
+    active = st.active and st.values is not None
+    values = st.values if active else EXAMPLE_VALUES
     try:
-        text = render(script.settings.template, views.viewer_text_values(values, script.settings.hide_negative_share))
+        text = render(st.settings.template, views.viewer_text_values(values, st.settings.hide_negative_share))
     except TemplateError:
         return ""
     text = " ⏎ ".join(text.splitlines()) or "(nothing)"
     return f"On stream{'' if active else ', for example'}: {text}"
 
 
-def panel_view(script: MindFlowScript, now: datetime | None = None) -> PanelView:
+def panel_view(st: PanelState, now: datetime | None = None) -> PanelView:
     """What the panel shows now (:mod:`obs_mindflow.obs.panel`)."""
     now = now or datetime.now()
-    s = script.settings
-    host = script.host
-    active = host is not None and host.active
-    lines, key = status_lines(script)
-    key += "|" + "|".join(f"{k}:{v}" for k, v in sorted(script.problems.items()))
+    s = st.settings
+    loaded = st.model_loaded
+    active = st.active
+    lines, key = status_lines(st)
+    key += "|" + "|".join(f"{k}:{v}" for k, v in sorted(st.problems))
     status = "\n".join(lines) + f"\nStatus as of {now:%H:%M:%S} — press Refresh status to update."
     items: dict[str, Item] = {"status": Item(status)}
     setup = ""
@@ -140,60 +192,60 @@ def panel_view(script: MindFlowScript, now: datetime | None = None) -> PanelView
     elif not s.video_source:
         setup = ("First setup: choose your webcam in 'Webcam (video source)' below, and a text source if you want "
                  "your emotion on stream; then press Start session to try it (no stream or recording needed).")
-    if script.notice:
-        setup = (setup + "\n" if setup else "") + script.notice[0].upper() + script.notice[1:] + "."
+    if st.notice:
+        setup = (setup + "\n" if setup else "") + st.notice[0].upper() + st.notice[1:] + "."
     items["setup"] = Item(setup, visible=bool(setup), kind=WARNING if not s.video_source else NORMAL)
-    if script.problems:
-        others = [m for m in script.problems.values() if m != script.last_error]
-        err = "Last error: " + script.last_error + (f"  (also: {'; '.join(others)})" if others else "")
+    if st.problems:
+        others = [m for _, m in st.problems if m != st.last_error]
+        err = "Last error: " + st.last_error + (f"  (also: {'; '.join(others)})" if others else "")
     else:
         err = ""
     items["last_error"] = Item(err, visible=bool(err), kind=ERROR)
     for name in ("deps", "install_deps", "check_deps"):
         items[name] = Item(visible=False)
-    items["session"] = Item("Stop session" if active else "Start session", visible=host is not None)
+    items["session"] = Item("Stop session" if active else "Start session", visible=loaded)
     items["refresh"] = Item("Refresh status")
-    calibrating = host is not None and host.calibrating
+    calibrating = st.calibrating
     items["calibrate"] = Item("Cancel calibration" if calibrating else
-                              f"Calibrate to my face ({s.calibration_s:g} s)", visible=host is not None)
-    items["clear_calibration"] = Item(visible=host is not None and host.baseline is not None and not calibrating)
-    result = f"Last session: {script.last_result}" if script.last_result else ""
+                              f"Calibrate to my face ({s.calibration_s:g} s)", visible=loaded)
+    items["clear_calibration"] = Item(visible=loaded and bool(st.baseline) and not calibrating)
+    result = f"Last session: {st.last_result}" if st.last_result else ""
     items["result"] = Item(result, visible=bool(result))
-    items["open_report"] = Item(visible=script.last_report is not None)
-    history = script.last_sessions
-    text = history.text
-    if history.problem:
-        text = (text + "\n" if text else "") + "Session history: " + history.problem
-    items["history"] = Item(text, visible=bool(text), kind=ERROR if history.problem and not history.text else NORMAL)
-    items["open_history"] = Item(visible=history.page is not None)
+    items["open_report"] = Item(visible=st.has_last_report)
+    text = st.history_text
+    if st.history_problem:
+        text = (text + "\n" if text else "") + "Session history: " + st.history_problem
+    items["history"] = Item(text, visible=bool(text),
+                            kind=ERROR if st.history_problem and not st.history_text else NORMAL)
+    items["open_history"] = Item(visible=st.has_history_page)
     for name in ALWAYS_SHOWN:
         items[name] = Item(visible=True)
     note, kind = "", NORMAL
-    if script.template_problem:
+    if st.template_problem:
         note, kind = (f"Not used yet (the text source keeps the last usable template): "
-                      f"{script.template_problem}"), ERROR
+                      f"{st.template_problem}"), ERROR
     elif s.hide_negative_share and private_placeholders_used(s.template):
         hidden = ", ".join("{" + p + "}" for p in private_placeholders_used(s.template))
         note = f"{hidden} shows nothing on stream while 'Hide the negative share from viewers' is on."
     # always shown (a preview when there is nothing to say): a note that came and went moved the rows below it, and
     # the next click landed on 'Hide the negative share from viewers' (issue 23)
-    items["template_note"] = Item(note or template_preview(script, active), kind=kind)
+    items["template_note"] = Item(note or template_preview(st), kind=kind)
     items["overlay_port"] = Item(visible=s.overlay_enabled)
-    if script.overlay is not None:
-        url = f"Overlay URL: {script.overlay.url}"
-        if not script.capabilities.browser_source:
+    if st.overlay_url:
+        url = f"Overlay URL: {st.overlay_url}"
+        if not st.browser_source:
             url += (" — this OBS has no Browser source: open the URL in a browser window and capture that window "
                     "(Window Capture)")
-        if script.overlay.dock_url:
-            url += (f"\nYour private dock (only you see it; it shows what viewers do not): {script.overlay.dock_url} "
+        if st.dock_url:
+            url += (f"\nYour private dock (only you see it; it shows what viewers do not): {st.dock_url} "
                     f"— add it in View > Docks > Custom Browser Docks…" + (
-                        "" if script.capabilities.browser_source else " (this OBS has none: open it in a browser)"))
+                        "" if st.browser_source else " (this OBS has none: open it in a browser)"))
     else:
         url = ""
     items["overlay_url"] = Item(url, visible=bool(url))
-    items["add_overlay"] = Item(visible=script.overlay is not None and script.capabilities.browser_source)
+    items["add_overlay"] = Item(visible=bool(st.overlay_url) and st.browser_source)
     items["model_folder"] = Item(visible=s.model == CUSTOM_MODEL)
     items["write_report"] = Item(visible=active)
     items["reset"] = Item(visible=active)
-    items.update(script.moments.panel_items(s, host.card.labels if host is not None else None))
+    items.update(st.moment_items)
     return PanelView(items, key)

@@ -1,6 +1,6 @@
 """The overlay's hardened HTTP layer: a bounded threading server and a request handler that reads the request head
-under a deadline and size limits, serves only fixed routes, and streams Server-Sent Events. Used only by
-:class:`~obs_mindflow.overlay.server.OverlayServer` (routes, limits and security are documented there)."""
+under a deadline and size limits, serves only fixed routes, and streams Server-Sent Events. Used only by the
+:class:`~obs_mindflow.overlay.server.OverlayServer` (routes, limits, security: there), through :class:`Site`."""
 
 from __future__ import annotations
 
@@ -13,12 +13,9 @@ import threading
 import time
 from http import HTTPStatus
 from io import BytesIO
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .dock import DOCK_PREFIX, redact, route
-
-if TYPE_CHECKING:
-    from .server import OverlayServer
 
 log = logging.getLogger("obs_mindflow.overlay.server")
 
@@ -51,6 +48,25 @@ _BUSY_REPLY = ("HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; ch
                + f"Retry-After: 5\r\nConnection: close\r\nContent-Length: {len(_BUSY_BODY)}\r\n\r\n"
                ).encode() + _BUSY_BODY
 
+
+class Site(Protocol):
+    """What the HTTP layer serves and obeys (the ``OverlayServer``): limits, pages, latest states, ``/healthz``."""
+
+    max_connections: int
+    max_clients: int
+    io_timeout_s: float
+    request_timeout_s: float
+    max_rate_hz: float
+    heartbeat_s: float
+    allowed_hosts: frozenset[str]
+    dock_token: str | None
+
+    def page(self, for_dock: bool = False) -> bytes: ...
+    def snapshot(self, for_dock: bool = False) -> tuple[int, bytes]: ...
+    def wait_newer(self, version: int, for_dock: bool, timeout: float, stopping: threading.Event) -> int: ...
+    def health(self) -> bytes: ...
+
+
 class _HeadError(Exception):
     def __init__(self, status: HTTPStatus | None, message: str = "") -> None:
         super().__init__(message)
@@ -65,7 +81,7 @@ class _Httpd(http.server.ThreadingHTTPServer):
     block_on_close = False  # we join our own threads, with a timeout
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], family: socket.AddressFamily, overlay: OverlayServer) -> None:
+    def __init__(self, address: tuple[str, int], family: socket.AddressFamily, overlay: Site) -> None:
         self.address_family = family
         self.overlay = overlay
         self.stopping = threading.Event()
@@ -305,11 +321,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if path == DOCK_PREFIX or path.startswith(DOCK_PREFIX + "/"):
             self._dock(path)
         elif path in ROUTES_PAGE:
-            self._send(HTTPStatus.OK, "text/html; charset=utf-8", overlay._page)
+            self._send(HTTPStatus.OK, "text/html; charset=utf-8", overlay.page())
         elif path == "/state.json":
-            self._send(HTTPStatus.OK, "application/json; charset=utf-8", overlay._snapshot()[1])
+            self._send(HTTPStatus.OK, "application/json; charset=utf-8", overlay.snapshot()[1])
         elif path == "/healthz":
-            self._send(HTTPStatus.OK, "application/json; charset=utf-8", overlay._health())
+            self._send(HTTPStatus.OK, "application/json; charset=utf-8", overlay.health())
         elif path == "/events":
             self._events()
         else:
@@ -326,9 +342,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(HTTPStatus.FORBIDDEN, "this dock link is not valid: copy the Dock URL from MindFlow's "
                                                   "panel (Tools > Scripts > MindFlow) again")
         elif sub in ("", "/"):
-            self._send(HTTPStatus.OK, "text/html; charset=utf-8", overlay._dock_page)
+            self._send(HTTPStatus.OK, "text/html; charset=utf-8", overlay.page(for_dock=True))
         elif sub == "/state.json":
-            self._send(HTTPStatus.OK, "application/json; charset=utf-8", overlay._snapshot(for_dock=True)[1])
+            self._send(HTTPStatus.OK, "application/json; charset=utf-8", overlay.snapshot(for_dock=True)[1])
         elif sub == "/events":
             self._events(for_dock=True)
         else:
@@ -390,18 +406,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         finally:
             server.release_sse()
 
-    def _stream(self, overlay: OverlayServer, server: _Httpd, for_dock: bool) -> None:
+    def _stream(self, overlay: Site, server: _Httpd, for_dock: bool) -> None:
         interval = 1.0 / overlay.max_rate_hz
         heartbeat = overlay.heartbeat_s
         stopping = server.stopping
-        version, data = overlay._snapshot(for_dock)
+        version, data = overlay.snapshot(for_dock)
         self.wfile.write(b"id: %d\ndata: %s\n\n" % (version, data))
         last_send = last_write = time.monotonic()
         while not stopping.is_set():
-            with overlay._cond:
-                if overlay._snapshot(for_dock)[0] == version and not stopping.is_set():
-                    overlay._cond.wait(timeout=max(0.0, min(1.0, last_write + heartbeat - time.monotonic())))
-                newest = overlay._snapshot(for_dock)[0]
+            newest = overlay.wait_newer(version, for_dock,
+                                        max(0.0, min(1.0, last_write + heartbeat - time.monotonic())), stopping)
             if stopping.is_set() or self._client_gone():
                 return
             now = time.monotonic()
@@ -409,7 +423,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 wait = last_send + interval - now
                 if wait > 0 and stopping.wait(wait):  # rate limit; later publishes coalesce meanwhile
                     return
-                version, data = overlay._snapshot(for_dock)  # newest wins
+                version, data = overlay.snapshot(for_dock)  # newest wins
                 self.wfile.write(b"id: %d\ndata: %s\n\n" % (version, data))
                 last_send = last_write = time.monotonic()
             elif now >= last_write + heartbeat:

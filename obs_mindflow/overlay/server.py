@@ -285,11 +285,27 @@ class OverlayServer:
             self._dock_version += 1
             self._cond.notify_all()
 
-    def _snapshot(self, for_dock: bool = False) -> tuple[int, bytes]:
+    # ---- what the HTTP layer (:mod:`.http`) serves
+
+    def page(self, for_dock: bool = False) -> bytes:
+        """The overlay's page (the dock's with ``for_dock``), read at :meth:`start`."""
+        return self._dock_page if for_dock else self._page
+
+    def snapshot(self, for_dock: bool = False) -> tuple[int, bytes]:
+        """``(version, JSON)`` of the latest state published (the dock's with ``for_dock``)."""
         with self._cond:
             return (self._dock_version, self._dock_data) if for_dock else (self._version, self._data)
 
-    def _health(self) -> bytes:
+    def wait_newer(self, version: int, for_dock: bool, timeout: float, stopping: threading.Event) -> int:
+        """Wait (at most ``timeout`` seconds) for a state newer than ``version`` unless ``stopping`` is set; the
+        newest version."""
+        with self._cond:
+            if self.snapshot(for_dock)[0] == version and not stopping.is_set():
+                self._cond.wait(timeout=timeout)
+            return self.snapshot(for_dock)[0]
+
+    def health(self) -> bytes:
+        """``/healthz``'s JSON: status, open streams, state version, uptime (whole seconds)."""
         httpd = self._httpd
         return json.dumps({"status": "ok", "sse_clients": httpd.sse_clients if httpd else 0,
                            "state_version": self._version,

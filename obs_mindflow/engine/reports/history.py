@@ -1,5 +1,5 @@
-"""History across sessions: one row per finished session in a local SQLite database under the report root, from
-which ``history.html`` is drawn (:mod:`.history_page`).
+"""History across sessions: one row per finished session in a local SQLite database under the report root (the rows
+are read by :mod:`.history_page`, which draws ``history.html`` and records each finished session).
 
 Layout (beside the session folders, see :mod:`.storage`)::
 
@@ -18,7 +18,8 @@ writes ``history-v<N>.sqlite`` beside it. An unreadable one (corrupt, or not Min
 ``history.unreadable-<time>.sqlite`` and a fresh one started; a migration first copies the database to
 ``history.v<old>.backup.sqlite``. Nothing is ever deleted; each of these says so in :attr:`History.notes`.
 
-Writing a row never fails a session: :func:`record_session` returns what went wrong as text for the summary.
+Writing a row never fails a session: :func:`~.history_page.record_session` returns what went wrong as text for the
+summary.
 Concurrent writers (a batch's processes) are serialised by SQLite's own locking (30-s busy timeout).
 Standard library only (no numpy).
 """
@@ -35,8 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..formatting import aware
-from .history_page import render_history_html, table_text  # noqa: F401 - table_text: the history command's table
-from .storage import HISTORY_DB, HISTORY_HTML, HTML_FILE, atomic_write  # noqa: F401 - HISTORY_DB, HISTORY_HTML: names
+from .storage import HISTORY_DB, HTML_FILE
 
 if TYPE_CHECKING:
     from ..session.facts import ReportFacts
@@ -349,34 +349,6 @@ def relative_report(root: Path, folder: Path) -> str:
         return Path(os.path.relpath(Path(folder).resolve(), Path(root).resolve())).as_posix()
     except ValueError:          # another drive (Windows)
         return Path(folder).resolve().as_posix()
-
-
-def record_session(root: str | Path, folder: Path, facts: "ReportFacts", input: InputKey | None = None) -> str:
-    """Add the finished session in ``folder`` to the history under ``root`` and rewrite ``history.html``. Never
-    raises: returns ``""`` when all went well, else sentences for the summary (what was set aside or upgraded, or
-    why the history could not be updated)."""
-    root = Path(root).expanduser()
-    try:
-        with History.open(root) as h:
-            h.add(HistoryRow.from_session(relative_report(root, folder), facts, input))
-            rows = h.rows()
-            notes = list(h.notes)
-        atomic_write(root / HISTORY_HTML, render_history_html(rows, root=root))
-        return " ".join(notes)
-    except Exception as exc:  # noqa: BLE001 - the history must never fail a session's finish
-        log.warning("history not updated: %s", exc)
-        return f"History not updated: {exc}"
-
-
-def write_history_page(root: str | Path) -> tuple[list[HistoryRow], Path, list[str]]:
-    """Read the history under ``root`` and write ``history.html`` there. Returns ``(rows, page, notes)``. Raises
-    :class:`HistoryError` or ``OSError``."""
-    root = Path(root).expanduser()
-    with History.open(root) as h:
-        rows, notes = h.rows(), list(h.notes)
-    page = root / HISTORY_HTML
-    atomic_write(page, render_history_html(rows, root=root))
-    return rows, page, notes
 
 
 def find_analysed(root: str | Path, key: InputKey) -> HistoryRow | None:

@@ -1,19 +1,24 @@
 """The ``history.html`` page and the ``history`` command's table, drawn from the rows of :mod:`.history`: negative
-share and emotion profile per session over the weeks, a table of sessions. Standard library only (no numpy): the
-page's helpers come from :mod:`.html`."""
+share and emotion profile per session over the weeks, a table of sessions; and a finished session's row added with
+the page written again (:func:`record_session`). Standard library only (no numpy): the page's helpers come from
+:mod:`.html`."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from ..formatting import format_duration, format_percent
 from ..session.summary import DISCLAIMER
-from .storage import HISTORY_DB
+from .history import History, HistoryRow, InputKey, relative_report
+from .storage import HISTORY_DB, HISTORY_HTML, atomic_write
 
 if TYPE_CHECKING:
-    from .history import HistoryRow
+    from ..session.facts import ReportFacts
+
+log = logging.getLogger(__name__)
 
 
 def _week_start(dt: datetime) -> datetime:
@@ -198,3 +203,30 @@ def table_text(rows: Iterable[HistoryRow]) -> str:
     return "\n".join("  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
                                for i, (c, w) in enumerate(zip(line, widths))).rstrip() for line in lines)
 
+
+def record_session(root: str | Path, folder: Path, facts: "ReportFacts", input: InputKey | None = None) -> str:
+    """Add the finished session in ``folder`` to the history under ``root`` and rewrite ``history.html``. Never
+    raises: returns ``""`` when all went well, else sentences for the summary (what was set aside or upgraded, or
+    why the history could not be updated)."""
+    root = Path(root).expanduser()
+    try:
+        with History.open(root) as h:
+            h.add(HistoryRow.from_session(relative_report(root, folder), facts, input))
+            rows = h.rows()
+            notes = list(h.notes)
+        atomic_write(root / HISTORY_HTML, render_history_html(rows, root=root))
+        return " ".join(notes)
+    except Exception as exc:  # noqa: BLE001 - the history must never fail a session's finish
+        log.warning("history not updated: %s", exc)
+        return f"History not updated: {exc}"
+
+
+def write_history_page(root: str | Path) -> tuple[list[HistoryRow], Path, list[str]]:
+    """Read the history under ``root`` and write ``history.html`` there. Returns ``(rows, page, notes)``. Raises
+    :class:`HistoryError` or ``OSError``."""
+    root = Path(root).expanduser()
+    with History.open(root) as h:
+        rows, notes = h.rows(), list(h.notes)
+    page = root / HISTORY_HTML
+    atomic_write(page, render_history_html(rows, root=root))
+    return rows, page, notes

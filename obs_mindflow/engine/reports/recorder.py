@@ -25,7 +25,8 @@ from ..session.snapshot import StatsSnapshot
 from ..session.facts import ReportFacts, SessionInfo
 from ..session.summary import format_summary
 from .files import FinishedSession, finalise_folder, write_report
-from .history import InputKey, record_session
+from .history import InputKey
+from .history_page import record_session
 from .storage import (HTML_FILE, MARKER_FILE, SCHEMA_VERSION, STATE_FILE, ReportError, atomic_write,
                       create_session_folder, register_live)
 

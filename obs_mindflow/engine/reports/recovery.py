@@ -16,7 +16,7 @@ from ..session.stats import StatsStateError
 from ..session.facts import ReportFacts, SessionInfo
 from ..session.summary import format_summary
 from .files import FinishedSession, finalise_folder
-from .history import record_session
+from .history_page import record_session
 from .storage import (HTML_FILE, MARKER_FILE, SCHEMA_VERSION, STATE_FILE, UNRECOVERABLE_FILE, ReportError,
                       is_live_here, marker_says_alive)
 

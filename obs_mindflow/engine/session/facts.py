@@ -51,9 +51,9 @@ class SessionInfo:
 @dataclass(frozen=True)
 class ReportFacts:
     """A finished session as its report shows it. ``info``: ``None`` for a session that recorded no result (only
-    the summary text is written then); ``model``: the model's name. ``segments``: the most negative 5-minute segments, highest first;
-    ``moments``: every moment, best first (:func:`~.moments.ranked`); ``chapters``: the YouTube chapters in media
-    time. Build it with :meth:`of`."""
+    the summary text is written then); ``model``: the model's name. ``segments``: the most negative 5-minute
+    segments, highest first; ``moments``: every moment, best first (:func:`~.moments.ranked`); ``chapters``: the
+    YouTube chapters in media time. Build it with :meth:`of`."""
 
     snapshot: StatsSnapshot
     info: SessionInfo | None
