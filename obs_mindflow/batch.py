@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TextIO
 
+from .errors import MindFlowError
+
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".mov", ".flv", ".avi", ".webm", ".ts", ".m4v", ".wmv", ".mpg",
                               ".mpeg", ".3gp"})
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -135,8 +137,7 @@ def analyse_one(path: str, settings: Any, report_root: str | None, settings_key:
         raise
     except BaseException as exc:  # noqa: BLE001 - one file's failure never stops the batch
         msg = str(exc) or type(exc).__name__
-        if type(exc).__name__ not in ("VideoError", "CalibrationRefused", "BaselineError", "ModelCardError",
-                                      "ModelLoadError"):
+        if not isinstance(exc, MindFlowError):      # a bug, not a file's problem: its type helps whoever reads it
             msg = f"{type(exc).__name__}: {msg}"
         return FileOutcome(path, FAILED, error=msg, line=f"failed  {name}: {msg}", wall_s=time.monotonic() - t0)
     fin = done.finished

@@ -14,9 +14,10 @@ from typing import Any, Callable, TextIO
 
 from .engine.formatting import short_clock
 from .engine.session.events import AWAY, NUDGE, Event
+from .errors import MindFlowError
 
 
-class CameraError(Exception):
+class CameraError(MindFlowError):
     """The camera cannot be opened or stopped delivering frames before anything was analysed."""
 
 

@@ -27,15 +27,16 @@ from typing import TextIO
 
 from .cliargs import build_parser
 from .engine.formatting import short_clock
+from .errors import MindFlowError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
-class InputError(Exception):
+class InputError(MindFlowError):
     """Bad input from the user (file, camera, option): printed without a traceback, exit status 2."""
 
 
-class Refused(Exception):
+class Refused(MindFlowError):
     """A calibration was refused (too few face frames, a held expression): exit status 3."""
 
 

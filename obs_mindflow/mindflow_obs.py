@@ -332,13 +332,13 @@ _on_button_open_history = _button(lambda s: _files().open_history(s))
 _on_button_open_reports = _button(lambda s: _files().open_report_folder(s))
 _on_button_add_overlay = _button(lambda s: _files().add_overlay_source(s))
 _on_button_write_report = _button(lambda s: _files().write_report_now(s))
+_on_button_reset = _button(lambda s: s.reset_session())
 
 
 def _files():
     from obs_mindflow.obs import filebuttons   # the reports' modules: imported once MindFlow runs
 
     return filebuttons
-_on_button_reset = _button(lambda s: s.reset_session())
 
 
 def _on_modified(props, prop, settings):

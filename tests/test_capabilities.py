@@ -1,4 +1,4 @@
-"""obs_mindflow.obs.capabilities against the fake ``obspython`` of test_obs_adapter.py: version parsing, feature
+"""obs_mindflow.obs.capabilities against the fake ``obspython`` of tests/fakes/obs.py: version parsing, feature
 detection as OBS 29, 30.2 and 32 expose it, the recording-chapter helper, and the one capabilities line the script
 logs at load. (The real OBS: tests/e2e/test_chapters_e2e.py.)"""
 
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from test_obs_adapter import (entry, fake_obs, load, logged, make_fake_obs,  # noqa: F401  (fixtures)
+from tests.fakes.obs import (entry, fake_obs, load, logged, make_fake_obs,  # noqa: F401  (fixtures)
                               settings_data)
 
 MODULE = "obs_mindflow.obs.capabilities"

@@ -1,4 +1,4 @@
-"""The dock in the OBS script (fake obspython, as tests/test_obs_adapter.py): the panel shows the dock's URL and how to
+"""The dock in the OBS script (the fake obspython of tests/fakes/obs.py): the panel shows the dock's URL and how to
 add it, the URL stays the same across loads (the token is kept per install) and is never written to the script log,
 and the panel's last error reaches the dock at once while the viewers' overlay never carries it."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import socket
 
-from test_obs_adapter import entry, fake_obs, load, logged, settings_data, shows  # noqa: F401  (fixtures)
+from tests.fakes.obs import entry, fake_obs, load, logged, settings_data, shows  # noqa: F401  (fixtures)
 from test_overlay_server import request
 
 

@@ -59,3 +59,30 @@ def test_the_check_sees_relative_imports():
     """The graph is not empty by mistake: the controller's imports are found."""
     deps = _imports(PACKAGE / "obs" / "controller.py")
     assert {"obs_mindflow.obs.status", "obs_mindflow.engine.host", "obs_mindflow.obs.calibration"} <= deps
+
+
+@pytest.mark.parametrize("module, name, also", [
+    ("obs_mindflow.engine.card", "ModelCardError", ValueError),
+    ("obs_mindflow.engine.model", "ModelLoadError", RuntimeError),
+    ("obs_mindflow.engine.detector", "DetectorError", RuntimeError),
+    ("obs_mindflow.engine.frames", "FrameError", ValueError),
+    ("obs_mindflow.engine.baseline", "BaselineError", ValueError),
+    ("obs_mindflow.engine.session.stats", "StatsStateError", ValueError),
+    ("obs_mindflow.engine.video", "VideoError", Exception),
+    ("obs_mindflow.engine.video", "CalibrationRefused", Exception),
+    ("obs_mindflow.engine.reports.storage", "ReportError", Exception),
+    ("obs_mindflow.engine.reports.history", "HistoryError", Exception),
+    ("obs_mindflow.overlay.server", "OverlayError", RuntimeError),
+    ("obs_mindflow.overlay.dock", "DockTokenError", ValueError),
+    ("obs_mindflow.camera", "CameraError", Exception),
+    ("obs_mindflow.cli", "InputError", Exception),
+])
+def test_mindflow_s_errors_share_one_base(module, name, also):
+    """Callers that show the message and go on (the panel, a batch) catch MindFlowError; the old bases stay, so
+    code catching ValueError or RuntimeError still does."""
+    import importlib
+
+    from obs_mindflow.errors import MindFlowError
+
+    cls = getattr(importlib.import_module(module), name)
+    assert issubclass(cls, MindFlowError) and issubclass(cls, also)

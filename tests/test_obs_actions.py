@@ -1,4 +1,4 @@
-"""obs_mindflow.obs.actions against the fake ``obspython`` of test_obs_adapter.py, with scenes: a moment's chapter and
+"""obs_mindflow.obs.actions against the fake ``obspython`` of tests/fakes/obs.py, with scenes: a moment's chapter and
 the opt-in actions (show a source for K seconds, switch to a scene and back) — run on the UI-thread queue, rate-limited,
 never during calibration, never fighting the streamer. (The real OBS: tests/e2e/test_moments_e2e.py.)"""
 
@@ -9,7 +9,8 @@ import sys
 import types
 
 import pytest
-from test_obs_adapter import make_fake_obs
+from tests.fakes.obs import (entry, fake_obs, load, logged, make_fake_obs, prop, run_ticks,  # noqa: F401 (fixtures)
+                             settings_data, shows)
 
 MODULE = "obs_mindflow.obs.actions"
 
@@ -192,9 +193,6 @@ def test_unload_hides_a_shown_source_but_leaves_a_scene_switch(o):
 # Wired into the script (obs/moments.py): the engine's moments → chapters and actions, against the fake obspython
 # with the astronaut's smiling face as the webcam (a "Smiles" moment: a broad smile, held)
 # ====================================================================================================================
-
-from test_obs_adapter import entry, fake_obs, load, logged, prop, run_ticks, settings_data, shows  # noqa: E402,F401
-
 
 def with_scenes(o, version="32.2.2", chapters=True):
     """The fake as an OBS with two scenes, hidden Confetti in the current one, and (``chapters``) the chapter call."""

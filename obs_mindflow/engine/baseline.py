@@ -55,6 +55,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..errors import MindFlowError
+
 BASELINE_FORMAT = "mindflow.baseline"
 BASELINE_VERSION = 1
 DEFAULT_SECONDS = 20.0
@@ -67,7 +69,7 @@ NEUTRAL = "neutral"
 MAX_GAIN = 3.0                  # the deviation's largest amplification (a bound, not fitted: see the module docstring)
 
 
-class BaselineError(ValueError):
+class BaselineError(MindFlowError, ValueError):
     """A baseline cannot be made, read or applied; the message says why and what to do."""
 
 

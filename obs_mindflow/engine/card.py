@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import MindFlowError
+
 CARD_FILE = "card.json"
 CARD_SCHEMA = 1
 
@@ -26,7 +28,7 @@ _CHANNELS = ("gray", "rgb", "bgr")
 _OUTPUTS = ("probabilities", "logits")
 
 
-class ModelCardError(ValueError):
+class ModelCardError(MindFlowError, ValueError):
     """A model card is missing, unreadable or inconsistent. The message says which file and field, and the fix."""
 
 

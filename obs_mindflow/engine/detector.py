@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..errors import MindFlowError
 from .frames import check_frame, to_gray
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
@@ -39,7 +40,7 @@ CONFIRM_RATE = 0.7      # a track is confirmed at this hit rate (after min_track
 DROP_RATE = 0.4         # … and dropped below this one
 
 
-class DetectorError(RuntimeError):
+class DetectorError(MindFlowError, RuntimeError):
     """The Haar cascade cannot be loaded. The message names the fix."""
 
 

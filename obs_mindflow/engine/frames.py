@@ -5,8 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..errors import MindFlowError
 
-class FrameError(ValueError):
+
+class FrameError(MindFlowError, ValueError):
     """A frame is not an image MindFlow can read (wrong dtype, shape or channel count)."""
 
 

@@ -14,13 +14,14 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ..errors import MindFlowError
 from .card import ModelCard, ModelCardError
 from .frames import as_channels
 
 log = logging.getLogger(__name__)
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(MindFlowError, RuntimeError):
     """The ONNX file is missing, corrupt or does not match its card. The message says what to do."""
 
 

@@ -24,9 +24,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..errors import MindFlowError
+from .digest import file_sha256
 from .pipeline import Analyzer
 from .recipe import SessionRecipe, apply_baseline
-from .digest import file_sha256
 from .results import AnalysisResult
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from .reports.history import InputKey
 
 
-class VideoError(Exception):
+class VideoError(MindFlowError):
     """The file cannot be analysed (missing, a folder, not a video, no decodable frame); the message says why."""
 
 
@@ -171,7 +172,7 @@ def analyze_video(path: str | Path, analyzer: Analyzer, recorder: Any, rate: flo
 # One file, start to report: the function the CLI, its batch and a cluster share
 # --------------------------------------------------------------------------------------------------------------------
 
-class CalibrationRefused(Exception):
+class CalibrationRefused(MindFlowError):
     """The calibration on the file's first seconds was refused (too few face frames, a held expression); the message
     says what to do."""
 

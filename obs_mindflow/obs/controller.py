@@ -8,8 +8,7 @@ it, one module each, and it holds one of each per load, handing each what it nee
 (:mod:`.calibration`), moments and actions (:mod:`.moments`), the last sessions (:mod:`.lastsessions`) and the panel
 (:mod:`.status` renders the :class:`~.status.PanelState` that :meth:`MindFlowScript.panel_state` builds).
 
-Nothing here survives a reload: the entry module creates a new :class:`MindFlowScript` in every ``script_load``
-(the entry module owns the hotkeys, the timer and the frontend callback).
+Nothing here survives a reload: the entry module (hotkeys, timer, frontend callback) makes one in each ``script_load``.
 
 Threads: ``load``/``update``/``unload``/buttons/hotkeys/frontend events run on OBS's UI thread (the frontend routes
 hotkeys there); ``tick`` and the timer (``text_timer``) run on OBS's graphics thread (the scripting host runs Python
@@ -29,10 +28,11 @@ from typing import Any, Callable
 
 import obspython as obs
 
-from ..engine import DetectorError, ModelCardError, ModelLoadError, views
+from ..engine import views
 from ..engine.host import SessionHost
-from ..engine.reports.recovery import recover_sessions
 from ..engine.reports.files import FinishedSession
+from ..engine.reports.recovery import recover_sessions
+from ..errors import MindFlowError
 from ..overlay.server import OverlayServer
 from . import status, uitask
 from .calibration import KINDS as CALIBRATION_KINDS, Calibration, Needs
@@ -199,7 +199,7 @@ class MindFlowScript:
         try:
             host = SessionHost.open(recipe, report_root=s.report_root(), overlay=self.overlay_out.viewer,
                                     log=self.log.log)
-        except (ModelCardError, ModelLoadError, DetectorError, OSError, ValueError) as exc:
+        except (MindFlowError, OSError, ValueError) as exc:
             self.set_problem("model", f"no model loaded: {exc}")
             return
         self.set_problem("model", "")

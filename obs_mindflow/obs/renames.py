@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import obspython as obs
 
-from .capture import SourceCapture
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .capture import SourceCapture
 
 #: Settings that hold a source's name.
 SOURCE_FIELDS = ("video_source", "text_source", "action_source")

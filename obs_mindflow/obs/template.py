@@ -15,6 +15,7 @@ import string
 from typing import Mapping
 
 from ..engine.views import PLACEHOLDERS, PRIVATE_PLACEHOLDERS
+from ..errors import MindFlowError
 
 #: Only the emotion: the negative share is hidden from viewers by default (settings.hide_negative_share).
 DEFAULT_TEMPLATE = "{emotion}"
@@ -25,7 +26,7 @@ __all__ = ["DEFAULT_TEMPLATE", "PLACEHOLDERS", "PRIVATE_PLACEHOLDERS", "Template
 _FORMATTER = string.Formatter()
 
 
-class TemplateError(ValueError):
+class TemplateError(MindFlowError, ValueError):
     """The template cannot be used; the message says why and lists the placeholders."""
 
 

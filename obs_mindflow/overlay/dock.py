@@ -29,6 +29,8 @@ import secrets
 import sys
 from pathlib import Path
 
+from ..errors import MindFlowError
+
 __all__ = ["DOCK_PREFIX", "DockTokenError", "default_token_path", "load_or_create_token", "new_token", "route",
            "valid_token", "redact"]
 
@@ -40,7 +42,7 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{22,128}")
 SUBPATHS = ("", "/state.json", "/events")
 
 
-class DockTokenError(ValueError):
+class DockTokenError(MindFlowError, ValueError):
     """A token that cannot protect the dock (too short, or characters a URL would mangle)."""
 
 

@@ -56,6 +56,7 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
+from ..errors import MindFlowError
 from . import dock
 from .http import MAX_HEAD_BYTES, MAX_HEADER_LINE, MAX_HEADERS, MAX_REQUEST_LINE, _Httpd
 
@@ -67,7 +68,7 @@ log = logging.getLogger(__name__)
 _INITIAL_STATE: dict[str, Any] = {"face": False, "emotion": "", "paused": False,
                                   "message": "Waiting for MindFlow to start…", "updated": None}
 
-class OverlayError(RuntimeError):
+class OverlayError(MindFlowError, RuntimeError):
     """Base class of the overlay server's errors."""
 
 

@@ -35,6 +35,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ...errors import MindFlowError
 from ..formatting import aware
 from .storage import HISTORY_DB, HTML_FILE
 
@@ -80,7 +81,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 
 
-class HistoryError(Exception):
+class HistoryError(MindFlowError):
     """The history database cannot be used at all (even a fresh one could not be made); the message says why."""
 
 

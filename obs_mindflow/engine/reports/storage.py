@@ -23,6 +23,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from ...errors import MindFlowError
 from ..formatting import aware
 
 SCHEMA_VERSION = 1
@@ -37,7 +38,7 @@ UNRECOVERABLE_FILE = "UNRECOVERABLE"
 FOLDER_TIME_FORMAT = "%Y-%m-%dT%H-%M-%S"
 
 
-class ReportError(Exception):
+class ReportError(MindFlowError):
     """A session report or checkpoint could not be written (unwritable folder, a file in the way, a full disk…).
 
     The message names the folder, the cause and what to do. ``folder`` is the folder concerned; ``errno`` the OS

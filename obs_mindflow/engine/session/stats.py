@@ -35,6 +35,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ...errors import MindFlowError
 from .rolling import RollingWindow
 from .snapshot import NegativeStretch, StatsSnapshot
 
@@ -65,7 +66,7 @@ def _unpack(d: Any, name: str) -> np.ndarray:
         raise StatsStateError(f"checkpoint field {name!r} is not a valid packed array: {exc}") from exc
 
 
-class StatsStateError(ValueError):
+class StatsStateError(MindFlowError, ValueError):
     """A saved statistics state (``SessionStats.to_state()``) is malformed or from an incompatible version."""
 
 

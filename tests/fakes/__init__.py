@@ -1,0 +1,1 @@
+"""Stand-ins for what unit tests cannot run: OBS's ``obspython`` (:mod:`.obs`)."""
