@@ -10,14 +10,32 @@ from pathlib import Path
 DEFAULT_CALIBRATION_S = 20.0
 
 
-def _positive_rate(text: str) -> float:
+def _number(text: str, not_a_number: str, in_range, out_of_range: str) -> float:
+    """``text`` as a float for argparse: ``ArgumentTypeError(not_a_number)`` when it is none, or
+    ``ArgumentTypeError(out_of_range)`` when ``in_range(value)`` is false (``{text}``/``{value}`` in the messages)."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--rate must be a number of analyses per second, got {text!r}") from None
-    if not math.isfinite(value) or value < 0 or value > 120:
-        raise argparse.ArgumentTypeError(f"--rate must be between 0 (every frame) and 120 Hz, got {text}")
+        raise argparse.ArgumentTypeError(not_a_number.format(text=text)) from None
+    if not in_range(value):
+        raise argparse.ArgumentTypeError(out_of_range.format(text=text, value=value))
     return value
+
+
+def _positive_rate(text: str) -> float:
+    return _number(text, "--rate must be a number of analyses per second, got {text!r}",
+                   lambda v: math.isfinite(v) and 0 <= v <= 120,
+                   "--rate must be between 0 (every frame) and 120 Hz, got {text}")
+
+
+def _percent(text: str) -> float:
+    return _number(text, "not a number: {text!r}", lambda v: 0 <= v < 100,
+                   "a percentage from 0 to below 100, got {value:g}")
+
+
+def _seconds(text: str) -> float:
+    return _number(text, "expected a number of seconds, got {text!r}", lambda v: math.isfinite(v) and v > 0,
+                   "expected a positive number of seconds, got {text}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,23 +100,3 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the report folder (default: ~/Documents/MindFlow or ~/MindFlow)")
     sub.add_parser("models", help="list the bundled models")
     return ap
-
-
-def _percent(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value < 100:
-        raise argparse.ArgumentTypeError(f"a percentage from 0 to below 100, got {value:g}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
-    return value
