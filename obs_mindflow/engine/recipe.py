@@ -118,17 +118,6 @@ class SessionRecipe:
         rec.set_calibration(self.baseline)
         return rec
 
-    def describe(self) -> dict[str, Any]:
-        """What changes a report, as plain values (a batch's resume key includes it)."""
-        from .detector import DetectorOptions
-        from .pipeline import QualityOptions
-
-        return {"uncertain_below": self.uncertain_below, "nudge": self.nudge, "min_report_s": self.min_report_s,
-                "quality": dataclasses.asdict(self.quality or QualityOptions()),
-                "detector": dataclasses.asdict(DetectorOptions()),
-                "moments": None if self.moments is None else self.moments.to_dict(),
-                "rules": [getattr(f, "__qualname__", repr(f)) for f in self.rules]}
-
 
 def apply_baseline(analyzer: Analyzer, baseline: Baseline) -> None:
     """Correct ``analyzer``'s readings with ``baseline`` (``BaselineError``: another model's, or no reference)."""
