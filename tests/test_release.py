@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 def test_the_version_is_set_in_one_place():
     assert re.fullmatch(r"\d+\.\d+\.\d+", __version__), __version__
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")      # tomllib: Python 3.11+ only
-    assert not re.search(r"^version\s*=", pyproject, re.M), "a second version in pyproject.toml"
+    assert not re.search(r"^version\s*=\s*\"", pyproject, re.M), "a second version in pyproject.toml"
     assert re.search(r'^dynamic = \["version"\]$', pyproject, re.M)
     assert re.search(r'^version = \{ attr = "obs_mindflow.__version__" \}', pyproject, re.M)
 
