@@ -113,10 +113,10 @@ def test_a_newer_schema_is_left_alone_and_ours_goes_beside_it(tmp_path):
         c.execute("PRAGMA user_version = 99")
     before = (tmp_path / HISTORY_DB).read_bytes()
     done = finish_session(tmp_path, datetime(2026, 11, 3, 20, 0, tzinfo=TZ))
-    assert "from a newer MindFlow" in done.summary_text and "history-v2.sqlite" in done.summary_text
+    assert "from a newer MindFlow" in done.summary_text and "history-v3.sqlite" in done.summary_text
     assert (tmp_path / HISTORY_DB).read_bytes() == before
     with History.open(tmp_path) as h:
-        assert h.path.name == "history-v2.sqlite" and len(h.rows()) == 1
+        assert h.path.name == "history-v3.sqlite" and len(h.rows()) == 1
 
 
 def test_migration_from_schema_1_keeps_the_rows_and_a_backup(tmp_path):
