@@ -7,6 +7,8 @@ import argparse
 import math
 from pathlib import Path
 
+from . import __version__
+
 DEFAULT_CALIBRATION_S = 20.0
 
 
@@ -41,6 +43,7 @@ def _seconds(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m obs_mindflow",
                                  description="MindFlow: facial-expression self-monitoring for streamers.")
+    ap.add_argument("--version", action="version", version=f"MindFlow {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     an = sub.add_parser("analyze", help="analyse a recorded video or a camera and write a session report",
                         description="Analyse a recorded stream (or a live camera) with the same engine as the OBS "

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ... import __version__
 from ..session.events import Event
 from ..session.facts import ReportFacts
 from ..session.snapshot import StatsSnapshot
@@ -63,13 +64,14 @@ def moments_doc(facts: ReportFacts) -> list[dict[str, Any]]:
 
 
 def build_summary(facts: ReportFacts, summary_text: str) -> dict[str, Any]:
-    """The ``summary.json`` document (``"schema_version": 1``; ``moments``, ``chapters`` and ``media`` added
-    without a version change: readers of version 1 ignore them)."""
+    """The ``summary.json`` document (``"schema_version": 1``; ``moments``, ``chapters``, ``media`` and
+    ``mindflow_version`` added without a version change: readers of version 1 ignore them)."""
     snapshot, info = facts.snapshot, facts.info
     assert info is not None
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "mindflow-session-summary",
+        "mindflow_version": __version__,
         "model": info.model,
         "labels": list(info.labels),
         "negative_labels": list(info.negative_labels),
