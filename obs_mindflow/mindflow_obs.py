@@ -155,6 +155,7 @@ def script_properties():
     from obs_mindflow.engine.catalog import MODELS_DIR
     from obs_mindflow.engine.reports.storage import default_report_dir
     from obs_mindflow.obs import sources
+    from obs_mindflow.obs.language import ui_words, viewer_language_choices
     from obs_mindflow.obs.moments import ACTION_LABELS, trigger_choices
 
     s = _script
@@ -171,14 +172,15 @@ def script_properties():
     props = _panel.build({name: globals()["_on_button_" + name] for name in _BUTTONS}, _on_modified,
                          video_sources=sources.video_source_choices(), text_sources=sources.text_source_names(),
                          models=_panel.model_choices(), current=current, models_dir=str(MODELS_DIR),
-                         report_dir=report_dir, moment_lists=moment_lists)
+                         report_dir=report_dir, moment_lists=moment_lists,
+                         viewer_languages=viewer_language_choices(ui_words()))
     _panel.apply(props, _view(), force_status=True)
     return props
 
 
 #: The panel's lists whose items change while OBS runs (sources and scenes added, renamed, removed; the model's
 #: labels).
-_LISTS = ("video_source", "text_source", "action_trigger", "action_source", "action_scene")
+_LISTS = ("video_source", "text_source", "action_trigger", "action_source", "action_scene", "viewer_language")
 
 
 def _current(names):

@@ -431,6 +431,8 @@ def make_fake_obs():
     o.__dict__.update(consts)
 
     o.script_log = lambda level, text: o.logs.append((level, text))
+    o.locale = "en-US"                                   # OBS's UI language (Settings > General > Language)
+    o.obs_get_locale = lambda: o.locale
     # data
     o.obs_data_create = lambda: FakeData(o)
 
@@ -632,7 +634,7 @@ ADAPTER_MODULES = ["mindflow_obs", "obs_mindflow.obs.obsdata", "obs_mindflow.obs
                    "obs_mindflow.obs.status",
                    "obs_mindflow.obs.hotkeys", "obs_mindflow.obs.controller", "obs_mindflow.obs.filebuttons",
                    "obs_mindflow.obs.renames", "obs_mindflow.obs.capabilities",
-                   "obs_mindflow.obs.panel"]
+                   "obs_mindflow.obs.panel", "obs_mindflow.obs.language"]
 
 
 @pytest.fixture
@@ -1958,4 +1960,24 @@ def test_last_session_and_its_report_survive_a_reload(entry, fake_obs, tmp_path)
     props = entry.script_properties()
     assert shows(props, "open_report") == "Open last report"
     assert str(report) in shows(props, "result") and "negative" in shows(props, "result")
+    entry.script_unload()
+
+
+def test_viewers_read_the_emotion_in_their_language_whatever_obs_speaks(entry, fake_obs, tmp_path):
+    """OBS in German: the viewer-language list offers "as OBS (Deutsch)" first, then each catalogue in its own name;
+    a Japanese audience chosen there reads the emotion names in Japanese (the preview shows what they read)."""
+    o = fake_obs
+    o.locale = "de-DE"
+    data = settings_data(o, tmp_path, template="{emotion} ({confidence})")
+    load(entry, o, data)
+    props = entry.script_properties()
+    items = prop(props, "viewer_language").items
+    assert items[0] == ("Wie OBS (Deutsch)", "") and ("日本語", "ja-JP") in items and len(items) == 9
+    prop(props, "refresh").callback(props, None)
+    assert shows(props, "template_note") == "On stream, for example: Freude (83 %)"     # OBS's language
+    data.values.update(viewer_language="ja-JP")
+    entry.script_update(data)
+    prop(props, "refresh").callback(props, None)
+    assert shows(props, "template_note") == "On stream, for example: 喜び (83 %)"
+    assert "viewer_language='ja-JP'" in entry._script.settings.log_line()
     entry.script_unload()

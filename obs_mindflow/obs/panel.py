@@ -60,6 +60,7 @@ VIDEO_EMPTY, TEXT_EMPTY, ACTION_SOURCE_EMPTY, ACTION_SCENE_EMPTY = ("(choose you
 
 #: Properties that are settings (saved values): hidden while the packages are missing.
 SETTINGS = ("video_source", "text_source", "template", "template_note", "hide_negative_share", "idle_text",
+            "viewer_language",
             "rate_hz", "model", "calibration_s", "calibrate_each_session", "nudge_enabled", "report_dir",
             "min_report_s", "open_reports", "moments", "advanced")
 #: Properties shown only while the packages are missing.
@@ -67,7 +68,8 @@ DEPS_ONLY = ("deps", "install_deps", "check_deps")
 #: Every property of the panel (tests and the e2e hooks read the panel by these names).
 NAMES = ("status", STATUS_KEY, REDRAW_PENDING, "setup", "last_error", "deps", "install_deps", "check_deps",
          "session", "refresh", "calibrate", "clear_calibration", "result", "open_report", "history", "open_history",
-         "video_source", "text_source", "template", "template_note", "hide_negative_share", "idle_text", "rate_hz",
+         "video_source", "text_source", "template", "template_note", "hide_negative_share", "idle_text",
+         "viewer_language", "rate_hz",
          "model", "calibration_s", "calibrate_each_session", "nudge_enabled", "report_dir", "min_report_s",
          "open_reports", "advanced", "overlay_enabled", "overlay_port", "overlay_url", "add_overlay", "model_folder",
          "write_report", "reset", "moments", "moments_note", "chapters_enabled", "chapters_negative", "moment_min_s",
@@ -189,12 +191,14 @@ def _moments_group(props: Any, modified: Callable[..., Any], lists: dict[str, li
 
 def build(buttons: Callbacks, modified: Callable[..., Any], *, video_sources: list[tuple[str, str]],
           text_sources: list[str], models: list[tuple[str, str]], current: dict[str, str], models_dir: str,
-          report_dir: str, moment_lists: dict[str, list[tuple[str, str]]] | None = None) -> Any:
+          report_dir: str, moment_lists: dict[str, list[tuple[str, str]]] | None = None,
+          viewer_languages: list[tuple[str, str]] | None = None) -> Any:
     """Every property of the panel, in order: status first, then the buttons used most, then the settings, then
     the Moments and Advanced groups. ``buttons``: property name → the entry module's module-level button callback;
     ``modified``: the entry module's modified callback (set on every setting); ``current``: the settings' current
     ``video_source``/``text_source``/``action_*`` (kept in the lists when the source is missing); ``moment_lists``:
-    the ``(label, value)`` choices of ``action``, ``action_trigger``, ``action_source`` and ``action_scene``."""
+    the ``(label, value)`` choices of ``action``, ``action_trigger``, ``action_source`` and ``action_scene``;
+    ``viewer_languages``: those of ``viewer_language`` (:func:`obs_mindflow.obs.language.viewer_language_choices`)."""
     props = obs.obs_properties_create()
     _info(props, "status", "Status: …")
     for hidden in (STATUS_KEY, REDRAW_PENDING):
@@ -239,6 +243,11 @@ def build(buttons: Callbacks, modified: Callable[..., Any], *, video_sources: li
     p = obs.obs_properties_add_text(props, "idle_text", "Text outside a session", obs.OBS_TEXT_DEFAULT)
     obs.obs_property_set_long_description(p, "What the text source shows when no session runs (empty: nothing).")
     obs.obs_property_set_modified_callback(p, modified)
+    p = _string_list(props, "viewer_language", "Language on stream (text source, overlay)", viewer_languages or [],
+                     current.get("viewer_language", ""), modified)
+    obs.obs_property_set_long_description(p, "The language of what viewers read: the emotion names on the text "
+                                             "source and the overlay page. This panel follows OBS's own language "
+                                             "(Settings > General > Language).")
     p = obs.obs_properties_add_float_slider(props, "rate_hz", "Analyses per second", RATE_MIN_HZ, RATE_MAX_HZ, 0.5)
     obs.obs_property_set_long_description(p, "Higher costs CPU and rarely changes the result.")
 

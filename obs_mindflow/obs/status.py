@@ -15,6 +15,7 @@ from ..engine import views
 from ..engine.reports.files import FinishedSession
 from ..engine.session.summary import format_duration, format_percent
 from .panel import ERROR, NORMAL, WARNING, Item, PanelView
+from .language import viewer_words
 from .settings import CUSTOM_MODEL
 from .template import EXAMPLE_VALUES, TemplateError, private_placeholders_used, render
 
@@ -116,7 +117,8 @@ def template_preview(script: MindFlowScript, active: bool) -> str:
     see it."""
     values = script.host.values() if active and script.host is not None else EXAMPLE_VALUES
     try:
-        text = render(script.settings.template, views.viewer_text_values(values, script.settings.hide_negative_share))
+        text = render(script.settings.template, views.viewer_text_values(values, script.settings.hide_negative_share,
+                                                                         viewer_words(script.settings)))
     except TemplateError:
         return ""
     text = " ⏎ ".join(text.splitlines()) or "(nothing)"
