@@ -4,7 +4,7 @@ Each catalogue (``obs_mindflow/data/locale/en-US.ini``, ``de-DE.ini``, …) is O
 ``Key="Text"`` a line (``#`` or ``;`` starts a comment; ``\\n``, ``\\"`` and ``\\\\`` are escapes), so a translator who
 knows OBS's files knows these. ``en-US`` is the reference: every key lives there, and a key missing from another
 catalogue falls back to it (``tests/test_i18n.py`` fails when a catalogue misses a key or changes a placeholder).
-Texts are :meth:`str.format` templates with named placeholders (``{seconds}``).
+Texts are :meth:`str.format` templates with named placeholders (``{seconds}``; a literal brace is doubled: ``{{``).
 
 Two languages are in play (see install.md, "Languages"): the **panel's** follows OBS's UI language
 (``obs_get_locale()``), the **viewers'** — the on-stream text and the overlay page — is a setting of its own.
@@ -96,7 +96,7 @@ class Words:
         text = self._texts.get(key)
         if text is None:
             text = self._fallback[key]
-        return text.format(**values) if values else text
+        return text.format(**values)
 
     def get(self, key: str, default: str) -> str:
         """The text of ``key``, or ``default`` when no catalogue has it (an emotion a model names and MindFlow does
@@ -108,9 +108,10 @@ class Words:
         return self.get("emotion." + label.replace(" ", "_"), label) if label else label
 
     def section(self, prefix: str) -> dict[str, str]:
-        """Every text whose key starts with ``prefix`` (English where this language lacks one), keyed without it."""
+        """Every text whose key starts with ``prefix`` (English where this language lacks one), keyed without it,
+        as written (placeholders unfilled: the overlay page fills them)."""
         keys = {k for k in self._fallback if k.startswith(prefix)}
-        return {k[len(prefix):]: self(k) for k in sorted(keys)}
+        return {k[len(prefix):]: self._texts.get(k, self._fallback[k]) for k in sorted(keys)}
 
 
 def words(lang: str | None) -> Words:

@@ -173,7 +173,7 @@ def script_properties():
                          video_sources=sources.video_source_choices(), text_sources=sources.text_source_names(),
                          models=_panel.model_choices(), current=current, models_dir=str(MODELS_DIR),
                          report_dir=report_dir, moment_lists=moment_lists,
-                         viewer_languages=viewer_language_choices(ui_words()))
+                         viewer_languages=viewer_language_choices(ui_words()), ui=ui_words())
     _panel.apply(props, _view(), force_status=True)
     return props
 
@@ -193,20 +193,22 @@ def _current(names):
 def _lists():
     """The items the panel's changing lists should hold now (:func:`obs_mindflow.obs.panel.list_items`)."""
     from obs_mindflow.obs import sources
+    from obs_mindflow.obs.language import ui_words
     from obs_mindflow.obs.moments import trigger_choices
 
     current = _current(_LISTS)
     s = _script
     labels = s.host.card.labels if s is not None and s.host is not None else ()
     items = _panel.list_items
-    return {"video_source": items(sources.video_source_choices(), current["video_source"], _panel.VIDEO_EMPTY),
+    empty = {name: ui_words()(key) for name, key in _panel.EMPTY_KEYS.items()}
+    return {"video_source": items(sources.video_source_choices(), current["video_source"], empty["video_source"]),
             "text_source": items([(n, n) for n in sources.text_source_names()], current["text_source"],
-                                 _panel.TEXT_EMPTY),
+                                 empty["text_source"]),
             "action_trigger": items(trigger_choices(labels, current["action_trigger"]), current["action_trigger"]),
             "action_source": items([(n, n) for n in sources.shown_source_names()], current["action_source"],
-                                   _panel.ACTION_SOURCE_EMPTY),
+                                   empty["action_source"]),
             "action_scene": items([(n, n) for n in sources.scene_names()], current["action_scene"],
-                                  _panel.ACTION_SCENE_EMPTY)}
+                                  empty["action_scene"])}
 
 
 def _view():
@@ -220,6 +222,8 @@ def _view():
 def _missing_view():
     """The panel while the packages are missing: what is missing, the install button and its progress."""
     from datetime import datetime
+
+    from obs_mindflow.obs.language import ui_words
 
     status = _deps.check()
     load = _load
@@ -236,12 +240,12 @@ def _missing_view():
         text = load.note + "\n\n" + text
     running = install is not None and install.running
     items["deps"] = _panel.Item(text, kind=kind)
-    items["install_deps"] = _panel.Item("Install the missing packages", visible=not status.ok and not running)
-    items["check_deps"] = _panel.Item("Check again", visible=not running)
+    w = ui_words()
+    items["install_deps"] = _panel.Item(w("panel.install_deps"), visible=not status.ok and not running)
+    items["check_deps"] = _panel.Item(w("panel.check_deps"), visible=not running)
     now = datetime.now()
     state = "installing" if running else ("missing" if not status.ok else "installed")
-    items["status"] = _panel.Item(f"MindFlow is not running: its packages are {state}.\n"
-                                  f"Status as of {now:%H:%M:%S} — press Refresh status to update.")
+    items["status"] = _panel.Item(w("status.packages_" + state) + "\n" + w("status.as_of", time=f"{now:%H:%M:%S}"))
     return _panel.PanelView(items, status_key=f"{state}|{install.phase if install else ''}")
 
 
@@ -309,8 +313,11 @@ def _on_hotkey_reset(pressed):
 
 
 def _on_button_session(props, prop):
-    if _script is not None:
-        _script.toggle_session(shown_label=obs.obs_property_description(prop))
+    from obs_mindflow.obs.language import ui_words
+
+    if _script is not None:       # the controller acts as labelled: the label, in OBS's language, back to English
+        stop = obs.obs_property_description(prop) == ui_words()("panel.stop_session")
+        _script.toggle_session(shown_label="Stop session" if stop else "Start session")
     return _refresh(props) or True
 
 

@@ -86,8 +86,13 @@ def test_every_word_the_code_asks_for_exists():
     for state in ("uncertain", "no_face", "paused", "no_video"):
         assert f"emotion.{state}" in EN
     code = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "obs_mindflow").rglob("*.py"))
-    literal = set(re.findall(r"""\b(?:words|ui|w)\("([a-z]+\.[\w.]+)\"""", code))
-    assert literal and not literal - set(EN), literal - set(EN)
+    literal = set(re.findall(r"""(?:\bwords|\bui|\bw|\))\("([a-z]+\.[\w.]+)"(?=[,)])""", code))
+    assert len(literal) > 60 and not literal - set(EN), literal - set(EN)
+    built = {f"panel.{name}" for name in ("install_deps", "check_deps", "session", "refresh", "calibrate",
+                                         "clear_calibration")}                     # panel.build's buttons
+    built |= {f"status.packages_{state}" for state in ("installing", "missing", "installed")}   # the entry's
+    built |= set(re.findall(r'"(panel\.\w+_empty)"', code))                         # panel.EMPTY_KEYS
+    assert not built - set(EN), built - set(EN)
 
 
 VALUES = {"emotion": "happy", "confidence": "83 %", "negative_share": "12 %", "rolling_negative": "9 %",

@@ -1964,8 +1964,9 @@ def test_last_session_and_its_report_survive_a_reload(entry, fake_obs, tmp_path)
 
 
 def test_viewers_read_the_emotion_in_their_language_whatever_obs_speaks(entry, fake_obs, tmp_path):
-    """OBS in German: the viewer-language list offers "as OBS (Deutsch)" first, then each catalogue in its own name;
-    a Japanese audience chosen there reads the emotion names in Japanese (the preview shows what they read)."""
+    """OBS in German: the panel speaks German, and its viewer-language list offers "as OBS (Deutsch)" first, then each
+    catalogue in its own name; a Japanese audience chosen there reads the emotion names in Japanese (the preview
+    shows what they read); the Start/Stop button acts as labelled in German."""
     o = fake_obs
     o.locale = "de-DE"
     data = settings_data(o, tmp_path, template="{emotion} ({confidence})")
@@ -1974,10 +1975,14 @@ def test_viewers_read_the_emotion_in_their_language_whatever_obs_speaks(entry, f
     items = prop(props, "viewer_language").items
     assert items[0] == ("Wie OBS (Deutsch)", "") and ("日本語", "ja-JP") in items and len(items) == 9
     prop(props, "refresh").callback(props, None)
-    assert shows(props, "template_note") == "On stream, for example: Freude (83 %)"     # OBS's language
+    assert shows(props, "template_note") == "Im Stream, zum Beispiel: Freude (83 %)"    # all in OBS's language
+    assert shows(props, "session") == "Sitzung starten" and prop(props, "advanced").description == "Erweitert"
+    assert "Status aktualisieren" in shows(props, "status")
     data.values.update(viewer_language="ja-JP")
     entry.script_update(data)
     prop(props, "refresh").callback(props, None)
-    assert shows(props, "template_note") == "On stream, for example: 喜び (83 %)"
+    assert shows(props, "template_note") == "Im Stream, zum Beispiel: 喜び (83 %)"
+    prop(props, "session").callback(props, prop(props, "session"))       # the German label starts a session
+    assert entry._script.host.active and shows(props, "session") == "Sitzung beenden"
     assert "viewer_language='ja-JP'" in entry._script.settings.log_line()
     entry.script_unload()
