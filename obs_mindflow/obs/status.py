@@ -15,7 +15,7 @@ from ..engine import views
 from ..engine.reports.files import FinishedSession
 from ..engine.session.summary import format_duration, format_percent
 from .panel import ERROR, NORMAL, WARNING, Item, PanelView
-from .language import ui_words, viewer_words
+from .language import font_problem, ui_words, viewer_words
 from .settings import CUSTOM_MODEL
 from .template import EXAMPLE_VALUES, TemplateError, private_placeholders_used, render
 
@@ -176,6 +176,9 @@ def panel_view(script: MindFlowScript, now: datetime | None = None) -> PanelView
     elif s.hide_negative_share and private_placeholders_used(s.template):
         hidden = ", ".join("{" + p + "}" for p in private_placeholders_used(s.template))
         note = f"{hidden} shows nothing on stream while 'Hide the negative share from viewers' is on."
+    elif s.text_source:
+        note = font_problem(s, host.card.labels if host is not None else ())
+        kind = WARNING if note else NORMAL
     # always shown (a preview when there is nothing to say): a note that came and went moved the rows below it, and
     # the next click landed on 'Hide the negative share from viewers' (issue 23)
     items["template_note"] = Item(note or template_preview(script, active), kind=kind)
