@@ -54,11 +54,6 @@ class _Load:
 _script = None   # the MindFlowScript of the current load; None while unloaded or the packages are missing
 _load = None     # the _Load of the current load
 
-ABOUT = (f"<b>MindFlow {__version__}</b> watches <b>your own face</b> on your webcam and tells you — live in a text source or overlay, and "
-         "in a report after each session — how the session went emotionally. Self-monitoring, <b>not a "
-         "diagnosis</b>; no frame, number or report leaves this computer. A session starts when you stream or "
-         "record (or with Start session) and ends when both stop.")
-
 
 # ==================================================================================================================
 # Lifecycle
@@ -68,8 +63,9 @@ def script_description():
     # Shown above the panel; obs-scripting reads it once per load (a script reload), so it holds nothing that changes:
     # "the packages are missing" stayed there after the install button had installed them (issue 23). The panel
     # below says what is missing.
-    return ABOUT + "<br><br>Status, buttons and settings: below (what MindFlow needs, when something is missing). " \
-                   "The summary of each session: in the panel, the script log and the report folder."
+    from obs_mindflow.obs.language import ui_words
+
+    return ui_words()("panel.about", version=__version__)
 
 
 def script_defaults(settings):
@@ -83,7 +79,7 @@ def script_load(settings):
     if _script is not None or _load is not None:   # a load without the previous unload: close the stale objects
         script_unload()
     _load = _Load(settings)
-    obs.script_log(obs.LOG_INFO, f"MindFlow {__version__} loaded from {_ROOT}")
+    obs.script_log(obs.LOG_INFO, f"MindFlow {__version__} loaded from {_ROOT} (OBS's language: {obs.obs_get_locale()})")
     _load.hotkeys.register(settings, {"mindflow.session": _on_hotkey_session,
                                       "mindflow.calibrate": _on_hotkey_calibrate,
                                       "mindflow.pause": _on_hotkey_pause, "mindflow.reset": _on_hotkey_reset})
