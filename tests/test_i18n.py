@@ -118,3 +118,20 @@ def test_the_overlay_state_carries_the_viewers_language():
     assert "negative_share" not in out["session"] and state["message"] == "paused"     # the input is not changed
     assert set(out["strings"]) == {k for k in EN if k.startswith(("overlay.", "emotion."))}
     assert "lang" not in views.viewer_overlay_state(state, False)                    # without words: as before
+
+
+def test_every_moment_title_is_translated_on_the_overlay():
+    from obs_mindflow.engine.session.moments import SPIKE, SUSTAINED, chapter_title
+
+    labels = {label for card in (ROOT / "models").glob("*/card.json")
+              for label in json.loads(card.read_text(encoding="utf-8"))["labels"]}
+    ja = i18n.words("ja-JP")
+    for label in labels:
+        for negative in (False, True):
+            for kind in (SUSTAINED, SPIKE):
+                title = chapter_title(label, negative, kind)
+                shown = views.moment_title({"title": title, "emotion": label}, ja)
+                assert shown != title and not shown.isascii(), (label, negative, kind, title, shown)
+    state = {"moment": {"id": 1, "title": "Big laugh", "emotion": "happy", "negative": False}, "session": {}}
+    assert views.viewer_overlay_state(state, False, i18n.words("de-DE"))["moment"]["title"] == "Großes Lachen"
+    assert state["moment"]["title"] == "Big laugh"

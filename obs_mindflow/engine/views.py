@@ -173,6 +173,23 @@ def viewer_text_values(values: dict[str, str], hide_negative: bool, words: Words
     return {k: ("" if k in PRIVATE_PLACEHOLDERS else v) for k, v in values.items()}
 
 
+#: The moments' English titles (``session.moments.chapter_title``) → their catalogue keys; any other title is an
+#: emotion's name (a label MindFlow has no title for), translated as one.
+MOMENT_TITLE_KEYS: dict[str, str] = {"Smiles": "moment.smiles", "Big laugh": "moment.big_laugh",
+                                     "Surprise": "moment.surprise", "Surprise!": "moment.surprise_spike",
+                                     "Calm": "moment.calm", "Tense stretch": "moment.tense_stretch",
+                                     "Tense moment": "moment.tense_moment"}
+
+
+def moment_title(moment: dict[str, Any], words: Words) -> str:
+    """A moment's title in the language of ``words`` (the overlay's toast: viewers read it)."""
+    title = str(moment.get("title") or "")
+    if title in MOMENT_TITLE_KEYS:
+        return words(MOMENT_TITLE_KEYS[title])
+    name = words.emotion(str(moment.get("emotion") or title.rstrip("!").lower()))
+    return words("moment.emotion_spike", name=name) if title.endswith("!") else name
+
+
 def viewer_words(words: Words) -> dict[str, Any]:
     """What the overlay page needs to speak the viewers' language: ``{"lang": "de-DE", "strings": {key: text}}`` —
     the page's own words (``overlay.*``) and the emotion names (``emotion.*``), English where a catalogue lacks one."""
@@ -189,6 +206,8 @@ def viewer_overlay_state(state: dict[str, Any], hide_negative: bool, words: Word
         state = {**state, **viewer_words(words)}
         if state.get("paused"):
             state["message"] = words.emotion("paused")
+        if state.get("moment"):
+            state["moment"] = {**state["moment"], "title": moment_title(state["moment"], words)}
     if not hide_negative:
         return state
     session = {k: v for k, v in dict(state.get("session") or {}).items() if k not in PRIVATE_SESSION_KEYS}
