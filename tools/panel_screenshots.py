@@ -196,6 +196,9 @@ def shoot_languages(out: Path, work: Path) -> list[Path]:
             screen.open_scripts("Skripte")
             if name == "lacks":
                 shots.append(screen.grab(out / "panel-de-font.png", CROP))
+                screen.xdotool("mousemove", "900", "600", "click", "--repeat", "12", "--delay", "80", "5")
+                time.sleep(1.0)                       # the settings further down (the wheel scrolls the panel)
+                shots.append(screen.grab(out / "panel-de-settings.png", CROP))
             else:
                 screen.click_text("Sitzung starten")
                 run.wait_for(r"MindFlow: first face in this session", 60)
