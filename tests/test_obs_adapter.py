@@ -1577,3 +1577,41 @@ def test_last_session_and_its_report_survive_a_reload(entry, fake_obs, tmp_path)
     assert shows(props, "open_report") == "Open last report"
     assert str(report) in shows(props, "result") and "negative" in shows(props, "result")
     entry.script_unload()
+
+
+def test_viewers_read_the_emotion_in_their_language_whatever_obs_speaks(entry, fake_obs, tmp_path):
+    """OBS in German: the panel speaks German, and its viewer-language list offers "as OBS (Deutsch)" first, then each
+    catalogue in its own name; a Japanese audience chosen there reads the emotion names in Japanese (the preview
+    shows what they read); the Start/Stop button acts as labelled in German."""
+    o = fake_obs
+    o.locale = "de-DE"
+    data = settings_data(o, tmp_path, template="{emotion} ({confidence})")
+    load(entry, o, data)
+    props = entry.script_properties()
+    items = prop(props, "viewer_language").items
+    assert items[0] == ("Wie OBS (Deutsch)", "") and ("日本語", "ja-JP") in items and len(items) == 9
+    prop(props, "refresh").callback(props, None)
+    assert shows(props, "template_note") == "Im Stream, zum Beispiel: Freude (83 %)"    # all in OBS's language
+    assert shows(props, "session") == "Sitzung starten" and prop(props, "advanced").description == "Erweitert"
+    assert "Status aktualisieren" in shows(props, "status")
+    data.values.update(viewer_language="ja-JP")
+    entry.script_update(data)
+    prop(props, "refresh").callback(props, None)
+    from obs_mindflow.obs import fonts
+    if fonts.missing_letters("DejaVu Sans", "喜び") is None:
+        pytest.skip("no fontconfig here: the font check says nothing (Windows, macOS)")
+    # DejaVu Sans has no Japanese letters: the panel says so, in German, instead of the preview; a CJK font ends it
+    note = shows(props, "template_note")
+    assert "'Emotion text'" in note or "„Emotion text“" in note, note
+    assert "DejaVu Sans" in note and "Kästchen" in note and "日本語" in note and "Noto Sans CJK" in note, note
+    assert prop(props, "template_note").info_type == o.OBS_TEXT_INFO_WARNING
+    cjk = next((f for f in ("Noto Sans CJK JP", "IPAGothic", "VL Gothic", "WenQuanYi Micro Hei", "Droid Sans Fallback")
+                if fonts.missing_letters(f, "喜び怒り") == ""), None)
+    if cjk is not None:
+        o.sources["Emotion text"].settings["font"]["face"] = cjk
+        prop(props, "refresh").callback(props, None)
+        assert shows(props, "template_note") == "Im Stream, zum Beispiel: 喜び (83 %)"
+    prop(props, "session").callback(props, prop(props, "session"))       # the German label starts a session
+    assert entry._script.host.active and shows(props, "session") == "Sitzung beenden"
+    assert "viewer_language='ja-JP'" in entry._script.settings.log_line()
+    entry.script_unload()

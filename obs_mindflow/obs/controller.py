@@ -39,6 +39,7 @@ from .calibration import KINDS as CALIBRATION_KINDS, Calibration, Needs
 from .capabilities import detect as detect_capabilities
 from .capture import SourceCapture
 from .lastsessions import LastSessions
+from .language import viewer_words
 from .lifecycle import Action, SessionLifecycle, Transition
 from .moments import Moments
 from .obsdata import read_settings
@@ -116,8 +117,7 @@ class MindFlowScript:
         else:
             self.problems.pop(area, None)
             if self.last_error == old:
-                remaining = list(self.problems.values())
-                self.last_error = remaining[-1] if remaining else ""
+                self.last_error = next(reversed(self.problems.values()), "")     # the newest problem left
         self.overlay_out.set_error(self.last_error)       # the dock shows it at once
 
     # ================================================================ load / update / save / unload
@@ -157,7 +157,7 @@ class MindFlowScript:
         self.capture.source_name = new.video_source
         self.capture.interval_s = 1.0 / new.rate_hz
         self._capture_failed = ""
-        self.overlay_out.apply(new)
+        self.overlay_out.apply(new, viewer_words(new))
         if self.host is not None and self.host.overlay is not self.overlay_out.viewer:
             self.host.overlay = self.overlay_out.viewer
             self.host.publish()             # a new server: its overlay and dock start from the state now
@@ -431,19 +431,19 @@ class MindFlowScript:
         """This load's state as the panel shows it, now (an immutable value; :mod:`obs_mindflow.obs.status`)."""
         h, o, s, hist = self.host, self.overlay, self.settings, self.last_sessions
         view = h.view() if h is not None and h.active else None
-        b = h.baseline if h is not None else None
+        labels, b = (h.card.labels, h.baseline) if h is not None else ((), None)
         return status.PanelState(
             s, model_loaded=h is not None, active=view is not None, paused=h is not None and h.paused, view=view,
             values=views.text_values(view) if view is not None else None, baseline=b.describe() if b else "",
             calibration=h.calibration_progress() if h is not None else None, baseline_created=b.created if b else "",
-            calibration_note=self.calibration.note, session_since=self.session_since,
+            calibration_note=self.calibration.note, labels=labels, session_since=self.session_since,
             session_reason=self.session_reason, manual=self.lifecycle.manual, live=self.lifecycle.live,
             overlay_url=o.url if o is not None else "", dock_url=(o.dock_url or "") if o is not None else "",
             browser_source=self.capabilities.browser_source, problems=tuple(self.problems.items()),
             last_error=self.last_error, notice=self.notice, last_result=self.last_result,
             has_last_report=self.last_report is not None, history_text=hist.text, history_problem=hist.problem,
             has_history_page=hist.page is not None, template_problem=self.text.problem,
-            moment_items=self.moments.panel_items(s, h.card.labels if h is not None else None))
+            moment_items=self.moments.panel_items(s, labels or None))
 
     def panel_view(self, now: datetime | None = None) -> PanelView:
         """What the panel shows now (:mod:`obs_mindflow.obs.status`)."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ..engine import views
 from ..engine.formatting import format_duration, format_percent
 from .panel import ERROR, NORMAL, WARNING, Item, PanelView
+from .language import font_problem, ui_words, viewer_words
 from .settings import CUSTOM_MODEL, Settings
 from .template import EXAMPLE_VALUES, TemplateError, private_placeholders_used, render
 
@@ -38,7 +39,8 @@ class PanelState:
     ``model_loaded``: an engine is there (else the other engine fields are empty); ``active``/``paused``: a session
     runs (paused); ``view``: the live view while a session runs, ``values`` its text placeholders;
     ``calibration``: a calibration's progress while one runs; ``baseline``/``baseline_created``: the baseline in
-    force (``""``: none); ``calibration_note``: the last calibration's outcome;
+    force (``""``: none); ``calibration_note``: the last calibration's outcome; ``labels``: the model's (``()``
+    without one);
     ``session_since``/``session_reason``: when and why the session started; ``manual``: it was started with the
     button (it ends with it); ``live``: OBS streams or records; ``overlay_url``/``dock_url``: the overlay server's
     (``""``: none); ``browser_source``: this OBS has the Browser source; ``problems``: ``(area, message)`` of what
@@ -57,6 +59,7 @@ class PanelState:
     baseline: str = ""
     baseline_created: str = ""
     calibration_note: str = ""
+    labels: tuple[str, ...] = ()
     session_since: datetime | None = None
     session_reason: str = ""
     manual: bool = False
@@ -168,11 +171,12 @@ def template_preview(st: PanelState) -> str:
     active = st.active and st.values is not None
     values = st.values if active else EXAMPLE_VALUES
     try:
-        text = render(st.settings.template, views.viewer_text_values(values, st.settings.hide_negative_share))
+        text = render(st.settings.template, views.viewer_text_values(values, st.settings.hide_negative_share,
+                                                                     viewer_words(st.settings)))
     except TemplateError:
         return ""
-    text = " ⏎ ".join(text.splitlines()) or "(nothing)"
-    return f"On stream{'' if active else ', for example'}: {text}"
+    text = " ⏎ ".join(text.splitlines()) or ui_words()("status.nothing")
+    return ui_words()("status.on_stream" if active else "status.on_stream_example", text=text)
 
 
 def panel_view(st: PanelState, now: datetime | None = None) -> PanelView:
@@ -183,33 +187,32 @@ def panel_view(st: PanelState, now: datetime | None = None) -> PanelView:
     active = st.active
     lines, key = status_lines(st)
     key += "|" + "|".join(f"{k}:{v}" for k, v in sorted(st.problems))
-    status = "\n".join(lines) + f"\nStatus as of {now:%H:%M:%S} — press Refresh status to update."
+    w = ui_words()
+    status = "\n".join(lines) + "\n" + w("status.as_of", time=f"{now:%H:%M:%S}")
     items: dict[str, Item] = {"status": Item(status)}
     setup = ""
     if not s.video_source and active:
-        setup = ("No webcam is chosen: this session records nothing until you choose it in 'Webcam (video source)' "
-                 "below.")
+        setup = w("status.no_webcam_in_session")
     elif not s.video_source:
-        setup = ("First setup: choose your webcam in 'Webcam (video source)' below, and a text source if you want "
-                 "your emotion on stream; then press Start session to try it (no stream or recording needed).")
+        setup = w("status.first_setup")
     if st.notice:
         setup = (setup + "\n" if setup else "") + st.notice[0].upper() + st.notice[1:] + "."
     items["setup"] = Item(setup, visible=bool(setup), kind=WARNING if not s.video_source else NORMAL)
     if st.problems:
         others = [m for _, m in st.problems if m != st.last_error]
-        err = "Last error: " + st.last_error + (f"  (also: {'; '.join(others)})" if others else "")
+        err = w("status.last_error", error=st.last_error) + (f"  (also: {'; '.join(others)})" if others else "")
     else:
         err = ""
     items["last_error"] = Item(err, visible=bool(err), kind=ERROR)
     for name in ("deps", "install_deps", "check_deps"):
         items[name] = Item(visible=False)
-    items["session"] = Item("Stop session" if active else "Start session", visible=loaded)
-    items["refresh"] = Item("Refresh status")
+    items["session"] = Item(w("panel.stop_session") if active else w("panel.session"), visible=loaded)
+    items["refresh"] = Item(w("panel.refresh"))
     calibrating = st.calibrating
-    items["calibrate"] = Item("Cancel calibration" if calibrating else
-                              f"Calibrate to my face ({s.calibration_s:g} s)", visible=loaded)
+    items["calibrate"] = Item(w("panel.cancel_calibration") if calibrating else
+                              w("panel.calibrate_seconds", seconds=f"{s.calibration_s:g}"), visible=loaded)
     items["clear_calibration"] = Item(visible=loaded and bool(st.baseline) and not calibrating)
-    result = f"Last session: {st.last_result}" if st.last_result else ""
+    result = w("status.last_session", result=st.last_result) if st.last_result else ""
     items["result"] = Item(result, visible=bool(result))
     items["open_report"] = Item(visible=st.has_last_report)
     text = st.history_text
@@ -227,6 +230,9 @@ def panel_view(st: PanelState, now: datetime | None = None) -> PanelView:
     elif s.hide_negative_share and private_placeholders_used(s.template):
         hidden = ", ".join("{" + p + "}" for p in private_placeholders_used(s.template))
         note = f"{hidden} shows nothing on stream while 'Hide the negative share from viewers' is on."
+    elif s.text_source:
+        note = font_problem(s, st.labels)
+        kind = WARNING if note else NORMAL
     # always shown (a preview when there is nothing to say): a note that came and went moved the rows below it, and
     # the next click landed on 'Hide the negative share from viewers' (issue 23)
     items["template_note"] = Item(note or template_preview(st), kind=kind)

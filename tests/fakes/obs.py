@@ -43,6 +43,7 @@ class FakeSource:
         self.obs, self.name, self.id, self.flags = obs, name, unversioned_id, flags
         self.width, self.height = width, height
         self.refs, self.removed, self.showing, self.updates = 1, False, 0, []
+        self.settings = {"font": {"face": "DejaVu Sans", "size": 48}} if unversioned_id.startswith("text_") else {}
 
 
 class FakeProps:
@@ -93,6 +94,8 @@ def make_fake_obs():
     o.__dict__.update(consts)
 
     o.script_log = lambda level, text: o.logs.append((level, text))
+    o.locale = "en-US"                                   # OBS's UI language (Settings > General > Language)
+    o.obs_get_locale = lambda: o.locale
     # data
     o.obs_data_create = lambda: FakeData(o)
 
@@ -127,6 +130,12 @@ def make_fake_obs():
         if arr.refs <= 0:
             o.live.discard(arr)
     o.obs_data_get_array, o.obs_data_set_array, o.obs_data_array_release = get_array, set_array, array_release
+    o.obs_source_get_settings = lambda src: FakeData(o, src.settings)
+
+    def get_obj(d, key):
+        value = d.values.get(key)
+        return FakeData(o, value) if isinstance(value, dict) else None
+    o.obs_data_get_obj = get_obj
     # sources
     def add_source(name, uid, flags, **kw):
         o.sources[name] = FakeSource(o, name, uid, flags, **kw)
@@ -294,7 +303,7 @@ ADAPTER_MODULES = ["mindflow_obs", "obs_mindflow.obs.obsdata", "obs_mindflow.obs
                    "obs_mindflow.obs.status",
                    "obs_mindflow.obs.hotkeys", "obs_mindflow.obs.controller", "obs_mindflow.obs.filebuttons",
                    "obs_mindflow.obs.renames", "obs_mindflow.obs.capabilities",
-                   "obs_mindflow.obs.panel"]
+                   "obs_mindflow.obs.panel", "obs_mindflow.obs.language"]
 
 
 @pytest.fixture
