@@ -19,8 +19,8 @@ At the end both OBS are closed as File > Exit does; checked: exit status 0 and 0
 traceback (OBS 32's own exit fault, docs/obs32-shutdown.md, is reported as OBS's), and that MindFlow's report covers
 the whole session — ``summary.json``'s duration against the time recorded, face + uncertain + no-face +
 not-analysed time adding up to it, ``timeline.csv``'s bins back to back without gaps from 0 to the end, and the
-session's row in ``history.sqlite``. ``--check`` makes a failed check the
-exit status (CI runs ``--short --check`` on OBS 29).
+session's row in ``history.sqlite``. ``--check`` makes a failed check the exit status (CI runs ``--short --check``
+on OBS 29).
 
 Output under ``--out`` (default ``out/soak/<date>``): ``soak.json`` (settings, machine, every sample, the checks and
 the figures: memory growth per hour by least squares after the first 2 minutes, lagged and skipped frames, mean
