@@ -1,4 +1,5 @@
-# MindFlow: `make demo` analyses the bundled sample clip; `make test` runs the test suite.
+# MindFlow: `make demo` analyses the bundled sample clip; `make test` runs the test suite; `make dist` builds the
+# release zip dist/MindFlow-<version>.zip (tools/make_dist.py: standard library only, no venv).
 # Both create .venv with `python3 -m venv` when it is missing and install what they need.
 
 PYTHON ?= python3
@@ -6,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SAMPLE := samples/mindflow-sample.mp4
 
-.PHONY: demo test test-fast e2e bench clean-venv
+.PHONY: demo test test-fast e2e bench dist clean-venv
 
 # A venv's bundled pip can be old (Python 3.9-3.11 bundle pip 23.0/23.2): it cannot install the hash-pinned
 # requirements-dev.txt when a package asks for an extra (selenium: urllib3[socks]).
@@ -50,6 +51,9 @@ e2e: $(VENV)/.dev-deps
 
 bench: $(VENV)/.dev-deps
 	$(BIN)/python -m tools.bench_engine
+
+dist:
+	$(PYTHON) tools/make_dist.py --out dist
 
 clean-venv:
 	rm -rf $(VENV)

@@ -28,6 +28,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from . import __version__
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
@@ -52,6 +54,7 @@ def _positive_rate(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m obs_mindflow",
                                  description="MindFlow: facial-expression self-monitoring for streamers.")
+    ap.add_argument("--version", action="version", version=f"MindFlow {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     an = sub.add_parser("analyze", help="analyse a recorded video or a camera and write a session report",
                         description="Analyse a recorded stream (or a live camera) with the same engine as the OBS "

@@ -22,6 +22,7 @@ if _ROOT not in sys.path:
 
 import obspython as obs  # noqa: E402
 
+from obs_mindflow import __version__  # noqa: E402
 from obs_mindflow.obs import deps as _deps  # noqa: E402  (standard library only)
 from obs_mindflow.obs import panel as _panel  # noqa: E402  (obspython and light modules only)
 from obs_mindflow.obs.hotkeys import Hotkeys, unregister_callback  # noqa: E402
@@ -53,7 +54,7 @@ class _Load:
 _script = None   # the MindFlowScript of the current load; None while unloaded or the packages are missing
 _load = None     # the _Load of the current load
 
-ABOUT = ("MindFlow watches <b>your own face</b> on your webcam and tells you — live in a text source or overlay, and "
+ABOUT = (f"<b>MindFlow {__version__}</b> watches <b>your own face</b> on your webcam and tells you — live in a text source or overlay, and "
          "in a report after each session — how the session went emotionally. Self-monitoring, <b>not a "
          "diagnosis</b>; no frame, number or report leaves this computer. A session starts when you stream or "
          "record (or with Start session) and ends when both stop.")
@@ -82,6 +83,7 @@ def script_load(settings):
     if _script is not None or _load is not None:   # a load without the previous unload: close the stale objects
         script_unload()
     _load = _Load(settings)
+    obs.script_log(obs.LOG_INFO, f"MindFlow {__version__} loaded from {_ROOT}")
     _load.hotkeys.register(settings, {"mindflow.session": _on_hotkey_session,
                                       "mindflow.calibrate": _on_hotkey_calibrate,
                                       "mindflow.pause": _on_hotkey_pause, "mindflow.reset": _on_hotkey_reset})

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from obs_mindflow import __version__
 from tests.conftest import ROOT, SAMPLE
 
 
@@ -145,6 +146,11 @@ def test_uncertain_below_shapes_the_report_and_the_resume_key(tmp_path):
     share = float(out.stdout.split("Uncertain (a face that could not be read):")[1].split("%")[0])
     assert share > 50, out.stdout
     assert FileSettings(uncertain_below=0.6).key() != FileSettings().key()
+
+
+def test_version_is_the_package_version():
+    out = run_cli("--version")
+    assert (out.returncode, out.stdout) == (0, f"MindFlow {__version__}\n")
 
 
 def test_models_command_lists_the_default():

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from obs_mindflow import __version__
 from obs_mindflow.engine.reports import history as hist
 from obs_mindflow.engine.reports.history import (HISTORY_DB, HISTORY_HTML, SCHEMA_VERSION, History, HistoryRow,
                                                  InputKey, find_analysed, record_session, render_history_html,
@@ -51,11 +52,11 @@ def test_a_finished_session_is_a_row_and_the_report_links_to_the_history(tmp_pat
     done = finish_session(tmp_path, datetime(2026, 11, 2, 20, 0, tzinfo=TZ))
     db = tmp_path / HISTORY_DB
     with sqlite3.connect(db) as c:
-        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert columns(db) == ["id", "report", "started_at", "duration_s", "face_s", "coverage", "negative_share",
                            "uncertain_share", "profile", "dominant", "calibrated", "calibration", "model", "moments",
                            "source", "recovered", "recorded_at", "input_path", "input_size", "input_mtime_ns",
-                           "settings_key", "media_offset_s"]
+                           "settings_key", "media_offset_s", "mindflow_version"]
     with History.open(tmp_path) as h:
         (row,) = h.rows()
     snap = done.snapshot
@@ -64,6 +65,7 @@ def test_a_finished_session_is_a_row_and_the_report_links_to_the_history(tmp_pat
     assert row.profile == dict(zip(FER, snap.shares)) and row.dominant == snap.dominant
     assert row.uncertain_share == snap.uncertain_share and not row.calibrated and row.model == "fer-test"
     assert row.moments == 3 and row.input is None        # sad, happy and calm stretches
+    assert row.mindflow_version == __version__
     page = (done.folder / HTML_FILE).read_text()
     assert 'href="../history.html"' in page
     assert (tmp_path / HISTORY_HTML).is_file()
@@ -111,10 +113,10 @@ def test_a_newer_schema_is_left_alone_and_ours_goes_beside_it(tmp_path):
         c.execute("PRAGMA user_version = 99")
     before = (tmp_path / HISTORY_DB).read_bytes()
     done = finish_session(tmp_path, datetime(2026, 11, 3, 20, 0, tzinfo=TZ))
-    assert "from a newer MindFlow" in done.summary_text and "history-v2.sqlite" in done.summary_text
+    assert "from a newer MindFlow" in done.summary_text and "history-v3.sqlite" in done.summary_text
     assert (tmp_path / HISTORY_DB).read_bytes() == before
     with History.open(tmp_path) as h:
-        assert h.path.name == "history-v2.sqlite" and len(h.rows()) == 1
+        assert h.path.name == "history-v3.sqlite" and len(h.rows()) == 1
 
 
 def test_migration_from_schema_1_keeps_the_rows_and_a_backup(tmp_path):
@@ -130,7 +132,7 @@ def test_migration_from_schema_1_keeps_the_rows_and_a_backup(tmp_path):
                   "'old-model', 4, 'cam', 0, '2026-10-01T21:00:00+01:00')")
     assert "input_path" not in columns(db)
     with History.open(tmp_path) as h:
-        assert h.version == 2 and "upgraded from schema 1 to 2" in " ".join(h.notes)
+        assert h.version == 3 and "upgraded from schema 1 to 3" in " ".join(h.notes)
         (old,) = h.rows()
     assert (old.report, old.model, old.moments, old.negative_share, old.input) == (
         "2026-10-01T20-00-00", "old-model", 4, 0.2, None)
@@ -139,6 +141,30 @@ def test_migration_from_schema_1_keeps_the_rows_and_a_backup(tmp_path):
     assert "input_path" not in columns(backup)
     finish_session(tmp_path, datetime(2026, 11, 3, 20, 0, tzinfo=TZ))
     assert [r.model for r in History.open(tmp_path).rows()] == ["old-model", "fer-test"]
+
+
+def test_migration_from_schema_2_adds_the_version_column_and_keeps_old_rows(tmp_path):
+    db = tmp_path / HISTORY_DB
+    with sqlite3.connect(db) as c:                       # a database as MindFlow before 1.0.0 wrote it
+        for stmt in hist._statements(hist._V1):
+            c.execute(stmt)
+        for stmt in hist.MIGRATIONS[1]:
+            c.execute(stmt)
+        c.execute("PRAGMA user_version = 2")
+        c.execute("INSERT INTO sessions (report, started_at, duration_s, face_s, coverage, negative_share, "
+                  "uncertain_share, profile, dominant, calibrated, calibration, model, moments, source, recovered, "
+                  "recorded_at, input_path, input_size, input_mtime_ns, settings_key, media_offset_s) VALUES "
+                  "('2026-11-01T20-00-00', '2026-11-01T20:00:00+01:00', 60, 50, 0.9, 0.1, 0.0, '{\"happy\": 1.0}', "
+                  "'happy', 1, '{\"applied\": true}', 'old-model', 1, 'cam', 0, '2026-11-01T21:00:00+01:00', "
+                  "'/v.mkv', 10, 20, 'key', 1.5)")
+    with History.open(tmp_path) as h:
+        assert h.version == 3 and "upgraded from schema 2 to 3" in " ".join(h.notes)
+        (old,) = h.rows()
+    assert (old.report, old.calibrated, old.input.path, old.media_offset_s, old.mindflow_version) == (
+        "2026-11-01T20-00-00", True, "/v.mkv", 1.5, None)
+    assert "mindflow_version" not in columns(tmp_path / "history.v2.backup.sqlite")
+    finish_session(tmp_path, datetime(2026, 11, 3, 20, 0, tzinfo=TZ))
+    assert [r.mindflow_version for r in History.open(tmp_path).rows()] == [None, __version__]
 
 
 def test_the_history_never_fails_a_finish(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -108,6 +110,30 @@ def test_preprocessing_matches_the_card(default_model):
     assert x.dtype == np.float32
     assert x.shape == ((1, spec.height, spec.width, 1) if spec.layout == "NHWC" else (1, 1, spec.height, spec.width))
     assert np.allclose(x, (255 * spec.scale - spec.mean[0]) / spec.std[0])
+
+
+def test_a_card_that_equalises_feeds_the_model_the_equalised_resized_crop(default_model, astronaut, tmp_path):
+    """``input.equalize``: the crop is resized, then histogram-equalised (as FER2013's 48x48 images were), whatever
+    its light: a darker copy of the face gives the same input."""
+    import shutil
+
+    import cv2
+
+    folder = tmp_path / "eq"
+    shutil.copytree(default_model_dir(), folder)
+    card = json.loads((folder / "card.json").read_text())
+    card["input"]["equalize"] = True
+    (folder / "card.json").write_text(json.dumps(card))
+    model = ExpressionModel.load(folder)
+    spec = model.card.input
+    assert spec.equalize and not default_model.card.input.equalize
+    face = astronaut[30:230, 160:330]
+    small = cv2.resize(cv2.cvtColor(face, cv2.COLOR_BGR2GRAY), (spec.width, spec.height), interpolation=cv2.INTER_AREA)
+    want = default_model.preprocess_crops([cv2.equalizeHist(small)])
+    assert np.array_equal(model.preprocess_crops([face]), want)
+    assert not np.array_equal(default_model.preprocess_crops([face]), want)
+    darker = (face.astype(np.float32) * 0.6).astype(np.uint8)
+    assert np.abs(model.preprocess_crops([darker]) - want).mean() < 0.05
 
 
 def test_threads_option_is_used():

@@ -25,6 +25,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from obs_mindflow import __version__
 from obs_mindflow.obs import deps
 from obs_mindflow.obs.lifecycle import Action, SessionLifecycle
 from obs_mindflow.obs.metrics import DurationStats
@@ -1512,6 +1513,8 @@ def test_missing_dependencies_still_load_and_say_how_to_install(fake_obs, monkey
     assert data.defaults["rate_hz"] == 5.0 and data.defaults["template"] == DEFAULT_TEMPLATE  # defaults all the same
     description = entry.script_description()
     assert "install_obs_deps.py" not in description                                     # said once: in the panel
+    assert f"<b>MindFlow {__version__}</b>" in description
+    assert f"MindFlow {__version__} loaded from " in logged(o)                 # the version, even without packages
     props = entry.script_properties()
     assert prop(props, "deps").info_type == o.OBS_TEXT_INFO_ERROR
     text = shows(props, "deps")

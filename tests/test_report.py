@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from obs_mindflow import __version__
 from obs_mindflow.engine.reports import files, storage
 from obs_mindflow.engine.reports import html as html_module
 from obs_mindflow.engine.reports.files import FinishedSession
@@ -146,6 +147,8 @@ def test_summary_json_schema(finished):
     doc = json.loads((finished.folder / SUMMARY_FILE).read_text(encoding="utf-8"))
     snap = finished.snapshot
     assert doc["schema_version"] == 1 and doc["kind"] == "mindflow-session-summary"
+    assert doc["mindflow_version"] == __version__
+    assert f"<footer>Made on this computer by MindFlow {__version__};" in (finished.folder / HTML_FILE).read_text()
     assert (doc["model"], doc["labels"], doc["negative_labels"]) == ("fer-test", list(FER), list(FER_NEG))
     start, end = datetime.fromisoformat(doc["started_at"]), datetime.fromisoformat(doc["ended_at"])
     assert start == START.replace(microsecond=0)

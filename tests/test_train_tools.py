@@ -19,7 +19,8 @@ pytest.importorskip("onnx")
 
 from obs_mindflow.engine.model import ExpressionModel  # noqa: E402
 from tools.train.calibrate import ece, fit_temperature, softmax  # noqa: E402
-from tools.train.data import LABELS, AugmentConfig, augment, epoch_order, stratified_holdout, to_tensor  # noqa: E402
+from tools.train.data import (LABELS, MEAN, STD, AugmentConfig, augment, epoch_order, equalize_images,  # noqa: E402
+                              equalize_tensor, stratified_holdout, to_tensor)
 from tools.train.nets import ARCHS, build  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +69,17 @@ def test_augment_is_reproducible_from_the_generator_and_keeps_shape():
     b = augment(x, AugmentConfig(), torch.Generator().manual_seed(5))
     c = augment(x, AugmentConfig(), torch.Generator().manual_seed(6))
     assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_training_equalises_augmented_faces_exactly_as_the_engine_does():
+    """--equalize: the torch equalisation of a batch (after augmentation) is cv2.equalizeHist's, flat images too."""
+    rng = np.random.default_rng(3)
+    images = rng.normal(110, 25, (12, 48, 48)).clip(0, 255).astype(np.uint8)
+    images[0] = 90                                     # flat: left as it is
+    images[1, :, :24], images[1, :, 24:] = 0, 200       # two levels: 0 and 255
+    got = ((equalize_tensor(to_tensor(images)) * STD + MEAN) * 255).round().squeeze(1).numpy().astype(np.uint8)
+    assert np.array_equal(got, equalize_images(images))
+    assert (got[0] == 90).all() and set(np.unique(got[1])) == {0, 255}
 
 
 def test_flip_only_augmentation_is_a_mirror():

@@ -21,6 +21,7 @@ _OPTIONAL = {"display_name", "description", "temperature", "license_files", "par
              "neutral_reference", "uncertain", "real_video"}
 _REFERENCE_REQUIRED = {"probabilities", "faces", "dataset"}
 _INPUT_REQUIRED = {"layout", "height", "width", "channels", "scale", "mean", "std", "crop_margin"}
+_INPUT_OPTIONAL = {"equalize"}
 _LAYOUTS = ("NCHW", "NHWC")
 _CHANNELS = ("gray", "rgb", "bgr")
 _OUTPUTS = ("probabilities", "logits")
@@ -36,7 +37,8 @@ class InputSpec:
 
     ``height``/``width`` in pixels; ``channels`` is the colour the crop is converted to; pixel values (uint8)
     are multiplied by ``scale`` and then normalised ``(x - mean) / std`` per channel; ``crop_margin`` is the
-    fraction of the face box's width/height added on each side before cropping.
+    fraction of the face box's width/height added on each side before cropping. ``equalize``: the resized gray crop
+    is histogram-equalised first (``cv2.equalizeHist``), as FER2013's images are; gray input only.
     """
 
     layout: str
@@ -47,6 +49,7 @@ class InputSpec:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     crop_margin: float
+    equalize: bool = False
 
     @property
     def num_channels(self) -> int:
@@ -161,7 +164,7 @@ class ModelCard:
         missing = sorted(_INPUT_REQUIRED - spec.keys())
         if missing:
             raise fail(f"'input' is missing field(s): {', '.join(missing)}")
-        unknown = sorted(spec.keys() - _INPUT_REQUIRED)
+        unknown = sorted(spec.keys() - _INPUT_REQUIRED - _INPUT_OPTIONAL)
         if unknown:
             raise fail(f"'input' has unknown field(s): {', '.join(unknown)}")
         if spec["layout"] not in _LAYOUTS:
@@ -198,7 +201,12 @@ class ModelCard:
             scale=number(spec["scale"], "input.scale", positive=True),
             mean=per_channel("mean", positive=False), std=per_channel("std", positive=True),
             crop_margin=number(spec["crop_margin"], "input.crop_margin", nonneg=True),
+            equalize=spec.get("equalize", False),
         )
+        if not isinstance(input_spec.equalize, bool):
+            raise fail(f"'input.equalize' must be true or false, got {input_spec.equalize!r}")
+        if input_spec.equalize and input_spec.channels != "gray":
+            raise fail("'input.equalize' needs gray input ('input.channels': \"gray\"): equalisation is per intensity")
         if input_spec.crop_margin > 1:
             raise fail(f"'input.crop_margin' is a fraction of the box size per side (0.1 = 10 %); got {input_spec.crop_margin}")
         if raw["output"] not in _OUTPUTS:

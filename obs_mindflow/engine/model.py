@@ -164,6 +164,8 @@ class ExpressionModel:
             ch, cw = crop.shape[:2]
             interp = cv2.INTER_AREA if (ch > spec.height and cw > spec.width) else cv2.INTER_LINEAR
             small = cv2.resize(crop, (spec.width, spec.height), interpolation=interp)
+            if spec.equalize:
+                small = cv2.equalizeHist(small)
             batch[i] = small.reshape(spec.height, spec.width, c)
         batch *= self._a
         batch += self._b

@@ -66,6 +66,27 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return (x / 255.0 - MEAN) / STD
 
 
+def equalize_images(images: np.ndarray) -> np.ndarray:
+    """Histogram-equalised copies of uint8 images (N, H, W): what the engine feeds a card with ``input.equalize``."""
+    import cv2
+    return np.stack([cv2.equalizeHist(np.ascontiguousarray(im)) for im in images]) if len(images) else images.copy()
+
+
+def equalize_tensor(x: torch.Tensor) -> torch.Tensor:
+    """:func:`equalize_images` on a normalised batch (N, 1, H, W), after augmentation: the engine equalises the crop
+    it sees, whatever its light, so a training image is equalised after its brightness and contrast were jittered.
+    Same lookup table as ``cv2.equalizeHist`` (the first used level maps to 0; a flat image is left as it is)."""
+    n = x.shape[0]
+    v = ((x * STD + MEAN) * 255).round().clamp(0, 255).long().reshape(n, -1)
+    hist = torch.zeros(n, 256, device=x.device).scatter_add_(1, v, torch.ones_like(v, dtype=torch.float32))
+    cdf = hist.cumsum(1)
+    first = cdf.gather(1, (hist > 0).float().argmax(1, keepdim=True))     # count at the first used level
+    total = float(v.shape[1])
+    lut = ((cdf - first) * (255.0 / (total - first).clamp(min=1))).round().clamp(0, 255)
+    out = torch.where(first == total, v.float(), lut.gather(1, v)) / 255.0
+    return ((out - MEAN) / STD).reshape(x.shape).to(x.dtype)
+
+
 @dataclass
 class AugmentConfig:
     flip: float = 0.5             # probability of a horizontal flip

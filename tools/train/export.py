@@ -38,7 +38,7 @@ import torch
 from .calibrate import ece, fit_temperature, nll, softmax
 from .data import LABELS, MEAN, STD, load_npz, stratified_holdout
 from .nets import build, count_params
-from .train import DEFAULT_DATA, holdout_seed, load_run, predict, run_flags, run_labels
+from .train import DEFAULT_DATA, holdout_seed, load_run, predict, run_flags, run_images, run_labels
 
 REPO = Path(__file__).resolve().parents[2]
 NEGATIVE = ["angry", "disgust", "fear", "sad"]
@@ -239,15 +239,16 @@ def export_ferplus(args: argparse.Namespace, nets: list[torch.nn.Module], cks: l
     held = train_all.subset(ho_idx)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    calib = held.images[:args.int8_calibration] if args.int8 else None
-    onnx_path, parity, int8, val_torch = export_onnx(model, out, val.images[:512], calib, args.opset)
+    calib = run_images(a, held.images[:args.int8_calibration]) if args.int8 else None
+    onnx_path, parity, int8, val_torch = export_onnx(model, out, run_images(a, val.images[:512]), calib, args.opset)
 
     negative = NEGATIVE + (["contempt"] if "contempt" in labels else [])
     card = {
         "schema": 1, "name": args.name or out.name, "display_name": args.display_name or args.name or out.name,
         "description": "", "file": "model.onnx", "labels": list(labels), "negative_labels": negative,
         "input": {"layout": "NCHW", "height": 48, "width": 48, "channels": "gray", "scale": 1 / 255,
-                  "mean": [MEAN], "std": [STD], "crop_margin": args.crop_margin},
+                  "mean": [MEAN], "std": [STD], "crop_margin": args.crop_margin,
+                  **({"equalize": True} if a.get("equalize") else {})},
         "output": "logits", "temperature": 1.0, "license": "MIT", "license_files": ["LICENSE"],
         "source": "tools/train (provisional card, rewritten below)", "accuracy": {},
     }
@@ -515,7 +516,8 @@ def main(argv: list[str] | None = None) -> int:
         "schema": 1, "name": args.name or out.name, "display_name": args.display_name, "description": "",
         "file": "model.onnx", "labels": list(LABELS), "negative_labels": NEGATIVE,
         "input": {"layout": "NCHW", "height": 48, "width": 48, "channels": "gray", "scale": 1 / 255,
-                  "mean": [MEAN], "std": [STD], "crop_margin": args.crop_margin},
+                  "mean": [MEAN], "std": [STD], "crop_margin": args.crop_margin,
+                  **({"equalize": True} if a.get("equalize") else {})},
         "output": "logits", "temperature": 1.0, "license": "MIT", "license_files": ["LICENSE"],
         "source": "tools/train (provisional card, rewritten below)", "accuracy": {},
     }

@@ -34,8 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import (AugmentConfig, WebcamConfig, augment, augment_webcam, epoch_order, load_npz, mix_batch,
-                   stratified_holdout, to_tensor)
+from .data import (AugmentConfig, WebcamConfig, augment, augment_webcam, epoch_order, equalize_images,
+                   equalize_tensor, load_npz, mix_batch, stratified_holdout, to_tensor)
 from .data import LABELS
 from .ferplus import DEFAULT_FERPLUS, holdout_split, labels_for, load_ferplus
 from .reference import fer2013_labels_for
@@ -90,6 +90,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--affinity", type=float, default=1.0, help="DAN affinity-loss weight")
     p.add_argument("--partition", type=float, default=1.0, help="DAN partition-loss weight")
     p.add_argument("--dropout", type=float, default=0.3, help="plain head only")
+    p.add_argument("--equalize", action="store_true",
+                   help="histogram-equalise every face (training: after augmentation); the card says input.equalize")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--stop-after", type=int, default=0,
                    help="stop (checkpointed, resumable) after this many epochs of the schedule; 0 = run all")
@@ -139,6 +141,11 @@ def predict(model: torch.nn.Module, images: np.ndarray, batch: int = 512) -> np.
     device = next(model.parameters()).device
     out = [model(to_tensor(images[i:i + batch]).to(device)) for i in range(0, len(images), batch)]
     return torch.cat(out).cpu().numpy()
+
+
+def run_images(args: dict, images: np.ndarray) -> np.ndarray:
+    """Images (N, 48, 48) as a run's network saw them in training: equalised for an ``--equalize`` run."""
+    return equalize_images(images) if args.get("equalize", False) else images
 
 
 def param_groups(model: torch.nn.Module, extra: list[torch.nn.Parameter], wd: float) -> list[dict]:
@@ -283,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
         log.info("train %d, hold-out %d (seed %d), PublicTest %d originals; per-class train %s",
                  len(y_tr), len(y_ho), holdout_seed(vars(args)), len(y_te), np.bincount(y_tr, minlength=7).tolist())
 
+    if args.equalize:
+        x_ho, x_te = equalize_images(x_ho), equalize_images(x_te)
+        log.info("faces histogram-equalised (training faces after augmentation)")
     if args.aux_fer2013 > 0 and (not ferplus or args.teacher or args.head != "plain"):
         raise SystemExit("--aux-fer2013 needs --dataset ferplus and --head plain, without --teacher")
     n_aux = aux_classes(vars(args))
@@ -331,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
         if (ta["holdout"], holdout_seed(ta)) != (args.holdout, holdout_seed(vars(args))):
             raise SystemExit(f"teacher {run} kept another hold-out (fraction {ta['holdout']}, seed "
                              f"{holdout_seed(ta)}): it may have trained on this run's hold-out")
+        if bool(ta.get("equalize", False)) != args.equalize:
+            raise SystemExit(f"teacher {run} was trained {'with' if ta.get('equalize') else 'without'} --equalize, "
+                             "this run the other way: a teacher must see faces as it was trained on them")
         teachers.append(net.to(device, memory_format=memory_format).eval())
         log.info("teacher %s: %s/%s, %d epochs, final hold-out accuracy %.4f", run, ta["arch"], ta["head"],
                  ck["epoch"], ck["history"][-1]["holdout_acc"])
@@ -383,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         for b in range(steps_per_epoch):
             idx = order[b * args.batch:(b + 1) * args.batch]
             x = aug(to_tensor(x_tr[idx]).to(device, non_blocking=True), cfg, gen)
+            if args.equalize:
+                x = equalize_tensor(x)
             y = torch.from_numpy(y_tr[idx]).to(device, non_blocking=True)
             if soft:
                 if t_tr is not None:

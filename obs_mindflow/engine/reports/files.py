@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ... import __version__
 from ..session.events import Event
 from ..session.moments import Moment, make_chapters, ranked
 from ..session.snapshot import StatsSnapshot, top_negative_segments
@@ -91,13 +92,14 @@ def moments_doc(info: SessionInfo) -> list[dict[str, Any]]:
 
 
 def build_summary(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str) -> dict[str, Any]:
-    """The ``summary.json`` document (``"schema_version": 1``; ``moments``, ``chapters`` and ``media`` added
-    without a version change: readers of version 1 ignore them)."""
+    """The ``summary.json`` document (``"schema_version": 1``; ``moments``, ``chapters``, ``media`` and
+    ``mindflow_version`` added without a version change: readers of version 1 ignore them)."""
     segs = top_negative_segments(snapshot, 3)
     chapters = make_chapters(info.moments, snapshot.duration_s, offset_s=info.media_offset_s or 0.0)
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "mindflow-session-summary",
+        "mindflow_version": __version__,
         "model": info.model,
         "labels": list(info.labels),
         "negative_labels": list(info.negative_labels),

@@ -12,6 +12,7 @@ Schema versions (``PRAGMA user_version``), each reached from the one before by :
    negative and uncertain shares, profile (JSON), dominant emotion, calibration, model, moments, source, recovered.
 2. adds what a batch resumes on — the analysed file (``input_path``, ``input_size``, ``input_mtime_ns``) and the
    ``settings_key`` of the model and settings — and the media offset, with an index on the file key.
+3. adds ``mindflow_version``, the MindFlow that wrote the row (``NULL`` in rows from before 1.0.0).
 
 A database from a newer MindFlow (``user_version`` above :data:`SCHEMA_VERSION`) is left untouched: this MindFlow
 writes ``history-v<N>.sqlite`` beside it. An unreadable one (corrupt, or not MindFlow's) is renamed
@@ -34,6 +35,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ... import __version__
 from ..session.summary import aware
 from .history_page import render_history_html, table_text  # noqa: F401 - table_text: the history command's table
 from .storage import HISTORY_DB, HISTORY_HTML, HTML_FILE, atomic_write  # noqa: F401 - HISTORY_DB, HISTORY_HTML: names
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
 
 _V1 = """
@@ -78,6 +80,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE sessions ADD COLUMN settings_key TEXT",
         "ALTER TABLE sessions ADD COLUMN media_offset_s REAL",
         "CREATE INDEX sessions_input ON sessions (input_path, input_size, input_mtime_ns, settings_key)"),
+    2: ("ALTER TABLE sessions ADD COLUMN mindflow_version TEXT",),
 }
 
 
@@ -125,6 +128,7 @@ class HistoryRow:
     recorded_at: str = ""
     input: InputKey | None = None
     media_offset_s: float | None = None
+    mindflow_version: str | None = __version__    # None: a row from before 1.0.0 (history schema 1-2)
 
     @classmethod
     def from_session(cls, report: str, snapshot: "StatsSnapshot", info: "SessionInfo",
@@ -142,7 +146,8 @@ class HistoryRow:
 
 _COLUMNS = ("report", "started_at", "duration_s", "face_s", "coverage", "negative_share", "uncertain_share",
             "profile", "dominant", "calibrated", "calibration", "model", "moments", "source", "recovered",
-            "recorded_at", "input_path", "input_size", "input_mtime_ns", "settings_key", "media_offset_s")
+            "recorded_at", "input_path", "input_size", "input_mtime_ns", "settings_key", "media_offset_s",
+            "mindflow_version")
 
 
 def _to_row(r: HistoryRow) -> tuple:
@@ -152,7 +157,7 @@ def _to_row(r: HistoryRow) -> tuple:
             json.dumps(r.calibration, default=str), r.model, int(r.moments), r.source, int(r.recovered),
             r.recorded_at or datetime.now().astimezone().isoformat(timespec="seconds"),
             k.path if k else None, k.size if k else None, k.mtime_ns if k else None, k.settings_key if k else None,
-            r.media_offset_s)
+            r.media_offset_s, r.mindflow_version)
 
 
 def _from_row(row: sqlite3.Row) -> HistoryRow:
@@ -170,7 +175,8 @@ def _from_row(row: sqlite3.Row) -> HistoryRow:
                       calibration=dict(json.loads(row["calibration"])), model=row["model"],
                       moments=int(row["moments"]), source=row["source"], recovered=bool(row["recovered"]),
                       recorded_at=row["recorded_at"], input=k,
-                      media_offset_s=row["media_offset_s"] if "media_offset_s" in keys else None)
+                      media_offset_s=row["media_offset_s"] if "media_offset_s" in keys else None,
+                      mindflow_version=row["mindflow_version"] if "mindflow_version" in keys else None)
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from ... import __version__
 from ..session.moments import Moment, make_chapters, ranked
 from ..session.snapshot import StatsSnapshot, group_rows, negative_mask, top_negative_segments
 from ..session.summary import DISCLAIMER, basis_lines, format_clock, format_duration, format_percent
@@ -395,7 +396,7 @@ half). Uncertain and no-face time are not part of a moment. {_e(time_note)}</p>
 <section class="card"><h2>Break nudges</h2>{nudge_html}</section>
 </div>
 <p class="note">{_e(DISCLAIMER)}</p>
-<footer>Made on this computer by MindFlow; nothing left it. {_e(changes)}.
+<footer>Made on this computer by MindFlow {_e(__version__)}; nothing left it. {_e(changes)}.
 Face visible {_e(format_duration(s.face_s))}, no face {_e(format_duration(s.no_face_s))}, not analysed
 {_e(format_duration(s.not_analysed_s))}. Data: {_e(SUMMARY_FILE)}, {_e(TIMELINE_FILE)}. {history}</footer>"""
     return page(f"MindFlow session {start.strftime('%Y-%m-%d %H:%M')}", body)
