@@ -9,8 +9,8 @@ Each sample (both runs): OBS's resident memory, CPU (% of one core over the inte
 descriptors (``/proc/<obs pid>``); OBS's rendered / lagged frames and its video output's encoded / skipped frames
 (the test hooks' ``sample_file``: OBS's own counters read inside OBS); the machine's load average. With MindFlow
 also: MindFlow's Python threads (named ``mindflow-*``) and their CPU (``/proc/<pid>/task/<tid>``), the files
-MindFlow holds open (descriptors pointing into the report folder or the repository), and the analysis rate (its
-analyser's counter per interval).
+MindFlow holds open (descriptors pointing into the report folder, MindFlow's code, models and packages, or
+onnxruntime's cache in the home folder), and the analysis rate (its analyser's counter per interval).
 
 ``--control parallel`` (default) runs MindFlow's OBS and the control at the same time on two Xvfb displays, so both
 see the same machine load (a shared machine's load changes over an hour); ``serial`` runs the control afterwards.
@@ -81,7 +81,7 @@ def _status(pid: int) -> dict[str, int]:
 
 
 def _fds(pid: int, roots: tuple[Path, ...]) -> tuple[int, int]:
-    """OBS's open descriptors, and those pointing into ``roots`` (MindFlow's report folder and the repository)."""
+    """OBS's open descriptors, and those pointing into ``roots`` (MindFlow's own folders)."""
     total = mine = 0
     try:
         entries = os.listdir(f"/proc/{pid}/fd")
@@ -132,6 +132,10 @@ class SoakRun:
                         hooks={"sample_file": str(self.sample_file), "sample_every_s": args.every},
                         stream_server=stream_url, shared_webcam=False)   # OBS 32's exit fault needs it shared
         self.proc = ObsProcess(cfg, start_streaming=stream_url is not None, nice=args.nice)
+        # MindFlow's files: its report folder, its code, models and packages, onnxruntime's cache in the home folder
+        # (not the clip, the recording or the hooks' files, which the control holds too)
+        self.mindflow_roots = (self.reports, ROOT / "models", ROOT / "obs_mindflow", ROOT / ".deps",
+                               Path.home() / ".cache" / "Microsoft")
         self.samples: list[dict] = []
         self.pid: int | None = None
         self._last: tuple[float, int] | None = None        # (time, OBS's cpu ticks)
@@ -160,7 +164,7 @@ class SoakRun:
         assert pid is not None
         ticks = _cpu_ticks(Path(f"/proc/{pid}/stat"))
         st = _status(pid)
-        fds, mine = _fds(pid, (self.reports, ROOT))
+        fds, mine = _fds(pid, self.mindflow_roots)
         hooks = _last_line(self.sample_file) or {}
         row = {"t_s": round(now - t0, 1), "load1": round(os.getloadavg()[0], 2),
                "rss_mb": round(st.get("VmRSS", 0) / 1024, 1), "threads": st.get("Threads"), "fds": fds,
