@@ -54,11 +54,6 @@ class _Load:
 _script = None   # the MindFlowScript of the current load; None while unloaded or the packages are missing
 _load = None     # the _Load of the current load
 
-ABOUT = (f"<b>MindFlow {__version__}</b> watches <b>your own face</b> on your webcam and tells you — live in a text source or overlay, and "
-         "in a report after each session — how the session went emotionally. Self-monitoring, <b>not a "
-         "diagnosis</b>; no frame, number or report leaves this computer. A session starts when you stream or "
-         "record (or with Start session) and ends when both stop.")
-
 
 # ==================================================================================================================
 # Lifecycle
@@ -68,8 +63,9 @@ def script_description():
     # Shown above the panel; obs-scripting reads it once per load (a script reload), so it holds nothing that changes:
     # "the packages are missing" stayed there after the install button had installed them (issue 23). The panel
     # below says what is missing.
-    return ABOUT + "<br><br>Status, buttons and settings: below (what MindFlow needs, when something is missing). " \
-                   "The summary of each session: in the panel, the script log and the report folder."
+    from obs_mindflow.obs.language import ui_words
+
+    return ui_words()("panel.about", version=__version__)
 
 
 def script_defaults(settings):
@@ -83,7 +79,7 @@ def script_load(settings):
     if _script is not None or _load is not None:   # a load without the previous unload: close the stale objects
         script_unload()
     _load = _Load(settings)
-    obs.script_log(obs.LOG_INFO, f"MindFlow {__version__} loaded from {_ROOT}")
+    obs.script_log(obs.LOG_INFO, f"MindFlow {__version__} loaded from {_ROOT} (OBS's language: {obs.obs_get_locale()})")
     _load.hotkeys.register(settings, {"mindflow.session": _on_hotkey_session,
                                       "mindflow.calibrate": _on_hotkey_calibrate,
                                       "mindflow.pause": _on_hotkey_pause, "mindflow.reset": _on_hotkey_reset})
@@ -155,6 +151,7 @@ def script_properties():
     from obs_mindflow.engine.catalog import MODELS_DIR
     from obs_mindflow.engine.reports.storage import default_report_dir
     from obs_mindflow.obs import sources
+    from obs_mindflow.obs.language import ui_words, viewer_language_choices
     from obs_mindflow.obs.moments import ACTION_LABELS, trigger_choices
 
     s = _script
@@ -171,14 +168,15 @@ def script_properties():
     props = _panel.build({name: globals()["_on_button_" + name] for name in _BUTTONS}, _on_modified,
                          video_sources=sources.video_source_choices(), text_sources=sources.text_source_names(),
                          models=_panel.model_choices(), current=current, models_dir=str(MODELS_DIR),
-                         report_dir=report_dir, moment_lists=moment_lists)
+                         report_dir=report_dir, moment_lists=moment_lists,
+                         viewer_languages=viewer_language_choices(ui_words()), ui=ui_words())
     _panel.apply(props, _view(), force_status=True)
     return props
 
 
 #: The panel's lists whose items change while OBS runs (sources and scenes added, renamed, removed; the model's
 #: labels).
-_LISTS = ("video_source", "text_source", "action_trigger", "action_source", "action_scene")
+_LISTS = ("video_source", "text_source", "action_trigger", "action_source", "action_scene", "viewer_language")
 
 
 def _current(names):
@@ -191,20 +189,22 @@ def _current(names):
 def _lists():
     """The items the panel's changing lists should hold now (:func:`obs_mindflow.obs.panel.list_items`)."""
     from obs_mindflow.obs import sources
+    from obs_mindflow.obs.language import ui_words
     from obs_mindflow.obs.moments import trigger_choices
 
     current = _current(_LISTS)
     s = _script
     labels = s.host.card.labels if s is not None and s.host is not None else ()
     items = _panel.list_items
-    return {"video_source": items(sources.video_source_choices(), current["video_source"], _panel.VIDEO_EMPTY),
+    empty = {name: ui_words()(key) for name, key in _panel.EMPTY_KEYS.items()}
+    return {"video_source": items(sources.video_source_choices(), current["video_source"], empty["video_source"]),
             "text_source": items([(n, n) for n in sources.text_source_names()], current["text_source"],
-                                 _panel.TEXT_EMPTY),
+                                 empty["text_source"]),
             "action_trigger": items(trigger_choices(labels, current["action_trigger"]), current["action_trigger"]),
             "action_source": items([(n, n) for n in sources.shown_source_names()], current["action_source"],
-                                   _panel.ACTION_SOURCE_EMPTY),
+                                   empty["action_source"]),
             "action_scene": items([(n, n) for n in sources.scene_names()], current["action_scene"],
-                                  _panel.ACTION_SCENE_EMPTY)}
+                                  empty["action_scene"])}
 
 
 def _view():
@@ -218,6 +218,8 @@ def _view():
 def _missing_view():
     """The panel while the packages are missing: what is missing, the install button and its progress."""
     from datetime import datetime
+
+    from obs_mindflow.obs.language import ui_words
 
     status = _deps.check()
     load = _load
@@ -234,12 +236,12 @@ def _missing_view():
         text = load.note + "\n\n" + text
     running = install is not None and install.running
     items["deps"] = _panel.Item(text, kind=kind)
-    items["install_deps"] = _panel.Item("Install the missing packages", visible=not status.ok and not running)
-    items["check_deps"] = _panel.Item("Check again", visible=not running)
+    w = ui_words()
+    items["install_deps"] = _panel.Item(w("panel.install_deps"), visible=not status.ok and not running)
+    items["check_deps"] = _panel.Item(w("panel.check_deps"), visible=not running)
     now = datetime.now()
     state = "installing" if running else ("missing" if not status.ok else "installed")
-    items["status"] = _panel.Item(f"MindFlow is not running: its packages are {state}.\n"
-                                  f"Status as of {now:%H:%M:%S} — press Refresh status to update.")
+    items["status"] = _panel.Item(w("status.packages_" + state) + "\n" + w("status.as_of", time=f"{now:%H:%M:%S}"))
     return _panel.PanelView(items, status_key=f"{state}|{install.phase if install else ''}")
 
 
@@ -307,8 +309,11 @@ def _on_hotkey_reset(pressed):
 
 
 def _on_button_session(props, prop):
-    if _script is not None:
-        _script.toggle_session(shown_label=obs.obs_property_description(prop))
+    from obs_mindflow.obs.language import ui_words
+
+    if _script is not None:       # the controller acts as labelled: the label, in OBS's language, back to English
+        stop = obs.obs_property_description(prop) == ui_words()("panel.stop_session")
+        _script.toggle_session(shown_label="Stop session" if stop else "Start session")
     return _refresh(props) or True
 
 

@@ -382,6 +382,7 @@ class FakeSource:
         self.obs, self.name, self.id, self.flags = obs, name, unversioned_id, flags
         self.width, self.height = width, height
         self.refs, self.removed, self.showing, self.updates = 1, False, 0, []
+        self.settings = {"font": {"face": "DejaVu Sans", "size": 48}} if unversioned_id.startswith("text_") else {}
 
 
 class FakeProps:
@@ -432,6 +433,8 @@ def make_fake_obs():
     o.__dict__.update(consts)
 
     o.script_log = lambda level, text: o.logs.append((level, text))
+    o.locale = "en-US"                                   # OBS's UI language (Settings > General > Language)
+    o.obs_get_locale = lambda: o.locale
     # data
     o.obs_data_create = lambda: FakeData(o)
 
@@ -466,6 +469,12 @@ def make_fake_obs():
         if arr.refs <= 0:
             o.live.discard(arr)
     o.obs_data_get_array, o.obs_data_set_array, o.obs_data_array_release = get_array, set_array, array_release
+    o.obs_source_get_settings = lambda src: FakeData(o, src.settings)
+
+    def get_obj(d, key):
+        value = d.values.get(key)
+        return FakeData(o, value) if isinstance(value, dict) else None
+    o.obs_data_get_obj = get_obj
     # sources
     def add_source(name, uid, flags, **kw):
         o.sources[name] = FakeSource(o, name, uid, flags, **kw)
@@ -633,7 +642,7 @@ ADAPTER_MODULES = ["mindflow_obs", "obs_mindflow.obs.obsdata", "obs_mindflow.obs
                    "obs_mindflow.obs.status",
                    "obs_mindflow.obs.hotkeys", "obs_mindflow.obs.controller", "obs_mindflow.obs.filebuttons",
                    "obs_mindflow.obs.renames", "obs_mindflow.obs.capabilities",
-                   "obs_mindflow.obs.panel"]
+                   "obs_mindflow.obs.panel", "obs_mindflow.obs.language"]
 
 
 @pytest.fixture
@@ -1976,3 +1985,41 @@ def test_a_taken_overlay_port_names_the_next_free_port_the_same_each_time():
     assert msg.startswith(f"port {port} is taken by another program") and "close that program" in msg
     free = int(re.search(r"set 'Overlay port' to (\d+) \(free now\)", msg).group(1))
     assert port < free < port + 200
+
+
+def test_viewers_read_the_emotion_in_their_language_whatever_obs_speaks(entry, fake_obs, tmp_path):
+    """OBS in German: the panel speaks German, and its viewer-language list offers "as OBS (Deutsch)" first, then each
+    catalogue in its own name; a Japanese audience chosen there reads the emotion names in Japanese (the preview
+    shows what they read); the Start/Stop button acts as labelled in German."""
+    o = fake_obs
+    o.locale = "de-DE"
+    data = settings_data(o, tmp_path, template="{emotion} ({confidence})")
+    load(entry, o, data)
+    props = entry.script_properties()
+    items = prop(props, "viewer_language").items
+    assert items[0] == ("Wie OBS (Deutsch)", "") and ("日本語", "ja-JP") in items and len(items) == 9
+    prop(props, "refresh").callback(props, None)
+    assert shows(props, "template_note") == "Im Stream, zum Beispiel: Freude (83 %)"    # all in OBS's language
+    assert shows(props, "session") == "Sitzung starten" and prop(props, "advanced").description == "Erweitert"
+    assert "Status aktualisieren" in shows(props, "status")
+    data.values.update(viewer_language="ja-JP")
+    entry.script_update(data)
+    prop(props, "refresh").callback(props, None)
+    from obs_mindflow.obs import fonts
+    if fonts.missing_letters("DejaVu Sans", "喜び") is None:
+        pytest.skip("no fontconfig here: the font check says nothing (Windows, macOS)")
+    # DejaVu Sans has no Japanese letters: the panel says so, in German, instead of the preview; a CJK font ends it
+    note = shows(props, "template_note")
+    assert "'Emotion text'" in note or "„Emotion text“" in note, note
+    assert "DejaVu Sans" in note and "Kästchen" in note and "日本語" in note and "Noto Sans CJK" in note, note
+    assert prop(props, "template_note").info_type == o.OBS_TEXT_INFO_WARNING
+    cjk = next((f for f in ("Noto Sans CJK JP", "IPAGothic", "VL Gothic", "WenQuanYi Micro Hei", "Droid Sans Fallback")
+                if fonts.missing_letters(f, "喜び怒り") == ""), None)
+    if cjk is not None:
+        o.sources["Emotion text"].settings["font"]["face"] = cjk
+        prop(props, "refresh").callback(props, None)
+        assert shows(props, "template_note") == "Im Stream, zum Beispiel: 喜び (83 %)"
+    prop(props, "session").callback(props, prop(props, "session"))       # the German label starts a session
+    assert entry._script.host.active and shows(props, "session") == "Sitzung beenden"
+    assert "viewer_language='ja-JP'" in entry._script.settings.log_line()
+    entry.script_unload()

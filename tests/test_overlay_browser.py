@@ -357,3 +357,26 @@ def test_a_moment_toast_only_when_the_url_asks_for_it(chromium_driver, server):
     server.publish({**s, "updated": time.time()})          # the next session: its moment 1 has the same title
     wait_until(lambda: chromium_driver.execute_script(READ_MOMENT) == {"shown": True, "text": "Big laugh"}, 5,
                "the next session's first moment's toast")
+
+
+@pytest.mark.parametrize("lang", ["de-DE", "ru-RU", "ja-JP", "fr-FR"])
+def test_the_page_speaks_the_viewers_language_and_long_names_fit(chromium_driver, server, lang):
+    from obs_mindflow import i18n
+    from obs_mindflow.engine import views
+
+    words = i18n.words(lang)
+    sent = views.viewer_overlay_state(state("surprise", 0.7, labels=LABELS + ["contempt"]), False, words)
+    server.publish(sent)
+    open_page(chromium_driver, server)
+    names = [words.emotion(label) for label in LABELS + ["contempt"]]
+    seen = wait_until(lambda: (lambda d: d if [p["label"] for p in d["probs"]] == names else None)(
+        dom(chromium_driver)), 5, f"the page to name the emotions in {lang}")
+    assert seen["emotion"] == words.emotion("surprise") and seen["rolling_label"] == words("overlay.last_minutes", n=5)
+    page = chromium_driver.execute_script(
+        "return {lang: document.documentElement.lang, title: document.getElementById('session-title').textContent,"
+        " cut: Array.from(document.querySelectorAll('#probs .p-name, #emotion'))"
+        "   .filter((el) => el.scrollWidth > el.clientWidth + 1).map((el) => el.textContent),"
+        " width: document.getElementById('root').scrollWidth, room: document.getElementById('root').clientWidth};")
+    assert page["lang"] == lang and page["title"] == words("overlay.session")
+    assert not page["cut"], f"cut off in {lang}: {page['cut']}"
+    assert page["width"] <= page["room"], page

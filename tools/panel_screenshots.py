@@ -87,12 +87,17 @@ class Screen:
                 return
         raise RuntimeError(f"'{caption}' not found on the screen: {[t for t, _, _ in lines]}")
 
-    def open_scripts(self) -> None:
-        self.xdotool("mousemove", *map(str, TOOLS_MENU), "click", "1")
+    def open_scripts(self, scripts: str = "Scripts") -> None:
+        """Tools > Scripts (``scripts``: the menu item and the dialog's title in OBS's language: "Skripte" in German,
+        whose menu bar is wider — the Tools menu is then opened with its Alt key, T in both)."""
+        if scripts == "Scripts":
+            self.xdotool("mousemove", *map(str, TOOLS_MENU), "click", "1")
+        else:
+            self.xdotool("mousemove", "640", "400", "click", "1", "key", "alt+t")
         time.sleep(1.0)
-        self.click_text("Scripts", min_x=0)
+        self.click_text(scripts, min_x=0)
         time.sleep(1.5)
-        win = self.xdotool("search", "--onlyvisible", "--name", "^Scripts$").split()
+        win = self.xdotool("search", "--onlyvisible", "--name", f"^{scripts}$").split()
         if not win:
             raise RuntimeError("the Scripts dialog did not open")
         self.xdotool("windowmove", win[0], "0", "0", "windowsize", win[0], "1270", "790")
@@ -175,10 +180,50 @@ def shoot_before(out: Path, work: Path, rev: str) -> list[Path]:
     return [shot]
 
 
+def shoot_languages(out: Path, work: Path) -> list[Path]:
+    """OBS in German with a Japanese audience: the panel in German, first with a text source whose font has no
+    Japanese letters (the panel says so), then with one that has them (IPAGothic: apt install fonts-ipafont-gothic)
+    during a session; and a frame of the recording — what viewers see — with the Japanese emotion name."""
+    shots = []
+    settings = _settings(work, viewer_language="ja-JP", idle_text="")
+    for name, font in (("lacks", "DejaVu Sans"), ("session", "IPAGothic")):
+        cfg = ObsConfig(workdir=work / f"de-{name}", record=False, language="de-DE", text_font=font,
+                        script_settings=settings, hooks=panel_hooks(work / f"de-{name}"))
+        (work / f"de-{name}").mkdir(parents=True)
+        with ObsProcess(cfg) as run:
+            run.wait_for(r"MindFlow: OBS finished loading", 90)
+            screen = Screen(run)
+            screen.open_scripts("Skripte")
+            if name == "lacks":
+                shots.append(screen.grab(out / "panel-de-font.png", CROP))
+                screen.xdotool("mousemove", "900", "600", "click", "--repeat", "12", "--delay", "80", "5")
+                time.sleep(1.0)                       # the settings further down (the wheel scrolls the panel)
+                shots.append(screen.grab(out / "panel-de-settings.png", CROP))
+            else:
+                screen.click_text("Sitzung starten")
+                run.wait_for(r"MindFlow: first face in this session", 60)
+                PanelDriver(run, cfg).send("record start")
+                time.sleep(4.0)
+                screen.click_text("Status aktualisieren")
+                shots.append(screen.grab(out / "panel-de.png", CROP))
+                PanelDriver(run, cfg).send("record stop")
+                time.sleep(2.0)
+            run.stop()
+        if name == "session":
+            (recording,) = sorted(cfg.recordings.glob("*.mkv"))[-1:]
+            frame = out / "onstream-ja.png"
+            subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-sseof", "-1.5", "-i", str(recording), "-frames:v",
+                            "1", "-vf", "crop=640:200:0:0", str(frame)], check=True, timeout=60)
+            shots.append(frame)
+    return shots
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
     ap.add_argument("--before", default="", help="also shoot the panel of this git revision")
+    ap.add_argument("--languages", action="store_true",
+                    help="only the German panel and the Japanese on-stream text (docs/translations.md)")
     args = ap.parse_args(argv)
     missing = [t for t in ("obs", "xvfb-run", "xdotool", "tesseract", "ffmpeg") if shutil.which(t) is None]
     if missing:
@@ -187,7 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mindflow-shots-") as tmp:
         work = Path(tmp)
-        shots = shoot_after(args.out, work) + shoot_install(args.out, work)
+        if args.languages:
+            shots = shoot_languages(args.out, work)
+        else:
+            shots = shoot_after(args.out, work) + shoot_install(args.out, work)
         if args.before:
             shots += shoot_before(args.out, work, args.before)
     for p in shots:

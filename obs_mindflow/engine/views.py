@@ -35,7 +35,9 @@ field)::
 
 :func:`viewer_overlay_state` makes the state viewers may see when the streamer hides their negative share: the
 session's ``profile``, ``negative_share``, ``rolling_negative_share``, ``rolling_window_s`` and ``trend`` are left
-out and ``"private": true`` is added (the page then hides those panels).
+out and ``"private": true`` is added (the page then hides those panels). It also adds the viewers' language:
+``"lang": "de-DE"`` and ``"strings": {"emotion.happy": "Freude", "overlay.session": "Sitzung", …}`` (the page
+shows the labels and its own words through them; English without).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..i18n import Words
 from .session.summary import format_duration, format_percent
 
 NO_VALUE = "–"
@@ -155,16 +158,56 @@ def overlay_state(v: LiveView) -> dict[str, Any]:
             "message": "paused" if v.paused else v.nudge, "updated": v.updated}
 
 
-def viewer_text_values(values: dict[str, str], hide_negative: bool) -> dict[str, str]:
-    """The placeholder values for the text source: :data:`PRIVATE_PLACEHOLDERS` blank when ``hide_negative``."""
+#: The placeholders whose values are emotion names (or the states "no face", "paused", "no video"): in the viewers'
+#: language on stream.
+NAMED_PLACEHOLDERS: tuple[str, ...] = ("emotion", "dominant")
+
+
+def viewer_text_values(values: dict[str, str], hide_negative: bool, words: Words | None = None) -> dict[str, str]:
+    """The placeholder values for the text source: :data:`PRIVATE_PLACEHOLDERS` blank when ``hide_negative``; the
+    emotion names (:data:`NAMED_PLACEHOLDERS`) in the language of ``words`` (English without)."""
+    if words is not None:
+        values = {k: (words.emotion(v) if k in NAMED_PLACEHOLDERS else v) for k, v in values.items()}
     if not hide_negative:
         return values
     return {k: ("" if k in PRIVATE_PLACEHOLDERS else v) for k, v in values.items()}
 
 
-def viewer_overlay_state(state: dict[str, Any], hide_negative: bool) -> dict[str, Any]:
+#: The moments' English titles (``session.moments.chapter_title``) → their catalogue keys; any other title is an
+#: emotion's name (a label MindFlow has no title for), translated as one.
+MOMENT_TITLE_KEYS: dict[str, str] = {"Smiles": "moment.smiles", "Big laugh": "moment.big_laugh",
+                                     "Surprise": "moment.surprise", "Surprise!": "moment.surprise_spike",
+                                     "Calm": "moment.calm", "Tense stretch": "moment.tense_stretch",
+                                     "Tense moment": "moment.tense_moment"}
+
+
+def moment_title(moment: dict[str, Any], words: Words) -> str:
+    """A moment's title in the language of ``words`` (the overlay's toast: viewers read it)."""
+    title = str(moment.get("title") or "")
+    if title in MOMENT_TITLE_KEYS:
+        return words(MOMENT_TITLE_KEYS[title])
+    name = words.emotion(str(moment.get("emotion") or title.rstrip("!").lower()))
+    return words("moment.emotion_spike", name=name) if title.endswith("!") else name
+
+
+def viewer_words(words: Words) -> dict[str, Any]:
+    """What the overlay page needs to speak the viewers' language: ``{"lang": "de-DE", "strings": {key: text}}`` —
+    the page's own words (``overlay.*``) and the emotion names (``emotion.*``), English where a catalogue lacks one."""
+    strings = {"overlay." + k: v for k, v in words.section("overlay.").items()}
+    strings.update({"emotion." + k: v for k, v in words.section("emotion.").items()})
+    return {"lang": words.lang, "strings": strings}
+
+
+def viewer_overlay_state(state: dict[str, Any], hide_negative: bool, words: Words | None = None) -> dict[str, Any]:
     """The overlay state for the page (on stream): without :data:`PRIVATE_SESSION_KEYS` and with ``"private":
-    true`` when ``hide_negative``; unchanged otherwise. ``state`` is not modified."""
+    true`` when ``hide_negative``; with ``lang`` and ``strings`` (:func:`viewer_words`) when ``words`` is given.
+    ``state`` is not modified."""
+    if words is not None:
+        state = {**state, **viewer_words(words)}
+        if state.get("paused"):
+            state["message"] = words.emotion("paused")
+        if state.get("moment"):
+            state["moment"] = {**state["moment"], "title": moment_title(state["moment"], words)}
     if not hide_negative:
         return state
     session = {k: v for k, v in dict(state.get("session") or {}).items() if k not in PRIVATE_SESSION_KEYS}

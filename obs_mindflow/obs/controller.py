@@ -44,6 +44,7 @@ from .calibration import Calibration
 from .capabilities import detect as detect_capabilities
 from .capture import SourceCapture
 from .lastsessions import LastSessions
+from .language import viewer_words
 from .lifecycle import Action, SessionLifecycle, Transition
 from .moments import Moments
 from .obsdata import read_settings
@@ -170,7 +171,7 @@ class MindFlowScript:
         self.capture.source_name = new.video_source
         self.capture.interval_s = 1.0 / new.rate_hz
         self._capture_failed = ""
-        self.overlay_out.apply(new)
+        self.overlay_out.apply(new, viewer_words(new))
         if self.host is not None and self.host.overlay is not self.viewer_overlay:
             self.host.overlay = self.viewer_overlay
             self.host.publish()             # a new server: its overlay and dock start from the state now

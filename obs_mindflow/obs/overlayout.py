@@ -13,6 +13,7 @@ import threading
 from typing import Callable
 
 from ..engine import views
+from ..i18n import Words
 from ..overlay.dock import load_or_create_token
 from ..overlay.server import OverlayError, OverlayPortError, OverlayServer
 from .settings import Settings
@@ -23,15 +24,16 @@ class ViewerOverlay:
     dock's (unfiltered, :mod:`obs_mindflow.engine.dockview`) to the dock's only. ``error``: the panel's last error,
     shown by the dock (set from the UI thread, read on the engine's worker)."""
 
-    def __init__(self, server: OverlayServer, hide_negative: bool) -> None:
+    def __init__(self, server: OverlayServer, hide_negative: bool, words: Words | None = None) -> None:
         self.server = server
         self.hide_negative = hide_negative
+        self.words = words                 # the viewers' language (the page's words and the emotion names)
         self.error = ""
         self._dock: dict = {}
         self._lock = threading.Lock()      # the worker's states and the UI thread's repeats, in order
 
     def publish(self, state: dict) -> None:
-        self.server.publish(views.viewer_overlay_state(state, self.hide_negative))
+        self.server.publish(views.viewer_overlay_state(state, self.hide_negative, self.words))
 
     def publish_dock(self, state: dict | None = None) -> None:
         """The dock's state (``None``: the last one again, e.g. with a new error or before any engine)."""
@@ -71,7 +73,8 @@ class OverlayOutput:
         self.viewer: ViewerOverlay | None = None
         self.error = ""
 
-    def apply(self, s: Settings) -> None:
+    def apply(self, s: Settings, words: Words | None = None) -> None:
+        """Start, move or stop the server as ``s`` says; ``words``: the viewers' language (from the next state on)."""
         if self.server is not None and (not s.overlay_enabled or self.server.requested_port != s.overlay_port):
             self.stop()
             self.log("MindFlow: overlay stopped")
@@ -89,12 +92,14 @@ class OverlayOutput:
                 self.set_problem("overlay", str(exc))
             else:
                 self.server = server
-                self.viewer = ViewerOverlay(server, s.hide_negative_share)
+                self.viewer = ViewerOverlay(server, s.hide_negative_share, words)
                 self.viewer.error = self.error
                 self.set_problem("overlay", "")
                 self.log(f"MindFlow: overlay at {server.url} (add it as a Browser source, about 420x360)")
         if not s.overlay_enabled:
             self.set_problem("overlay", "")
+        if self.viewer is not None:
+            self.viewer.words = words
         if self.viewer is not None and (self.viewer.hide_negative != s.hide_negative_share or started):
             self.viewer.hide_negative = s.hide_negative_share
             self.viewer.publish_dock()

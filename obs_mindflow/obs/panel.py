@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import obspython as obs
 
+from ..i18n import FALLBACK, Words, words
 from .settings import (
     ACTION_MAX_S,
     ACTION_MIN_S,
@@ -54,12 +55,13 @@ REDRAW_PENDING = "redraw_pending"
 #: real change from a new "as of" time without any memory of its own.
 STATUS_KEY = "status_key"
 
-#: The first entry of the source lists (no source).
-VIDEO_EMPTY, TEXT_EMPTY, ACTION_SOURCE_EMPTY, ACTION_SCENE_EMPTY = ("(choose your webcam)", "(none)",
-                                                                    "(choose a source)", "(choose a scene)")
+#: The first entry of each source list (no source): its catalogue key (``panel.video_empty``, …).
+EMPTY_KEYS = {"video_source": "panel.video_empty", "text_source": "panel.text_empty",
+              "action_source": "panel.action_source_empty", "action_scene": "panel.action_scene_empty"}
 
 #: Properties that are settings (saved values): hidden while the packages are missing.
 SETTINGS = ("video_source", "text_source", "template", "template_note", "hide_negative_share", "idle_text",
+            "viewer_language",
             "rate_hz", "model", "calibration_s", "calibrate_each_session", "nudge_enabled", "report_dir",
             "min_report_s", "open_reports", "moments", "advanced")
 #: Properties shown only while the packages are missing.
@@ -67,7 +69,8 @@ DEPS_ONLY = ("deps", "install_deps", "check_deps")
 #: Every property of the panel (tests and the e2e hooks read the panel by these names).
 NAMES = ("status", STATUS_KEY, REDRAW_PENDING, "setup", "last_error", "deps", "install_deps", "check_deps",
          "session", "refresh", "calibrate", "clear_calibration", "result", "open_report", "history", "open_history",
-         "video_source", "text_source", "template", "template_note", "hide_negative_share", "idle_text", "rate_hz",
+         "video_source", "text_source", "template", "template_note", "hide_negative_share", "idle_text",
+         "viewer_language", "rate_hz",
          "model", "calibration_s", "calibrate_each_session", "nudge_enabled", "report_dir", "min_report_s",
          "open_reports", "advanced", "overlay_enabled", "overlay_port", "overlay_url", "add_overlay", "model_folder",
          "write_report", "reset", "moments", "moments_note", "chapters_enabled", "chapters_negative", "moment_min_s",
@@ -154,58 +157,57 @@ def _string_list(props: Any, name: str, label: str, choices: list[tuple[str, str
 
 
 def _moments_group(props: Any, modified: Callable[..., Any], lists: dict[str, list[tuple[str, str]]],
-                   current: dict[str, str]) -> None:
+                   current: dict[str, str], w: Words) -> None:
     """The Moments group: recording chapters, how long a moment is, and the opt-in action."""
     grp = obs.obs_properties_create()
     _info(grp, "moments_note")
-    p = obs.obs_properties_add_bool(grp, "chapters_enabled", "Recording chapters at moments")
-    obs.obs_property_set_long_description(p, "A chapter in the recording where each moment starts (a smile held, a "
-                                             "big laugh, a calm stretch …), titled like the report's chapters. OBS "
-                                             "30.2 and newer, Hybrid MP4 recordings only.")
+    p = obs.obs_properties_add_bool(grp, "chapters_enabled", w("panel.chapters_enabled"))
+    obs.obs_property_set_long_description(p, w("panel.chapters_enabled_hint"))
     obs.obs_property_set_modified_callback(p, modified)
-    p = obs.obs_properties_add_bool(grp, "chapters_negative", "Chapters for tense stretches too")
-    obs.obs_property_set_long_description(p, "Off by default: chapters end up in published videos.")
-    p = obs.obs_properties_add_float_slider(grp, "moment_min_s", "A moment: an emotion held for (s)", MOMENT_MIN_S,
-                                            MOMENT_MAX_S, 0.5)
-    obs.obs_property_set_long_description(p, "How long an emotion must be shown to be a moment (a calm face: at least "
-                                             "10 s). Brief, intense expressions count too. From the next session.")
-    p = obs.obs_properties_add_float_slider(grp, "moment_negative_min_s", "A tense stretch: at least (s)",
+    p = obs.obs_properties_add_bool(grp, "chapters_negative", w("panel.chapters_negative"))
+    obs.obs_property_set_long_description(p, w("panel.chapters_negative_hint"))
+    p = obs.obs_properties_add_float_slider(grp, "moment_min_s", w("panel.moment_min_s"), MOMENT_MIN_S, MOMENT_MAX_S,
+                                            0.5)
+    obs.obs_property_set_long_description(p, w("panel.moment_min_s_hint"))
+    p = obs.obs_properties_add_float_slider(grp, "moment_negative_min_s", w("panel.moment_negative_min_s"),
                                             NEGATIVE_MOMENT_MIN_S, NEGATIVE_MOMENT_MAX_S, 1.0)
-    obs.obs_property_set_long_description(p, "How long negative expressions must last to be a moment. From the next "
-                                             "session.")
-    _string_list(grp, "action", "When a moment starts", lists["action"], "", modified)
-    _string_list(grp, "action_trigger", "Which moments", lists["action_trigger"], current.get("action_trigger", ""),
-                 modified)
-    _string_list(grp, "action_source", "Source to show", lists["action_source"], current.get("action_source", ""),
-                 modified, empty=ACTION_SOURCE_EMPTY)
-    _string_list(grp, "action_scene", "Scene to switch to", lists["action_scene"], current.get("action_scene", ""),
-                 modified, empty=ACTION_SCENE_EMPTY)
-    obs.obs_properties_add_float_slider(grp, "action_seconds", "For (s)", ACTION_MIN_S, ACTION_MAX_S, 0.5)
-    p = obs.obs_properties_add_int(grp, "action_interval_s", "At most one action every (s)", 0, INTERVAL_MAX_S, 10)
-    obs.obs_property_set_long_description(p, "However often moments come, OBS acts at most this often.")
+    obs.obs_property_set_long_description(p, w("panel.moment_negative_min_s_hint"))
+    _string_list(grp, "action", w("panel.action"), lists["action"], "", modified)
+    _string_list(grp, "action_trigger", w("panel.action_trigger"), lists["action_trigger"],
+                 current.get("action_trigger", ""), modified)
+    _string_list(grp, "action_source", w("panel.action_source"), lists["action_source"],
+                 current.get("action_source", ""), modified, empty=w("panel.action_source_empty"))
+    _string_list(grp, "action_scene", w("panel.action_scene"), lists["action_scene"], current.get("action_scene", ""),
+                 modified, empty=w("panel.action_scene_empty"))
+    obs.obs_properties_add_float_slider(grp, "action_seconds", w("panel.action_seconds"), ACTION_MIN_S, ACTION_MAX_S,
+                                        0.5)
+    p = obs.obs_properties_add_int(grp, "action_interval_s", w("panel.action_interval_s"), 0, INTERVAL_MAX_S, 10)
+    obs.obs_property_set_long_description(p, w("panel.action_interval_s_hint"))
     _info(grp, "actions_note")
-    obs.obs_properties_add_group(props, "moments", "Moments: chapters and actions", obs.OBS_GROUP_NORMAL, grp)
+    obs.obs_properties_add_group(props, "moments", w("panel.moments"), obs.OBS_GROUP_NORMAL, grp)
 
 
 def build(buttons: Callbacks, modified: Callable[..., Any], *, video_sources: list[tuple[str, str]],
           text_sources: list[str], models: list[tuple[str, str]], current: dict[str, str], models_dir: str,
-          report_dir: str, moment_lists: dict[str, list[tuple[str, str]]] | None = None) -> Any:
+          report_dir: str, moment_lists: dict[str, list[tuple[str, str]]] | None = None,
+          viewer_languages: list[tuple[str, str]] | None = None, ui: Words | None = None) -> Any:
     """Every property of the panel, in order: status first, then the buttons used most, then the settings, then
     the Moments and Advanced groups. ``buttons``: property name → the entry module's module-level button callback;
     ``modified``: the entry module's modified callback (set on every setting); ``current``: the settings' current
     ``video_source``/``text_source``/``action_*`` (kept in the lists when the source is missing); ``moment_lists``:
-    the ``(label, value)`` choices of ``action``, ``action_trigger``, ``action_source`` and ``action_scene``."""
+    the ``(label, value)`` choices of ``action``, ``action_trigger``, ``action_source`` and ``action_scene``;
+    ``viewer_languages``: those of ``viewer_language`` (:func:`obs_mindflow.obs.language.viewer_language_choices`);
+    ``ui``: the panel's language (English without)."""
+    w = ui or words(FALLBACK)
     props = obs.obs_properties_create()
-    _info(props, "status", "Status: …")
+    _info(props, "status", w("panel.status"))
     for hidden in (STATUS_KEY, REDRAW_PENDING):
         p = _info(props, hidden, "")
         obs.obs_property_set_visible(p, False)
     p = _info(props, "deps")
     obs.obs_property_text_set_info_type(p, obs.OBS_TEXT_INFO_ERROR)
-    for name, label in (("install_deps", "Install the missing packages"), ("check_deps", "Check again"),
-                        ("session", "Start session"), ("refresh", "Refresh status"),
-                        ("calibrate", "Calibrate to my face"), ("clear_calibration", "Clear calibration")):
-        obs.obs_properties_add_button(props, name, label, buttons[name])
+    for name in ("install_deps", "check_deps", "session", "refresh", "calibrate", "clear_calibration"):
+        obs.obs_properties_add_button(props, name, w("panel." + name), buttons[name])
     # The notes that come and go sit under the buttons: above them, a note appearing or going moved the buttons
     # between two clicks (a second Refresh status landed on Calibrate to my face; issue 23).
     p = _info(props, "setup")
@@ -213,79 +215,68 @@ def build(buttons: Callbacks, modified: Callable[..., Any], *, video_sources: li
     p = _info(props, "last_error")
     obs.obs_property_text_set_info_type(p, obs.OBS_TEXT_INFO_ERROR)
     _info(props, "result")
-    obs.obs_properties_add_button(props, "open_report", "Open last report", buttons["open_report"])
+    obs.obs_properties_add_button(props, "open_report", w("panel.open_report"), buttons["open_report"])
     _info(props, "history")
-    obs.obs_properties_add_button(props, "open_history", "Open the history page", buttons["open_history"])
+    obs.obs_properties_add_button(props, "open_history", w("panel.open_history"), buttons["open_history"])
 
-    p = _string_list(props, "video_source", "Webcam (video source)", video_sources, current.get("video_source", ""),
-                     modified, empty=VIDEO_EMPTY)
-    obs.obs_property_set_long_description(p, "The source that shows your face: your webcam (or a media source for a "
-                                             "test). It need not be in the current scene. Sources added since this "
-                                             "panel was drawn appear after any button (Refresh status).")
-    _string_list(props, "text_source", "Text source (on stream)", [(n, n) for n in text_sources],
-                 current.get("text_source", ""), modified, empty=TEXT_EMPTY)
+    p = _string_list(props, "video_source", w("panel.video_source"), video_sources, current.get("video_source", ""),
+                     modified, empty=w("panel.video_empty"))
+    obs.obs_property_set_long_description(p, w("panel.video_source_hint"))
+    _string_list(props, "text_source", w("panel.text_source"), [(n, n) for n in text_sources],
+                 current.get("text_source", ""), modified, empty=w("panel.text_empty"))
 
-    p = obs.obs_properties_add_text(props, "template", "Text template", obs.OBS_TEXT_DEFAULT)
-    obs.obs_property_set_long_description(p, "What the text source shows during a session. Placeholders: " + "; ".join(
-        f"{{{k}}}: {v}" for k, v in PLACEHOLDERS.items()) + ". Write \\n for a line break.")
+    p = obs.obs_properties_add_text(props, "template", w("panel.template"), obs.OBS_TEXT_DEFAULT)
+    obs.obs_property_set_long_description(p, w("panel.template_hint", placeholders="; ".join(
+        f"{{{k}}}: {v}" for k, v in PLACEHOLDERS.items())))
     obs.obs_property_set_modified_callback(p, modified)
     _info(props, "template_note")
-    p = obs.obs_properties_add_bool(props, "hide_negative_share", "Hide the negative share from viewers")
-    obs.obs_property_set_long_description(p, "On: " + ", ".join("{" + k + "}" for k in PRIVATE_PLACEHOLDERS) +
-                                          " show nothing on the text source and the overlay page leaves out the "
-                                          "negative share, its trend and the session profile. You still see them "
-                                          "here and in the report.")
+    p = obs.obs_properties_add_bool(props, "hide_negative_share", w("panel.hide_negative_share"))
+    obs.obs_property_set_long_description(p, w("panel.hide_negative_share_hint", placeholders=", ".join(
+        "{" + k + "}" for k in PRIVATE_PLACEHOLDERS)))
     obs.obs_property_set_modified_callback(p, modified)
-    p = obs.obs_properties_add_text(props, "idle_text", "Text outside a session", obs.OBS_TEXT_DEFAULT)
-    obs.obs_property_set_long_description(p, "What the text source shows when no session runs (empty: nothing).")
+    p = obs.obs_properties_add_text(props, "idle_text", w("panel.idle_text"), obs.OBS_TEXT_DEFAULT)
+    obs.obs_property_set_long_description(p, w("panel.idle_text_hint"))
     obs.obs_property_set_modified_callback(p, modified)
-    p = obs.obs_properties_add_float_slider(props, "rate_hz", "Analyses per second", RATE_MIN_HZ, RATE_MAX_HZ, 0.5)
-    obs.obs_property_set_long_description(p, "Higher costs CPU and rarely changes the result.")
+    p = _string_list(props, "viewer_language", w("panel.viewer_language"), viewer_languages or [],
+                     current.get("viewer_language", ""), modified)
+    obs.obs_property_set_long_description(p, w("panel.viewer_language_hint"))
+    p = obs.obs_properties_add_float_slider(props, "rate_hz", w("panel.rate_hz"), RATE_MIN_HZ, RATE_MAX_HZ, 0.5)
+    obs.obs_property_set_long_description(p, w("panel.rate_hz_hint"))
 
-    p = obs.obs_properties_add_list(props, "model", "Expression model", obs.OBS_COMBO_TYPE_LIST,
+    p = obs.obs_properties_add_list(props, "model", w("panel.model"), obs.OBS_COMBO_TYPE_LIST,
                                     obs.OBS_COMBO_FORMAT_STRING)
     for label, name in models:
         obs.obs_property_list_add_string(p, label, name)
-    obs.obs_property_list_add_string(p, "Custom folder (card.json + .onnx; see docs/dan.md)", CUSTOM_MODEL)
+    obs.obs_property_list_add_string(p, w("panel.custom_model"), CUSTOM_MODEL)
     obs.obs_property_set_modified_callback(p, modified)
 
-    p = obs.obs_properties_add_float_slider(props, "calibration_s", "Calibration time (s)", CALIBRATION_MIN_S,
+    p = obs.obs_properties_add_float_slider(props, "calibration_s", w("panel.calibration_s"), CALIBRATION_MIN_S,
                                             CALIBRATION_MAX_S, 1.0)
-    obs.obs_property_set_long_description(p, "How long 'Calibrate to my face' records your face. Look at the camera as "
-                                             "you do when streaming; talking is fine.")
-    p = obs.obs_properties_add_bool(props, "calibrate_each_session", "Calibrate on the first seconds of each session")
-    obs.obs_property_set_long_description(p, "Off by default: a session often starts with a greeting smile or a tense "
-                                             "moment, which a calibration would take for your resting face.")
-    p = obs.obs_properties_add_bool(props, "nudge_enabled", "Break nudges (opt-in)")
-    obs.obs_property_set_long_description(p, "A gentle note in the log, overlay and {nudge} placeholder when "
-                                             "negative expressions dominate for 10 minutes.")
-    obs.obs_properties_add_path(props, "report_dir", "Report folder", obs.OBS_PATH_DIRECTORY, None, report_dir)
-    p = obs.obs_properties_add_int(props, "min_report_s", "Keep reports of sessions from (s)", 0,
-                                   int(MIN_REPORT_MAX_S), 10)
-    obs.obs_property_set_long_description(p, "Shorter sessions (a quick test) leave no report folder, unless you press "
-                                             "'Write report now' during them. 0: keep every report.")
-    obs.obs_properties_add_button(props, "open_reports", "Open report folder", buttons["open_reports"])
+    obs.obs_property_set_long_description(p, w("panel.calibration_s_hint"))
+    p = obs.obs_properties_add_bool(props, "calibrate_each_session", w("panel.calibrate_each_session"))
+    obs.obs_property_set_long_description(p, w("panel.calibrate_each_session_hint"))
+    p = obs.obs_properties_add_bool(props, "nudge_enabled", w("panel.nudge_enabled"))
+    obs.obs_property_set_long_description(p, w("panel.nudge_enabled_hint"))
+    obs.obs_properties_add_path(props, "report_dir", w("panel.report_dir"), obs.OBS_PATH_DIRECTORY, None, report_dir)
+    p = obs.obs_properties_add_int(props, "min_report_s", w("panel.min_report_s"), 0, int(MIN_REPORT_MAX_S), 10)
+    obs.obs_property_set_long_description(p, w("panel.min_report_s_hint"))
+    obs.obs_properties_add_button(props, "open_reports", w("panel.open_reports"), buttons["open_reports"])
     lists = {"action": [], "action_trigger": [], "action_source": [], "action_scene": []} | (moment_lists or {})
-    _moments_group(props, modified, lists, current)
+    _moments_group(props, modified, lists, current, w)
 
     adv = obs.obs_properties_create()
-    p = obs.obs_properties_add_bool(adv, "overlay_enabled", "Overlay page and private dock (local server)")
-    obs.obs_property_set_long_description(p, "A page for a Browser source on stream, and your private dock for View > "
-                                             "Docks > Custom Browser Docks (live, with what viewers do not see). "
-                                             "Served on 127.0.0.1 only.")
+    p = obs.obs_properties_add_bool(adv, "overlay_enabled", w("panel.overlay_enabled"))
+    obs.obs_property_set_long_description(p, w("panel.overlay_enabled_hint"))
     obs.obs_property_set_modified_callback(p, modified)
-    obs.obs_properties_add_int(adv, "overlay_port", "Overlay port (127.0.0.1 only)", PORT_MIN, PORT_MAX, 1)
+    obs.obs_properties_add_int(adv, "overlay_port", w("panel.overlay_port"), PORT_MIN, PORT_MAX, 1)
     _info(adv, "overlay_url")
-    obs.obs_properties_add_button(adv, "add_overlay", "Add overlay as a Browser source", buttons["add_overlay"])
-    obs.obs_properties_add_path(adv, "model_folder", "Custom model folder", obs.OBS_PATH_DIRECTORY, None, models_dir)
-    p = obs.obs_properties_add_int_slider(adv, "uncertain_below", "Say 'uncertain' below this confidence (%)", 0,
-                                          UNCERTAIN_MAX_PCT, 1)
-    obs.obs_property_set_long_description(p, "When the expression's smoothed probability is below this, MindFlow shows "
-                                             "'uncertain' instead of guessing. 0: the threshold measured for the "
-                                             "chosen model (on faces it never trained on; see its card).")
-    obs.obs_properties_add_button(adv, "write_report", "Write report now (and keep it)", buttons["write_report"])
-    obs.obs_properties_add_button(adv, "reset", "Reset session (report written, new session)", buttons["reset"])
-    obs.obs_properties_add_group(props, "advanced", "Advanced", obs.OBS_GROUP_NORMAL, adv)
+    obs.obs_properties_add_button(adv, "add_overlay", w("panel.add_overlay"), buttons["add_overlay"])
+    obs.obs_properties_add_path(adv, "model_folder", w("panel.model_folder"), obs.OBS_PATH_DIRECTORY, None, models_dir)
+    p = obs.obs_properties_add_int_slider(adv, "uncertain_below", w("panel.uncertain_below"), 0, UNCERTAIN_MAX_PCT, 1)
+    obs.obs_property_set_long_description(p, w("panel.uncertain_below_hint"))
+    obs.obs_properties_add_button(adv, "write_report", w("panel.write_report"), buttons["write_report"])
+    obs.obs_properties_add_button(adv, "reset", w("panel.reset"), buttons["reset"])
+    obs.obs_properties_add_group(props, "advanced", w("panel.advanced"), obs.OBS_GROUP_NORMAL, adv)
     return props
 
 

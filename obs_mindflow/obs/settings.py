@@ -46,6 +46,8 @@ UNCERTAIN_MAX_PCT = 90
 #: - ``hide_negative_share`` on: the negative share is a number about the streamer's emotional state; showing it to
 #:   viewers is a choice they make (privacy by default), so the default template shows only the emotion.
 #: - ``idle_text`` empty: outside a session MindFlow has nothing current to show, and the text source is on stream.
+#: - ``viewer_language`` empty: what viewers read (the emotion on the text source, the overlay page) is in OBS's own
+#:   language, as the panel is; a streamer whose audience speaks another language picks it (``i18n.LANGUAGES``).
 #: - ``min_report_s`` 60 s: a test session of a few seconds leaves no report folder ("Write report now" keeps one).
 #: - ``calibrate_each_session`` off: a session often starts with a greeting smile or a tense moment, which a
 #:   calibration would absorb (or refuse); the streamer calibrates when they are as they usually are.
@@ -63,6 +65,7 @@ FIELDS: tuple[tuple[str, str, Any], ...] = (
     ("template", "string", DEFAULT_TEMPLATE),
     ("hide_negative_share", "bool", True),
     ("idle_text", "string", ""),
+    ("viewer_language", "string", ""),
     ("rate_hz", "double", RATE_DEFAULT_HZ),
     ("model", "string", DEFAULT_MODEL_CHOICE),
     ("model_folder", "string", ""),
@@ -105,6 +108,7 @@ class Settings:
     template: str = DEFAULT_TEMPLATE
     hide_negative_share: bool = True
     idle_text: str = ""
+    viewer_language: str = ""
     rate_hz: float = RATE_DEFAULT_HZ
     model: str = DEFAULT_MODEL_CHOICE
     model_folder: str = ""
@@ -158,6 +162,7 @@ class Settings:
             return "on" if flag else "off"
         parts = [f"video_source={self.video_source!r}", f"text_source={self.text_source!r}",
                  f"template={self.template!r}", f"idle_text={self.idle_text!r}",
+                 f"viewer_language={self.viewer_language or '(as OBS)'!r}",
                  f"hide_negative_share={on(self.hide_negative_share)}", f"rate={self.rate_hz:g} Hz",
                  f"model={self.model_choice or DEFAULT_MODEL_CHOICE!r}",
                  f"calibration={self.calibration_s:g} s{', each session' if self.calibrate_each_session else ''}",

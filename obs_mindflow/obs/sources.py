@@ -59,6 +59,23 @@ def set_text(name: str, text: str) -> str:
     return ""
 
 
+def text_font(name: str) -> str:
+    """The font face the text source ``name`` draws with (``""``: no such text source, or no font set)."""
+    with source_by_name(name) as src:
+        if src is None or obs.obs_source_get_unversioned_id(src) not in TEXT_SOURCE_IDS:
+            return ""
+        settings = obs.obs_source_get_settings(src)
+        try:
+            font = obs.obs_data_get_obj(settings, "font")
+            try:
+                return obs.obs_data_get_string(font, "face") if font is not None else ""
+            finally:
+                if font is not None:
+                    obs.obs_data_release(font)
+        finally:
+            obs.obs_data_release(settings)
+
+
 def browser_source_available() -> bool:
     """OBS has a Browser source (Windows/macOS/Flatpak builds; Debian's package does not)."""
     return obs.obs_source_get_display_name(BROWSER_SOURCE_ID) is not None

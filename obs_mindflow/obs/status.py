@@ -15,6 +15,7 @@ from ..engine import views
 from ..engine.reports.files import FinishedSession
 from ..engine.session.summary import format_duration, format_percent
 from .panel import ERROR, NORMAL, WARNING, Item, PanelView
+from .language import font_problem, ui_words, viewer_words
 from .settings import CUSTOM_MODEL
 from .template import EXAMPLE_VALUES, TemplateError, private_placeholders_used, render
 
@@ -116,11 +117,12 @@ def template_preview(script: MindFlowScript, active: bool) -> str:
     see it."""
     values = script.host.values() if active and script.host is not None else EXAMPLE_VALUES
     try:
-        text = render(script.settings.template, views.viewer_text_values(values, script.settings.hide_negative_share))
+        text = render(script.settings.template, views.viewer_text_values(values, script.settings.hide_negative_share,
+                                                                         viewer_words(script.settings)))
     except TemplateError:
         return ""
-    text = " ⏎ ".join(text.splitlines()) or "(nothing)"
-    return f"On stream{'' if active else ', for example'}: {text}"
+    text = " ⏎ ".join(text.splitlines()) or ui_words()("status.nothing")
+    return ui_words()("status.on_stream" if active else "status.on_stream_example", text=text)
 
 
 def panel_view(script: MindFlowScript, now: datetime | None = None) -> PanelView:
@@ -131,33 +133,32 @@ def panel_view(script: MindFlowScript, now: datetime | None = None) -> PanelView
     active = host is not None and host.active
     lines, key = status_lines(script)
     key += "|" + "|".join(f"{k}:{v}" for k, v in sorted(script.problems.items()))
-    status = "\n".join(lines) + f"\nStatus as of {now:%H:%M:%S} — press Refresh status to update."
+    w = ui_words()
+    status = "\n".join(lines) + "\n" + w("status.as_of", time=f"{now:%H:%M:%S}")
     items: dict[str, Item] = {"status": Item(status)}
     setup = ""
     if not s.video_source and active:
-        setup = ("No webcam is chosen: this session records nothing until you choose it in 'Webcam (video source)' "
-                 "below.")
+        setup = w("status.no_webcam_in_session")
     elif not s.video_source:
-        setup = ("First setup: choose your webcam in 'Webcam (video source)' below, and a text source if you want "
-                 "your emotion on stream; then press Start session to try it (no stream or recording needed).")
+        setup = w("status.first_setup")
     if script.notice:
         setup = (setup + "\n" if setup else "") + script.notice[0].upper() + script.notice[1:] + "."
     items["setup"] = Item(setup, visible=bool(setup), kind=WARNING if not s.video_source else NORMAL)
     if script.problems:
         others = [m for m in script.problems.values() if m != script.last_error]
-        err = "Last error: " + script.last_error + (f"  (also: {'; '.join(others)})" if others else "")
+        err = w("status.last_error", error=script.last_error) + (f"  (also: {'; '.join(others)})" if others else "")
     else:
         err = ""
     items["last_error"] = Item(err, visible=bool(err), kind=ERROR)
     for name in ("deps", "install_deps", "check_deps"):
         items[name] = Item(visible=False)
-    items["session"] = Item("Stop session" if active else "Start session", visible=host is not None)
-    items["refresh"] = Item("Refresh status")
+    items["session"] = Item(w("panel.stop_session") if active else w("panel.session"), visible=host is not None)
+    items["refresh"] = Item(w("panel.refresh"))
     calibrating = host is not None and host.calibrating
-    items["calibrate"] = Item("Cancel calibration" if calibrating else
-                              f"Calibrate to my face ({s.calibration_s:g} s)", visible=host is not None)
+    items["calibrate"] = Item(w("panel.cancel_calibration") if calibrating else
+                              w("panel.calibrate_seconds", seconds=f"{s.calibration_s:g}"), visible=host is not None)
     items["clear_calibration"] = Item(visible=host is not None and host.baseline is not None and not calibrating)
-    result = f"Last session: {script.last_result}" if script.last_result else ""
+    result = w("status.last_session", result=script.last_result) if script.last_result else ""
     items["result"] = Item(result, visible=bool(result))
     items["open_report"] = Item(visible=script.last_report is not None)
     history = script.last_sessions
@@ -175,6 +176,9 @@ def panel_view(script: MindFlowScript, now: datetime | None = None) -> PanelView
     elif s.hide_negative_share and private_placeholders_used(s.template):
         hidden = ", ".join("{" + p + "}" for p in private_placeholders_used(s.template))
         note = f"{hidden} shows nothing on stream while 'Hide the negative share from viewers' is on."
+    elif s.text_source:
+        note = font_problem(s, host.card.labels if host is not None else ())
+        kind = WARNING if note else NORMAL
     # always shown (a preview when there is nothing to say): a note that came and went moved the rows below it, and
     # the next click landed on 'Hide the negative share from viewers' (issue 23)
     items["template_note"] = Item(note or template_preview(script, active), kind=kind)

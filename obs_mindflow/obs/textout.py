@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..engine import views
 from . import sources
+from .language import viewer_words
 from .settings import Settings
 from .template import TemplateError, check_template, render
 
@@ -49,8 +50,8 @@ class TextOutput:
         """New settings (already :meth:`check`-ed): the text is rewritten when what it shows changed; a text source
         left behind shows the idle text (no stale emotion on stream)."""
         self.settings = new
-        if (new.template, new.hide_negative_share, new.idle_text, new.text_source) != (
-                old.template, old.hide_negative_share, old.idle_text, old.text_source):
+        if (new.template, new.hide_negative_share, new.idle_text, new.text_source, new.viewer_language) != (
+                old.template, old.hide_negative_share, old.idle_text, old.text_source, old.viewer_language):
             self._last_text = None
         if old.text_source and new.text_source != old.text_source and not first:
             sources.set_text(old.text_source, old.idle_text)
@@ -66,7 +67,7 @@ class TextOutput:
         s = self.settings
         if host is None or not host.active:
             return s.idle_text
-        values = views.viewer_text_values(host.values(), s.hide_negative_share)
+        values = views.viewer_text_values(host.values(), s.hide_negative_share, viewer_words(s))
         candidates = [self.template]
         if self._working and self._working != self.template:
             candidates.append(self._working)

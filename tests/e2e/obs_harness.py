@@ -137,6 +137,10 @@ class ObsConfig:
     extra_texts: dict[str, tuple[float, float]] = field(default_factory=dict)
     # The stand-in webcam as a still picture (an image_source showing this file) instead of the looping clip.
     webcam_image: Path | None = None
+    # OBS's UI language (global.ini's Language, as Settings > General > Language writes it; "" = OBS's default, en-US)
+    # and the text sources' font face.
+    language: str = ""
+    text_font: str = "DejaVu Sans"
 
     @property
     def config_home(self) -> Path:
@@ -171,7 +175,8 @@ def write_config(cfg: ObsConfig) -> None:
     first = cfg.collections[0]
     (obs / "global.ini").write_text(
         "[General]\nFirstRun=true\nLastVersion=486539266\nConfirmOnExit=false\nEnableAutoUpdates=false\n"
-        "WarnBeforeStartingStream=false\nWarnBeforeStoppingStream=false\nWarnBeforeStoppingRecord=false\n\n"
+        "WarnBeforeStartingStream=false\nWarnBeforeStoppingStream=false\nWarnBeforeStoppingRecord=false\n"
+        + (f"Language={cfg.language}\n" if cfg.language else "") + "\n"
         f"[Basic]\nProfile={PROFILE}\nProfileDir={PROFILE}\nSceneCollection={first}\nSceneCollectionFile={first}\n\n"
         "[BasicWindow]\nPreviewEnabled=false\nSysTrayEnabled=false\nSysTrayWhenStarted=false\n"
         "ShowTransitions=false\nRecordWhenStreaming=false\n", encoding="utf-8")
@@ -229,7 +234,7 @@ def _collection(cfg: ObsConfig, name: str) -> dict[str, Any]:
         {"id": "image_source", "versioned_id": "image_source", "name": WEBCAM, "enabled": True, "flags": 0,
          "settings": {"file": str(cfg.webcam_image), "unload": False}},
         {"id": "text_ft2_source", "versioned_id": "text_ft2_source_v2", "name": TEXT, "enabled": True, "flags": 0,
-         "settings": {"text": "MindFlow", "font": {"face": "DejaVu Sans", "size": 48, "style": "Book",
+         "settings": {"text": "MindFlow", "font": {"face": cfg.text_font, "size": 48, "style": "Book",
                                                     "flags": 0}}},
     ]
     sources += [{"id": "text_ft2_source", "versioned_id": "text_ft2_source_v2", "name": extra, "enabled": True,
