@@ -2,19 +2,17 @@
 
 Part of the OBS adapter (imports obspython). :class:`MindFlowScript` owns the settings, the session lifecycle (pure
 state machine, :mod:`.lifecycle`), the engine (:class:`~obs_mindflow.engine.host.SessionHost`, one per loaded model),
-the overlay server and the source capture, and turns OBS's callbacks into calls on them. Its other jobs live beside
-it, one module each, and it holds one of each per load, handing each what it needs (never itself): the script log
-(:mod:`.scriptlog`), the overlay (:mod:`.overlayout`), the text source (:mod:`.textout`), the personal baseline
-(:mod:`.calibration`), moments and actions (:mod:`.moments`), the last sessions (:mod:`.lastsessions`) and the panel
-(:mod:`.status` renders the :class:`~.status.PanelState` that :meth:`MindFlowScript.panel_state` builds).
+the overlay server and the source capture, and turns OBS's callbacks into calls on them. Its other jobs live beside it,
+one module each (:mod:`.scriptlog`, :mod:`.overlayout`, :mod:`.textout`, :mod:`.calibration`, :mod:`.moments`,
+:mod:`.lastsessions`, :mod:`.status`); it holds one of each per load and hands each what it needs, never itself.
 
 Nothing here survives a reload: the entry module (hotkeys, timer, frontend callback) makes one in each ``script_load``.
 
 Threads: ``load``/``update``/``unload``/buttons/hotkeys/frontend events run on OBS's UI thread (the frontend routes
 hotkeys there); ``tick`` and the timer (``text_timer``) run on OBS's graphics thread (the scripting host runs Python
-timers from its tick). Neither blocks: the heavy work is in the engine's worker thread, whose log lines are queued
-and written by the next timer call. The engine's events (a calibration's outcome, a moment) arrive on its worker
-thread and are handed to the UI thread (``run_on_ui_thread``) before they touch OBS.
+timers from its tick). Neither blocks: the heavy work is in the engine's worker thread, whose log lines are queued and
+written by the next timer call. The engine's events (a calibration's outcome, a moment) arrive on its worker thread and
+are handed to the UI thread (``run_on_ui_thread``) before they touch OBS.
 """
 
 from __future__ import annotations

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..session.events import NUDGE, Event
+from ..session.facts import ReportFacts, SessionInfo
 from ..session.moments import MomentDetector, MomentOptions
 from ..session.rules import NudgeMonitor, Rule
 from ..session.session import Session
 from ..session.snapshot import StatsSnapshot
-from ..session.facts import ReportFacts, SessionInfo
 from ..session.summary import format_summary
 from .files import FinishedSession, finalise_folder, write_report
 from .history import InputKey
@@ -373,7 +373,7 @@ class SessionRecorder:
                     except OSError as exc:
                         raise ReportError.from_os_error(exc, folder, during="report") from exc
             except ReportError as exc:
-                error, folder = self._save_elsewhere(exc, snap, info, text)
+                error, folder = self._save_elsewhere(exc, facts, text)
                 text += f"\nReport NOT saved there: {error}"
                 log.warning("%s", error)
             finally:
@@ -391,15 +391,15 @@ class SessionRecorder:
             self._result = result
         return result
 
-    def _save_elsewhere(self, exc: ReportError, snap: StatsSnapshot, info: SessionInfo,
-                        text: str) -> tuple[ReportError, Path | None]:
+    def _save_elsewhere(self, exc: ReportError, facts: ReportFacts, text: str) -> tuple[ReportError, Path | None]:
         """The report folder could not take the finished session: write it under :func:`fallback_report_dir` (with
         its own history row there) and drop the checkpoint left in the report folder, so that the next load does
         not recover the same session twice. Returns the error, its message naming where the session is now."""
         try:
-            folder = create_session_folder(fallback_report_dir(), info.started_at)
-            finalise_folder(folder, snap, info, text)
-            record_session(folder.parent, folder, snap, info, self.input_key)
+            assert facts.info is not None
+            folder = create_session_folder(fallback_report_dir(), facts.info.started_at)
+            finalise_folder(folder, facts, text)
+            record_session(folder.parent, folder, facts, self.input_key)
         except OSError as second:
             return ReportError(f"{exc} It could not be saved elsewhere either ({second}); the checkpoint, if any, "
                                f"is recovered at the next start once the folder can be written.", exc.folder,
