@@ -44,7 +44,7 @@ from .calibration import Calibration
 from .capabilities import detect as detect_capabilities
 from .capture import SourceCapture
 from .lastsessions import LastSessions
-from .language import viewer_words
+from .language import ui_words, viewer_words
 from .lifecycle import Action, SessionLifecycle, Transition
 from .moments import Moments
 from .obsdata import read_settings
@@ -222,6 +222,7 @@ class MindFlowScript:
             self.set_problem("model", f"no model loaded: {exc}")
             return
         self.set_problem("model", "")
+        host.report_language = ui_words().lang          # reports in the streamer's language: OBS's
         self.host = host
         host.set_uncertain_below(s.uncertain_below / 100)
         self._unsubscribe = host.bus.subscribe(self.calibration.on_event, CALIBRATION_KINDS)
