@@ -12,6 +12,7 @@ import json
 import itertools
 import logging
 import re
+import socket
 import sys
 import time
 import types
@@ -1968,6 +1969,22 @@ def test_last_session_and_its_report_survive_a_reload(entry, fake_obs, tmp_path)
     assert shows(props, "open_report") == "Open last report"
     assert str(report) in shows(props, "result") and "negative" in shows(props, "result")
     entry.script_unload()
+
+
+def test_a_taken_overlay_port_names_the_next_free_port_the_same_each_time():
+    """The panel's message names the setting and a free port above the taken one; the same at every settings change
+    (OBS calls script_update on each key typed: a new port each time would log a new message each time)."""
+    from obs_mindflow.obs.overlayout import port_taken
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        msg = port_taken(port)
+        assert port_taken(port) == msg
+    assert msg.startswith(f"port {port} is taken by another program") and "close that program" in msg
+    free = int(re.search(r"set 'Overlay port' to (\d+) \(free now\)", msg).group(1))
+    assert port < free < port + 200
 
 
 def test_viewers_read_the_emotion_in_their_language_whatever_obs_speaks(entry, fake_obs, tmp_path):

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -367,18 +368,50 @@ def test_unwritable_folder_is_the_documented_error_and_stats_go_on(tmp_path):
     assert done.ok and done.snapshot.updates == 70
 
 
-def test_finish_reports_a_failure_instead_of_raising_and_can_retry(tmp_path):
+def test_finish_reports_a_failure_and_saves_the_report_in_the_fallback_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
     rec = record(blocker / "sub", [(0, "sad"), (5, "sad"), (6, "happy")])
     done = rec.finish()
-    assert not done.ok and isinstance(done.error, ReportError) and done.folder is None
+    assert not done.ok and isinstance(done.error, ReportError)
     assert "Report NOT saved" in done.summary_text and str(blocker / "sub") in done.summary_text
     assert "could not write the session report" in str(done.error) and "next checkpoint" not in str(done.error)
     assert "Negative expressions (angry, disgust, fear, sad): 100 %" in done.summary_text           # the figures are still there
+    # saved elsewhere, named in the message, with its history row there: final (a second finish writes nothing more)
+    assert done.folder is not None and done.folder.parent == tmp_path / "tmp" / "MindFlow-unsaved"
+    assert f"The report was saved to {done.folder} instead" in str(done.error)
+    summary = json.loads((done.folder / "summary.json").read_text())
+    assert summary["stats"]["duration_s"] == done.snapshot.duration_s and (done.folder / HTML_FILE).is_file()
+    assert not (done.folder / MARKER_FILE).exists() and (done.folder.parent / "history.sqlite").is_file()
+    blocker.unlink()
+    assert rec.finish() is done and not (blocker / "sub").exists()
+
+
+def test_finish_retries_when_the_fallback_folder_fails_too(tmp_path, monkeypatch):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    monkeypatch.setattr(tempfile, "tempdir", str(blocker))
+    rec = record(blocker / "sub", [(0, "sad"), (5, "sad"), (6, "happy")])
+    done = rec.finish()
+    assert not done.ok and done.folder is None and "could not be saved elsewhere either" in str(done.error)
     blocker.unlink()
     again = rec.finish()
     assert again.ok and (again.folder / HTML_FILE).is_file()
+
+
+def test_a_session_folder_removed_mid_session_is_made_again(tmp_path, caplog):
+    rec = record(tmp_path / "reports", [(0, "happy")], checkpoint_every_s=5.0)
+    assert rec.flush(10)
+    first = rec.folder
+    shutil.rmtree(tmp_path / "reports")
+    for i in range(1, 20):
+        rec.add(result(i, "sad", seq=i + 1))
+    assert rec.flush(10) and rec.last_error is None
+    assert rec.folder == first and (first / STATE_FILE).is_file() and (first / MARKER_FILE).is_file()
+    assert "was removed during the session; MindFlow made it again" in caplog.text
+    done = rec.finish()
+    assert done.ok and done.folder == first and done.snapshot.duration_s == 19.0
 
 
 def test_full_disk_is_reported_and_leaves_no_temporary_file(tmp_path, monkeypatch):
@@ -399,8 +432,9 @@ def test_full_disk_is_reported_and_leaves_no_temporary_file(tmp_path, monkeypatc
     assert str(rec.folder) in str(err)
     assert [p.name for p in rec.folder.iterdir() if p.name.endswith(".tmp")] == []
     assert json.loads((rec.folder / STATE_FILE).read_text())["stats"]["updates"] == 1   # the last good one
-    failed = rec.finish()
-    assert not failed.ok and failed.error.errno == errno.ENOSPC
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "elsewhere"))
+    failed = rec.finish()                      # the fallback folder is on the same (full) disk here
+    assert not failed.ok and failed.error.errno == errno.ENOSPC and "saved elsewhere either" in str(failed.error)
     monkeypatch.setattr(storage, "_write_all", real)
     assert rec.finish().ok
 

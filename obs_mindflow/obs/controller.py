@@ -441,6 +441,8 @@ class MindFlowScript:
         host = self.host
         wanted = host is not None and host.capturing
         self.set_problem("source", self.capture.problem if wanted else "")
+        rec = host.recorder if host is not None and host.active else None   # a failed checkpoint, until one works
+        self.set_problem("checkpoint", str(rec.last_error) if rec is not None and rec.last_error else "")
         self.text.update(host)
 
     # ---------------------------------------------------------------- what the panel shows (UI thread)

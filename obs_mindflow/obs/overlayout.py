@@ -8,13 +8,14 @@ No obspython: driven by the controller on OBS's UI thread; :meth:`ViewerOverlay.
 
 from __future__ import annotations
 
+import socket
 import threading
 from typing import Callable
 
 from ..engine import views
 from ..i18n import Words
 from ..overlay.dock import load_or_create_token
-from ..overlay.server import OverlayError, OverlayServer
+from ..overlay.server import OverlayError, OverlayPortError, OverlayServer
 from .settings import Settings
 
 
@@ -43,6 +44,24 @@ class ViewerOverlay:
             self.server.publish_dock({**state, "dock": extra})
 
 
+def port_taken(port: int) -> str:
+    """The panel's message for a taken overlay port, naming the next free port above it — the same one at every
+    settings change while nothing else changes, so the message is logged once."""
+    free = next((p for p in range(port + 1, min(port + 200, 65536)) if _bindable(p)), None)
+    fix = (f"set 'Overlay port' to {free} (free now) and point the Browser source at it" if free else
+           "choose another 'Overlay port'")
+    return f"port {port} is taken by another program (or another MindFlow); {fix}, or close that program"
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 class OverlayOutput:
     """The server (``server``, ``None`` while off) and its publisher (``viewer``). ``set_problem(area, message)``
     records a server that cannot start (area ``"overlay"``); ``log(text)`` says what happened."""
@@ -67,6 +86,8 @@ class OverlayOutput:
             server = OverlayServer(port=s.overlay_port, dock_token=token)
             try:
                 server.start()
+            except OverlayPortError as exc:
+                self.set_problem("overlay", port_taken(exc.port))
             except OverlayError as exc:
                 self.set_problem("overlay", str(exc))
             else:

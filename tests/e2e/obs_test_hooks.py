@@ -17,6 +17,11 @@ Settings (the harness writes them into the scene collection's ``modules.scripts-
   does: the control runs of a test of MindFlow's scene switch do it without MindFlow);
 - ``load_runtime`` — load numpy, OpenCV and onnxruntime (with a model session) as MindFlow does, touching no OBS
   object (the control runs of :func:`obs_harness.control_runs` do: see :func:`_load_runtime`);
+- ``sample_file`` / ``sample_every_s`` — a JSON-lines file: every ``sample_every_s`` seconds (default 10), OBS's
+  own frame counters (rendered and lagged frames: ``obs_get_total_frames`` / ``obs_get_lagged_frames``; encoded and
+  skipped frames of the video output, through libobs with ctypes as obspython does not wrap them), every Python
+  thread's name and native id, and the loaded MindFlow's analyser counters (the soak tool's samples,
+  ``tools/soak_obs.py``);
 - ``quit_file`` — when this file appears, close OBS's main window as File > Exit does;
 - ``stack_dump`` — a file: SIGUSR1 then makes Python write every thread's stack there (the harness sends it to a
   hung OBS before killing it);
@@ -67,6 +72,9 @@ class _State:
         self.switch_back_after_s = 0.0
         self.scene_left = ""
         self.runtime = None
+        self.sample = None
+        self.sample_every_s = 10.0
+        self.sample_t = 0.0
 
 
 _state = None
@@ -104,6 +112,10 @@ def script_load(settings):
     _state.switch_scene = obs.obs_data_get_string(settings, "switch_scene")
     _state.switch_scene_after_s = max(0.0, obs.obs_data_get_double(settings, "switch_scene_after_s"))
     _state.switch_back_after_s = max(0.0, obs.obs_data_get_double(settings, "switch_back_after_s"))
+    sample = obs.obs_data_get_string(settings, "sample_file")
+    if sample:
+        _state.sample = open(sample, "a", encoding="utf-8")
+        _state.sample_every_s = obs.obs_data_get_double(settings, "sample_every_s") or 10.0
     if obs.obs_data_get_bool(settings, "load_runtime"):
         _state.runtime = _load_runtime()
     obs.timer_add(_on_timer, 100)
@@ -126,6 +138,8 @@ def script_unload():
         s.stack_file.close()
     if s is not None and s.trace is not None:
         s.trace.close()
+    if s is not None and s.sample is not None:
+        s.sample.close()
     if s is not None and s.panel is not None:
         obs.obs_properties_destroy(s.panel)
 
@@ -168,6 +182,14 @@ def _on_timer():
     if s.panel_commands and os.path.exists(s.panel_commands):
         _panel_commands(s)
     _stream_hooks(s)
+    if s.sample is not None and time.monotonic() - s.sample_t >= s.sample_every_s:
+        s.sample_t = time.monotonic()
+        try:
+            _sample(s)
+        except Exception as exc:  # noqa: BLE001 - a test aid must not break OBS; say it once
+            if "sample" not in s.done:
+                s.done.add("sample")
+                _log(f"sample failed: {type(exc).__name__}: {exc}")
     if s.recording_t0 is None:
         if obs.obs_frontend_recording_active():
             s.recording_t0 = time.monotonic()
@@ -292,6 +314,49 @@ def _trace(s, now):
         s.trace.write(json.dumps(line) + "\n")
     if lines:
         s.trace.flush()
+
+
+def _video_counters():
+    """``(encoded, skipped)`` frames of OBS's video output (``video_output_get_total_frames`` /
+    ``video_output_get_skipped_frames``: the "skipped frames due to encoding lag" of OBS's log), through libobs with
+    ctypes; ``(None, None)`` where libobs is not found."""
+    mode = getattr(os, "RTLD_NOLOAD", 0) | getattr(os, "RTLD_LAZY", 0)
+    for name in ("libobs.so.0", "libobs.so"):
+        try:
+            lib = ctypes.CDLL(name, mode=mode)
+        except OSError:
+            continue
+        lib.obs_get_video.restype = ctypes.c_void_p
+        video = lib.obs_get_video()
+        if not video:
+            return None, None
+        counters = []
+        for fn in (lib.video_output_get_total_frames, lib.video_output_get_skipped_frames):
+            fn.argtypes = [ctypes.c_void_p]
+            fn.restype = ctypes.c_uint32
+            counters.append(int(fn(video)))
+        return tuple(counters)
+    return None, None
+
+
+def _sample(s):
+    import json
+    import threading
+
+    encoded, skipped = _video_counters()
+    row = {"t": time.monotonic(), "total_frames": obs.obs_get_total_frames(),
+           "lagged_frames": obs.obs_get_lagged_frames(), "encoded_frames": encoded, "skipped_frames": skipped,
+           "recording": bool(obs.obs_frontend_recording_active()),
+           "threads": [[t.name, t.native_id] for t in threading.enumerate()]}
+    # The loaded MindFlow's analyser counters (test instrumentation: the names the trace above also reads).
+    script = getattr(sys.modules.get("mindflow_obs"), "_script", None)
+    host = getattr(script, "host", None) or getattr(script, "live", None)
+    analyzer = getattr(host, "analyzer", None)
+    if analyzer is not None:
+        st = analyzer.stats()
+        row.update(submitted=st.submitted, analysed=st.analysed, dropped=st.dropped)
+    s.sample.write(json.dumps(row) + "\n")
+    s.sample.flush()
 
 
 def _panel_commands(s):

@@ -26,7 +26,7 @@ from ..session.summary import format_summary
 from .files import FinishedSession, SessionInfo, finalise_folder, write_report
 from .history import InputKey, record_session
 from .storage import (HTML_FILE, MARKER_FILE, SCHEMA_VERSION, STATE_FILE, ReportError, atomic_write,
-                      create_session_folder, register_live)
+                      create_session_folder, ensure_session_folder, fallback_report_dir, register_live)
 
 log = logging.getLogger(__name__)
 
@@ -253,10 +253,10 @@ class SessionRecorder:
         return _Job(self._seq, self._generation, doc)
 
     def _ensure_folder_io(self) -> Path:
-        """Create the session folder and its UNFINISHED marker (under the I/O lock). Raises ``OSError``."""
-        if self._folder is None:
-            assert self.root is not None and self.session.started_at is not None
-            self._folder = create_session_folder(self.root, self.session.started_at)
+        """Create the session folder and its UNFINISHED marker (under the I/O lock), again when it was removed
+        during the session. Raises ``OSError``."""
+        assert self.root is not None and self.session.started_at is not None
+        self._folder = ensure_session_folder(self.root, self._folder, self.session.started_at)
         return self._folder
 
     def _write_state_quietly(self, job: _Job) -> None:
@@ -347,11 +347,11 @@ class SessionRecorder:
     def finish(self) -> FinishedSession:
         """End the session and write ``timeline.csv``, ``report.html`` and ``summary.json`` (once), then mark the
         folder finished (remove ``UNFINISHED`` and ``state.json``). Idempotent: later calls return the same
-        :class:`FinishedSession`. Never raises for I/O: a failure is in ``.error`` and in the summary text, the
-        checkpoint (if any) stays for :func:`~obs_mindflow.engine.reports.recovery.recover_unfinished` (which may
-        take it over from now on), and calling ``finish()`` again retries."""
+        :class:`FinishedSession`. Never raises for I/O: a failure is in ``.error`` and the summary text, and the
+        report goes to :func:`fallback_report_dir` (final); when that fails too, the checkpoint (if any) stays for
+        :func:`~obs_mindflow.engine.reports.recovery.recover_unfinished` and calling ``finish()`` again retries."""
         with self._lock:
-            if self._result is not None and self._result.error is None:
+            if self._result is not None and (self._result.error is None or self._result.folder != self._folder):
                 return self._result
             self._finished = True
             closing = self.session.close()        # a moment still running ends here
@@ -380,10 +380,9 @@ class SessionRecorder:
                     except OSError as exc:
                         raise ReportError.from_os_error(exc, folder, during="report") from exc
             except ReportError as exc:
-                error = exc
-                folder = self._folder
-                text += f"\nReport NOT saved: {exc}"
-                log.warning("%s", exc)
+                error, folder = self._save_elsewhere(exc, snap, info, text)
+                text += f"\nReport NOT saved there: {error}"
+                log.warning("%s", error)
             finally:
                 if self._folder is not None:
                     register_live(self._folder, False)
@@ -398,6 +397,30 @@ class SessionRecorder:
         with self._lock:
             self._result = result
         return result
+
+    def _save_elsewhere(self, exc: ReportError, snap: StatsSnapshot, info: SessionInfo,
+                        text: str) -> tuple[ReportError, Path | None]:
+        """The report folder could not take the finished session: write it under :func:`fallback_report_dir` (with
+        its own history row there) and drop the checkpoint left in the report folder, so that the next load does
+        not recover the same session twice. Returns the error, its message naming where the session is now."""
+        try:
+            folder = create_session_folder(fallback_report_dir(), info.started_at)
+            finalise_folder(folder, snap, info, text)
+            record_session(folder.parent, folder, snap, info, self.input_key)
+        except OSError as second:
+            return ReportError(f"{exc} It could not be saved elsewhere either ({second}); the checkpoint, if any, "
+                               f"is recovered at the next start once the folder can be written.", exc.folder,
+                               exc.errno), self._folder
+        register_live(folder, False)
+        if self._folder is not None:
+            register_live(self._folder, False)
+            for name in (MARKER_FILE, STATE_FILE):
+                try:
+                    (self._folder / name).unlink()
+                except OSError:
+                    pass
+        return ReportError(f"{exc} The report was saved to {folder} instead: move that folder into "
+                           f"{self.root} when it can be written again.", folder, exc.errno), folder
 
     def _discard_folder(self) -> None:
         """Remove this session's checkpoint folder (a session too short for a report). Leaves anything else."""

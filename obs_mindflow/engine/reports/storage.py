@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import errno as _errno
 import json
+import logging
 import os
 import socket
+import tempfile
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -221,6 +223,28 @@ def create_session_folder(root: Path, started_at: datetime) -> Path:
             pass
         raise
     return candidate
+
+
+def ensure_session_folder(root: Path, folder: Path | None, started_at: datetime) -> Path:
+    """The session's folder: ``folder`` when it exists; a new one under ``root`` when there is none yet, or when it
+    was removed during the session (a cloud sync, a cleaner, a drive unplugged and back) — made again, under the
+    same name, with a warning, so the session's files land where the streamer looks for them. Raises ``OSError``."""
+    if folder is not None and folder.is_dir():
+        return folder
+    made = create_session_folder(root, started_at)
+    if folder is not None:
+        register_live(folder, False)
+        logging.getLogger(__name__).warning(
+            "MindFlow: the session folder %s was removed during the session; MindFlow made it again (%s) and keeps "
+            "the session there. If the report folder is on a removable or synced drive, keep it connected, or "
+            "choose a local folder in the MindFlow settings.", folder, made)
+    return made
+
+
+def fallback_report_dir() -> Path:
+    """Where a finished session's report goes when its report folder cannot take it (a full disk, a folder gone
+    for good): ``MindFlow-unsaved`` in the system's temporary folder, often another drive (``TMPDIR``)."""
+    return Path(tempfile.gettempdir()) / "MindFlow-unsaved"
 
 
 def marker_says_alive(marker: Path) -> bool:
