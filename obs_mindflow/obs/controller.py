@@ -222,8 +222,7 @@ class MindFlowScript:
             self.set_problem("model", f"no model loaded: {exc}")
             return
         self.set_problem("model", "")
-        host.report_language = ui_words().lang          # reports in the streamer's language: OBS's
-        self.host = host
+        self.host, host.report_language = host, ui_words().lang     # its reports in OBS's language (the streamer's)
         host.set_uncertain_below(s.uncertain_below / 100)
         self._unsubscribe = host.bus.subscribe(self.calibration.on_event, CALIBRATION_KINDS)
         self.moments.attach(host)
