@@ -50,7 +50,7 @@ class SessionRecipe:
     (``None``: its defaults); ``moments``: the moments rule's thresholds (``None``: no moments); ``rules``: rule
     factories (:data:`DEFAULT_RULES`); ``nudge``: the opt-in break nudge; ``min_report_s``: a session shorter than
     this (seconds) leaves no report folder; ``baseline``: the personal baseline every reading is corrected with
-    (``None``: uncorrected)."""
+    (``None``: uncorrected); ``language``: the reports' (an ``i18n`` locale such as ``de-DE``; ``""``: English)."""
 
     model: str = ""
     threads: int = 1
@@ -62,6 +62,7 @@ class SessionRecipe:
     nudge: bool = False
     min_report_s: float = 0.0
     baseline: Baseline | None = None
+    language: str = ""
 
     def replace(self, **changes: Any) -> "SessionRecipe":
         """A copy with ``changes`` (the dataclass fields)."""
@@ -106,7 +107,8 @@ class SessionRecipe:
                       started_at: datetime | None = None, media_clock: bool = False,
                       input_key: InputKey | None = None) -> SessionRecorder:
         """A new session's recorder (``report_root`` ``None``: no folder, the summary only), with the recipe's
-        rules, nudge, moments and minimum report length; its calibration record is the recipe's baseline."""
+        rules, nudge, moments, minimum report length and language; its calibration record is the recipe's
+        baseline."""
         from .reports.recorder import SessionRecorder
         from .session.rules import NudgeMonitor
 
@@ -114,7 +116,7 @@ class SessionRecipe:
                               nudge=NudgeMonitor() if self.nudge else None,
                               rules=tuple(f(card.labels, card.negative_labels) for f in self.rules),
                               min_report_s=self.min_report_s, moments=self.moments, media_clock=media_clock,
-                              input_key=input_key)
+                              input_key=input_key, language=self.language)
         rec.set_calibration(self.baseline)
         return rec
 

@@ -37,7 +37,7 @@ from .calibration import KINDS as CALIBRATION_KINDS, Calibration, Needs
 from .capabilities import detect as detect_capabilities
 from .capture import SourceCapture
 from .lastsessions import LastSessions
-from .language import viewer_words
+from .language import ui_words, viewer_words
 from .lifecycle import Action, SessionLifecycle, Transition
 from .moments import Moments
 from .obsdata import read_settings
@@ -166,7 +166,7 @@ class MindFlowScript:
             self._open_engine()
         else:
             self.host.report_root = new.report_root()
-            self.host.set_recipe(new.recipe())
+            self.host.set_recipe(new.recipe(ui_words().lang))      # its reports in OBS's language
         if (not first and self.lifecycle.active and self.host is not None and not self.host.active
                 and new.video_source):
             self._start_session("a webcam was chosen while OBS is live")
@@ -192,7 +192,7 @@ class MindFlowScript:
             if running:
                 self.notice = ("the model changed, so the session so far ended with the old model (its report: "
                                "'Last session' below) and a new one goes on with the new model")
-        recipe = s.recipe()
+        recipe = s.recipe(ui_words().lang)      # the reports in OBS's language (the streamer's)
         t0 = time.perf_counter()
         try:
             host = SessionHost.open(recipe, report_root=s.report_root(), overlay=self.overlay_out.viewer,

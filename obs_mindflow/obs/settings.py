@@ -150,14 +150,15 @@ class Settings:
         return MomentOptions(min_seconds=float(self.moment_min_s),
                              negative_min_seconds=float(self.moment_negative_min_s))
 
-    def recipe(self) -> "SessionRecipe":
+    def recipe(self, language: str = "") -> "SessionRecipe":
         """How the engine builds this script's sessions: the model, the uncertain threshold, the break nudge, the
-        moments and the minimum report length (the engine's defaults for the rest, its rules included)."""
+        moments and the minimum report length (the engine's defaults for the rest, its rules included);
+        ``language``: the reports' (the streamer's: OBS's own, which is not a setting of the script)."""
         from ..engine.recipe import SessionRecipe
 
         return SessionRecipe(model=self.model_choice, uncertain_below=self.uncertain_below / 100,
                              nudge=self.nudge_enabled, min_report_s=float(self.min_report_s),
-                             moments=self.moment_options())
+                             moments=self.moment_options(), language=language)
 
     @property
     def action_target(self) -> str:
