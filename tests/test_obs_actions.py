@@ -356,3 +356,14 @@ def test_the_moments_group_shows_what_applies(entry, fake_obs, tmp_path):
     assert "switches to the scene 'BRB'" in shows(props, "actions_note")
     assert shows(props, "chapters_negative") is None and "No recording chapters" in shows(props, "moments_note")
     entry.script_unload()
+
+
+def test_a_chapter_is_titled_in_the_viewers_language(o):
+    """Chapters end up in published videos: titled in the language chosen for viewers."""
+    from obs_mindflow import i18n
+
+    a, queued, _, _ = make(o, words=i18n.words("de-DE"))
+    a.on_event(moment("happy", "Big laugh"))
+    a.on_event(moment("surprise", "Surprise!"))
+    run(queued)
+    assert o.chapters == ["Großes Lachen", "Überraschung!"]

@@ -2001,6 +2001,7 @@ def test_viewers_read_the_emotion_in_their_language_whatever_obs_speaks(entry, f
     prop(props, "refresh").callback(props, None)
     assert shows(props, "template_note") == "Im Stream, zum Beispiel: Freude (83 %)"    # all in OBS's language
     assert shows(props, "session") == "Sitzung starten" and prop(props, "advanced").description == "Erweitert"
+    assert entry._script.host.report_language == "de-DE"                  # reports in OBS's language too
     assert "Status aktualisieren" in shows(props, "status")
     data.values.update(viewer_language="ja-JP")
     entry.script_update(data)

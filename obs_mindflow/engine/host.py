@@ -100,7 +100,7 @@ class SessionHost:
     started from now on; ``overlay``: ``None`` or an object with ``publish(dict)`` (an ``OverlayServer``) and maybe
     ``publish_dock(dict)`` (:mod:`.dockview`); ``log(level, text)``: the adapter's logger (``logging`` levels; may be
     called from the worker thread); ``min_report_s``: sessions shorter than this (seconds) leave no report folder;
-    ``moments``: the moment detector's options (``None``: no moments) — both settable between sessions.
+    ``moments``: the moment detector's options (``None``: no moments); ``report_language``: the reports' — settable.
     Subscribe to :attr:`bus` for the sessions' events (on the worker thread).
     """
 
@@ -112,7 +112,7 @@ class SessionHost:
         self.card = model.card
         self.report_root = Path(report_root).expanduser()
         self.nudge = bool(nudge)
-        self.min_report_s = float(min_report_s)
+        self.min_report_s, self.report_language = float(min_report_s), ""     # "": English (an i18n locale)
         self.moments = moments
         self.overlay = overlay
         self.log = log
@@ -190,7 +190,7 @@ class SessionHost:
         self.finish_session()
         rec = SessionRecorder(self.report_root, self.card, source=source,
                               nudge=NudgeMonitor() if self.nudge else None, min_report_s=self.min_report_s,
-                              moments=self.moments)
+                              moments=self.moments, language=self.report_language)
         rec.set_calibration(self.baseline)
         with self._lock:
             self._recorder = rec

@@ -20,6 +20,8 @@ from typing import Any, Callable
 
 import obspython as obs
 
+from ..engine.views import moment_title
+from ..i18n import Words
 from .capabilities import ChapterMarker
 from .objects import source_by_name
 from .settings import ACTIONS, ANY, NEGATIVE, NONE, SHOW_SOURCE, SWITCH_SCENE  # noqa: F401  (re-exported)
@@ -32,7 +34,8 @@ class ActionSettings:
     ``chapters_negative``: negative stretches get one too (off: chapters end up public); ``action``: one of
     :data:`ACTIONS` (``none`` by default: opt-in); ``trigger``: the moments that start it — an emotion label,
     ``negative`` or ``any``; ``target``: the source to show or the scene to switch to; ``seconds``: how long;
-    ``min_interval_s``: at least this long between two actions."""
+    ``min_interval_s``: at least this long between two actions; ``words``: the viewers' language, in which a chapter
+    is titled (it ends up in published videos; ``None``: the moment's English title)."""
 
     chapters: bool = True
     chapters_negative: bool = False
@@ -41,6 +44,7 @@ class ActionSettings:
     target: str = ""
     seconds: float = 5.0
     min_interval_s: float = 60.0
+    words: Words | None = None
 
     def matches(self, moment: dict) -> bool:
         if self.trigger == ANY:
@@ -80,7 +84,8 @@ class MomentActions:
         s, moment = self.settings, dict(event.data)
         title = str(moment.get("title") or moment.get("emotion") or "Moment")
         if s.chapters and self.chapters is not None and (s.chapters_negative or not moment.get("negative")):
-            self.ui(lambda: self._chapter(title))
+            chapter = moment_title(moment, s.words) if s.words is not None else title
+            self.ui(lambda: self._chapter(chapter))
         if s.action == NONE or not s.target or not s.matches(moment):
             return
         if self.calibrating():

@@ -44,7 +44,7 @@ from .calibration import Calibration
 from .capabilities import detect as detect_capabilities
 from .capture import SourceCapture
 from .lastsessions import LastSessions
-from .language import viewer_words
+from .language import ui_words, viewer_words
 from .lifecycle import Action, SessionLifecycle, Transition
 from .moments import Moments
 from .obsdata import read_settings
@@ -222,7 +222,7 @@ class MindFlowScript:
             self.set_problem("model", f"no model loaded: {exc}")
             return
         self.set_problem("model", "")
-        self.host = host
+        self.host, host.report_language = host, ui_words().lang     # its reports in OBS's language (the streamer's)
         host.set_uncertain_below(s.uncertain_below / 100)
         self._unsubscribe = host.bus.subscribe(self.calibration.on_event, CALIBRATION_KINDS)
         self.moments.attach(host)

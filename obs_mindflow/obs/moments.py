@@ -17,6 +17,7 @@ from ..engine.session.summary import format_clock
 from . import uitask
 from .actions import ActionSettings, MomentActions
 from .capabilities import Capabilities, ChapterMarker, chapters_note
+from .language import viewer_words
 from .panel import ERROR, NORMAL, Item
 from .scriptlog import ScriptLog
 from .settings import ANY, NEGATIVE, NONE, SHOW_SOURCE, SWITCH_SCENE, Settings
@@ -35,7 +36,7 @@ ACTION_LABELS = ((NONE, "Do nothing"), (SHOW_SOURCE, "Show a source for a few se
 def action_settings(s: Settings) -> ActionSettings:
     return ActionSettings(chapters=s.chapters_enabled, chapters_negative=s.chapters_negative, action=s.action,
                           trigger=s.action_trigger, target=s.action_target, seconds=float(s.action_seconds),
-                          min_interval_s=float(s.action_interval_s))
+                          min_interval_s=float(s.action_interval_s), words=viewer_words(s))
 
 
 def trigger_choices(labels: tuple[str, ...] | list[str], current: str = "") -> list[tuple[str, str]]:

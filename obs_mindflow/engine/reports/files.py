@@ -32,7 +32,8 @@ class SessionInfo:
     the personal baseline the readings rest on (``{"applied": False}`` when none); ``moments``: the session's
     moments (start order); ``media_offset_s``: for a video file, the video time (seconds) of the first analysed
     frame — session time 0 — so times shown are video times; ``None`` for a live session (times since its start);
-    ``history_link``: the page links to ``../history.html`` (the report root's history)."""
+    ``history_link``: the page links to ``../history.html`` (the report root's history); ``language``: the page's
+    (an ``i18n`` locale such as ``de-DE``; ``""``: English)."""
 
     model: str
     labels: tuple[str, ...]
@@ -45,6 +46,7 @@ class SessionInfo:
     moments: tuple[Moment, ...] = ()
     media_offset_s: float | None = None
     history_link: bool = False
+    language: str = ""
 
     def media(self, offset_s: float) -> float:
         """Media time (seconds) of a session offset: the video's own time for a file, the offset itself live."""

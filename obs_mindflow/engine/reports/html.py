@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from ... import __version__
+from ...i18n import Words, words
 from ..session.moments import Moment, make_chapters, ranked
 from ..session.snapshot import StatsSnapshot, group_rows, negative_mask, top_negative_segments
-from ..session.summary import DISCLAIMER, basis_lines, format_clock, format_duration, format_percent
+from ..session.summary import basis_lines, format_clock, format_duration, format_percent
 from .storage import SUMMARY_FILE, TIMELINE_FILE
 
 if TYPE_CHECKING:
@@ -62,11 +63,12 @@ def _css() -> str:
     return "\n" + resources.files(__package__).joinpath("report.css").read_text(encoding="utf-8")
 
 
-def page(title: str, body: str) -> str:
-    """A whole self-contained MindFlow page around ``body`` (HTML, already escaped): the style sheet inline, no
-    script, no external resource. ``report.html`` and ``history.html`` share it."""
+def page(title: str, body: str, lang: str = "en") -> str:
+    """A whole self-contained MindFlow page around ``body`` (HTML, already escaped) in language ``lang`` (the browser
+    picks its fonts by it: CJK glyphs): the style sheet inline, no script, no external resource. ``report.html`` and
+    ``history.html`` share it."""
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{_e(lang)}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{_e(title)}</title>
 <style>{_css()}</style></head>
@@ -96,7 +98,7 @@ def media_clock(offset_s: float) -> str:
     return format_clock(offset_s, seconds=True)
 
 
-def _profile_svg(snapshot: StatsSnapshot, colours: dict[str, str]) -> str:
+def _profile_svg(snapshot: StatsSnapshot, colours: dict[str, str], tr: Words) -> str:
     prof = snapshot.profile()
     width, left, right, row, top = 952, 130, 90, 40, 10
     height = top + row * len(prof) + 26
@@ -104,7 +106,7 @@ def _profile_svg(snapshot: StatsSnapshot, colours: dict[str, str]) -> str:
     scale_max = min(1.0, max(0.1, math.ceil(top_share * 10 - 1e-9) / 10))
     plot_w = width - left - right
     parts = [f'<svg class="chart" id="profile-chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
-             f'aria-label="Emotion profile: share of face-visible time per emotion">']
+             f'aria-label="{_e(tr("report.profile"))}">']
     for g in range(0, 11):
         v = g / 10
         if v > scale_max + 1e-9:
@@ -116,10 +118,10 @@ def _profile_svg(snapshot: StatsSnapshot, colours: dict[str, str]) -> str:
         y = top + i * row
         w = plot_w * share / scale_max
         neg = lab in snapshot.negative_labels
-        parts.append(f'<text x="{left - 14}" y="{y + 22}" text-anchor="end" class="lab">{_e(lab)}</text>')
+        parts.append(f'<text x="{left - 14}" y="{y + 22}" text-anchor="end" class="lab">{_e(tr.emotion(lab))}</text>')
         parts.append(f'<rect x="{left}" y="{y + 6}" width="{max(w, 0.0):.1f}" height="{row - 14}" rx="5" '
                      f'fill="{colours[lab]}" data-label="{_e(lab)}"/>')
-        tag = ' <tspan class="negtag">negative</tspan>' if neg else ""
+        tag = f' <tspan class="negtag">{_e(tr("report.negative_tag"))}</tspan>' if neg else ""
         parts.append(f'<text x="{left + w + 10:.1f}" y="{y + 22}" class="val">{_e(format_percent(share))}{tag}</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -146,7 +148,7 @@ def _span_phrase(seconds: float, adjective: bool = True) -> str:
     return format_duration(seconds)
 
 
-def _timeline_svg(snapshot: StatsSnapshot, info: SessionInfo, colours: dict[str, str]) -> str:
+def _timeline_svg(snapshot: StatsSnapshot, info: SessionInfo, colours: dict[str, str], w: Words) -> str:
     left, right, top, plot_h, width = 58, 16, 14, 200, 952
     strip_y, strip_h = top + plot_h + 12, 22
     lane_y, lane_h = strip_y + strip_h + 6, 16
@@ -166,7 +168,7 @@ def _timeline_svg(snapshot: StatsSnapshot, info: SessionInfo, colours: dict[str,
         return top + plot_h * (1.0 - share)
 
     parts = [f'<svg class="chart" id="negative-chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
-             f'aria-label="Share of negative expressions over time">']
+             f'aria-label="{_e(w("report.timeline"))}">']
     for v in (0.0, 0.25, 0.5, 0.75, 1.0):
         y = y_of(v)
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" class="grid"/>')
@@ -225,16 +227,16 @@ def _timeline_svg(snapshot: StatsSnapshot, info: SessionInfo, colours: dict[str,
             col = NO_FACE_COLOUR if nf >= na else NOT_ANALYSED_COLOUR
         parts.append(f'<rect x="{x0:.2f}" y="{strip_y}" width="{max(x1 - x0, 0.5) + 0.3:.2f}" height="{strip_h}" '
                      f'fill="{col}"/>')
-    parts.append(f'<text x="{left - 8}" y="{strip_y + 15}" text-anchor="end" class="tick">dominant</text>')
+    parts.append(f'<text x="{left - 8}" y="{strip_y + 15}" text-anchor="end" class="tick">{_e(w("report.axis_dominant"))}</text>')
     # moments: a lane under the strip, the ten best-ranked numbered
-    parts.append(f'<text x="{left - 8}" y="{lane_y + 12}" text-anchor="end" class="tick">moments</text>')
+    parts.append(f'<text x="{left - 8}" y="{lane_y + 12}" text-anchor="end" class="tick">{_e(w("report.axis_moments"))}</text>')
     rank = {m.id: i for i, m in enumerate(ranked(info.moments), 1)}
     for m in info.moments:
         x0, x1 = x_of(m.start_s), x_of(m.end_s)
         col = NEGATIVE_LINE if m.negative else colours.get(m.emotion, "#888")
         parts.append(f'<rect x="{x0:.2f}" y="{lane_y}" width="{max(x1 - x0, 2.0):.2f}" height="{lane_h}" rx="3" '
                      f'fill="{col}" class="moment" data-moment="{m.id}" data-rank="{rank.get(m.id, 0)}">'
-                     f'<title>{_e(f"#{rank.get(m.id, 0)} {m.title} ({m.emotion})")}</title></rect>')
+                     f'<title>{_e(f"#{rank.get(m.id, 0)} {m.title} ({w.emotion(m.emotion)})")}</title></rect>')
         if rank.get(m.id, 99) <= 10:
             parts.append(f'<text x="{(x0 + max(x1, x0 + 2)) / 2:.1f}" y="{lane_y + 12}" text-anchor="middle" '
                          f'class="mrank">{rank[m.id]}</text>')
@@ -255,9 +257,10 @@ def _timeline_svg(snapshot: StatsSnapshot, info: SessionInfo, colours: dict[str,
                          f'{_e(format_clock(t, start, seconds=step < 60))}</text>')
         t += step
     parts.append(f'<text x="{left - 8}" y="{axis_y}" text-anchor="end" class="tick">'
-                 f'{"elapsed" if live else "video"}</text>')
+                 f'{_e(w("report.axis_elapsed" if live else "report.axis_video"))}</text>')
     if live:
-        parts.append(f'<text x="{left - 8}" y="{axis_y + 14}" text-anchor="end" class="tick wall">clock</text>')
+        parts.append(f'<text x="{left - 8}" y="{axis_y + 14}" text-anchor="end" class="tick wall">'
+                     f'{_e(w("report.axis_clock"))}</text>')
     parts.append(f'<line x1="{left}" y1="{y_of(0):.1f}" x2="{width - right}" y2="{y_of(0):.1f}" class="axis"/>')
     parts.append("</svg>")
     return "".join(parts)
@@ -267,44 +270,52 @@ def _timeline_svg(snapshot: StatsSnapshot, info: SessionInfo, colours: dict[str,
 MAX_LISTED_MOMENTS = 20
 
 
-def _moments_html(moments: tuple[Moment, ...], info: SessionInfo, colours: dict[str, str]) -> str:
+def _moments_html(moments: tuple[Moment, ...], info: SessionInfo, colours: dict[str, str], w: Words) -> str:
     """The ranked moments (the best :data:`MAX_LISTED_MOMENTS`), times in ``HH:MM:SS`` since the start (a file: the
     video's own time)."""
     if not moments:
-        return ('<p class="small">No moment: no emotion was held long enough (or intensely enough) to count. What '
-                'counts is in summary.json ("moments").</p>')
+        return f'<p class="small">{_e(w("report.no_moment"))}</p>'
     offset = info.media_offset_s or 0.0
     best = ranked(moments)
     rows = []
     for i, m in enumerate(best[:MAX_LISTED_MOMENTS], 1):
         col = NEGATIVE_LINE if m.negative else colours.get(m.emotion, "#888")
-        what = f"{m.title} ({m.emotion}{', negative' if m.negative else ''})"
-        kind = "spike" if m.kind == "spike" else "held"
+        what = f"{m.title} ({w.emotion(m.emotion)}{', ' + w('report.negative_tag') if m.negative else ''})"
+        kind = w("report.kind_spike" if m.kind == "spike" else "report.kind_held")
         rows.append(f'<tr data-moment="{m.id}"><td class="num">{i}</td>'
                     f'<td class="time">{_e(media_clock(offset + m.start_s))}–{_e(media_clock(offset + m.end_s))}</td>'
                     f'<td><i class="dot" style="background:{col}"></i>{_e(what)}</td><td>{_e(kind)}</td>'
                     f'<td class="num">{_e(format_duration(m.seconds))}</td>'
                     f'<td class="num">{_e(format_percent(m.peak))}</td><td class="num">{_e(format_percent(m.mean))}'
                     f'</td></tr>')
-    more = (f'<p class="small">{len(best) - MAX_LISTED_MOMENTS} more in summary.json.</p>'
+    more = (f'<p class="small">{_e(w("report.more_moments", count=len(best) - MAX_LISTED_MOMENTS))}</p>'
             if len(best) > MAX_LISTED_MOMENTS else "")
-    return ('<table class="rows" id="moment-list"><thead><tr><th>#</th><th>When</th><th>What</th><th>Kind</th>'
-            '<th>Held</th><th>Peak</th><th>Mean</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>" + more)
+    heads = "".join(f"<th>{_e(w('report.col_' + c))}</th>" for c in ("when", "what", "kind", "held", "peak", "mean"))
+    return ('<table class="rows" id="moment-list"><thead><tr><th>#</th>' + heads + '</tr></thead><tbody>' +
+            "".join(rows) + "</tbody></table>" + more)
 
 
-def _chapters_html(snapshot: StatsSnapshot, info: SessionInfo) -> str:
+def _chapters_html(snapshot: StatsSnapshot, info: SessionInfo, w: Words) -> str:
     ch = make_chapters(info.moments, snapshot.duration_s, offset_s=info.media_offset_s or 0.0)
     if ch.usable:
-        return (f'<p class="sub">Paste into the video description (YouTube: the first at 00:00, at least 3, each at '
-                f'least 10 s). {_e(ch.note)}</p><pre class="chapters" id="chapters">{_e(ch.text)}</pre>')
+        return (f'<p class="sub">{_e(w("report.chapters_paste"))} {_e(ch.note)}</p>'
+                f'<pre class="chapters" id="chapters">{_e(ch.text)}</pre>')
     listed = "".join(f"<li><b>{_e(c.time)}</b> {_e(c.title)}</li>" for c in ch.chapters)
-    return (f'<p class="small" id="chapters-note">No chapter block: {_e(ch.note)}.</p>'
+    return (f'<p class="small" id="chapters-note">{_e(w("report.no_chapters", note=ch.note))}</p>'
             f'<ol class="segs">{listed}</ol>')
 
 
+def _date(day: Any, w: Words) -> str:
+    """``Monday 07 December 2026`` in the language of ``w`` (the names from its catalogue, not the process locale)."""
+    return w("report.date", weekday=w("report.weekdays").split(",")[day.weekday()], day=f"{day.day:02d}",
+             month=w("report.months").split(",")[day.month - 1], year=day.year)
+
+
 def render_html(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str = "") -> str:
-    """``report.html``: one self-contained page — inline CSS and SVG, no script, no external resource.
-    Every string from outside (labels, model, source, messages) is HTML-escaped."""
+    """``report.html``: one self-contained page — inline CSS and SVG, no script, no external resource — in the
+    session's language (``info.language``: the streamer's; English when empty). Every string from outside (labels,
+    model, source, messages) is HTML-escaped. The session's summary text and its basis lines stay English."""
+    w = words(info.language)
     s = snapshot
     colours = label_colours(s.labels)
     start = info.started_at
@@ -314,90 +325,86 @@ def render_html(snapshot: StatsSnapshot, info: SessionInfo, summary_text: str = 
         """A session offset as shown: the video's time (hh:mm:ss) for a file, the wall clock live."""
         return media_clock(info.media(t)) if video else format_clock(t, start, seconds=seconds)
     if video:
-        span = f"video {clock(0)}–{clock(s.duration_s)}"
-        date = "analysed " + start.strftime("%A %d %B %Y")
+        span = w("report.video_span", start=clock(0), end=clock(s.duration_s))
+        date = w("report.analysed_on", date=_date(start, w))
     else:
         span = f"{start.strftime('%H:%M')}–{info.wall(s.duration_s).strftime('%H:%M')}"
-        date = start.strftime("%A %d %B %Y")
-    meta = [date, span, f"model {info.model}"] + ([f"source {info.source}"] if info.source else [])
+        date = _date(start, w)
+    meta = [date, span, w("report.model", model=info.model)] + (
+        [w("report.source", source=info.source)] if info.source else [])
     ln = s.longest_negative
     negative = s.face_s > 0 and format_percent(s.negative_share) != "0 %"
     stretch = ln is not None and ln.duration_s > 0
-    tiles = [      # the negative tiles are red only when there is something negative to say
-        ("Duration", format_duration(s.duration_s), span, ""),
-        ("Face visible", format_percent(s.coverage), f"of analysed time; {format_percent(s.uncertain_share)} uncertain",
-         ""),
-        ("Negative", format_percent(s.negative_share) if s.face_s > 0 else "–", "of readable-face time",
-         "neg" if negative else ""),
-        ("Dominant", s.dominant or "–",
-         f"{format_percent(s.shares[s.labels.index(s.dominant)])} of face time" if s.dominant else "no face seen", ""),
-        ("Longest negative", format_duration(ln.duration_s) if stretch else "none",
-         f"{clock(ln.start_s, True)}–{clock(ln.end_s, True)}" if stretch else "no negative stretch",
+    tiles = [      # the negative tiles are red only when there is something negative to say (metric: a stable id)
+        ("duration", w("report.tile_duration"), format_duration(s.duration_s), span, ""),
+        ("face-visible", w("report.tile_face"), format_percent(s.coverage),
+         w("report.tile_face_sub", uncertain=format_percent(s.uncertain_share)), ""),
+        ("negative", w("report.tile_negative"), format_percent(s.negative_share) if s.face_s > 0 else "–",
+         w("report.tile_negative_sub"), "neg" if negative else ""),
+        ("dominant", w("report.tile_dominant"), w.emotion(s.dominant) if s.dominant else "–",
+         w("report.tile_dominant_sub", share=format_percent(s.shares[s.labels.index(s.dominant)])) if s.dominant
+         else w("report.tile_no_face_seen"), ""),
+        ("longest-negative", w("report.tile_longest"), format_duration(ln.duration_s) if stretch else w("report.none"),
+         f"{clock(ln.start_s, True)}–{clock(ln.end_s, True)}" if stretch else w("report.tile_no_stretch"),
          "neg" if stretch else ""),
     ]
     tile_html = "".join(
-        f'<div class="tile {cls}" data-metric="{_e(k.lower().replace(" ", "-"))}"><div class="k">{_e(k)}</div>'
-        f'<div class="v">{_e(v)}</div><div class="s">{_e(sub)}</div></div>' for k, v, sub, cls in tiles)
-    legend = "".join(f'<span><i style="background:{colours[lab]}"></i>{_e(lab)}</span>' for lab in s.labels)
-    legend += (f'<span><i style="background:{UNCERTAIN_COLOUR}"></i>uncertain</span>'
-               f'<span><i style="background:{NO_FACE_COLOUR}"></i>no face</span>'
-               f'<span><i style="background:{NOT_ANALYSED_COLOUR};border:1px solid #d5d9e0"></i>not analysed</span>')
+        f'<div class="tile {cls}" data-metric="{metric}"><div class="k">{_e(k)}</div>'
+        f'<div class="v">{_e(v)}</div><div class="s">{_e(sub)}</div></div>' for metric, k, v, sub, cls in tiles)
+    legend = "".join(f'<span><i style="background:{colours[lab]}"></i>{_e(w.emotion(lab))}</span>' for lab in s.labels)
+    legend += (f'<span><i style="background:{UNCERTAIN_COLOUR}"></i>{_e(w.emotion("uncertain"))}</span>'
+               f'<span><i style="background:{NO_FACE_COLOUR}"></i>{_e(w.emotion("no face"))}</span>'
+               f'<span><i style="background:{NOT_ANALYSED_COLOUR};border:1px solid #d5d9e0"></i>'
+               f'{_e(w("report.not_analysed"))}</span>')
     segs = top_negative_segments(s, 3, segment_seconds=SEGMENT_S, min_face_seconds=SEGMENT_MIN_FACE_S)
     if segs:
         seg_html = "<ol class=\"segs\">" + "".join(
             f"<li><b>{_e(clock(g.start_s))}–{_e(clock(g.end_s))}</b> · "
-            f"{_e(format_percent(g.negative_share))} negative</li>" for g in segs) + "</ol>"
+            f"{_e(w('report.segment_share', share=format_percent(g.negative_share)))}</li>" for g in segs) + "</ol>"
     elif s.duration_s < SEGMENT_S or s.face_s < SEGMENT_MIN_FACE_S:
-        seg_html = (f'<p class="small">The session is too short to compare 5-minute segments (each needs '
-                    f'{SEGMENT_MIN_FACE_S:.0f} s of your face): the Negative tile above covers all of it.</p>')
+        seg_html = f'<p class="small">{_e(w("report.segments_short", seconds=f"{SEGMENT_MIN_FACE_S:.0f}"))}</p>'
     else:
-        seg_html = ('<p class="small">No 5-minute segment had negative expressions for long enough to compare '
-                    f'(each needs {SEGMENT_MIN_FACE_S:.0f} s of your face).</p>')
+        seg_html = f'<p class="small">{_e(w("report.segments_none", seconds=f"{SEGMENT_MIN_FACE_S:.0f}"))}</p>'
     if info.nudges:
         nudge_html = "<ol class=\"segs\">" + "".join(
             f"<li><b>{_e(clock(n.time_s))}</b> · {_e(n.message)}</li>" for n in info.nudges) + "</ol>"
     else:
-        nudge_html = '<p class="small">No break nudge during this session.</p>'
-    neg_names = ", ".join(s.negative_labels) or "none"
+        nudge_html = f'<p class="small">{_e(w("report.no_nudge"))}</p>'
+    neg_names = ", ".join(w.emotion(lab) for lab in s.negative_labels) or w("report.none")
     step_s = _group_timeline(s)[0]
     avg_s = step_s * _average_groups(step_s)
-    profile = (_profile_svg(s, colours) if s.face_s > 0
-               else '<p class="small">No face was visible, so there is no emotion profile.</p>')
-    recovered = '<span class="badge">recovered after an unclean exit</span>' if info.recovered else ""
-    changes = (f"The shown expression changed {s.label_changes} times "
-               f"({s.label_changes / (s.duration_s / 60):.1f} a minute)" if s.duration_s > 0 else "")
-    if info.media_offset_s is not None:
-        time_note = "Times are the video's own (hh:mm:ss)."
-    else:
-        time_note = "Times are hh:mm:ss since the start; the clock time is under the axis."
-    history = ('<a class="hist" href="../history.html">All sessions (history)</a>' if info.history_link else "")
+    profile = (_profile_svg(s, colours, w) if s.face_s > 0 else f'<p class="small">{_e(w("report.no_profile"))}</p>')
+    recovered = f'<span class="badge">{_e(w("report.recovered"))}</span>' if info.recovered else ""
+    changes = (w("report.changes", count=s.label_changes, per_minute=f"{s.label_changes / (s.duration_s / 60):.1f}")
+               if s.duration_s > 0 else "")
+    time_note = w("report.times_video" if info.media_offset_s is not None else "report.times_live")
+    history = (f'<a class="hist" href="../history.html">{_e(w("report.history"))}</a>' if info.history_link else "")
+    english = w.lang == "en-US"        # "in 20-second steps" reads well in English only: elsewhere "20 s"
+    step, average = _span_phrase(step_s, english), _span_phrase(avg_s, english)
     body = f"""<header><div class="brand">MindFlow</div>
-<h1>Session report{recovered}</h1>
+<h1>{_e(w("report.heading"))}{recovered}</h1>
 <p class="meta">{' · '.join(_e(m) for m in meta)}</p>
 <p class="basis" id="basis">{' '.join(_e(x) for x in basis_lines(s, info.calibration))}</p></header>
 <section class="tiles">{tile_html}</section>
-<section class="card" id="profile"><h2>Emotion profile</h2>
-<p class="sub">Share of face-visible time per displayed emotion. Negative: {_e(neg_names)}.</p>{profile}</section>
-<section class="card" id="timeline"><h2>Negative expressions over time</h2>
-<p class="sub">Share of face-visible time with a negative emotion, in {_e(_span_phrase(step_s))} steps; the line is
-the {_e(_span_phrase(avg_s))} average. The strip below shows the dominant emotion, the lane under it the moments
-(numbered by rank). {_e(time_note)}</p>
-{_timeline_svg(s, info, colours)}
-<div class="legend"><span><i style="background:{NEGATIVE_FILL}"></i>negative share</span>
-<span><i class="line" style="background:{NEGATIVE_LINE}"></i>{_e(_span_phrase(avg_s))} average</span>{legend}</div>
+<section class="card" id="profile"><h2>{_e(w("report.profile"))}</h2>
+<p class="sub">{_e(w("report.profile_sub", negative=neg_names))}</p>{profile}</section>
+<section class="card" id="timeline"><h2>{_e(w("report.timeline"))}</h2>
+<p class="sub">{_e(w("report.timeline_sub", step=step, average=average, times=time_note))}</p>
+{_timeline_svg(s, info, colours, w)}
+<div class="legend"><span><i style="background:{NEGATIVE_FILL}"></i>{_e(w("report.negative_share"))}</span>
+<span><i class="line" style="background:{NEGATIVE_LINE}"></i>{_e(w("report.average", span=average))}</span>{legend}</div>
 </section>
-<section class="card" id="moments"><h2>Moments</h2>
-<p class="sub">Emotions held for a while, or brief and intense, ranked (longer and more intense first; calm counts
-half). Uncertain and no-face time are not part of a moment. {_e(time_note)}</p>
-{_moments_html(info.moments, info, colours)}</section>
-<section class="card" id="chapter-card"><h2>Chapters</h2>{_chapters_html(s, info)}</section>
+<section class="card" id="moments"><h2>{_e(w("report.moments"))}</h2>
+<p class="sub">{_e(w("report.moments_sub", times=time_note))}</p>
+{_moments_html(info.moments, info, colours, w)}</section>
+<section class="card" id="chapter-card"><h2>{_e(w("report.chapters"))}</h2>{_chapters_html(s, info, w)}</section>
 <div class="cols">
-<section class="card"><h2>Most negative 5-minute segments</h2>{seg_html}</section>
-<section class="card"><h2>Break nudges</h2>{nudge_html}</section>
+<section class="card"><h2>{_e(w("report.segments"))}</h2>{seg_html}</section>
+<section class="card"><h2>{_e(w("report.nudges"))}</h2>{nudge_html}</section>
 </div>
-<p class="note">{_e(DISCLAIMER)}</p>
-<footer>Made on this computer by MindFlow {_e(__version__)}; nothing left it. {_e(changes)}.
-Face visible {_e(format_duration(s.face_s))}, no face {_e(format_duration(s.no_face_s))}, not analysed
-{_e(format_duration(s.not_analysed_s))}. Data: {_e(SUMMARY_FILE)}, {_e(TIMELINE_FILE)}. {history}</footer>"""
-    return page(f"MindFlow session {start.strftime('%Y-%m-%d %H:%M')}", body)
+<p class="note">{_e(w("report.disclaimer"))}</p>
+<footer>{_e(w("report.footer", version=__version__, changes=changes, face=format_duration(s.face_s),
+                no_face=format_duration(s.no_face_s), not_analysed=format_duration(s.not_analysed_s),
+                files=f"{SUMMARY_FILE}, {TIMELINE_FILE}"))} {history}</footer>"""
+    return page(w("report.title", when=start.strftime("%Y-%m-%d %H:%M")), body, w.lang)
 

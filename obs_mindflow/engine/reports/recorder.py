@@ -141,8 +141,8 @@ class SessionRecorder:
     def __init__(self, report_root: str | Path | None, card_like: Any, *, started_at: datetime | None = None,
                  checkpoint_every_s: float = 60.0, source: str = "", nudge: NudgeMonitor | None = None,
                  rules: Sequence[Rule] = (), bin_seconds: float = 10.0, max_gap_seconds: float = 2.0,
-                 min_report_s: float = 0.0, moments: MomentOptions | None = MomentOptions(),
-                 media_clock: bool = False, history: bool = True, input_key: InputKey | None = None) -> None:
+                 min_report_s: float = 0.0, moments: MomentOptions | None = MomentOptions(), media_clock: bool = False,
+                 history: bool = True, input_key: InputKey | None = None, language: str = "") -> None:
         self.root = None if report_root is None else Path(report_root).expanduser()
         every = float(checkpoint_every_s)
         if not 0 < every < math.inf:
@@ -153,7 +153,7 @@ class SessionRecorder:
         self.min_report_s = float(min_report_s)
         self.nudge = nudge
         self.history = bool(history)
-        self.input_key = input_key
+        self.input_key, self.language = input_key, language     # language: the report's (an i18n locale; "": English)
         self.moments = (None if moments is None else
                         MomentDetector(card_like.labels, card_like.negative_labels, moments))
         self.session = Session(card_like.labels, card_like.negative_labels,
@@ -315,7 +315,7 @@ class SessionRecorder:
         assert s.started_at is not None
         return SessionInfo(s.model, s.labels, s.negative_labels, s.started_at, s.source, recovered, s.events(NUDGE),
                            s.calibration, moments=s.moments(), media_offset_s=s.media_offset_s,
-                           history_link=self.root is not None and self.history)
+                           history_link=self.root is not None and self.history, language=self.language)
 
     @staticmethod
     def _text(snap: StatsSnapshot, info: SessionInfo | None, model: str) -> str:

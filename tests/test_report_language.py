@@ -1,0 +1,70 @@
+"""The session report in the streamer's language: report.html from a real recorded session in Russian (a
+non-Latin script) and Japanese — its headings, tiles, legend and emotion names from the catalogue, <html lang> set —
+and, in a real headless Chromium, the Russian report whole: no text cut off, nothing wider than the window."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from obs_mindflow import i18n
+from obs_mindflow.engine.reports.storage import HTML_FILE
+
+try:
+    from browser import find_browser, launch_chromium, screenshot_rgba
+except ImportError:  # tests/ is a package under another import mode
+    from tests.browser import find_browser, launch_chromium, screenshot_rgba
+
+from tests.test_report import START, realistic, record
+
+
+def _report(tmp_path, language: str):
+    done = record(tmp_path / language, realistic(1800), started_at=START, source="Веб-камера", language=language
+                  ).finish()
+    assert done.ok, done.error
+    return done, (done.folder / HTML_FILE).read_text(encoding="utf-8")
+
+
+def _text(page: str) -> str:
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+@pytest.mark.parametrize("language", ["ru-RU", "ja-JP"])
+def test_the_report_speaks_the_session_language(tmp_path, language):
+    done, page = _report(tmp_path, language)
+    w = i18n.words(language)
+    text = _text(page)
+    assert f'<html lang="{language}">' in page
+    for key in ("report.heading", "report.profile", "report.timeline", "report.moments", "report.chapters",
+                "report.segments", "report.tile_duration", "report.tile_dominant", "report.disclaimer"):
+        assert w(key) in text, key
+    assert w.emotion(done.snapshot.dominant) in text and w("report.weekdays").split(",")[START.weekday()] in text
+    for english in ("Session report", "Emotion profile", "Negative expressions over time", "Break nudges"):
+        assert english not in text, english
+    assert f"MindFlow {__import__('obs_mindflow').__version__}" in text
+
+
+def test_without_a_language_the_report_stays_english(tmp_path):
+    _, page = _report(tmp_path, "")
+    assert '<html lang="en-US">' in page and "Session report" in page and START.strftime("%A") in _text(page)
+
+
+@pytest.mark.browser
+def test_the_russian_report_fits_in_chromium(tmp_path, shot_dir):
+    if find_browser()[0] is None:
+        pytest.skip(find_browser()[2])
+    done, _ = _report(tmp_path, "ru-RU")
+    with launch_chromium(1200, 1600) as driver:
+        driver.get((done.folder / HTML_FILE).as_uri())
+        seen = driver.execute_script(
+            "const cut = Array.from(document.querySelectorAll('h1, h2, p, .tile .k, .tile .v, .tile .s, th, td, "
+            ".legend span')).filter((el) => el.scrollWidth > el.clientWidth + 1).map((el) => el.textContent);"
+            "return {lang: document.documentElement.lang, cut: cut, page: document.documentElement.scrollWidth,"
+            " room: document.documentElement.clientWidth, h1: document.querySelector('h1').textContent};")
+        assert seen["lang"] == "ru-RU" and seen["h1"].startswith("Отчёт о сессии"), seen
+        assert not seen["cut"], f"cut off: {seen['cut'][:5]}"
+        assert seen["page"] <= seen["room"], f"wider than the window: {seen}"
+        rgba = screenshot_rgba(driver, save_to=shot_dir / "report-ru.png")
+        assert rgba[..., :3].std() > 20, "the report looks blank"
