@@ -47,6 +47,12 @@ DRAWN_RE = re.compile(r"Total drawn frames: (\d+)(?: \((\d+) attempted\))?")   #
 RESULTS_RE = re.compile(r"MindFlow: first face in this session")
 
 
+def unwrap(log: str) -> str:
+    """OBS's log with the script's wrapped lines joined back: OBS splits a long script line into several log lines
+    (each with its timestamp and ``[Python: mindflow_obs.py]``), which :data:`COST_RE` must read as one."""
+    return re.sub(r"\n[\d:.]+: \[Python: mindflow_obs\.py\]\s+", " ", log)
+
+
 def make_clip(size: tuple[int, int], folder: Path) -> Path:
     """The sample clip resized to ``size`` (mp4v), the stand-in for a webcam of that resolution."""
     import cv2
@@ -98,7 +104,7 @@ def run_once(with_script: bool, args, clip: Path, workdir: Path) -> dict:
     for name, rx in PROFILER_RE.items():
         m = rx.findall(log)
         row[name] = (float(m[0][0]), float(m[0][2])) if m else None   # the first block: times per call
-    m = COST_RE.search(log)
+    m = COST_RE.search(unwrap(log))
     if m:
         row["capture"] = {"size": m.group(1), "source": m.group(2), "frames": int(m.group(3)),
                           "median": float(m.group(4)), "p99": float(m.group(5)), "max": float(m.group(6)),

@@ -35,7 +35,6 @@ import csv
 import html
 import json
 import os
-import re
 import sqlite3
 import sys
 import time
@@ -47,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.e2e.obs_harness import (SAMPLE, TEXT, WEBCAM, ObsConfig, ObsProcess, exit_faults,  # noqa: E402
                                    obs32_exit_fault, obs_available)
-from tools.bench_obs import COST_RE, make_clip  # noqa: E402
+from tools.bench_obs import COST_RE, make_clip, unwrap  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 WARMUP_S = 120.0          # memory growth is fitted after this (model, libraries and caches loaded)
@@ -204,8 +203,7 @@ class SoakRun:
         self.result = self.proc.stop(timeout=90)
         res = self.result
         lagged, skipped = res.lagged_frames(), res.skipped_frames()
-        # OBS wraps a long script line into several log lines: join them back before matching.
-        cost = COST_RE.search(re.sub(r"\n[\d:.]+: \[Python: mindflow_obs\.py\]\s+", " ", res.log))
+        cost = COST_RE.search(unwrap(res.log))
         capture = ({"frames": int(cost.group(3)), "median_ms": float(cost.group(4)), "p99_ms": float(cost.group(5))}
                    if cost else None)
         faults = exit_faults(res)
@@ -451,8 +449,10 @@ def checks(doc: dict, every: float) -> list[str]:
                             f"analyser and the checkpoint writer)")
         if f["mindflow_files"][1] - f["mindflow_files"][0] > 1:
             problems.append(f"MindFlow's open files grew: {f['mindflow_files']}")
-        if not f.get("rate_hz_min"):
-            problems.append(f"MindFlow stopped analysing in an interval (lowest rate {f.get('rate_hz_min')} Hz)")
+        if f.get("rate_hz_min") is None:
+            problems.append("no analysis rate measured: run longer than three sample intervals")
+        elif not f["rate_hz_min"]:
+            problems.append("MindFlow stopped analysing in an interval (an analysis rate of 0 Hz)")
     return problems
 
 
