@@ -333,7 +333,8 @@ class SessionHost:
         self._moment_at = self.clock()
 
     def _on_away(self, event: Event) -> None:
-        self.log(logging.WARNING, f"MindFlow: {event.message}")
+        # info, not a warning: OBS raises its Script Log window at each warning, over a streamer who may be away
+        self.log(logging.INFO, f"MindFlow: {event.message}")
 
     def _on_nudge(self, event: Event) -> None:
         self._nudge_text, self._nudge_at = event.message, self.clock()
