@@ -1596,7 +1596,7 @@ def test_a_taken_overlay_port_names_the_next_free_port_the_same_each_time():
     assert port < free < port + 200
 
 
-def test_viewers_read_the_emotion_in_their_language_whatever_obs_speaks(entry, fake_obs, tmp_path):
+def test_viewers_read_the_emotion_in_their_language_whatever_obs_speaks(entry, fake_obs, tmp_path, monkeypatch):
     """OBS in German: the panel speaks German, and its viewer-language list offers "as OBS (Deutsch)" first, then each
     catalogue in its own name; a Japanese audience chosen there reads the emotion names in Japanese (the preview
     shows what they read); the Start/Stop button acts as labelled in German."""
@@ -1638,4 +1638,11 @@ def test_viewers_read_the_emotion_in_their_language_whatever_obs_speaks(entry, f
     assert "● Sitzung läuft seit " in status and "(mit der Schaltfläche gestartet); sie endet mit „Sitzung beenden“." \
         in status and "Analysiere " in status and "Bilder pro Sekunde; " in status, status
     assert "viewer_language='ja-JP'" in entry._script.settings.log_line()
+    script = entry._script
+    monkeypatch.setattr(importlib.import_module("obs_mindflow.obs.controller"), "DOUBLE_PRESS_S", 0.0)  # a person's pace
+    assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.stats.updates > 2)
+    prop(props, "session").callback(props, prop(props, "session"))       # stopped: the result line in German
+    result = shows(props, "result")
+    assert result.startswith("Letzte Sitzung: ") and "; Gesicht im Bild " in result, result
+    assert any(t.startswith("MindFlow-Sitzungszusammenfassung") for _, t in o.logs)      # the log's summary too
     entry.script_unload()

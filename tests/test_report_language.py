@@ -46,6 +46,37 @@ def test_the_report_speaks_the_session_language(tmp_path, language):
     assert f"MindFlow {__import__('obs_mindflow').__version__}" in text
 
 
+def test_the_log_summary_and_summary_json_speak_the_session_language(tmp_path):
+    """A Japanese session: the script log's summary (and summary.json's summary_text and disclaimer) in Japanese,
+    durations in Japanese units, every machine field of summary.json as in English."""
+    import json
+
+    ja, _ = _report(tmp_path, "ja-JP")
+    en, _ = _report(tmp_path, "")
+    lines = ja.summary_text.splitlines()
+    assert lines[0] == "MindFlow セッションのまとめ (モデル fer-test)" and lines[1].startswith("長さ: 30 分 00 秒 ("), lines[:2]
+    assert any(line.startswith("顔に表れたもの: ") and "無表情" in line for line in lines), lines
+    assert any(line.startswith("キャリブレーションされていません: ") for line in lines), lines
+    assert lines[-1].startswith("レポート: ") and en.summary_text.splitlines()[-1].startswith("Report: ")
+    assert not re.search(r"\b(Length|Negative|Most often|Longest|min|s)\b", "\n".join(lines[1:-1]).replace(
+        "MindFlow", "")), lines
+    docs = [json.loads((d.folder / "summary.json").read_text(encoding="utf-8")) for d in (ja, en)]
+    assert docs[0]["summary_text"] == "\n".join(lines[:-1]) and docs[0]["disclaimer"] == i18n.words("ja-JP")(
+        "report.disclaimer") and docs[1]["disclaimer"].startswith("MindFlow is an aid to self-reflection")
+    machine = set(docs[0]) - {"summary_text", "disclaimer", "started_at", "ended_at", "source"}
+    assert {k: docs[0][k] for k in machine} == {k: docs[1][k] for k in machine}
+
+
+def test_the_german_report_gives_its_basis_and_durations_in_german(tmp_path):
+    _, page = _report(tmp_path, "de-DE")
+    text = _text(page)
+    assert "Nicht kalibriert: Die Werte sind die des Modells" in text and "Not calibrated" not in text
+    assert "lesbarem Gesicht." in text and "readable face" not in text
+    ru = _text(_report(tmp_path, "ru-RU")[1])
+    footer = ru[ru.index("MindFlow " + __import__("obs_mindflow").__version__):]
+    assert "30 мин 00 с" in ru and re.search(r"без лица \d+ мин \d\d с", footer) and " min " not in footer, footer
+
+
 def test_without_a_language_the_report_stays_english(tmp_path):
     _, page = _report(tmp_path, "")
     assert '<html lang="en-US">' in page and "Session report" in page and START.strftime("%A") in _text(page)

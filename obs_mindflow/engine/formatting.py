@@ -5,6 +5,7 @@ may be missing)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Callable
 
 
 def aware(dt: datetime) -> datetime:
@@ -12,11 +13,18 @@ def aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo is not None and dt.utcoffset() is not None else dt.astimezone()
 
 
-def format_duration(seconds: float) -> str:
-    """``"1 h 02 min"``, ``"12 min 05 s"``, ``"45 s"`` (seconds rounded to whole seconds)."""
+def format_duration(seconds: float, words: Callable[..., str] | None = None) -> str:
+    """``"1 h 02 min"``, ``"12 min 05 s"``, ``"45 s"`` (seconds rounded to whole seconds); with ``words`` (an
+    :class:`obs_mindflow.i18n.Words`), in its language's units (``"12 分 05 秒"``)."""
     s = int(round(max(0.0, seconds)))
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
+    if words is not None:
+        if h:
+            return words("duration.hours_minutes", h=h, m=f"{m:02d}")
+        if m:
+            return words("duration.minutes_seconds", m=m, s=f"{sec:02d}")
+        return words("duration.seconds", n=sec)
     if h:
         return f"{h} h {m:02d} min"
     if m:

@@ -84,27 +84,30 @@ class PanelState:
 
 
 def result_line(finished: FinishedSession, min_report_s: float = 0.0) -> str:
-    """One line for the panel and the log: how long, how much face, the main expressions, where the report is."""
+    """One line for the panel and the log, in the panel's language: how long, how much face, the main expressions,
+    where the report is."""
+    w = ui_words()
     s = finished.snapshot
     parts = []
     if s is not None and s.started and s.duration_s > 0:
-        parts.append(format_duration(s.duration_s))
-        parts.append(f"face in view {format_percent(s.coverage)}")
+        parts.append(format_duration(s.duration_s, w))
+        parts.append(w("result.face", share=format_percent(s.coverage)))
         if s.negative_share is not None:
-            top = [f"{label} {format_percent(v)}" for label, v in s.profile()[:2] if format_percent(v) != "0 %"]
+            top = [f"{w.emotion(label)} {format_percent(v)}" for label, v in s.profile()[:2]
+                   if format_percent(v) != "0 %"]
             if top:
                 parts.append(", ".join(top))
-            parts.append(f"negative {format_percent(s.negative_share)}")
+            parts.append(w("result.negative", share=format_percent(s.negative_share)))
     else:
-        parts.append("nothing was analysed")
+        parts.append(w("result.nothing"))
     if finished.error is not None:
-        parts.append(f"report NOT saved: {finished.error}")
+        parts.append(w("result.not_saved", error=finished.error))
     elif finished.folder is not None:
-        parts.append(f"report: {finished.folder / REPORT_FILE}")
+        parts.append(w("result.report", path=finished.folder / REPORT_FILE))
     elif s is not None and s.started and s.duration_s > 0 and s.duration_s < min_report_s:
-        parts.append(f"no report (shorter than {min_report_s:g} s)")
+        parts.append(w("result.too_short", seconds=f"{min_report_s:g}"))
     else:
-        parts.append("no report")
+        parts.append(w("result.no_report"))
     return "; ".join(parts)
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from ... import __version__
+from ...i18n import words
 from ..session.events import Event
 from ..session.facts import ReportFacts
 from ..session.snapshot import StatsSnapshot
-from ..session.summary import DISCLAIMER, format_summary
+from ..session.summary import format_summary
 from .html import render_html
 from .storage import (HTML_FILE, MARKER_FILE, SCHEMA_VERSION, STATE_FILE, SUMMARY_FILE, TIMELINE_FILE, ReportError,
                       atomic_write, fsync_dir, iso)
@@ -65,7 +66,9 @@ def moments_doc(facts: ReportFacts) -> list[dict[str, Any]]:
 
 def build_summary(facts: ReportFacts, summary_text: str) -> dict[str, Any]:
     """The ``summary.json`` document (``"schema_version": 1``; ``moments``, ``chapters``, ``media`` and
-    ``mindflow_version`` added without a version change: readers of version 1 ignore them)."""
+    ``mindflow_version`` added without a version change: readers of version 1 ignore them). ``summary_text`` and
+    ``disclaimer`` are in the session's language (``info.language``); every other field, the definitions included,
+    is as it always was."""
     snapshot, info = facts.snapshot, facts.info
     assert info is not None
     return {
@@ -102,7 +105,7 @@ def build_summary(facts: ReportFacts, summary_text: str) -> dict[str, Any]:
         "moments": moments_doc(facts),
         "chapters": facts.chapters.to_dict(),
         "summary_text": summary_text,
-        "disclaimer": DISCLAIMER,
+        "disclaimer": words(info.language)("report.disclaimer"),
         "files": {"timeline": TIMELINE_FILE, "html": HTML_FILE},
     }
 

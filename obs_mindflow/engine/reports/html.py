@@ -128,13 +128,16 @@ def _average_groups(group_s: float) -> int:
     return max(5, int(round(300.0 / group_s)))
 
 
-def _span_phrase(seconds: float, adjective: bool = True) -> str:
-    """``"20-second"``, ``"3-minute"``, ``"1.5-hour"`` (or ``"20 s"`` … with ``adjective=False``)."""
-    for unit, size, short in (("hour", 3600, "h"), ("minute", 60, "min"), ("second", 1, "s")):
+def _span_phrase(seconds: float, w: Words) -> str:
+    """``"20-second"``, ``"3-minute"``, ``"1.5-hour"`` in English; ``"20 s"``, ``"3 min"`` … in ``w``'s units
+    elsewhere (an adjective made of a number reads well in English only)."""
+    english = w.lang == "en-US"
+    for unit, size, key in (("hour", 3600, "duration.hours"), ("minute", 60, "duration.minutes"),
+                            ("second", 1, "duration.seconds")):
         if seconds >= size and (seconds / size) * 2 == round(seconds / size * 2):
             n = f"{seconds / size:g}"
-            return f"{n}-{unit}" if adjective else f"{n} {short}"
-    return format_duration(seconds)
+            return f"{n}-{unit}" if english else w(key, n=n)
+    return format_duration(seconds, w)
 
 
 def _timeline_svg(facts: ReportFacts, colours: dict[str, str], w: Words) -> str:
@@ -275,7 +278,7 @@ def _moments_html(facts: ReportFacts, colours: dict[str, str], w: Words) -> str:
         rows.append(f'<tr data-moment="{m.id}"><td class="num">{i}</td>'
                     f'<td class="time">{_e(facts.media_clock(m.start_s))}–{_e(facts.media_clock(m.end_s))}</td>'
                     f'<td><i class="dot" style="background:{col}"></i>{_e(what)}</td><td>{_e(kind)}</td>'
-                    f'<td class="num">{_e(format_duration(m.seconds))}</td>'
+                    f'<td class="num">{_e(format_duration(m.seconds, w))}</td>'
                     f'<td class="num">{_e(format_percent(m.peak))}</td><td class="num">{_e(format_percent(m.mean))}'
                     f'</td></tr>')
     more = (f'<p class="small">{_e(w("report.more_moments", count=len(best) - MAX_LISTED_MOMENTS))}</p>'
@@ -304,7 +307,7 @@ def _date(day: Any, w: Words) -> str:
 def render_html(facts: ReportFacts, summary_text: str = "") -> str:
     """``report.html``: one self-contained page — inline CSS and SVG, no script, no external resource — in the
     session's language (``info.language``: the streamer's; English when empty). Every string from outside (labels,
-    model, source, messages) is HTML-escaped. The session's summary text and its basis lines stay English."""
+    model, source, messages) is HTML-escaped."""
     s, info = facts.snapshot, facts.info
     assert info is not None
     w = words(info.language)
@@ -323,7 +326,7 @@ def render_html(facts: ReportFacts, summary_text: str = "") -> str:
     negative = s.negative_share is not None and format_percent(s.negative_share) != "0 %"
     stretch = ln is not None and ln.duration_s > 0
     tiles = [      # the negative tiles are red only when there is something negative to say (metric: a stable id)
-        ("duration", w("report.tile_duration"), format_duration(s.duration_s), span, ""),
+        ("duration", w("report.tile_duration"), format_duration(s.duration_s, w), span, ""),
         ("face-visible", w("report.tile_face"), format_percent(s.coverage),
          w("report.tile_face_sub", uncertain=format_percent(s.uncertain_share)), ""),
         ("negative", w("report.tile_negative"), "–" if s.negative_share is None else format_percent(s.negative_share),
@@ -331,7 +334,8 @@ def render_html(facts: ReportFacts, summary_text: str = "") -> str:
         ("dominant", w("report.tile_dominant"), w.emotion(s.dominant) if s.dominant else "–",
          w("report.tile_dominant_sub", share=format_percent(s.shares[s.labels.index(s.dominant)])) if s.dominant
          else w("report.tile_no_face_seen"), ""),
-        ("longest-negative", w("report.tile_longest"), format_duration(ln.duration_s) if stretch else w("report.none"),
+        ("longest-negative", w("report.tile_longest"),
+         format_duration(ln.duration_s, w) if stretch else w("report.none"),
          f"{clock(ln.start_s, True)}–{clock(ln.end_s, True)}" if stretch else w("report.tile_no_stretch"),
          "neg" if stretch else ""),
     ]
@@ -366,12 +370,11 @@ def render_html(facts: ReportFacts, summary_text: str = "") -> str:
                if s.duration_s > 0 else "")
     time_note = w("report.times_video" if info.media_offset_s is not None else "report.times_live")
     history = (f'<a class="hist" href="../history.html">{_e(w("report.history"))}</a>' if info.history_link else "")
-    english = w.lang == "en-US"        # "in 20-second steps" reads well in English only: elsewhere "20 s"
-    step, average = _span_phrase(step_s, english), _span_phrase(avg_s, english)
+    step, average = _span_phrase(step_s, w), _span_phrase(avg_s, w)
     body = f"""<header><div class="brand">MindFlow</div>
 <h1>{_e(w("report.heading"))}{recovered}</h1>
 <p class="meta">{' · '.join(_e(m) for m in meta)}</p>
-<p class="basis" id="basis">{' '.join(_e(x) for x in basis_lines(s, info.calibration))}</p></header>
+<p class="basis" id="basis">{' '.join(_e(x) for x in basis_lines(s, info.calibration, w))}</p></header>
 <section class="tiles">{tile_html}</section>
 <section class="card" id="profile"><h2>{_e(w("report.profile"))}</h2>
 <p class="sub">{_e(w("report.profile_sub", negative=neg_names))}</p>{profile}</section>
@@ -390,8 +393,8 @@ def render_html(facts: ReportFacts, summary_text: str = "") -> str:
 <section class="card"><h2>{_e(w("report.nudges"))}</h2>{nudge_html}</section>
 </div>
 <p class="note">{_e(w("report.disclaimer"))}</p>
-<footer>{_e(w("report.footer", version=__version__, changes=changes, face=format_duration(s.face_s),
-                no_face=format_duration(s.no_face_s), not_analysed=format_duration(s.not_analysed_s),
+<footer>{_e(w("report.footer", version=__version__, changes=changes, face=format_duration(s.face_s, w),
+                no_face=format_duration(s.no_face_s, w), not_analysed=format_duration(s.not_analysed_s, w),
                 files=f"{SUMMARY_FILE}, {TIMELINE_FILE}"))} {history}</footer>"""
     return page(w("report.title", when=start.strftime("%Y-%m-%d %H:%M")), body, w.lang)
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
+from ...i18n import words
 from ..session.events import NUDGE, Event
 from ..session.facts import ReportFacts, SessionInfo
 from ..session.moments import MomentDetector, MomentOptions
@@ -360,8 +361,8 @@ class SessionRecorder:
             job = None
             self._discard_folder()
             folder = None
-            text += (f"\nNo report folder: the session lasted {snap.duration_s:.0f} s, shorter than the "
-                     f"{self.min_report_s:.0f} s minimum set for reports.")
+            text += "\n" + words(self.language)("summary.too_short", seconds=f"{snap.duration_s:.0f}",
+                                                 minimum=f"{self.min_report_s:.0f}")
         if job is not None and info is not None:
             try:
                 self._write_state(job, during="report")
@@ -374,13 +375,13 @@ class SessionRecorder:
                         raise ReportError.from_os_error(exc, folder, during="report") from exc
             except ReportError as exc:
                 error, folder = self._save_elsewhere(exc, facts, text)
-                text += f"\nReport NOT saved there: {error}"
+                text += "\n" + words(self.language)("summary.not_saved", error=error)
                 log.warning("%s", error)
             finally:
                 if self._folder is not None:
                     register_live(self._folder, False)
         if error is None and folder is not None:
-            text += f"\nReport: {folder / HTML_FILE}"
+            text += "\n" + words(self.language)("summary.report", path=folder / HTML_FILE)
             if self.history and self.root is not None and info is not None:
                 history_note = record_session(self.root, folder, facts, self.input_key)
                 if history_note:

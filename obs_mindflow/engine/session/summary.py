@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ...i18n import Words, words
 from ..formatting import format_duration, format_percent
 
 if TYPE_CHECKING:
@@ -18,7 +19,8 @@ DISCLAIMER = ("MindFlow is an aid to self-reflection, not a diagnosis: expressio
 
 def format_summary(facts: ReportFacts, *, top: int = 3) -> str:
     """A short plain-text block for the OBS script log, in plain words (each line short: OBS's Script Log does not
-    wrap), listing only the expressions that were seen.
+    wrap), listing only the expressions that were seen, in the session's language (``info.language``; English when
+    empty).
 
     Clock times are :meth:`ReportFacts.clock`'s: a file's own times, else wall-clock ``HH:MM`` (elapsed ``HH:MM``
     since the start when the session recorded no start). A recovered session says it was rebuilt from the last
@@ -28,70 +30,68 @@ def format_summary(facts: ReportFacts, *, top: int = 3) -> str:
     from .facts import SEGMENT_S
 
     s, info = facts.snapshot, facts.info
+    w = words(info.language if info is not None else "")
     model_name = facts.model
-    head = "MindFlow session summary" + (f" (model {model_name})" if model_name else "")
-    lines = [head]
+    lines = [w("summary.head_model", model=model_name) if model_name else w("summary.head")]
     if info is not None and info.recovered:
-        lines.append("Recovered after an unclean exit from the last checkpoint: the final minute or so may be missing.")
+        lines.append(w("summary.recovered"))
     if not s.started or s.duration_s <= 0:
-        lines.append("No analysis results were recorded in this session.")
-        lines.append(DISCLAIMER)
+        lines.append(w("summary.nothing"))
+        lines.append(w("report.disclaimer"))
         return "\n".join(lines)
     clock = facts.clock
-    when = ""
+    duration = format_duration(s.duration_s, w)
     if facts.video:       # a file: its own times (the wall clock of the analysis says nothing about the video)
-        when = f" (video {clock(0)}–{clock(s.duration_s)})"
+        lines.append(w("summary.length_video", duration=duration, start=clock(0), end=clock(s.duration_s)))
     elif info is not None:
-        when = f" ({clock(0)}–{clock(s.duration_s)})"
-    lines.append(f"Length: {format_duration(s.duration_s)}{when}")
-    gaps = [f"no face {format_duration(s.no_face_s)}"] if s.no_face_s >= 0.5 else []
+        lines.append(w("summary.length_span", duration=duration, start=clock(0), end=clock(s.duration_s)))
+    else:
+        lines.append(w("summary.length", duration=duration))
+    gaps = [w("summary.no_face", duration=format_duration(s.no_face_s, w))] if s.no_face_s >= 0.5 else []
     if s.not_analysed_s >= 0.5:
-        gaps.append(f"not analysed (paused or no picture) {format_duration(s.not_analysed_s)}")
-    lines.append(f"Your face was in view {format_percent(s.coverage)} of the time" +
-                 (f" ({'; '.join(gaps)})" if gaps else ""))
+        gaps.append(w("summary.not_analysed", duration=format_duration(s.not_analysed_s, w)))
+    lines.append(w("summary.face_in_view_gaps", share=format_percent(s.coverage), gaps="; ".join(gaps)) if gaps
+                 else w("summary.face_in_view", share=format_percent(s.coverage)))
     if s.negative_share is not None:
         shown = [(lab, v) for lab, v in s.profile() if format_percent(v) != "0 %"]
-        lines.append("What your face showed: " + ", ".join(f"{lab} {format_percent(v)}" for lab, v in shown))
-        neg_names = ", ".join(s.negative_labels) or "none defined by the model card"
-        lines.append(f"Negative expressions ({neg_names}): {format_percent(s.negative_share)} of that time")
+        lines.append(w("summary.showed", shares=", ".join(f"{w.emotion(lab)} {format_percent(v)}"
+                                                          for lab, v in shown)))
+        neg_names = ", ".join(w.emotion(lab) for lab in s.negative_labels) or w("summary.no_negative_labels")
+        lines.append(w("summary.negative", names=neg_names, share=format_percent(s.negative_share)))
         ln = s.longest_negative
         if ln is not None and ln.duration_s > 0:
-            lines.append(f"Longest negative stretch: {format_duration(ln.duration_s)} "
-                         f"({clock(ln.start_s, True)}–{clock(ln.end_s, True)})")
+            lines.append(w("summary.longest", duration=format_duration(ln.duration_s, w),
+                           start=clock(ln.start_s, True), end=clock(ln.end_s, True)))
         else:
-            lines.append("Longest negative stretch: none")
+            lines.append(w("summary.longest_none"))
         segs = facts.segments[:top]
         if segs:
-            lines.append(f"Most negative {SEGMENT_S / 60:g} minutes: " + "; ".join(
-                f"{clock(g.start_s)}–{clock(g.end_s)} "
-                f"({format_percent(g.negative_share)})" for g in segs))
-        lines.append(f"Most often: {s.dominant}")
+            lines.append(w("summary.segments", minutes=f"{SEGMENT_S / 60:g}", segments="; ".join(
+                f"{clock(g.start_s)}–{clock(g.end_s)} ({format_percent(g.negative_share)})" for g in segs)))
+        lines.append(w("summary.most_often", emotion=w.emotion(s.dominant)))
         if facts.moments:
-            lines.append(f"Moments: {len(facts.moments)} (best: " + ", ".join(
-                f"{m.title} {facts.media_clock(m.start_s)}" for m in facts.moments[:top]) + ")")
+            lines.append(w("summary.moments", count=len(facts.moments), best=", ".join(
+                f"{m.title} {facts.media_clock(m.start_s)}" for m in facts.moments[:top])))
     else:
-        lines.append("No face was visible, so there is no emotion profile.")
-    lines.extend(basis_lines(s, info.calibration if info is not None else None))
-    lines.append(DISCLAIMER)
+        lines.append(w("report.no_profile"))
+    lines.extend(basis_lines(s, info.calibration if info is not None else None, w))
+    lines.append(w("report.disclaimer"))
     return "\n".join(lines)
 
 
-def basis_lines(snapshot: StatsSnapshot, calibration: dict | None) -> list[str]:
+def basis_lines(snapshot: StatsSnapshot, calibration: dict | None, w: Words | None = None) -> list[str]:
     """What the figures rest on: the personal baseline (or none) and the uncertain share, with the definition of the
-    negative share. ``calibration``: ``{"applied": bool, "created", "seconds", "face_frames", "model",
-    "applied_from_s"}`` as a session records it."""
+    negative share, in ``w``'s language (English without). ``calibration``: ``{"applied": bool, "created",
+    "seconds", "face_frames", "model", "applied_from_s"}`` as a session records it."""
     s, c = snapshot, calibration or {}
+    w = w or words("")
     if c.get("applied"):
-        when = str(c.get("created", "")).replace("T", " ")[:16]
-        since = (f", applied from {format_duration(c['applied_from_s'])} into the session"
-                 if c.get("applied_from_s") else "")
-        base = (f"Calibrated to your face: personal baseline made {when} from {c.get('face_frames')} face frames "
-                f"over {float(c.get('seconds', 0)):.0f} s{since}.")
+        values = dict(when=str(c.get("created", "")).replace("T", " ")[:16], frames=c.get("face_frames"),
+                      seconds=f"{float(c.get('seconds', 0)):.0f}")
+        base = (w("basis.calibrated_from", **values, applied=format_duration(c["applied_from_s"], w))
+                if c.get("applied_from_s") else w("basis.calibrated", **values))
     else:
-        base = ("Not calibrated: the readings are the model's own, and every resting face differs (some read as "
-                "negative); calibrate to your face for figures you can trust.")
-    visible = s.face_s + s.uncertain_s
-    unc = (f"Uncertain (a face that could not be read): {format_percent(s.uncertain_share)} of face-visible time. "
-           if visible > 0 else "")
-    return [base, f"{unc}Shares and the negative share are of the time with a readable face."]
-
+        base = w("basis.not_calibrated")
+    if s.face_s + s.uncertain_s > 0:
+        return [base, w("basis.uncertain_readable", share=format_percent(s.uncertain_share))]
+    return [base, w("basis.readable")]
