@@ -12,7 +12,7 @@ import pytest
 from obs_mindflow.camera import run_live
 from obs_mindflow.engine.host import SessionHost
 from obs_mindflow.engine.recipe import DEFAULT_RULES, SessionRecipe
-from obs_mindflow.engine.session.events import AWAY
+from obs_mindflow.engine.session.events import AWAY, Event
 from obs_mindflow.engine.session.rules import AwayMonitor
 from obs_mindflow.engine.session.session import Session
 from obs_mindflow.engine.video import FileSettings, analyze_file
@@ -110,3 +110,15 @@ def test_the_camera_mode_drives_a_session_host_built_from_the_recipe(default_mod
     assert finished.ok and finished.folder is not None and (finished.folder / "report.html").is_file()
     assert finished.snapshot.updates == counting.made[-1].seen > 0      # the rule saw every recorded result
     assert "Hz" in out.getvalue() and host.analyzer.stats().analysed > 0
+
+
+@pytest.mark.parametrize("language, expected", [
+    ("ja-JP", "MindFlow: 3 分 00 秒 のあいだ カメラに顔が映っていません — カメラはまだあなたに向いていますか？"),
+    ("", "MindFlow: No face in the camera for 3 min 00 s — is the camera still pointing at you?")])
+def test_the_away_line_in_the_log_speaks_the_recipes_language(default_model, tmp_path, language, expected):
+    lines = []
+    with SessionHost(default_model, SessionRecipe(language=language), report_root=tmp_path,
+                     log=lambda level, text: lines.append(text)) as host:
+        message = away_events([(t, "" if t > 10 else "happy") for t in range(0, 400)])[0].message
+        host._on_away(Event(AWAY, 200.0, None, message, {"seconds": 180.0}))     # as the recorder hands it over
+    assert lines and lines[-1].startswith(expected), lines

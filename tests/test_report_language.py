@@ -99,3 +99,24 @@ def test_the_russian_report_fits_in_chromium(tmp_path, shot_dir):
         assert seen["page"] <= seen["room"], f"wider than the window: {seen}"
         rgba = screenshot_rgba(driver, save_to=shot_dir / "report-ru.png")
         assert rgba[..., :3].std() > 20, "the report looks blank"
+
+
+def test_the_nudge_and_the_moments_speak_the_session_language(tmp_path):
+    """A German recipe's break nudge is German (in the log, the {nudge} placeholder, the report); a Japanese
+    report names its moments and chapters in Japanese; English keeps the detector's titles."""
+    from obs_mindflow.engine.recipe import SessionRecipe
+    from obs_mindflow.engine.session.rules import NudgeMonitor
+    from tests.test_report import Card
+
+    rec = SessionRecipe(nudge=True, language="de-DE").make_recorder(None, Card())
+    nudge = next(r for r in rec.session.rules if isinstance(r, NudgeMonitor))
+    assert nudge.message == ("Negative Ausdrücke haben in den letzten 10 min 00 s überwogen – vielleicht eine kurze "
+                             "Pause?")
+    assert NudgeMonitor().message == "Negative expressions have dominated the last 10 minutes — consider a short break."
+    ja, page = _report(tmp_path, "ja-JP")
+    en, english = _report(tmp_path, "")
+    chapters = re.search(r'id="chapters">(.*?)</pre>', page, re.S).group(1).splitlines()
+    assert chapters[0] == "00:00 開始" and all(not line[6:].isascii() for line in chapters), chapters
+    assert re.search(r'id="chapters">00:00 Start\n', english)
+    line = next(x for x in ja.summary_text.splitlines() if x.startswith("モーメント: "))
+    assert "笑顔" in line and "Smiles" not in line and "Smiles" in en.summary_text, line

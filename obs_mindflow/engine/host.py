@@ -25,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..i18n import words
 from . import dockview, views
 from .baseline import (DEFAULT_SECONDS, Baseline, BaselineCollector, BaselineCorrection, BaselineError,
                        CalibrationProgress, correction_for, reference_of)
@@ -334,7 +335,10 @@ class SessionHost:
 
     def _on_away(self, event: Event) -> None:
         # info, not a warning: OBS raises its Script Log window at each warning, over a streamer who may be away
-        self.log(logging.INFO, f"MindFlow: {event.message}")
+        w = words(self.recipe.language)
+        text = event.message if w.lang == "en-US" else w("rules.away", duration=format_duration(
+            event.data.get("seconds", 0.0), w))
+        self.log(logging.INFO, f"MindFlow: {text}")
 
     def _on_nudge(self, event: Event) -> None:
         self._nudge_text, self._nudge_at = event.message, self.clock()

@@ -110,10 +110,11 @@ class SessionRecipe:
         rules, nudge, moments, minimum report length and language; its calibration record is the recipe's
         baseline."""
         from .reports.recorder import SessionRecorder
+        from ..i18n import words
         from .session.rules import NudgeMonitor
 
         rec = SessionRecorder(report_root, card, started_at=started_at, source=source,
-                              nudge=NudgeMonitor() if self.nudge else None,
+                              nudge=NudgeMonitor(words=words(self.language)) if self.nudge else None,
                               rules=tuple(f(card.labels, card.negative_labels) for f in self.rules),
                               min_report_s=self.min_report_s, moments=self.moments, media_clock=media_clock,
                               input_key=input_key, language=self.language)

@@ -190,6 +190,14 @@ def moment_title(moment: dict[str, Any], words: Words) -> str:
     return words("moment.emotion_spike", name=name) if title.endswith("!") else name
 
 
+def report_moment_title(title: str, emotion: str, words: Words) -> str:
+    """A moment's or chapter's title in a report's language (the summary, the moments table, the chapter block);
+    English keeps the title as the detector wrote it (``"Anger!"``, where :func:`moment_title` names the emotion)."""
+    if words.lang == "en-US":
+        return title
+    return moment_title({"title": title, "emotion": emotion}, words)
+
+
 def viewer_words(words: Words) -> dict[str, Any]:
     """What the overlay page needs to speak the viewers' language: ``{"lang": "de-DE", "strings": {key: text}}`` —
     the page's own words (``overlay.*``) and the emotion names (``emotion.*``), English where a catalogue lacks one."""

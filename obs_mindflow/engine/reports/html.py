@@ -17,6 +17,7 @@ from ..formatting import format_clock, format_duration, format_percent
 from ..session.facts import SEGMENT_MIN_FACE_S, SEGMENT_S, ReportFacts
 from ..session.snapshot import StatsSnapshot, group_rows, negative_mask
 from ..session.summary import basis_lines
+from ..views import report_moment_title
 from .storage import SUMMARY_FILE, TIMELINE_FILE
 
 _EMOTION_COLOURS = {
@@ -273,7 +274,7 @@ def _moments_html(facts: ReportFacts, colours: dict[str, str], w: Words) -> str:
     rows = []
     for i, m in enumerate(best[:MAX_LISTED_MOMENTS], 1):
         col = NEGATIVE_LINE if m.negative else colours.get(m.emotion, "#888")
-        what = f"{m.title} ({w.emotion(m.emotion)}{', ' + w('report.negative_tag') if m.negative else ''})"
+        what = f"{report_moment_title(m.title, m.emotion, w)} ({w.emotion(m.emotion)}{', ' + w('report.negative_tag') if m.negative else ''})"
         kind = w("report.kind_spike" if m.kind == "spike" else "report.kind_held")
         rows.append(f'<tr data-moment="{m.id}"><td class="num">{i}</td>'
                     f'<td class="time">{_e(facts.media_clock(m.start_s))}–{_e(facts.media_clock(m.end_s))}</td>'
@@ -289,11 +290,17 @@ def _moments_html(facts: ReportFacts, colours: dict[str, str], w: Words) -> str:
 
 
 def _chapters_html(facts: ReportFacts, w: Words) -> str:
+    """The chapter block to paste (its titles in the report's language), or the chapters found and why there is no
+    block. The note (how they were picked) stays English."""
     ch = facts.chapters
+    emotions = {m.id: m.emotion for m in facts.moments}
+    titles = [w("report.chapter_start") if c.moment is None else
+              report_moment_title(c.title, emotions.get(c.moment, ""), w) for c in ch.chapters]
     if ch.usable:
+        text = "\n".join(f"{c.time} {t}" for c, t in zip(ch.chapters, titles))
         return (f'<p class="sub">{_e(w("report.chapters_paste"))} {_e(ch.note)}</p>'
-                f'<pre class="chapters" id="chapters">{_e(ch.text)}</pre>')
-    listed = "".join(f"<li><b>{_e(c.time)}</b> {_e(c.title)}</li>" for c in ch.chapters)
+                f'<pre class="chapters" id="chapters">{_e(text)}</pre>')
+    listed = "".join(f"<li><b>{_e(c.time)}</b> {_e(t)}</li>" for c, t in zip(ch.chapters, titles))
     return (f'<p class="small" id="chapters-note">{_e(w("report.no_chapters", note=ch.note))}</p>'
             f'<ol class="segs">{listed}</ol>')
 

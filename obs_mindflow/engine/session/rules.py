@@ -13,11 +13,14 @@ events do.
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from .events import AWAY, NUDGE, Event
 from .stats import SessionStats, positive_seconds
 from ..formatting import format_duration
+
+if TYPE_CHECKING:
+    from ...i18n import Words
 
 _INF = math.inf
 
@@ -46,7 +49,7 @@ class NudgeMonitor:
     """
 
     def __init__(self, threshold: float = 0.6, sustain_seconds: float = 600, rolling_seconds: float = 300,
-                 cooldown_seconds: float = 1800, *, min_face_coverage: float = 0.5) -> None:
+                 cooldown_seconds: float = 1800, *, min_face_coverage: float = 0.5, words: Words | None = None) -> None:
         if not 0 <= float(threshold) < 1:
             raise ValueError(f"threshold is a share of face time in [0, 1), got {threshold!r}")
         if not 0 <= float(min_face_coverage) <= 1:
@@ -59,6 +62,7 @@ class NudgeMonitor:
             raise ValueError(f"cooldown_seconds must be a finite number of seconds >= 0, got {cooldown_seconds!r}")
         self.cooldown_seconds = cd
         self.min_face_coverage = float(min_face_coverage)
+        self.words = words          # the message's language (the streamer's); None: English
         self.reset()
 
     def reset(self) -> None:
@@ -67,6 +71,8 @@ class NudgeMonitor:
 
     @property
     def message(self) -> str:
+        if self.words is not None and self.words.lang != "en-US":
+            return self.words("rules.nudge", duration=format_duration(self.sustain_seconds, self.words))
         return (f"Negative expressions have dominated the last {_minutes_phrase(self.sustain_seconds)} — "
                 f"consider a short break.")
 

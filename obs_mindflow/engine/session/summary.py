@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ...i18n import Words, words
 from ..formatting import format_duration, format_percent
+from ..views import report_moment_title
 
 if TYPE_CHECKING:
     from .facts import ReportFacts
@@ -71,7 +72,8 @@ def format_summary(facts: ReportFacts, *, top: int = 3) -> str:
         lines.append(w("summary.most_often", emotion=w.emotion(s.dominant)))
         if facts.moments:
             lines.append(w("summary.moments", count=len(facts.moments), best=", ".join(
-                f"{m.title} {facts.media_clock(m.start_s)}" for m in facts.moments[:top])))
+                f"{report_moment_title(m.title, m.emotion, w)} {facts.media_clock(m.start_s)}"
+                for m in facts.moments[:top])))
     else:
         lines.append(w("report.no_profile"))
     lines.extend(basis_lines(s, info.calibration if info is not None else None, w))
