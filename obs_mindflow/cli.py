@@ -120,7 +120,7 @@ def _settings(args):
     return FileSettings(model=args.model, rate=args.rate, max_seconds=args.max_seconds, threads=args.threads,
                         baseline=None if args.baseline is None else str(args.baseline),
                         calibrate_seconds=args.calibrate_seconds or 0.0, nudge=args.nudge,
-                        uncertain_below=(args.uncertain_below or 0.0) / 100)
+                        uncertain_below=(args.uncertain_below or 0.0) / 100, language=args.language)
 
 
 def _report_root(args):

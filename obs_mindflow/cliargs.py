@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 from . import __version__
+from .i18n import LANGUAGES
 
 DEFAULT_CALIBRATION_S = 20.0
 
@@ -28,6 +29,14 @@ def _positive_rate(text: str) -> float:
     return _number(text, "--rate must be a number of analyses per second, got {text!r}",
                    lambda v: math.isfinite(v) and 0 <= v <= 120,
                    "--rate must be between 0 (every frame) and 120 Hz, got {text}")
+
+
+def _language(text: str) -> str:
+    """``--language``: a shipped catalogue's locale (``de-DE``; ``de_de`` is read as it)."""
+    for lang in LANGUAGES:
+        if lang.lower() == text.replace("_", "-").lower():
+            return lang
+    raise argparse.ArgumentTypeError(f"no catalogue for {text!r}: choose one of {', '.join(LANGUAGES)}")
 
 
 def _percent(text: str) -> float:
@@ -69,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--uncertain-below", type=_percent, default=0.0, metavar="PCT",
                     help="show 'uncertain' when the smoothed top probability is below PCT %% (default: the threshold "
                          "measured for the model, in its card)")
+    an.add_argument("--language", type=_language, default="en-US", metavar="LANG",
+                    help="the language of the summary and the report: " + ", ".join(LANGUAGES) + " (default en-US)")
     an.add_argument("--threads", type=int, default=1, metavar="N",
                     help="onnxruntime and OpenCV threads (default 1)")
     an.add_argument("--max-seconds", type=float, default=0.0, metavar="S",

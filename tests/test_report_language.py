@@ -120,3 +120,34 @@ def test_the_nudge_and_the_moments_speak_the_session_language(tmp_path):
     assert re.search(r'id="chapters">00:00 Start\n', english)
     line = next(x for x in ja.summary_text.splitlines() if x.startswith("モーメント: "))
     assert "笑顔" in line and "Smiles" not in line and "Smiles" in en.summary_text, line
+
+
+def test_a_recovered_session_keeps_the_language_it_was_started_in(tmp_path):
+    """A crash: the checkpoint keeps the session's language, so the recovered report and summary are German."""
+    from obs_mindflow.engine.reports import storage
+    from obs_mindflow.engine.reports.recovery import recover_unfinished
+
+    rec = record(tmp_path, realistic(600), started_at=START, language="de-DE")
+    rec.checkpoint()
+    storage.register_live(rec.folder, False)             # as if this process had died
+    (done,) = recover_unfinished(tmp_path)
+    assert done.ok and done.recovered
+    page = (done.folder / HTML_FILE).read_text(encoding="utf-8")
+    assert '<html lang="de-DE">' in page and "Sitzungsbericht" in page and "nach einem unsauberen Beenden" in page
+    assert "MindFlow-Sitzungszusammenfassung" in done.summary_text, done.summary_text
+
+
+def test_analyze_writes_the_summary_in_the_language_asked_for():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, SAMPLE
+
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "obs_mindflow", "analyze", str(SAMPLE), "--no-report", "--rate",
+                               "2", "--max-seconds", "8", "-q", *extra], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+
+    ja, bad = run("--language", "ja-JP"), run("--language", "xx-XX")
+    assert ja.returncode == 0 and ja.stdout.startswith("MindFlow セッションのまとめ") and "長さ: 8 秒" in ja.stdout, ja
+    assert bad.returncode == 2 and "no catalogue for 'xx-XX'" in bad.stderr and "ja-JP" in bad.stderr, bad.stderr

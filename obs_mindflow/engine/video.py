@@ -185,8 +185,9 @@ class FileSettings:
     time (0 = every frame); ``max_seconds``: analyse only the first seconds (0 = all); ``threads``: onnxruntime and
     OpenCV threads; ``baseline``: a personal-baseline file to correct every reading with; ``calibrate_seconds``:
     calibrate on the file's first seconds instead (0 = no); ``nudge``: break nudges in the report;
-    ``uncertain_below``: show "uncertain" below this confidence (0 = the threshold measured for the model).
-    :meth:`recipe` is the session these settings build."""
+    ``uncertain_below``: show "uncertain" below this confidence (0 = the threshold measured for the model);
+    ``language``: the summary's and the report's (an ``i18n`` locale; it changes words, not results, so
+    :meth:`key` leaves it out). :meth:`recipe` is the session these settings build."""
 
     model: str = ""
     rate: float = 5.0
@@ -196,12 +197,13 @@ class FileSettings:
     calibrate_seconds: float = 0.0
     nudge: bool = False
     uncertain_below: float = 0.0
+    language: str = ""
 
     def recipe(self, baseline: "Baseline | None" = None) -> SessionRecipe:
         """The session these settings build (``baseline``: the personal baseline read or made for the file; the
         engine's defaults for the rest, its rules included)."""
         return SessionRecipe(model=self.model, threads=self.threads, uncertain_below=self.uncertain_below,
-                             nudge=self.nudge, baseline=baseline)
+                             nudge=self.nudge, baseline=baseline, language=self.language)
 
     def key(self) -> str:
         """A digest of the model (its card and ONNX file's content) and of every setting and default that changes a

@@ -250,7 +250,8 @@ class SessionRecorder:
     def _capture_locked(self) -> _Job:
         self._seq += 1
         doc = {"schema_version": SCHEMA_VERSION, "kind": "mindflow-session-state", "finished": False,
-               "seq": self._seq, "checkpoint_every_s": self.checkpoint_every_s, **self.session.to_state()}
+               "seq": self._seq, "checkpoint_every_s": self.checkpoint_every_s, "language": self.language,
+               **self.session.to_state()}
         return _Job(self._seq, self._generation, doc)
 
     def _ensure_folder_io(self) -> Path:

@@ -36,7 +36,8 @@ def _recover_one(folder: Path, history: bool = True) -> FinishedSession:
         started_at = session.started_at
         info = SessionInfo(session.model, session.labels, session.negative_labels, started_at, session.source, True,
                            session.events(NUDGE), session.calibration, moments=session.moments(),
-                           media_offset_s=session.media_offset_s, history_link=history)
+                           media_offset_s=session.media_offset_s, history_link=history,
+                           language=str(doc.get("language") or ""))      # the report's, as the session began
     except FileNotFoundError:
         leftovers = [p for p in folder.iterdir() if p.name != MARKER_FILE]
         if not leftovers:  # crashed before the first checkpoint: nothing worth keeping
