@@ -786,6 +786,20 @@ def test_panel_is_kept_true_in_place(entry, fake_obs, tmp_path, monkeypatch):
     entry.script_unload()
 
 
+def test_the_last_sessions_line_speaks_the_panels_language(entry, fake_obs, tmp_path):
+    o = fake_obs
+    o.locale = "ja-JP"
+    script = load(entry, o, settings_data(o, tmp_path))
+    props = entry.script_properties()
+    fire(entry, o, "RECORDING_STARTED")
+    assert run_ticks(entry, script, 20, until=lambda: script.host.recorder.snapshot(timeline=False).face_s > 0.5)
+    fire(entry, o, "RECORDING_STOPPED")
+    prop(props, "refresh").callback(props, None)
+    line = shows(props, "history")
+    assert re.fullmatch(r"最近のセッション: \d+月\d+日 \d\d:\d\d — ネガティブ \d+ %、\d+ 秒。", line), line
+    entry.script_unload()
+
+
 def test_the_panel_shows_the_last_sessions_negative_share(entry, fake_obs, tmp_path, monkeypatch):
     o = fake_obs
     script = load(entry, o, settings_data(o, tmp_path))

@@ -130,7 +130,7 @@ class MindFlowScript:
         self._logging.attach()
         self.apply(read_settings(data), first=True)
         recover_sessions(self.settings.report_root(), self.log.log)
-        self.last_sessions.refresh(self.settings.report_root())
+        self.last_sessions.refresh(self.settings.report_root(), ui_words())
         self.last_result, self.last_report = self.last_sessions.last_session()   # kept across a reload
         self.run(self.lifecycle.loaded(obs.obs_frontend_streaming_active(), obs.obs_frontend_recording_active()))
 
@@ -161,7 +161,7 @@ class MindFlowScript:
             self.host.publish()             # a new server: its overlay and dock start from the state now
         self.moments.configure(new)
         if not first and new.report_root() != old.report_root():
-            self.last_sessions.refresh(new.report_root())
+            self.last_sessions.refresh(new.report_root(), ui_words())
         if self.host is None or new.engine_key() != self._engine_key:
             self._open_engine()
         else:
@@ -298,7 +298,7 @@ class MindFlowScript:
             self.last_report = (finished.folder / status.REPORT_FILE) if finished.folder is not None and finished.ok \
                 else None
         self.set_problem("report", str(finished.error) if finished.error else "")
-        self.last_sessions.refresh(self.settings.report_root())
+        self.last_sessions.refresh(self.settings.report_root(), ui_words())
 
     def frontend_event(self, event: int) -> None:
         if self.closed:

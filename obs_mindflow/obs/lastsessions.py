@@ -12,28 +12,36 @@ from pathlib import Path
 from typing import Iterable
 
 from ..engine.formatting import format_duration, format_percent
+from ..i18n import Words, words
 from ..engine.reports.history import History, HistoryError, HistoryRow
 from ..engine.reports.storage import HISTORY_DB, HISTORY_HTML
 
 SHOWN = 4          # sessions named in the panel (the newest)
 
 
-def describe_row(row: HistoryRow) -> str:
-    """``28 Nov 20:15 — 12 % negative, 1 h 02 min`` (local time; "no face" when none was readable)."""
-    when = row.started_at.astimezone().strftime("%d %b %H:%M").lstrip("0")
-    share = "no face" if row.negative_share is None else f"{format_percent(row.negative_share)} negative"
-    extra = " (recovered)" if row.recovered else ""
-    return f"{when} — {share}, {format_duration(row.duration_s)}{extra}"
+def describe_row(row: HistoryRow, w: Words | None = None) -> str:
+    """``28 Nov 20:15 — 12 % negative, 1 h 02 min`` (local time; "no face" when none was readable), in ``w``'s
+    language (English without)."""
+    w = w or words("")
+    start = row.started_at.astimezone()
+    when = w("history.when", day=start.day, month=w("history.months_short").split(",")[start.month - 1],
+             time=f"{start:%H:%M}")
+    share = (w("history.no_face") if row.negative_share is None else
+             w("history.negative", share=format_percent(row.negative_share)))
+    return w("history.row_recovered" if row.recovered else "history.row", when=when, share=share,
+             duration=format_duration(row.duration_s, w))
 
 
-def describe(rows: Iterable[HistoryRow], shown: int = SHOWN) -> str:
+def describe(rows: Iterable[HistoryRow], shown: int = SHOWN, w: Words | None = None) -> str:
     """The panel's line for ``rows`` (oldest first, as :meth:`History.rows` gives them): the newest ``shown``."""
     rows = list(rows)
     if not rows:
         return ""
-    newest = [describe_row(r) for r in reversed(rows[-shown:])]
-    more = f" (of {len(rows)}: the history page has them all)" if len(rows) > shown else ""
-    return f"Last sessions: {'; '.join(newest)}{more}."
+    w = w or words("")
+    newest = "; ".join(describe_row(r, w) for r in reversed(rows[-shown:]))
+    if len(rows) > shown:
+        return w("history.last_sessions_more", sessions=newest, count=len(rows))
+    return w("history.last_sessions", sessions=newest)
 
 
 @dataclass
@@ -47,6 +55,7 @@ class LastSessions:
     page: Path | None = None
     newest: HistoryRow | None = None
     root: Path | None = None
+    words: Words | None = None          # the panel's language (English without)
 
     def last_session(self) -> tuple[str, Path | None]:
         """The newest session as the panel's "Last session" line and its report (``None`` when gone): what a
@@ -57,11 +66,13 @@ class LastSessions:
         report = root / row.report / "report.html"
         if not report.is_file():
             return "", None
-        return f"{describe_row(row)}; report: {report}", report
+        w = self.words or words("")
+        return f"{describe_row(row, w)}; {w('result.report', path=report)}", report
 
-    def refresh(self, root: Path) -> None:
-        """Read the history under ``root``. Never raises; does not create a history where there is none yet."""
-        self.text, self.problem, self.page, self.newest, self.root = "", "", None, None, root
+    def refresh(self, root: Path, w: Words | None = None) -> None:
+        """Read the history under ``root``, to be shown in ``w``'s language. Never raises; does not create a history
+        where there is none yet."""
+        self.text, self.problem, self.page, self.newest, self.root, self.words = "", "", None, None, root, w
         try:
             if not (root / HISTORY_DB).is_file():
                 return
@@ -74,7 +85,7 @@ class LastSessions:
         except Exception as exc:  # noqa: BLE001 - a broken history must not break the panel
             self.problem = f"the session history in {root} could not be read: {type(exc).__name__}: {exc}"
             return
-        self.text = describe(rows)
+        self.text = describe(rows, w=w)
         self.newest = rows[-1] if rows else None
         if notes:
             self.problem = " ".join(notes)

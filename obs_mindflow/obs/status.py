@@ -225,7 +225,7 @@ def panel_view(st: PanelState, now: datetime | None = None) -> PanelView:
     items["open_report"] = Item(visible=st.has_last_report)
     text = st.history_text
     if st.history_problem:
-        text = (text + "\n" if text else "") + "Session history: " + st.history_problem
+        text = (text + "\n" if text else "") + w("status.history_problem", problem=st.history_problem)
     items["history"] = Item(text, visible=bool(text),
                             kind=ERROR if st.history_problem and not st.history_text else NORMAL)
     items["open_history"] = Item(visible=st.has_history_page)
