@@ -1577,6 +1577,22 @@ def test_the_row_under_the_template_never_comes_and_goes(entry, fake_obs, tmp_pa
     entry.script_unload()
 
 
+def test_the_template_notes_speak_the_panels_language(entry, fake_obs, tmp_path):
+    o = fake_obs
+    o.locale = "fr-FR"
+    data = settings_data(o, tmp_path, template="{emotion} ({conf")
+    load(entry, o, data)
+    props = entry.script_properties()
+    assert shows(props, "template_note").startswith("Pas encore utilisé (la source de texte garde le dernier modèle "
+                                                    "utilisable) : ")
+    data.values.update(template="{emotion} {negative_share}", hide_negative_share=True)
+    entry.script_update(data)
+    prop(props, "refresh").callback(props, None)
+    assert shows(props, "template_note") == ("{negative_share} n'affiche rien à l'écran tant que « Masquer la part "
+                                             "négative aux spectateurs » est activé.")
+    entry.script_unload()
+
+
 def test_last_session_and_its_report_survive_a_reload(entry, fake_obs, tmp_path):
     o = fake_obs
     data = settings_data(o, tmp_path)

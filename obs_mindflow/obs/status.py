@@ -233,11 +233,10 @@ def panel_view(st: PanelState, now: datetime | None = None) -> PanelView:
         items[name] = Item(visible=True)
     note, kind = "", NORMAL
     if st.template_problem:
-        note, kind = (f"Not used yet (the text source keeps the last usable template): "
-                      f"{st.template_problem}"), ERROR
+        note, kind = w("status.template_unused", problem=st.template_problem), ERROR
     elif s.hide_negative_share and private_placeholders_used(s.template):
         hidden = ", ".join("{" + p + "}" for p in private_placeholders_used(s.template))
-        note = f"{hidden} shows nothing on stream while 'Hide the negative share from viewers' is on."
+        note = w("status.hidden_placeholders", hidden=hidden)
     elif s.text_source:
         note = font_problem(s, st.labels)
         kind = WARNING if note else NORMAL
@@ -246,14 +245,9 @@ def panel_view(st: PanelState, now: datetime | None = None) -> PanelView:
     items["template_note"] = Item(note or template_preview(st), kind=kind)
     items["overlay_port"] = Item(visible=s.overlay_enabled)
     if st.overlay_url:
-        url = f"Overlay URL: {st.overlay_url}"
-        if not st.browser_source:
-            url += (" — this OBS has no Browser source: open the URL in a browser window and capture that window "
-                    "(Window Capture)")
+        url = w("status.overlay_url" if st.browser_source else "status.overlay_url_no_browser", url=st.overlay_url)
         if st.dock_url:
-            url += (f"\nYour private dock (only you see it; it shows what viewers do not): {st.dock_url} "
-                    f"— add it in View > Docks > Custom Browser Docks…" + (
-                        "" if st.browser_source else " (this OBS has none: open it in a browser)"))
+            url += "\n" + w("status.dock_url" if st.browser_source else "status.dock_url_no_browser", url=st.dock_url)
     else:
         url = ""
     items["overlay_url"] = Item(url, visible=bool(url))
