@@ -5,7 +5,7 @@
     python -m obs_mindflow analyze VIDEO|DIR ... [--jobs N] [--force] [same options]    (a batch)
     python -m obs_mindflow analyze --camera N [--model DIR] [--rate HZ] [--report-dir DIR] [--baseline FILE]
     python -m obs_mindflow calibrate VIDEO|--camera N [--seconds S] [--rate HZ] [--model DIR] --out FILE
-    python -m obs_mindflow history [--report-dir DIR]
+    python -m obs_mindflow history [--report-dir DIR] [--language LANG]
     python -m obs_mindflow models
 
 Exit status: 0 done, 1 the analysis failed (a batch: a file failed), 2 bad input (unreadable video, bad model, bad or
@@ -287,7 +287,7 @@ def _history(args) -> int:
     if not root.is_dir():
         raise InputError(f"no report folder at {root}: no session has been recorded there (give --report-dir)")
     try:
-        rows, page, notes = write_history_page(root)
+        rows, page, notes = write_history_page(root, args.language)
     except (HistoryError, OSError) as exc:
         raise InputError(str(exc)) from None
     for n in notes:

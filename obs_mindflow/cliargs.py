@@ -112,5 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "session) and write history.html beside them.")
     hi.add_argument("--report-dir", type=Path, default=None, metavar="DIR",
                     help="the report folder (default: ~/Documents/MindFlow or ~/MindFlow)")
+    hi.add_argument("--language", type=_language, default="en-US", metavar="LANG",
+                    help="the language of history.html: " + ", ".join(LANGUAGES) + " (default en-US)")
     sub.add_parser("models", help="list the bundled models")
     return ap

@@ -151,3 +151,26 @@ def test_analyze_writes_the_summary_in_the_language_asked_for():
     ja, bad = run("--language", "ja-JP"), run("--language", "xx-XX")
     assert ja.returncode == 0 and ja.stdout.startswith("MindFlow セッションのまとめ") and "長さ: 8 秒" in ja.stdout, ja
     assert bad.returncode == 2 and "no catalogue for 'xx-XX'" in bad.stderr and "ja-JP" in bad.stderr, bad.stderr
+
+
+def test_the_history_page_speaks_the_newest_sessions_language(tmp_path):
+    """history.html after a German session: German words, German dates, German emotion names, <html lang> set; the
+    `history` command writes it in the language asked for."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    _report(tmp_path, "de-DE")
+    page = (tmp_path / "de-DE" / "history.html").read_text(encoding="utf-8")
+    text = _text(page)
+    assert '<html lang="de-DE">' in page and "<h1>Sitzungsverlauf</h1>" in page, text[:300]
+    assert "24. Nov. 2026" in text and "Di, 24. Nov. 2026, 20:15" in text and "Gesicht sichtbar" in text, text
+    assert "neutral 4" in text and "Trauer" in text and "nein" in text, text
+    for english in ("Session history", "Sessions", "Face visible", "week of", "Made on this computer"):
+        assert english not in text, english
+    out = subprocess.run([sys.executable, "-m", "obs_mindflow", "history", "--report-dir", str(tmp_path / "de-DE"),
+                          "--language", "ja-JP"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    page = (tmp_path / "de-DE" / "history.html").read_text(encoding="utf-8")
+    assert '<html lang="ja-JP">' in page and "<h1>セッション履歴</h1>" in page and "2026年11月24日 (火) 20:15" in page

@@ -5,13 +5,14 @@ the page written again (:func:`record_session`). Standard library only (no numpy
 
 from __future__ import annotations
 
+import html
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from ..formatting import format_duration, format_percent
-from ..session.summary import DISCLAIMER
+from ...i18n import Words, words
 from .history import History, HistoryRow, InputKey, relative_report
 from .storage import HISTORY_DB, HISTORY_HTML, atomic_write
 
@@ -26,7 +27,13 @@ def _week_start(dt: datetime) -> datetime:
     return d - timedelta(days=d.weekday())
 
 
-def _history_svg(rows: Sequence[HistoryRow], colours: Mapping[str, str], order: Sequence[str]) -> str:
+def _date(dt: datetime, w: Words, key: str = "hist.date") -> str:
+    """A date with the catalogue's month (and weekday) names, not the process locale's: ``07 Dec 2026``."""
+    return w(key, dd=f"{dt.day:02d}", mon=w("history.months_short").split(",")[dt.month - 1], year=dt.year,
+             wd=w("hist.weekdays_short").split(",")[dt.weekday()], time=f"{dt:%H:%M}")
+
+
+def _history_svg(rows: Sequence[HistoryRow], colours: Mapping[str, str], order: Sequence[str], w: Words) -> str:
     """Profile columns (stacked in ``order`` from the bottom: the same place for an emotion in every column) above
     the negative share, one column per session, weeks marked."""
     from .html import NEGATIVE_FILL, NEGATIVE_LINE, esc
@@ -46,7 +53,8 @@ def _history_svg(rows: Sequence[HistoryRow], colours: Mapping[str, str], order: 
         y = neg_top + neg_h * (1 - v)
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" class="grid"/>')
         parts.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" class="tick">{int(v * 100)} %</text>')
-    parts.append(f'<text x="{left - 8}" y="{top + prof_h / 2 + 4:.1f}" text-anchor="end" class="tick">profile</text>')
+    parts.append(f'<text x="{left - 8}" y="{top + prof_h / 2 + 4:.1f}" text-anchor="end" class="tick">'
+                 f'{esc(w("hist.profile"))}</text>')
     pts: list[str] = []
     prev_week = None
     for i, r in enumerate(rows):
@@ -57,8 +65,8 @@ def _history_svg(rows: Sequence[HistoryRow], colours: Mapping[str, str], order: 
             xw = left + slot * i
             if i:
                 parts.append(f'<line x1="{xw:.1f}" y1="{top}" x2="{xw:.1f}" y2="{axis_y - 12}" class="tickline"/>')
-            parts.append(f'<text x="{xw + 3:.1f}" y="{axis_y}" class="tick">week of '
-                         f'{esc(week.strftime("%d %b"))}</text>')
+            parts.append(f'<text x="{xw + 3:.1f}" y="{axis_y}" class="tick">'
+                         f'{esc(w("hist.week_of", date=_date(week, w, "hist.date_short")))}</text>')
             prev_week = week
         y = top + prof_h
         total = sum(r.profile.values())
@@ -101,12 +109,18 @@ def source_of(row: HistoryRow) -> str:
     return row.source or "–"
 
 
-def render_history_html(rows: Sequence[HistoryRow], *, root: Path | None = None, max_chart: int = 120) -> str:
+def render_history_html(rows: Sequence[HistoryRow], *, root: Path | None = None, max_chart: int = 120,
+                        language: str = "") -> str:
     """``history.html``: tiles, a chart of the last ``max_chart`` sessions (profile bars above, negative share
     below, weeks marked) and a table of every session, newest first, each linking to its report. Sessions are in the
     order they happened (:func:`recorded_at`: a file analysed later sits where it was recorded). Self-contained
-    like ``report.html`` (its style sheet and helpers)."""
+    like ``report.html`` (its style sheet and helpers), in ``language`` (an ``i18n`` locale; ``""``: English)."""
     from .html import NEGATIVE_FILL, NEGATIVE_LINE, esc, label_colours, page
+
+    w = words(language)
+
+    def prose(key: str) -> str:         # a paragraph's text: only <, > and & need escaping there
+        return html.escape(w(key), quote=False)
 
     rows = sorted(rows, key=recorded_at)
 
@@ -122,69 +136,71 @@ def render_history_html(rows: Sequence[HistoryRow], *, root: Path | None = None,
     doms = [r.dominant for r in rows if r.dominant]
     most = max(set(doms), key=lambda d: (doms.count(d), d)) if doms else ""
     first, last = (recorded_at(rows[0]), recorded_at(rows[-1])) if rows else (None, None)
-    span = (f"{first.strftime('%d %b %Y')} – {last.strftime('%d %b %Y')}" if first and last else "no session yet")
-    tiles = [("Sessions", str(len(rows)), span, ""),
-             ("Time analysed", format_duration(total_s), "all sessions", ""),
-             ("Negative", format_percent(neg / face) if face > 0 else "–", "of readable-face time, all sessions",
+    span = (f"{_date(first, w)} – {_date(last, w)}" if first and last else w("hist.no_session_yet"))
+    tiles = [(w("hist.tile_sessions"), str(len(rows)), span, ""),
+             (w("hist.tile_time"), format_duration(total_s, w), w("hist.all_sessions"), ""),
+             (w("report.tile_negative"), format_percent(neg / face) if face > 0 else "–", w("hist.tile_negative_sub"),
               "neg"),
-             ("Most often", most or "–", "dominant emotion, most sessions", ""),
-             ("Calibrated", f"{sum(r.calibrated for r in rows)} of {len(rows)}", "sessions with a baseline", "")]
+             (w("hist.tile_most"), w.emotion(most) or "–", w("hist.tile_most_sub"), ""),
+             (w("hist.tile_calibrated"), w("hist.of", count=sum(r.calibrated for r in rows), total=len(rows)),
+              w("hist.tile_calibrated_sub"), "")]
     tile_html = "".join(
         f'<div class="tile {cls}"><div class="k">{esc(k)}</div><div class="v">{esc(v)}</div>'
         f'<div class="s">{esc(sub)}</div></div>' for k, v, sub, cls in tiles)
     shown = list(rows)[-max_chart:]
     if shown:
-        chart = _history_svg(shown, colours, order)
-        more = (f" The chart shows the last {len(shown)} of {len(rows)} sessions." if len(shown) < len(rows) else "")
-        legend = "".join(f'<span><i style="background:{colours[lab]}"></i>{esc(lab)}</span>' for lab in labels)
-        legend = (f'<div class="legend"><span><i style="background:{NEGATIVE_FILL}"></i>negative share</span>'
-                  f'<span><i class="line" style="background:{NEGATIVE_LINE}"></i>session to session</span>'
-                  f'{legend}</div>')
-        chart_html = (f'<p class="sub">One column per session, oldest on the left; weeks start on Monday. Above: the '
-                      f'share of readable-face time per emotion; below: the negative share.{more}</p>'
-                      f'{chart}{legend}')
+        chart = _history_svg(shown, colours, order, w)
+        sub = (w("hist.chart_sub_more", shown=len(shown), count=len(rows)) if len(shown) < len(rows) else
+               w("hist.chart_sub"))
+        legend = "".join(f'<span><i style="background:{colours[lab]}"></i>{esc(w.emotion(lab))}</span>'
+                         for lab in labels)
+        legend = (f'<div class="legend"><span><i style="background:{NEGATIVE_FILL}"></i>'
+                  f'{esc(w("report.negative_share"))}</span><span><i class="line" '
+                  f'style="background:{NEGATIVE_LINE}"></i>{esc(w("hist.session_to_session"))}</span>{legend}</div>')
+        chart_html = f'<p class="sub">{esc(sub)}</p>{chart}{legend}'
     else:
-        chart_html = '<p class="small">No session has been recorded yet.</p>'
+        chart_html = f'<p class="small">{esc(w("hist.no_session"))}</p>'
     body_rows = []
     for r in reversed(rows):
         prof = sorted(r.profile.items(), key=lambda kv: -kv[1])
-        prof_text = ", ".join(f"{lab} {format_percent(v)}" for lab, v in prof if v > 0) or "no face"
+        prof_text = ", ".join(f"{w.emotion(lab)} {format_percent(v)}" for lab, v in prof if v > 0) or w("hist.no_face")
         total = sum(r.profile.values())
         mini = "".join(f'<i style="width:{100 * r.profile[lab] / total:.1f}%;background:{colours[lab]}"></i>'
                        for lab in order if total > 0 and r.profile.get(lab, 0) > 0)
-        top = f"{prof[0][0]} {format_percent(prof[0][1])}" if total > 0 else "no face"
+        top = f"{w.emotion(prof[0][0])} {format_percent(prof[0][1])}" if total > 0 else w("hist.no_face")
         prof_cell = f'<span class="mini" title="{esc(prof_text)}">{mini}</span>{esc(top)}'
         link = f"{r.report}/report.html"
-        when = recorded_at(r).strftime("%a %d %b %Y, %H:%M")
-        note = ("<br><small>recovered</small>" if r.recovered else "") + (
-            f'<br><small>analysed {esc(r.started_at.strftime("%d %b %Y"))}</small>' if r.input is not None else "")
+        when = _date(recorded_at(r), w, "hist.date_time")
+        note = (f"<br><small>{esc(w('hist.recovered'))}</small>" if r.recovered else "") + (
+            f'<br><small>{esc(w("hist.analysed", date=_date(r.started_at, w)))}</small>' if r.input is not None
+            else "")
         body_rows.append(
             f'<tr><td class="time"><a href="{esc(link)}">{esc(when)}</a>{note}</td>'
             f'<td class="src" title="{esc(r.input.path if r.input is not None else r.source)}">'
-            f'{esc(source_of(r))}</td><td class="time">{esc(format_duration(r.duration_s))}</td>'
+            f'{esc(source_of(r))}</td><td class="time">{esc(format_duration(r.duration_s, w))}</td>'
             f'<td class="num">{esc(format_percent(r.coverage))}</td>'
             f'<td class="num neg">{esc(format_percent(r.negative_share)) if r.negative_share is not None else "–"}'
             f'</td><td class="num">{esc(format_percent(r.uncertain_share))}</td><td class="prof">{prof_cell}</td>'
-            f'<td>{"yes" if r.calibrated else "no"}</td><td>{esc(r.model)}</td><td class="num">{r.moments}</td>'
+            f'<td>{esc(w("hist.yes" if r.calibrated else "hist.no"))}</td><td>{esc(r.model)}</td>'
+            f'<td class="num">{r.moments}</td>'
             f'</tr>')
-    table = ('<table class="rows"><thead><tr><th>Session</th><th>Source or file</th><th>Length</th>'
-             '<th>Face visible</th><th>Negative</th>'
-             '<th>Uncertain</th><th>Profile</th><th>Calibrated</th><th>Model</th><th>Moments</th>'
-             '</tr></thead><tbody>' + "".join(body_rows) + "</tbody></table>") if rows else ""
+    heads = "".join(f"<th>{esc(w('hist.col_' + c))}</th>" for c in ("session", "source", "length", "face",
+                                                                    "negative", "uncertain", "profile",
+                                                                    "calibrated", "model", "moments"))
+    table = (f'<table class="rows"><thead><tr>{heads}</tr></thead><tbody>' + "".join(body_rows) +
+             "</tbody></table>") if rows else ""
     where = f" · {esc(root)}" if root is not None else ""
     body = f"""<header><div class="brand">MindFlow</div>
-<h1>Session history</h1>
-<p class="meta">{len(rows)} session{'s' if len(rows) != 1 else ''}{where}</p>
-<p class="basis">Each session's figures are as its report gives them: the negative share is of the time with a readable
-face, and sessions without a personal baseline rest on the model's own readings.</p></header>
+<h1>{esc(w("hist.heading"))}</h1>
+<p class="meta">{esc(w("hist.count_one" if len(rows) == 1 else "hist.count", count=len(rows)))}{where}</p>
+<p class="basis">{prose("hist.basis")}</p></header>
 <section class="tiles">{tile_html}</section>
-<section class="card" id="history"><h2>Emotion profile and negative share per session</h2>{chart_html}</section>
-<section class="card" id="sessions"><h2>Sessions</h2>
-<p class="sub">Newest first, by when each session happened (a file analysed later: when it was recorded); each date
-opens the session's report.</p>{table}</section>
-<p class="note">{esc(DISCLAIMER)}</p>
-<footer>Made on this computer by MindFlow from {esc(HISTORY_DB)}; nothing left it.</footer>"""
-    return page("MindFlow session history", body)
+<section class="card" id="history"><h2>{esc(w("hist.chart"))}</h2>{chart_html}</section>
+<section class="card" id="sessions"><h2>{esc(w("hist.tile_sessions"))}</h2>
+<p class="sub">{prose("hist.sessions_sub")}</p>{table}</section>
+<p class="note">{esc(w("report.disclaimer"))}</p>
+<footer>{esc(w("hist.footer", db=HISTORY_DB))}</footer>"""
+    return page(w("hist.title"), body, "en" if w.lang == "en-US" else w.lang)   # English: as it always was
 
 
 def table_text(rows: Iterable[HistoryRow]) -> str:
@@ -214,19 +230,20 @@ def record_session(root: str | Path, folder: Path, facts: "ReportFacts", input: 
             h.add(HistoryRow.from_session(relative_report(root, folder), facts, input))
             rows = h.rows()
             notes = list(h.notes)
-        atomic_write(root / HISTORY_HTML, render_history_html(rows, root=root))
+        language = facts.info.language if facts.info is not None else ""     # the newest session's
+        atomic_write(root / HISTORY_HTML, render_history_html(rows, root=root, language=language))
         return " ".join(notes)
     except Exception as exc:  # noqa: BLE001 - the history must never fail a session's finish
         log.warning("history not updated: %s", exc)
         return f"History not updated: {exc}"
 
 
-def write_history_page(root: str | Path) -> tuple[list[HistoryRow], Path, list[str]]:
-    """Read the history under ``root`` and write ``history.html`` there. Returns ``(rows, page, notes)``. Raises
-    :class:`HistoryError` or ``OSError``."""
+def write_history_page(root: str | Path, language: str = "") -> tuple[list[HistoryRow], Path, list[str]]:
+    """Read the history under ``root`` and write ``history.html`` there, in ``language``. Returns ``(rows, page,
+    notes)``. Raises :class:`HistoryError` or ``OSError``."""
     root = Path(root).expanduser()
     with History.open(root) as h:
         rows, notes = h.rows(), list(h.notes)
     page = root / HISTORY_HTML
-    atomic_write(page, render_history_html(rows, root=root))
+    atomic_write(page, render_history_html(rows, root=root, language=language))
     return rows, page, notes
