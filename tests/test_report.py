@@ -38,13 +38,15 @@ from obs_mindflow.engine.session.events import NUDGE
 from obs_mindflow.engine.session.rules import NudgeMonitor
 from obs_mindflow.engine.session.stats import SessionStats
 from obs_mindflow.engine.formatting import format_duration
-from obs_mindflow.engine.session.summary import DISCLAIMER
+from obs_mindflow import i18n as _i18n
 
 REPO = Path(__file__).resolve().parents[1]
 FER = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FER_NEG = ("angry", "disgust", "fear", "sad")
 TZ = timezone(timedelta(hours=1))
 START = datetime(2026, 11, 24, 20, 15, 3, tzinfo=TZ)
+
+DISCLAIMER = _i18n.words("")("report.disclaimer")      # the English disclaimer
 
 
 @dataclass(frozen=True)

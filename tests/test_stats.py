@@ -21,10 +21,13 @@ from obs_mindflow.engine.session.snapshot import top_negative_segments
 from obs_mindflow.engine.session.stats import SessionStats, StatsStateError
 from obs_mindflow.engine.formatting import format_clock, format_duration, short_clock
 from obs_mindflow.engine.session.facts import ReportFacts, SessionInfo
-from obs_mindflow.engine.session.summary import DISCLAIMER, format_summary
+from obs_mindflow import i18n as _i18n
+from obs_mindflow.engine.session.summary import format_summary
 
 L = ("angry", "happy", "sad", "neutral")
 NEG = ("angry", "sad")
+
+DISCLAIMER = _i18n.words("")("report.disclaimer")      # the English disclaimer
 
 
 def run(events, **kw) -> SessionStats:

@@ -1,6 +1,7 @@
 """The session summary as plain text (the script log, the CLI, ``summary.json``), from the session's
-:class:`~obs_mindflow.engine.session.facts.ReportFacts`. Imports without numpy (the OBS script shows the disclaimer
-and :func:`basis_lines` while numpy may be missing); the formatters are :mod:`obs_mindflow.engine.formatting`'s."""
+:class:`~obs_mindflow.engine.session.facts.ReportFacts`, in its language. Imports without numpy (the OBS script may
+show :func:`basis_lines` while numpy is missing); the words are the catalogues' (:mod:`obs_mindflow.i18n`), the
+formatters :mod:`obs_mindflow.engine.formatting`'s."""
 
 from __future__ import annotations
 
@@ -13,9 +14,6 @@ from ..views import report_moment_title
 if TYPE_CHECKING:
     from .facts import ReportFacts
     from .snapshot import StatsSnapshot
-
-DISCLAIMER = ("MindFlow is an aid to self-reflection, not a diagnosis: expression models misread faces, "
-              "lighting and context, and a face is not a feeling.")
 
 
 def format_summary(facts: ReportFacts, *, top: int = 3) -> str:
