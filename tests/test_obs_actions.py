@@ -358,6 +358,26 @@ def test_the_moments_group_shows_what_applies(entry, fake_obs, tmp_path):
     entry.script_unload()
 
 
+def test_the_moments_group_speaks_the_panels_language(entry, fake_obs, tmp_path):
+    """OBS in German: the Moments group's notes are German, with OBS's own German menu names."""
+    o = with_scenes(fake_obs)
+    o.locale = "de-DE"
+    data = settings_data(o, tmp_path)
+    load(entry, o, data)
+    props = entry.script_properties()
+    assert "(Einstellungen > Ausgabe > Aufnahme > Aufnahmeformat)" in shows(props, "moments_note")
+    data.values["action"] = "switch_scene"
+    entry.script_update(data)
+    prop(props, "action").callback(props, prop(props, "action"), data)
+    assert shows(props, "actions_note") == "Wählen Sie die Szene, zu der gewechselt wird."
+    data.values.update(action_scene="BRB", action_trigger="happy", chapters_enabled=False)
+    entry.script_update(data)
+    prop(props, "chapters_enabled").callback(props, prop(props, "chapters_enabled"), data)
+    assert "wechselt MindFlow für einige Sekunden zur Szene „BRB“" in shows(props, "actions_note")
+    assert shows(props, "moments_note").startswith("Keine Aufnahmekapitel:")
+    entry.script_unload()
+
+
 def test_a_chapter_is_titled_in_the_viewers_language(o):
     """Chapters end up in published videos: titled in the language chosen for viewers."""
     from obs_mindflow import i18n

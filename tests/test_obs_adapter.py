@@ -1611,7 +1611,9 @@ def test_viewers_read_the_emotion_in_their_language_whatever_obs_speaks(entry, f
     assert shows(props, "template_note") == "Im Stream, zum Beispiel: Freude (83 %)"    # all in OBS's language
     assert shows(props, "session") == "Sitzung starten" and prop(props, "advanced").description == "Erweitert"
     assert entry._script.host.recipe.language == "de-DE"                  # reports in OBS's language too
-    assert "Status aktualisieren" in shows(props, "status")
+    status = shows(props, "status")
+    assert "Status aktualisieren" in status and "Keine Sitzung aktiv." in status, status
+    assert "Nicht kalibriert: Klicken Sie auf „Auf mein Gesicht kalibrieren“" in status, status
     data.values.update(viewer_language="ja-JP")
     entry.script_update(data)
     prop(props, "refresh").callback(props, None)
@@ -1631,5 +1633,9 @@ def test_viewers_read_the_emotion_in_their_language_whatever_obs_speaks(entry, f
         assert shows(props, "template_note") == "Im Stream, zum Beispiel: 喜び (83 %)"
     prop(props, "session").callback(props, prop(props, "session"))       # the German label starts a session
     assert entry._script.host.active and shows(props, "session") == "Sitzung beenden"
+    prop(props, "refresh").callback(props, None)
+    status = shows(props, "status")           # the status lines in German too, the session's reason included
+    assert "● Sitzung läuft seit " in status and "(mit der Schaltfläche gestartet); sie endet mit „Sitzung beenden“." \
+        in status and "Analysiere " in status and "Bilder pro Sekunde; " in status, status
     assert "viewer_language='ja-JP'" in entry._script.settings.log_line()
     entry.script_unload()

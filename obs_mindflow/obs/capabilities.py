@@ -26,6 +26,8 @@ from typing import Any, Callable
 
 import obspython as obs
 
+from ..i18n import Words
+
 log = logging.getLogger("obs_mindflow")
 
 BROWSER_SOURCE = "browser_source"
@@ -57,14 +59,12 @@ class Capabilities:
                 f"canvases: {yes(self.canvases)}")
 
 
-def chapters_note(caps: Capabilities) -> str:
-    """What the panel says about recording chapters on this OBS (one or two sentences)."""
+def chapters_note(caps: Capabilities, words: Words) -> str:
+    """What the panel says about recording chapters on this OBS (one or two sentences), in ``words``' language."""
     if not caps.chapters:
-        return (f"This OBS ({caps.version_text or 'unknown version'}) cannot add recording chapters (OBS "
-                f"{CHAPTERS_SINCE[0]}.{CHAPTERS_SINCE[1]} and newer can, with Hybrid MP4 recordings): "
-                f"each report lists the session's moments as chapters instead.")
-    return ("Chapters go into Hybrid MP4 recordings (Settings > Output > Recording > Recording Format); other formats "
-            "take none, and each report lists the moments as chapters too.")
+        return words("moments.chapters_unsupported", version=caps.version_text or words("moments.unknown_version"),
+                     since=f"{CHAPTERS_SINCE[0]}.{CHAPTERS_SINCE[1]}")
+    return words("moments.chapters_hybrid_mp4")
 
 
 def parse_version(text: str) -> tuple[int, int, int]:

@@ -17,7 +17,7 @@ from ..engine.formatting import media_clock
 from . import uitask
 from .actions import ActionSettings, MomentActions
 from .capabilities import Capabilities, ChapterMarker, chapters_note
-from .language import viewer_words
+from .language import ui_words, viewer_words
 from .panel import ERROR, NORMAL, Item
 from .scriptlog import ScriptLog
 from .settings import ANY, NEGATIVE, NONE, SHOW_SOURCE, SWITCH_SCENE, Settings
@@ -105,8 +105,8 @@ class Moments:
         """``labels``: the loaded model's (``None``: no model)."""
         acting = s.action != NONE
         items = {name: Item(visible=True) for name in ITEMS}
-        items["moments_note"] = Item(chapters_note(self.caps) if s.chapters_enabled else
-                                     "No recording chapters: each report still lists the session's moments.")
+        w = ui_words()
+        items["moments_note"] = Item(chapters_note(self.caps, w) if s.chapters_enabled else w("moments.no_chapters"))
         items["chapters_negative"] = Item(visible=s.chapters_enabled)
         for name in ("action_trigger", "action_seconds", "action_interval_s"):
             items[name] = Item(visible=acting)
@@ -115,21 +115,16 @@ class Moments:
         note, kind = "", NORMAL
         if acting:
             if not s.action_target:
-                note, kind = ("Choose the source to show." if s.action == SHOW_SOURCE else
-                              "Choose the scene to switch to."), ERROR
+                note, kind = w("moments.choose_source" if s.action == SHOW_SOURCE else "moments.choose_scene"), ERROR
             elif labels is not None and s.action_trigger not in (ANY, NEGATIVE) + tuple(labels):
-                note, kind = f"This model has no '{s.action_trigger}' emotion: choose which moments again.", ERROR
+                note, kind = w("moments.no_such_emotion", emotion=s.action_trigger), ERROR
             elif s.action == SHOW_SOURCE:
                 # (no seconds here: a note that changes while a slider is dragged would redraw the panel under it)
-                note = (f"When a matching moment starts, MindFlow shows '{s.action_target}' for a few seconds, then "
-                        f"hides it again; one action per interval at most, none while calibrating. The source must "
-                        f"be in the current scene (hidden until then).")
+                note = w("moments.shows_source", source=s.action_target)
             else:
-                note = (f"When a matching moment starts, MindFlow switches to the scene '{s.action_target}' for a few "
-                        f"seconds, then back (unless you switched meanwhile); one action per interval at most, none "
-                        f"while calibrating.")
+                note = w("moments.switches_scene", scene=s.action_target)
         done = list(self.actions.done)
         if done:
-            note = (note + "\n" if note else "") + "Last: " + "; ".join(done[-3:]) + "."
+            note = (note + "\n" if note else "") + w("moments.last", actions="; ".join(done[-3:]))
         items["actions_note"] = Item(note, visible=bool(note), kind=kind)
         return items

@@ -108,59 +108,64 @@ def result_line(finished: FinishedSession, min_report_s: float = 0.0) -> str:
     return "; ".join(parts)
 
 
+#: Why a session started (:mod:`obs_mindflow.obs.lifecycle`'s reasons, which the log keeps in English) → its key.
+REASON_KEYS = {"streaming started": "status.reason_streaming", "recording started": "status.reason_recording",
+               "started with the button": "status.reason_button",
+               "OBS was already streaming at script load": "status.reason_was_streaming",
+               "OBS was already recording at script load": "status.reason_was_recording"}
+
+
 def status_lines(st: PanelState) -> tuple[list[str], str]:
-    """The status lines and their stable key (without times and rates)."""
+    """The status lines, in the panel's language, and their stable key (without times and rates)."""
     lines, key = [], []
+    w = ui_words()
     video_source = st.settings.video_source
     if not st.model_loaded:
-        lines.append("No model is loaded: see the error below.")
+        lines.append(w("status.no_model"))
         key.append("no model")
     elif st.active and st.view is not None:
         since = st.session_since.strftime("%H:%M:%S") if st.session_since else "?"
-        paused = " — paused: nothing is captured" if st.paused else ""
-        ends = ("it ends with Stop session" if st.manual else
-                "it ends when the stream and the recording have both stopped, or with Stop session")
-        lines.append(f"● Session running since {since} ({st.session_reason}){paused}; {ends}.")
+        reason = w(REASON_KEYS[st.session_reason]) if st.session_reason in REASON_KEYS else st.session_reason
+        ends = w("status.ends_manual" if st.manual else "status.ends_auto")
+        lines.append(w("status.running_paused" if st.paused else "status.running", since=since, reason=reason,
+                       ends=ends))
         key.append(f"running {since} {st.paused}")
         v = st.view
-        rate = f"analysing {v.rate_hz:.1f} frames per second"
         if v.paused:
-            face = "paused"
+            face = w("status.face_paused")
         elif not video_source:
-            face = "no webcam is chosen — choose it in 'Webcam (video source)' below"
+            face = w("status.face_no_webcam")
         elif v.stale:
-            face = f"no picture from '{video_source}' — is the webcam on?"
+            face = w("status.face_no_picture", source=video_source)
         elif v.face:
-            face = "your face is found"
+            face = w("status.face_found")
         else:
-            face = "no face found yet — face the camera"
-        lines.append(f"{rate}; {face}" + ("" if face.endswith(("?", ".")) else "."))
+            face = w("status.face_none")
+        lines.append(w("status.analysing", rate=f"{v.rate_hz:.1f}", face=face))
         key.append(face)
     else:
         live = st.live
-        lines.append("No session running." + (" OBS is live but no webcam is chosen." if live and not
-                                               video_source else
-                                               " One starts when you stream or record, or with Start session."))
+        lines.append(w("status.idle_live_no_webcam" if live and not video_source else "status.idle"))
         key.append(f"idle {live}")
     if st.model_loaded:
         note = st.calibration_note
         progress = st.calibration
         if progress is not None:
-            lines.append(f"Calibrating: {progress.fraction * 100:.0f} % ({progress.elapsed_s:.0f} of "
-                         f"{progress.seconds:.0f} s, {progress.face_frames} frames with your face) — look at the "
-                         f"camera as when streaming; talking is fine.")
+            lines.append(w("status.calibrating", percent=f"{progress.fraction * 100:.0f}",
+                           elapsed=f"{progress.elapsed_s:.0f}", seconds=f"{progress.seconds:.0f}",
+                           frames=progress.face_frames))
             key.append("calibrating")
         elif st.baseline:
-            lines.append(f"Calibrated to your face ({st.baseline}).")
+            lines.append(w("status.calibrated", baseline=st.baseline))
             key.append("calibrated " + st.baseline_created)
         else:
-            lines.append("Not calibrated: press 'Calibrate to my face' for readings true to your face.")
+            lines.append(w("status.not_calibrated"))
             key.append("uncalibrated")
         if note and progress is None:
             lines.append(note[0].upper() + note[1:] + ".")
             key.append(note)
     if st.overlay_url:
-        lines.append(f"Overlay page: {st.overlay_url}")
+        lines.append(w("status.overlay_page", url=st.overlay_url))
         key.append(st.overlay_url)
     return lines, "|".join(key)
 
