@@ -84,6 +84,16 @@ def _newer_zip(release: Path, out_dir: Path) -> Path:
     return newer
 
 
+def _stop_recording_and_exit(run: ObsProcess, panel: PanelDriver, cfg: ObsConfig):
+    """Stop the recording from the panel, wait for MindFlow's summary, and close OBS (its control-run length set
+    from this recording)."""
+    panel.send("record stop")
+    assert run.wait_for(r"MindFlow session summary", 60), run.log()[-3000:]
+    assert run.wait_for(r"==== Recording Stop", 60), run.log()[-3000:]
+    cfg.control_hooks = {"stop_after_s": _recording_seconds(run.log())}
+    return run.stop(timeout=30)
+
+
 def _session_lines(log: str) -> str:
     return "\n".join(line for line in log.splitlines() if "MindFlow" in line)[-4000:]
 
@@ -148,11 +158,7 @@ def test_the_release_zip_installs_runs_and_upgrades_in_obs(obs_ready, tmp_path):
         # The recording stops before OBS exits: OBS 30.2 crashes now and then when it exits while recording after
         # such a load (reproduced without MindFlow: docs/obs30-exit-crash.md); exiting while recording is tested
         # elsewhere (test_obs_e2e) without a pip install beside it.
-        panel.send("record stop")
-        assert run.wait_for(r"MindFlow session summary", 60), run.log()[-3000:]
-        assert run.wait_for(r"==== Recording Stop", 60), run.log()[-3000:]
-        cfg.control_hooks = {"stop_after_s": _recording_seconds(run.log())}
-        result = run.stop(timeout=30)
+        result = _stop_recording_and_exit(run, panel, cfg)
 
     assert "Traceback" not in result.log, "\n".join(result.script_lines())
     check_clean_exit(result)
@@ -177,12 +183,7 @@ def test_the_release_zip_installs_runs_and_upgrades_in_obs(obs_ready, tmp_path):
         log = run.log()
         assert "MindFlow needs" not in log and f"MindFlow: stored calibration applied to '{MODEL}'" in log, \
             _session_lines(log)
-        panel = PanelDriver(run, cfg)
-        panel.send("record stop")
-        assert run.wait_for(r"MindFlow session summary", 60), run.log()[-3000:]
-        assert run.wait_for(r"==== Recording Stop", 60), run.log()[-3000:]
-        cfg.control_hooks = {"stop_after_s": _recording_seconds(run.log())}
-        upgraded = run.stop(timeout=30)
+        upgraded = _stop_recording_and_exit(run, PanelDriver(run, cfg), cfg)
     assert "Traceback" not in upgraded.log, "\n".join(upgraded.script_lines())
     check_clean_exit(upgraded)
     kept = saved_script_settings(cfg, cfg.collections[0])
