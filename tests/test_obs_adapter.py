@@ -904,6 +904,23 @@ def test_refresh_moves_the_as_of_time_typing_does_not_redraw(entry, fake_obs, tm
     entry.script_unload()
 
 
+def test_the_calibration_notes_speak_the_panels_language(entry, fake_obs, tmp_path):
+    o = fake_obs
+    o.locale = "de-DE"
+    data = settings_data(o, tmp_path, video_source="")
+    load(entry, o, data)
+    props = entry.script_properties()
+    prop(props, "calibrate").callback(props, prop(props, "calibrate"))
+    assert "Wählen Sie zuerst Ihre Webcam (unten unter „Webcam (Videoquelle)“), dann kalibrieren Sie." in \
+        shows(props, "status"), shows(props, "status")
+    data.values["video_source"] = "Webcam"
+    entry.script_update(data)
+    prop(props, "clear_calibration").callback(props, prop(props, "clear_calibration"))
+    assert "Kalibrierung für „mindflow-ferplus-r3d“ gelöscht: Die Werte sind die des Modells." in \
+        shows(props, "status"), shows(props, "status")
+    entry.script_unload()
+
+
 def test_start_without_a_webcam_explains_what_to_choose(entry, fake_obs, tmp_path):
     o = fake_obs
     data = settings_data(o, tmp_path, video_source="")

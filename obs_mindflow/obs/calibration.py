@@ -18,6 +18,7 @@ import obspython as obs
 from ..engine.baseline import Baseline, BaselineError
 from ..engine.session.events import CALIBRATION_DONE, CALIBRATION_FAILED, Event
 from .baselines import BACKUP_KEY, BaselineStore
+from .language import ui_words
 from .settings import BASELINES_KEY
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class Calibration:
         host = self.needs.host()
         if host is not None and host.calibrating:
             host.cancel_calibration()
-            self.note = "calibration cancelled; the previous calibration (if any) still applies"
+            self.note = ui_words()("calibration.cancelled")
             self.needs.log.info(f"MindFlow: {self.note}")
             return
         self.start()
@@ -66,10 +67,10 @@ class Calibration:
         """Calibrate for the set time (``auto``: at a session's start — a refusal is then logged quietly)."""
         s, host = self.needs.settings(), self.needs.host()
         if host is None:
-            self.note = "no model is loaded, so there is nothing to calibrate: see the error above"
+            self.note = ui_words()("calibration.no_model")
             return
         if not s.video_source:
-            self.note = "choose your webcam first ('Webcam (video source)' below), then calibrate"
+            self.note = ui_words()("calibration.no_webcam")
             return
         try:
             host.start_calibration(seconds=s.calibration_s, source=s.video_source)
@@ -92,7 +93,7 @@ class Calibration:
         store = self._store()
         if store.get(host.card.name) is not None:
             self._save_store(store.remove(host.card.name))
-        self.note = f"calibration for '{host.card.name}' cleared: the readings are the model's own"
+        self.note = ui_words()("calibration.cleared", model=host.card.name)
         self.needs.log.info(f"MindFlow: {self.note}")
 
     # ---------------------------------------------------------------- the outcome
