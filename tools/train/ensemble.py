@@ -11,8 +11,8 @@ temperature, FER2013's 7 labels mapped onto FER+'s 8 (:data:`LABELS8` is FER2013
 nothing from the FER2013 side):
 
 * ``arith``: ``p = (1 − α) · p_ferplus + α · M(p_fer2013)`` — the graph outputs probabilities;
-* ``geo``:   ``log p = (1 − α) · log p_ferplus + α · M(log p_fer2013)`` on the 7 shared labels, contempt keeps FER+'s
-  own log-probability, renormalised — the graph outputs these log-probabilities as logits (temperature 1).
+* ``geo``:   ``log p = (1 − α) · log p_ferplus + α · M(log p_fer2013)`` on the 7 shared labels, contempt keeps
+  FER+'s own log-probability, renormalised — the graph outputs these log-probabilities as logits (temperature 1).
 
 ``table`` prints, for α in 0, 0.05 … 1, the figures of ``tools.train.choose_mix`` (majority accuracy, neutral faces
 read negative, negative recall, balanced recall) on two FER+ hold-outs and marks the α that rule chooses (the
@@ -57,7 +57,8 @@ def _load(folder: Path) -> tuple[dict, "object"]:
     import onnx
     card = json.loads((Path(folder) / "card.json").read_text(encoding="utf-8"))
     if card.get("output") != "logits":
-        raise ValueError(f"{folder}: the ensemble needs a model that outputs logits, the card says {card.get('output')!r}")
+        raise ValueError(f"{folder}: the ensemble needs a model that outputs logits, the card says "
+                         f"{card.get('output')!r}")
     return card, onnx.load(str(Path(folder) / card["file"]))
 
 
