@@ -155,3 +155,35 @@ def test_full_scans_follow_the_frames_time_not_their_count(astronaut):
     assert det.full_scans == 10
     with pytest.raises(ValueError, match="full_scan_s"):
         DetectorOptions(full_scan_s=-1)
+
+
+def test_an_empty_view_is_scanned_twice_a_second_and_a_returning_face_is_found_at_once(astronaut):
+    """After ``absent_after_s`` without a face the full frame is scanned only every ``absent_scan_s`` (an empty room
+    would otherwise pay a full scan, the detector's big cost, at every analysis); a face that comes back is found at
+    the next of those scans, and the confirmation then runs as usual."""
+    blank = np.full((720, 1280, 3), 90, np.uint8)
+    face = paste((720, 1280), _webcam_size(astronaut), 300, 60)
+    det = FaceDetector(DetectorOptions(absent_after_s=1.0, absent_scan_s=0.5, min_track_s=0.4))
+    for i in range(10):                                   # 2 s with the face, at 5 analyses a second
+        det.detect(face, i / 5)
+    before = det.full_scans
+    for i in range(10, 60):                               # then 10 s of an empty view
+        assert len(det.detect(blank, i / 5)) == 0
+    # a full scan at every analysis for the first second after the face was last seen (2.0 … 2.8 s), then one
+    # every 0.6 s (each third 0.2-s step) from 3.0 s to 11.8 s
+    assert det.full_scans - before == 5 + 15 and det.idle_skips == 50 - 20
+    t = 60 / 5
+    seen = [len(det.detect(face, t + i / 5)) for i in range(8)]
+    assert seen.index(1) <= 5                             # ≤ 0.6 s to the next scan + 0.4 s confirmation
+    assert all(seen[seen.index(1):])                      # and tracked from then on
+    full = FaceDetector(DetectorOptions(absent_scan_s=0))
+    for i in range(50):
+        full.detect(blank, i / 5)
+    assert full.full_scans == 50 and full.idle_skips == 0
+    # frames without timestamps (photos) are always scanned
+    still = FaceDetector()
+    for _ in range(5):
+        still.detect(blank)
+    assert still.full_scans == 5
+    with pytest.raises(ValueError, match="absent_scan_s"):
+        DetectorOptions(absent_scan_s=-1)

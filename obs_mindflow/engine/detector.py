@@ -65,6 +65,10 @@ class DetectorOptions:
     - ``min_track_s``: with timestamps, a new face is reported only after it has been detected at the same place
       (overlapping boxes) for this many seconds; 0 turns the check off.
     - ``lost_grace_s``: with timestamps, a confirmed face stays confirmed through misses this long.
+    - ``absent_after_s``, ``absent_scan_s``: with timestamps, once no face has been detected for ``absent_after_s``
+      seconds, the full frame is scanned at most every ``absent_scan_s`` seconds; the frames in between report no
+      face without a scan (a full scan costs 5–10 times what tracking does, and an empty room would otherwise pay it
+      on every analysis). It delays finding a face that comes back by at most ``absent_scan_s``. 0 turns it off.
     """
 
     work_width: int = 320
@@ -78,6 +82,8 @@ class DetectorOptions:
     max_faces: int = 4
     min_track_s: float = 0.4
     lost_grace_s: float = 0.6
+    absent_after_s: float = 1.0
+    absent_scan_s: float = 0.5
 
     def __post_init__(self) -> None:
         if self.work_width < 64:
@@ -90,8 +96,9 @@ class DetectorOptions:
             raise ValueError("full_scan_every and max_faces must be >= 1, min_neighbors >= 0")
         if self.roi_face_px < 32:
             raise ValueError(f"roi_face_px must be at least 32, got {self.roi_face_px}")
-        if self.min_track_s < 0 or self.lost_grace_s < 0 or self.full_scan_s < 0:
-            raise ValueError("min_track_s, lost_grace_s and full_scan_s are seconds >= 0")
+        if min(self.min_track_s, self.lost_grace_s, self.full_scan_s, self.absent_after_s, self.absent_scan_s) < 0:
+            raise ValueError("min_track_s, lost_grace_s, full_scan_s, absent_after_s and absent_scan_s are "
+                             "seconds >= 0")
 
 
 def load_cascade(name: str = CASCADE_FILE) -> cv2.CascadeClassifier:
@@ -135,6 +142,8 @@ class FaceDetector:
         self._frame_shape: tuple[int, int] | None = None
         self.full_scans = 0
         self.roi_scans = 0
+        self.idle_skips = 0          # frames not scanned while no face is in view (``absent_scan_s``)
+        self._face_t = -np.inf       # when a face was last detected (frames' time)
         self.rejected = 0            # detections not (yet) confirmed by the track
         self._track: np.ndarray | None = None   # the face being confirmed or followed, (x, y, w, h)
         self._track_since = 0.0
@@ -148,6 +157,7 @@ class FaceDetector:
         self._last = None
         self._since_full = 0
         self._full_t = -np.inf
+        self._face_t = -np.inf
         self._track = None
         self._confirmed = False
 
@@ -211,12 +221,26 @@ class FaceDetector:
             if boxes is not None:
                 self._since_full += 1
         if boxes is None:
+            if self._idle(t):
+                self.idle_skips += 1
+                return np.zeros((0, 4), np.int32)
             boxes = self._scan_full(frame)
             self._since_full = 0
             self._full_t = -np.inf if t is None else float(t)
+        if len(boxes) and t is not None:
+            self._face_t = float(t)
         boxes = self._order(boxes)
         self._last = boxes[0].astype(np.float64) if len(boxes) else None
         return np.round(boxes).astype(np.int32)[: o.max_faces]
+
+    def _idle(self, t: float | None) -> bool:
+        """True when this frame's full scan is skipped: no face for ``absent_after_s``, the last full scan less than
+        ``absent_scan_s`` ago (frames' time)."""
+        o = self.options
+        if t is None or o.absent_scan_s <= 0 or self._last is not None:
+            return False
+        t = float(t)
+        return t - self._face_t > o.absent_after_s and 0 <= t - self._full_t < o.absent_scan_s
 
     # -- scans ----------------------------------------------------------------------------------------------
 
