@@ -2,7 +2,7 @@
 webcam while recording, for N minutes, sampled every 10 s — beside the same OBS without MindFlow (the control).
 
     .venv/bin/python -m tools.soak_obs [--minutes 60 | --short] [--rate 5] [--every 10] [--stream]
-                                       [--control parallel|serial|none] [--size 1280x720] [--canvas 1280x720]
+                                       [--control parallel|serial|twin|none] [--size 1280x720] [--canvas 1280x720]
                                        [--out DIR] [--check]
 
 Each sample (both runs): OBS's resident memory, CPU (% of one core over the interval), thread count and open file
@@ -14,6 +14,8 @@ onnxruntime's cache in the home folder), and the analysis rate (its analyser's c
 
 ``--control parallel`` (default) runs MindFlow's OBS and the control at the same time on two Xvfb displays, so both
 see the same machine load (a shared machine's load changes over an hour); ``serial`` runs the control afterwards.
+``--control twin`` runs two controls side by side, neither with MindFlow (``twin`` and ``without``): their
+difference is the run-to-run spread that a difference with MindFlow is judged against (``figures.spread``).
 
 At the end both OBS are closed as File > Exit does; checked: exit status 0 and 0 leaks in OBS's log, no Python
 traceback (OBS 32's own exit fault, docs/obs32-shutdown.md, is reported as OBS's), and that MindFlow's report covers
@@ -51,6 +53,7 @@ from tools.bench_obs import COST_RE, make_clip, unwrap  # noqa: E402
 TICK = os.sysconf("SC_CLK_TCK")
 WARMUP_S = 120.0          # memory growth is fitted after this (model, libraries and caches loaded)
 RUNS = ("with", "without")
+TWINS = ("twin", "without")     # --control twin: two OBS without MindFlow
 
 
 # ==================================================================================================================
@@ -322,7 +325,7 @@ CHARTS = (("rss_mb", "OBS resident memory (MB)"), ("cpu_pct", "OBS CPU (% of one
           ("mindflow_cpu_pct", "MindFlow's threads' CPU (% of one core)"), ("rate_hz", "analysis rate (Hz)"),
           ("mindflow_threads", "MindFlow's threads"), ("mindflow_files", "files MindFlow holds open"),
           ("load1", "machine load average (1 min)"))
-COLOURS = {"with": "#c0392b", "without": "#2c3e50"}
+COLOURS = {"with": "#c0392b", "without": "#2c3e50", "twin": "#7f8c8d"}
 
 
 def _svg(key: str, title: str, runs: dict[str, list[dict]]) -> str:
@@ -340,7 +343,8 @@ def _svg(key: str, title: str, runs: dict[str, list[dict]]) -> str:
         return f"{pad + (w - 2 * pad) * p[0] / x1:.1f},{h - pad - (h - 2 * pad) * (p[1] - y0) / (y1 - y0):.1f}"
     lines = "".join(f'<polyline fill="none" stroke="{COLOURS[n]}" stroke-width="1.5" points="{" ".join(map(xy, s))}"/>'
                     for n, s in series.items() if s)
-    legend = " ".join(f'<tspan fill="{COLOURS[n]}">{n} MindFlow</tspan>' for n, s in series.items() if s)
+    legend = " ".join(f'<tspan fill="{COLOURS[n]}">{"twin, without" if n == "twin" else n} MindFlow</tspan>'
+                      for n, s in series.items() if s)
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img">'
             f'<text x="{pad}" y="16" font-size="13">{html.escape(title)} — {legend}</text>'
             f'<rect x="{pad}" y="{pad}" width="{w - 2 * pad}" height="{h - 2 * pad}" fill="none" stroke="#bbb"/>'
@@ -364,13 +368,13 @@ def write_page(doc: dict, path: Path) -> None:
 
 def soak(args, out: Path) -> dict:
     clip = SAMPLE if args.size == "sample" else make_clip(tuple(int(x) for x in args.size.lower().split("x")), out)
-    names = RUNS if args.control != "none" else ("with",)
+    names = {"none": ("with",), "twin": TWINS}.get(args.control, RUNS)
     server = None
     if args.stream:
         from tests.e2e.rtmp import RtmpServer
         server = RtmpServer(out / "rtmp").start()
     url = server.url if server else None
-    groups = [names] if args.control == "parallel" else [(n,) for n in names]
+    groups = [names] if args.control in ("parallel", "twin") else [(n,) for n in names]
     doc: dict = {"runs": {}}
     try:
         for group in groups:
@@ -463,8 +467,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rate", type=float, default=5.0, help="analysis rate in Hz (default 5)")
     ap.add_argument("--every", type=float, default=10.0, help="seconds between samples (default 10)")
     ap.add_argument("--stream", action="store_true", help="also stream to a loopback RTMP server (nginx-rtmp)")
-    ap.add_argument("--control", choices=("parallel", "serial", "none"), default="parallel",
-                    help="the run without MindFlow: beside it (default), after it, or none")
+    ap.add_argument("--control", choices=("parallel", "serial", "twin", "none"), default="parallel",
+                    help="the run without MindFlow: beside it (default), after it, or none; twin: two runs without "
+                         "MindFlow side by side (their difference is the run-to-run spread)")
     ap.add_argument("--size", default="1280x720", help="webcam stand-in resolution (default 1280x720; 'sample': the clip as it is, 480x270, "
                          "without OpenCV in this Python)")
     ap.add_argument("--canvas", default="1280x720", help="OBS canvas and recording size (default 1280x720)")
@@ -486,8 +491,9 @@ def main(argv=None) -> int:
     print(f"soak: {summary}; output in {out}", flush=True)
     doc = soak(args, out)
     doc["settings"] = {"summary": summary, **{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
-    obs_version = next((ln for ln in Path(doc["runs"]["with"]["exit"]["log"]).read_text(
-        errors="replace").splitlines() if ": OBS " in ln and "(linux)" in ln), "") if "with" in doc["runs"] else ""
+    first = next(iter(doc["runs"].values()))
+    obs_version = next((ln for ln in Path(first["exit"]["log"]).read_text(errors="replace").splitlines()
+                        if ": OBS " in ln and "(linux)" in ln), "")
     doc["machine"] = {"cpus": os.cpu_count(), "obs": obs_version.split(": ", 1)[-1]}
     doc["figures"] = {n: figures(r["samples"]) for n, r in doc["runs"].items()}
     if "with" in doc["figures"]:
@@ -497,9 +503,11 @@ def main(argv=None) -> int:
         if cap and f.get("rate_hz_mean"):
             f["capture_cpu_pct"] = round(cap["median_ms"] * f["rate_hz_mean"] / 10.0, 2)
             f["mindflow_total_cpu_pct"] = round(f["capture_cpu_pct"] + (f["mindflow_cpu_pct_mean"] or 0), 2)
-    if "with" in doc["figures"] and "without" in doc["figures"]:
-        a, b = doc["figures"]["with"], doc["figures"]["without"]
-        doc["figures"]["difference"] = {
+    for one, key in (("with", "difference"), ("twin", "spread")):
+        if one not in doc["figures"] or "without" not in doc["figures"]:
+            continue
+        a, b = doc["figures"][one], doc["figures"]["without"]
+        doc["figures"][key] = {
             "rss_growth_mb_per_h": _round((a["rss_growth_mb_per_h"] or 0) - (b["rss_growth_mb_per_h"] or 0)),
             "rss_mb_end": _round(a["rss_mb_end"] - b["rss_mb_end"]),
             "lagged_frames": a.get("lagged_frames", 0) - b.get("lagged_frames", 0),
