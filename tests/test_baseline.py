@@ -177,6 +177,28 @@ def test_a_held_expressive_face_is_refused_a_negative_reading_is_not(label, refu
         assert c.finish().face_frames == 50      # a resting face read as negative is what calibration corrects
 
 
+def test_the_refusals_say_their_reason_in_the_panels_language():
+    """The panel speaks OBS's language: a refusal carries its catalogue key and values, the emotion named there too;
+    without a language (the command line) it is the English message."""
+    from obs_mindflow.i18n import words
+    c = BaselineCollector(Card(), seconds=5)
+    for i in range(101):
+        c.add(result(i * 0.05, REF, face=i < 3))
+    with pytest.raises(BaselineError) as few:
+        c.finish()
+    assert few.value.say() == str(few.value) and few.value.say(words("en-US")) == str(few.value)
+    assert few.value.say(words("de-DE")).startswith(f"nur 3 Bilder mit Gesicht in 5 s (mindestens {MIN_FACE_FRAMES}")
+    p = np.full(7, 0.02)
+    p[LABELS.index("happy")] = 0.88
+    with pytest.raises(BaselineError) as held:
+        collect([p / p.sum()] * 50).finish()
+    assert held.value.say(words("en-US")) == str(held.value)
+    assert held.value.say(words("ja-JP")).startswith("顔が写ったフレームの 100 % が「喜び」と読まれました")
+    made = Baseline("test-model", LABELS, tuple(REF), tuple(np.log(REF)), "2026-11-28T20:00:00", 20, 96, 100)
+    assert made.describe(words("en-US")) == made.describe() == "made 2026-11-28 20:00 from 96 face frames over 20 s"
+    assert made.describe(words("fr-FR")) == "établie le 2026-11-28 20:00 à partir de 96 images avec visage en 20 s"
+
+
 def test_a_model_without_reference_cannot_be_calibrated():
     class NoRef(Card):
         neutral_reference_log = None

@@ -1111,6 +1111,30 @@ def test_calibration_refused_for_a_held_smile_says_why(entry, fake_obs, tmp_path
     entry.script_unload()
 
 
+def test_a_refused_calibration_says_why_in_the_panels_language(entry, fake_obs, tmp_path, monkeypatch):
+    o = fake_obs
+    o.locale = "de-DE"
+    host_module = importlib.import_module("obs_mindflow.engine.host")
+    collector = host_module.BaselineCollector
+    monkeypatch.setattr(host_module, "BaselineCollector", lambda card, seconds: collector(card, seconds,
+                                                                                        min_face_frames=5))
+    data = settings_data(o, tmp_path, calibration_s=5.0)
+    script = load(entry, o, data)
+    props = entry.script_properties()
+    calibrate = prop(props, "calibrate")
+    assert calibrate.callback(props, calibrate) is True
+    assert any("Kalibrierung für 5 s: Schauen Sie in die Kamera" in t for _, t in o.logs)
+    assert run_ticks(entry, script, 30, until=lambda: o.ui_tasks or not script.host.calibrating)
+    for task in o.ui_tasks:
+        task()
+    run_ticks(entry, script, 0.1)
+    prop(props, "refresh").callback(props, None)
+    status = shows(props, "status")
+    assert "Kalibrierung abgelehnt: die Kalibrierung las „Freude“ in 100 % der Bilder mit Gesicht" in status, status
+    assert "calibration refused" not in status.lower()
+    entry.script_unload()
+
+
 def test_calibration_is_stored_per_model_and_applied_after_a_reload(entry, fake_obs, tmp_path, monkeypatch):
 
     o = fake_obs

@@ -51,7 +51,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -70,7 +70,35 @@ MAX_GAIN = 3.0                  # the deviation's largest amplification (a bound
 
 
 class BaselineError(MindFlowError, ValueError):
-    """A baseline cannot be made, read or applied; the message says why and what to do."""
+    """A baseline cannot be made, read or applied; the message says why and what to do.
+
+    The refusals a streamer meets while calibrating also carry a catalogue ``key`` and its ``values``
+    (:mod:`obs_mindflow.i18n`), so the panel can say them in its language (:meth:`say`); the message stays English
+    (the command line, the logs of programs)."""
+
+    def __init__(self, message: str, key: str = "", **values: Any) -> None:
+        super().__init__(message)
+        self.key = key
+        self.values = values
+
+    def say(self, w: Any = None) -> str:
+        """The reason in ``w``'s language (a :class:`~obs_mindflow.i18n.Words`), the English message without one or
+        without a key. An ``emotion`` value is a label, named in that language when the catalogue has it."""
+        return say_reason(str(self), self.key, self.values, w)
+
+
+def say_reason(message: str, key: str, values: Mapping[str, Any], w: Any = None) -> str:
+    """A refusal's reason in ``w``'s language (see :meth:`BaselineError.say`): also for a reason that travelled as
+    an event's data (``key``, ``values``)."""
+    if w is None or not key:
+        return message
+    values = dict(values)
+    if "emotion" in values:
+        try:
+            values["emotion"] = w(f"emotion.{values['emotion']}")
+        except KeyError:                # a custom model's own label: as the card names it
+            pass
+    return w(key, **values)
 
 
 def expressive_labels(labels: Sequence[str], negative_labels: Sequence[str]) -> tuple[str, ...]:
@@ -181,9 +209,12 @@ class Baseline:
             raise BaselineError(f"this baseline's labels {list(self.labels)} are not the model's {list(card.labels)} "
                                 f"(another version of '{card.name}'?): it is not applied — calibrate again")
 
-    def describe(self) -> str:
-        """``"made 2026-11-28 20:15 from 96 face frames over 20 s"``."""
+    def describe(self, w: Any = None) -> str:
+        """``"made 2026-11-28 20:15 from 96 face frames over 20 s"``, in ``w``'s language when given (a
+        :class:`~obs_mindflow.i18n.Words`)."""
         when = self.created.replace("T", " ")[:16]
+        if w is not None:
+            return w("baseline.made", when=when, frames=self.face_frames, seconds=f"{self.seconds:.0f}")
         return f"made {when} from {self.face_frames} face frames over {self.seconds:.0f} s"
 
 
@@ -326,7 +357,8 @@ class BaselineCollector:
         if n < self.min_face_frames:
             raise BaselineError(
                 f"only {n} frames with a face in {self._t:.0f} s (at least {self.min_face_frames} are needed): face "
-                f"the camera in good light, make sure the right video source is chosen, and calibrate again")
+                f"the camera in good light, make sure the right video source is chosen, and calibrate again",
+                "calibration.too_few_faces", frames=n, seconds=f"{self._t:.0f}", needed=self.min_face_frames)
         mean = self._sum / n
         labels = tuple(self.card.labels)
         tops = np.bincount(np.asarray(self._tops), minlength=len(labels)) / n
@@ -336,7 +368,9 @@ class BaselineCollector:
                 raise BaselineError(
                     f"the calibration read '{label}' on {tops[i] * 100:.0f} % of the face frames (mean "
                     f"{mean[i] * 100:.0f} %): calibrate with the face you have while streaming — relaxed, talking "
-                    f"is fine — not a held expression")
+                    f"is fine — not a held expression",
+                    "calibration.held_expression", emotion=label, share=f"{tops[i] * 100:.0f}",
+                    mean=f"{mean[i] * 100:.0f}")
         mean = mean / mean.sum()
         stamp = (created or datetime.now().astimezone()).isoformat(timespec="seconds")
         verdict = f"ok: a face in {n} of {self.frames} frames"

@@ -296,7 +296,8 @@ class SessionHost:
             self.apply_baseline(baseline)
         except BaselineError as exc:
             self.calibration_message = f"calibration refused: {exc}"
-            self.bus.publish(Event(CALIBRATION_FAILED, 0.0, result.timestamp, str(exc)))
+            self.bus.publish(Event(CALIBRATION_FAILED, 0.0, result.timestamp, str(exc),
+                                   {"key": exc.key, "values": exc.values}))
             self._publish(force=True)      # the last frame of a calibration: no later result may publish it
         else:
             self.bus.publish(Event(CALIBRATION_DONE, 0.0, result.timestamp, self.calibration_message,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import obspython as obs
 
-from ..engine.baseline import Baseline, BaselineError
+from ..engine.baseline import Baseline, BaselineError, say_reason
 from ..engine.session.events import CALIBRATION_DONE, CALIBRATION_FAILED, Event
 from .baselines import BACKUP_KEY, BaselineStore
 from .language import ui_words
@@ -75,13 +75,14 @@ class Calibration:
         try:
             host.start_calibration(seconds=s.calibration_s, source=s.video_source)
         except (BaselineError, RuntimeError) as exc:
-            self.note = f"cannot calibrate: {exc}"
+            w = ui_words()
+            self.note = w("calibration.cannot", reason=exc.say(w) if isinstance(exc, BaselineError) else str(exc))
             self.needs.log.info(f"MindFlow: {self.note}")
             return
         self._auto = auto
         self.note = ""
-        self.needs.log.info(f"MindFlow: calibrating for {s.calibration_s:g} s: look at the camera as you do when "
-                             f"streaming (talking is fine)" + (" — at the start of the session" if auto else ""))
+        self.needs.log.info("MindFlow: " + ui_words()("calibration.started_auto" if auto else "calibration.started",
+                                                      seconds=f"{s.calibration_s:g}"))
 
     def clear(self) -> None:
         host = self.needs.host()
@@ -113,12 +114,16 @@ class Calibration:
             return
         # the outcome on the overlay page now: no frames are analysed after a calibration outside a session
         needs.publish()
+        w = ui_words()
         if event.kind == CALIBRATION_DONE and isinstance(event.data, dict):
             self._save_store(self._store().put(host.card.name, event.data))
             self.note = ""
-            needs.log.info(f"MindFlow: {event.message} — stored for model '{host.card.name}'")
+            made = host.baseline.describe(w) if host.baseline is not None else event.message
+            needs.log.info("MindFlow: " + w("calibration.stored", baseline=made, model=host.card.name))
         else:
-            self.note = f"calibration refused: {event.message}"
+            data = event.data if isinstance(event.data, dict) else {}
+            self.note = w("calibration.refused", reason=say_reason(event.message, data.get("key", ""),
+                                                                   data.get("values", {}), w))
             # asked for by the streamer: a warning (the Script Log opens); at a session's start: quietly
             needs.log.log(logging.INFO if self._auto else logging.WARNING, f"MindFlow: {self.note}")
 
@@ -156,8 +161,9 @@ class Calibration:
             baseline = Baseline.from_dict(doc, where=f"the stored calibration for '{name}'")
             host.apply_baseline(baseline)
         except BaselineError as exc:
-            self.note = f"stored calibration not applied: {exc}"
+            self.note = ui_words()("calibration.stored_not_applied", reason=exc.say(ui_words()))
             log.warning(f"MindFlow: {self.note}")
         else:
             self.note = ""
-            log.info(f"MindFlow: stored calibration applied to '{name}' ({baseline.describe()})")
+            log.info("MindFlow: " + ui_words()("calibration.applied_stored", model=name,
+                                               baseline=baseline.describe(ui_words())))

@@ -434,7 +434,7 @@ class MindFlowScript:
         labels, b = (h.card.labels, h.baseline) if h is not None else ((), None)
         return status.PanelState(
             s, model_loaded=h is not None, active=view is not None, paused=h is not None and h.paused, view=view,
-            values=views.text_values(view) if view is not None else None, baseline=b.describe() if b else "",
+            values=views.text_values(view) if view is not None else None, baseline=b.describe(ui_words()) if b else "",
             calibration=h.calibration_progress() if h is not None else None, baseline_created=b.created if b else "",
             calibration_note=self.calibration.note, labels=labels, session_since=self.session_since,
             session_reason=self.session_reason, manual=self.lifecycle.manual, live=self.lifecycle.live,
