@@ -252,6 +252,25 @@ def test_a_moment_marks_a_chapter_and_switches_the_scene_and_back(entry, fake_ob
     assert all(s.refs == 1 for s in o.sources.values()), "a scene or source reference was not released"
 
 
+def test_what_the_actions_did_is_said_in_the_panels_language(entry, fake_obs, tmp_path):
+    o = with_scenes(fake_obs)
+    o.locale = "ru-RU"
+    data = settings_data(o, tmp_path, moment_min_s=2.0, action="switch_scene", action_scene="BRB",
+                         action_seconds=1.0, action_trigger="happy")
+    script = load(entry, o, data)
+    o.recording = True
+    entry._on_frontend_event(o.OBS_FRONTEND_EVENT_RECORDING_STARTED)
+    assert run_ticks(entry, script, 30, until=lambda: run_ui(o) or o.current == "BRB"), logged(o)[-2000:]
+    assert "переход на сцену «BRB» на 1 с" in logged(o)
+    assert run_ticks(entry, script, 10, until=lambda: run_ui(o) or o.current == "Scene")
+    assert "возврат на сцену «Scene»" in logged(o)
+    note = shows(entry.script_properties(), "actions_note")
+    assert "глава: " in note and "переход на BRB" in note and "switched" not in note, note
+    o.recording = False
+    entry._on_frontend_event(o.OBS_FRONTEND_EVENT_RECORDING_STOPPED)
+    entry.script_unload()
+
+
 def test_moment_lengths_reach_the_next_session(entry, fake_obs, tmp_path):
     o = with_scenes(fake_obs)
     data = settings_data(o, tmp_path)

@@ -23,6 +23,7 @@ import obspython as obs
 from ..engine.views import moment_title
 from ..i18n import Words
 from .capabilities import ChapterMarker
+from .language import ui_words
 from .objects import source_by_name
 from .settings import ACTIONS, ANY, NEGATIVE, NONE, SHOW_SOURCE, SWITCH_SCENE  # noqa: F401  (re-exported)
 from .uitask import run_on_ui_thread
@@ -89,7 +90,7 @@ class MomentActions:
         if s.action == NONE or not s.target or not s.matches(moment):
             return
         if self.calibrating():
-            self.log(f"MindFlow: '{title}' moment during calibration: no action")
+            self.log("MindFlow: " + ui_words()("actions.calibrating", title=title))
             return
         now = self.clock()
         with self._lock:
@@ -102,7 +103,7 @@ class MomentActions:
     # ---------------------------------------------------------------- UI thread
     def _chapter(self, title: str) -> None:
         if self.chapters is not None and self.chapters.add_chapter(title):
-            self.done.append(f"chapter: {title}")
+            self.done.append(ui_words()("actions.chapter", title=title))
 
     def _show_source(self, s: ActionSettings, title: str) -> None:
         scene_source = obs.obs_frontend_get_current_scene()
@@ -112,8 +113,7 @@ class MomentActions:
             scene = obs.obs_scene_from_source(scene_source)
             item = obs.obs_scene_find_source_recursive(scene, s.target) if scene is not None else None
             if item is None:
-                self.log(f"MindFlow: '{title}' moment: the source '{s.target}' is not in the current scene; "
-                         f"add it (hidden) to the scene, or choose another in MindFlow's actions")
+                self.log("MindFlow: " + ui_words()("actions.not_in_scene", title=title, source=s.target))
                 return
             if obs.obs_sceneitem_visible(item):
                 return                      # already shown: nothing to do, nothing to undo
@@ -121,8 +121,9 @@ class MomentActions:
             scene_name = obs.obs_source_get_name(scene_source)
         finally:
             obs.obs_source_release(scene_source)
-        self.done.append(f"showed {s.target}")
-        self.log(f"MindFlow: '{title}' moment: showing '{s.target}' for {s.seconds:g} s")
+        w = ui_words()
+        self.done.append(w("actions.showed", source=s.target))
+        self.log("MindFlow: " + w("actions.showing", title=title, source=s.target, seconds=f"{s.seconds:g}"))
         self._schedule(s.seconds, lambda: self._hide_source(scene_name, s.target), at_unload=True)
 
     def _hide_source(self, scene_name: str, target: str) -> None:
@@ -144,12 +145,12 @@ class MomentActions:
             return
         with source_by_name(s.target) as target:
             if target is None or obs.obs_scene_from_source(target) is None:
-                self.log(f"MindFlow: '{title}' moment: there is no scene called '{s.target}'; choose one in "
-                         f"MindFlow's actions")
+                self.log("MindFlow: " + ui_words()("actions.no_scene", title=title, scene=s.target))
                 return
             obs.obs_frontend_set_current_scene(target)
-        self.done.append(f"switched to {s.target}")
-        self.log(f"MindFlow: '{title}' moment: switching to the scene '{s.target}' for {s.seconds:g} s")
+        w = ui_words()
+        self.done.append(w("actions.switched", scene=s.target))
+        self.log("MindFlow: " + w("actions.switching", title=title, scene=s.target, seconds=f"{s.seconds:g}"))
         self._schedule(s.seconds, lambda: self._switch_back(s.target, back), at_unload=False)
 
     def _switch_back(self, target: str, back: str) -> None:
@@ -165,7 +166,7 @@ class MomentActions:
         with source_by_name(back) as scene:
             if scene is not None:
                 obs.obs_frontend_set_current_scene(scene)
-                self.log(f"MindFlow: back to the scene '{back}'")
+                self.log("MindFlow: " + ui_words()("actions.back", scene=back))
 
     def _schedule(self, seconds: float, undo: Callable[[], None], at_unload: bool) -> None:
         with self._lock:
