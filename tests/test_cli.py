@@ -61,8 +61,9 @@ def test_sample_clip_profile_is_happy_then_neutral(sample_run):
 def test_sample_clip_moments_follow_its_script(sample_run):
     """The clip's script (tools/make_sample.py): 0–10 s a smiling face, 10–14 s none, 14–24 s a neutral face, 24–28 s
     none. The detector confirms a face over 0.4 s, the smoother averages its first 0.6 s before showing a label
-    and holds a lost face 0.5 s, so the displayed emotion runs happy ~1.0–11 s and neutral ~15.0–25.4 s: one "Smiles" moment from 0:00 and one "Calm" moment
-    (longer than the 10 s a calm moment needs) from 0:14, in the video's own time."""
+    and holds a lost face 0.5 s, so the displayed emotion runs happy ~1.0–11 s and neutral ~15.0–25.4 s (up to 0.5 s
+    later: after a second without a face the detector searches the frame every 0.5 s): one "Smiles" moment from 0:00
+    and one "Calm" moment (at least the 10 s a calm moment needs) from 0:14, in the video's own time."""
     _, reports = sample_run
     folder = next(p for p in reports.iterdir() if p.is_dir())
     doc = json.loads((folder / "summary.json").read_text())
@@ -75,7 +76,7 @@ def test_sample_clip_moments_follow_its_script(sample_run):
     assert abs(calm["start_s"] - 14.0) <= 1.5 and 24.0 <= calm["end_s"] <= 26.5
     assert happy["start"] in ("00:00:00", "00:00:01") and calm["start"] in ("00:00:14", "00:00:15")
     assert happy["rank"] == 1
-    assert happy["seconds"] > 9 and calm["seconds"] > 10
+    assert happy["seconds"] > 9 and calm["seconds"] >= 10
     ch = doc["chapters"]                        # two chapters only: YouTube needs three, so no block to paste
     assert not ch["usable"] and ch["text"] == "" and "at least 3" in ch["note"]
     assert [c["title"] for c in ch["chapters"]] == ["Smiles", "Calm"]
