@@ -113,6 +113,25 @@ def test_viewer_values_and_overlay_state_hide_the_negative_share():
     assert views.viewer_overlay_state(state, False) is state
 
 
+@pytest.mark.parametrize("template", ["{mood}", "{emotion", "emotion}", "{}", "{0}", "{emotion!r}", "{emotion:{rate}}"])
+def test_template_errors_are_said_in_the_panels_language(template):
+    """The catalogue's English is the message itself; another language says it in its own words, keeping the
+    placeholder at fault and the list of known ones."""
+    from obs_mindflow.i18n import words
+
+    message = check_template(template)
+    assert check_template(template, words("en-US")) == message
+    for lang in ("de-DE", "ja-JP", "zh-CN"):
+        said = check_template(template, words(lang))
+        assert said and said != message, (lang, said)
+        for fragment in ("{mood}", "{emotion}, {confidence}", "{emotion!r}", "'{emotion'"):
+            if fragment in message:
+                assert fragment in said, (lang, fragment, said)
+    with pytest.raises(TemplateError) as caught:
+        render("{emotion:d}", VALUES)
+    assert caught.value.say(words("fr-FR")).startswith("le modèle de texte '{emotion:d}' ne peut pas être mis en forme")
+
+
 def test_template_bad_format_spec_is_a_template_error():
     assert check_template("{emotion:d}") == ""          # only formatting can tell
     with pytest.raises(TemplateError, match="cannot be formatted"):
@@ -1685,6 +1704,14 @@ def test_viewers_read_the_emotion_in_their_language_whatever_obs_speaks(entry, f
     status = shows(props, "status")
     assert "Status aktualisieren" in status and "Keine Sitzung aktiv." in status, status
     assert "Nicht kalibriert: Klicken Sie auf „Auf mein Gesicht kalibrieren“" in status, status
+    data.values["template"] = "{stimmung}"           # a typo: the panel says why in German, and lists the names
+    entry.script_update(data)
+    prop(props, "refresh").callback(props, None)
+    note = shows(props, "template_note")
+    assert note.startswith("Noch nicht verwendet") and "unbekannter Platzhalter {stimmung}" in note, note
+    assert "{emotion}, {confidence}" in note and "unknown" not in note, note
+    data.values["template"] = "{emotion} ({confidence})"
+    entry.script_update(data)
     data.values.update(viewer_language="ja-JP")
     entry.script_update(data)
     prop(props, "refresh").callback(props, None)

@@ -12,7 +12,7 @@ the script shows it and never crashes.
 from __future__ import annotations
 
 import string
-from typing import Mapping
+from typing import Any, Mapping
 
 from ..engine.views import PLACEHOLDERS, PRIVATE_PLACEHOLDERS
 from ..errors import MindFlowError
@@ -27,7 +27,18 @@ _FORMATTER = string.Formatter()
 
 
 class TemplateError(MindFlowError, ValueError):
-    """The template cannot be used; the message says why and lists the placeholders."""
+    """The template cannot be used; the message says why and lists the placeholders. It also carries a catalogue
+    ``key`` and its ``values`` (:mod:`obs_mindflow.i18n`, ``template.*``) so the panel says it in its language
+    (:meth:`say`); the message stays English (logs, tests of programs)."""
+
+    def __init__(self, message: str, key: str, **values: Any) -> None:
+        super().__init__(message)
+        self.key = key
+        self.values = values
+
+    def say(self, w: Any = None) -> str:
+        """The reason in ``w``'s language (a :class:`~obs_mindflow.i18n.Words`); the English message without one."""
+        return w(self.key, **self.values) if w is not None else str(self)
 
 
 def known_placeholders() -> str:
@@ -39,15 +50,17 @@ def _fields(template: str) -> list[tuple[str, str, str | None]]:
         return [(f, spec or "", conv) for _, f, spec, conv in _FORMATTER.parse(template) if f is not None]
     except ValueError as exc:
         raise TemplateError(f"the text template {template!r} is malformed ({exc}); write placeholders as "
-                            f"{{emotion}} and a literal brace as {{{{ or }}}}") from None
+                            f"{{emotion}} and a literal brace as {{{{ or }}}}", "template.malformed",
+                            template=template, detail=str(exc)) from None
 
 
-def check_template(template: str) -> str:
-    """``""`` when ``template`` is usable, else the message to show."""
+def check_template(template: str, w: Any = None) -> str:
+    """``""`` when ``template`` is usable, else the message to show (in ``w``'s language, a
+    :class:`~obs_mindflow.i18n.Words`, when given)."""
     try:
         _validate(template)
     except TemplateError as exc:
-        return str(exc)
+        return exc.say(w)
     return ""
 
 
@@ -55,15 +68,16 @@ def _validate(template: str) -> None:
     for name, spec, conv in _fields(template):
         if name == "" or name.isdigit():
             raise TemplateError(f"the text template has an empty or numbered placeholder '{{{name}}}'; use a name: "
-                                f"{known_placeholders()}")
+                                f"{known_placeholders()}", "template.unnamed", name=name, known=known_placeholders())
         if name not in PLACEHOLDERS:
             raise TemplateError(f"unknown placeholder {{{name}}} in the text template; known placeholders: "
-                                f"{known_placeholders()}")
+                                f"{known_placeholders()}", "template.unknown", name=name, known=known_placeholders())
         if conv is not None:
             raise TemplateError(f"'{{{name}!{conv}}}': conversions are not supported in the text template; "
-                                f"write {{{name}}}")
+                                f"write {{{name}}}", "template.conversion", name=name, conv=conv)
         if "{" in spec:
-            raise TemplateError(f"nested placeholders in the format of {{{name}}} are not supported")
+            raise TemplateError(f"nested placeholders in the format of {{{name}}} are not supported", "template.nested",
+                                name=name)
 
 
 def private_placeholders_used(template: str) -> list[str]:
@@ -82,7 +96,8 @@ def render(template: str, values: Mapping[str, str]) -> str:
     try:
         text = template.format_map({k: values.get(k, "") for k in PLACEHOLDERS})
     except (ValueError, TypeError, KeyError, IndexError) as exc:
-        raise TemplateError(f"the text template {template!r} cannot be formatted: {exc}") from None
+        raise TemplateError(f"the text template {template!r} cannot be formatted: {exc}", "template.cannot_format",
+                            template=template, detail=str(exc)) from None
     return text.replace("\\n", "\n")
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..engine import views
 from . import sources
-from .language import viewer_words
+from .language import ui_words, viewer_words
 from .settings import Settings
 from .template import TemplateError, check_template, render
 
@@ -40,7 +40,7 @@ class TextOutput:
     def check(self, new: Settings) -> Settings:
         """The typed template checked: ``new`` as it is, or with the template in use when the typed one has a
         problem (:attr:`problem` says which)."""
-        self.problem = check_template(new.template)
+        self.problem = check_template(new.template, ui_words())
         if self.problem:
             new = dataclasses.replace(new, template=self.template)
         self.template = new.template
@@ -76,7 +76,7 @@ class TextOutput:
                 text = render(template, values)
             except TemplateError as exc:     # a format only rendering can refuse ({emotion:d}): the panel says so
                 if template == self.template:
-                    self.problem = str(exc)
+                    self.problem = exc.say(ui_words())
                 continue
             self._working = template
             return text
