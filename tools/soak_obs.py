@@ -22,7 +22,9 @@ traceback (OBS 32's own exit fault, docs/obs32-shutdown.md, is reported as OBS's
 the whole session — ``summary.json``'s duration against the time recorded, face + uncertain + no-face +
 not-analysed time adding up to it, ``timeline.csv``'s bins back to back without gaps from 0 to the end, and the
 session's row in ``history.sqlite``. ``--check`` makes a failed check the exit status (CI runs ``--short --check``
-on OBS 29).
+on OBS 29). An OBS that exits before the end (a crash) ends the soak there (``ended_early``): its exit fault and the
+native stacks of its core dump (``obs-crash-stacks.txt`` in its folder, read with gdb by the e2e harness) are in
+``soak.json``, and it is a failed check.
 
 Output under ``--out`` (default ``out/soak/<date>``): ``soak.json`` (settings, machine, every sample, the checks and
 the figures: memory growth per hour by least squares after the first 2 minutes, lagged and skipped frames, mean
@@ -213,6 +215,7 @@ class SoakRun:
         return {"capture_cost": capture, "exit_status": res.returncode, "leaks": res.leaks, "faults": faults,
                 "obs_own_fault": obs32_exit_fault(res, faults) if faults else "",
                 "traceback": "Traceback" in res.log, "log": str(self.proc.log_path()),
+                "diagnostics": res.diagnostics,      # a crash's native stacks from its core dump (the harness, gdb)
                 "log_lagged": lagged[-1][0] if lagged else 0, "log_skipped": skipped[-1][0] if skipped else None}
 
 
@@ -292,6 +295,7 @@ def _mean(values: list) -> float | None:
 def figures(samples: list[dict]) -> dict:
     """One run's figures: memory growth per hour (least squares after the warm-up; the whole run when it is
     shorter), start → end memory, lagged and skipped frames over the run, mean CPU, the threads' and files' range."""
+    samples = [s for s in samples if s.get("threads") is not None]     # a process gone between check and sample
     if not samples:
         return {}
     late = [s for s in samples if s["t_s"] >= WARMUP_S] or samples
@@ -389,6 +393,12 @@ def soak(args, out: Path) -> dict:
                 end = t0 + args.minutes * 60.0
                 tick = t0
                 while True:
+                    dead = [r.name for r in runs if not r.proc.running()]
+                    if dead:            # a crash ends the soak: the rest would sample a process that is gone
+                        doc["ended_early"] = {"runs": dead, "at_s": round(time.monotonic() - t0, 1)}
+                        print(f"soak: OBS ({', '.join(dead)}) exited {doc['ended_early']['at_s']:.0f} s into the "
+                              f"soak; it ends here", flush=True)
+                        break
                     for r in runs:
                         r.sample(t0)
                     print(" | ".join(_line(r) for r in runs), flush=True)
@@ -424,6 +434,10 @@ def checks(doc: dict, every: float) -> list[str]:
     """What must hold for the soak to pass (``--check``): clean exits, the report covers the session, samples every
     interval, MindFlow analysing throughout, its threads and files flat."""
     problems = []
+    if doc.get("ended_early"):
+        e = doc["ended_early"]
+        problems.append(f"OBS ({', '.join(e['runs'])}) exited {e['at_s']:.0f} s into the soak, before its end: see "
+                        f"the exit below and obs-crash-stacks.txt in its folder")
     for name, run in doc["runs"].items():
         ex = run["exit"]
         # The control's exit faults are OBS's own (no MindFlow there): in the figures, not a failed check.
