@@ -163,7 +163,7 @@ def test_an_empty_view_is_scanned_twice_a_second_and_a_returning_face_is_found_a
     the next of those scans, and the confirmation then runs as usual."""
     blank = np.full((720, 1280, 3), 90, np.uint8)
     face = paste((720, 1280), _webcam_size(astronaut), 300, 60)
-    det = FaceDetector(DetectorOptions(absent_after_s=1.0, absent_scan_s=0.5, min_track_s=0.4))
+    det = FaceDetector(DetectorOptions(absent_after_s=1.0, absent_scan_s=0.5, min_track_s=0.4, still_scan_s=0))
     for i in range(10):                                   # 2 s with the face, at 5 analyses a second
         det.detect(face, i / 5)
     before = det.full_scans
@@ -176,7 +176,7 @@ def test_an_empty_view_is_scanned_twice_a_second_and_a_returning_face_is_found_a
     seen = [len(det.detect(face, t + i / 5)) for i in range(8)]
     assert seen.index(1) <= 5                             # ≤ 0.6 s to the next scan + 0.4 s confirmation
     assert all(seen[seen.index(1):])                      # and tracked from then on
-    full = FaceDetector(DetectorOptions(absent_scan_s=0))
+    full = FaceDetector(DetectorOptions(absent_scan_s=0, still_scan_s=0))
     for i in range(50):
         full.detect(blank, i / 5)
     assert full.full_scans == 50 and full.idle_skips == 0
@@ -270,3 +270,31 @@ def test_a_face_that_leaves_or_was_never_confirmed_is_not_followed(astronaut, ho
 def test_bad_follow_options(kwargs):
     with pytest.raises(ValueError):
         DetectorOptions(**kwargs)
+
+
+def test_an_empty_view_that_does_not_change_is_scanned_every_few_seconds(astronaut):
+    """While no face is in view, a view that has not changed since its last full scan (a webcam's noise aside) is
+    scanned every ``still_scan_s``; anything that moves in it — a face coming back — is scanned for at the next
+    ``absent_scan_s`` step."""
+    rng = np.random.default_rng(7)
+    room = cv2.GaussianBlur(rng.integers(40, 200, (720, 1280, 3), dtype=np.uint8), (0, 0), 3)  # a textured room
+
+    def noisy(img):  # sensor noise, σ 4 gray levels per pixel
+        return np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+
+    det = FaceDetector(DetectorOptions(absent_after_s=1.0, absent_scan_s=0.5, still_scan_s=5.0))
+    for i in range(60):                                   # 12 s of the empty room, 5 analyses a second
+        assert len(det.detect(noisy(room), i / 5)) == 0
+    # no face was ever seen: at 0 s, then at 5 and 10 s (the view unchanged)
+    assert det.full_scans == 3, det.full_scans
+    assert det.still_skips >= 40
+    face = paste((720, 1280), _webcam_size(astronaut), 300, 60, fill=120)
+    seen = [len(det.detect(noisy(face), 12 + i / 5)) for i in range(8)]
+    assert seen.index(1) <= 5 and all(seen[seen.index(1):])  # ≤ 0.6 s to the next scan + 0.4 s confirmation
+    # turned off: the empty room is scanned twice a second
+    det = FaceDetector(DetectorOptions(absent_after_s=1.0, absent_scan_s=0.5, still_scan_s=0))
+    for i in range(60):
+        det.detect(noisy(room), i / 5)
+    assert det.full_scans == 20 and det.still_skips == 0   # at 0, 0.6, 1.2 … 11.4 s
+    with pytest.raises(ValueError, match="still_scan_s"):
+        DetectorOptions(still_scan_s=-1)

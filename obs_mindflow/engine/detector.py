@@ -9,16 +9,19 @@ under a millisecond. So the detector
   ``roi_face_px`` wide, with the search window sizes limited to what a face can become between two analyses;
 - between Haar checks of a confirmed face (``haar_every_s``, twice a second), **follows the face by its look**: the
   face as Haar last found it, shrunk to a ``TEMPLATE_PX``-wide grayscale template, matched (normalised
-  cross-correlation) in a small region around the last box — a few hundredths of a millisecond where a Haar search
-  of the face's region costs 2–3 ms, because nearly every window over a face passes deep into the cascade. A weak
-  match hands over to Haar at once; the template is only ever taken from a Haar detection, so it cannot drift. When
-  Haar misses a confirmed face that still matches (a turned head, a wide-open mouth, motion blur), the face is
-  followed by its look for up to ``follow_s`` before the detector gives it up and scans the full frame;
+  cross-correlation) in a small region around the last box — about 0.3 ms per analysis on a 640×360 frame, where a
+  Haar search of the face's region costs 2–3 ms, because nearly every window over a face passes deep into the
+  cascade. A weak match hands over to Haar at once; the template is only ever taken from a Haar detection, so it
+  cannot drift. When Haar misses a confirmed face that still matches (blur, a slight turn: on the test photo the
+  match falls under ``follow_min_score`` at about 13° of roll), the face is followed by its look for up to
+  ``follow_s`` before the detector gives it up and scans the full frame;
 - scans the full frame only every ``full_scan_s`` seconds of the frames' time (``full_scan_every`` analyses for frames
   without timestamps) to pick up other faces and to correct drift, or when the tracked face is lost. Time, not a
   count: at OBS's 5 analyses a second both are 3 s, but a file analysed frame by frame (30 a second) would otherwise
   pay a full scan — the detector's one big cost (``tools/bench_engine.py`` prints both kinds) — every half
-  second.
+  second;
+- with no face in view, scans the full frame twice a second (``absent_scan_s``), and a view that has not changed
+  since its last scan only every ``still_scan_s`` (an empty chair during a break).
 
 Given timestamps, it also keeps **false positives** out: a face counts only once it has been seen at one place for
 ``min_track_s`` seconds (Haar's false faces on textured backgrounds come and go within a few frames: on a cartoon
@@ -47,6 +50,8 @@ CONFIRM_RATE = 0.7      # a track is confirmed at this hit rate (after min_track
 DROP_RATE = 0.4         # … and dropped below this one
 TEMPLATE_PX = 32        # width of the face template that follows a confirmed face between Haar checks
 FOLLOW_MARGIN = 0.3     # the template is searched for this fraction of the face's width around its last box
+STILL_GRID = (32, 18)   # the thumbnail (width, height) that tells whether an empty view has changed …
+STILL_LEVEL = 8.0       # … by a cell's mean moving more than this many gray levels
 
 
 class DetectorError(MindFlowError, RuntimeError):
@@ -85,6 +90,11 @@ class DetectorOptions:
       seconds, the full frame is scanned at most every ``absent_scan_s`` seconds; the frames in between report no
       face without a scan (a full scan costs 5–10 times what tracking does, and an empty room would otherwise pay it
       on every analysis). It delays finding a face that comes back by at most ``absent_scan_s``. 0 turns it off.
+    - ``still_scan_s``: with timestamps, while no face is in view, a view that has **not changed** since its last
+      full scan (no cell of a ``STILL_GRID`` grayscale thumbnail moved by more than ``STILL_LEVEL`` gray levels —
+      far above a webcam's noise once averaged over a cell, far below a person walking in) is scanned only every
+      this many seconds: an empty chair during a break costs almost nothing. A face that comes back moves the view
+      and is scanned for at the next ``absent_scan_s`` step as before. 0 turns it off.
     """
 
     work_width: int = 320
@@ -103,6 +113,7 @@ class DetectorOptions:
     haar_every_s: float = 0.5
     follow_s: float = 1.0
     follow_min_score: float = 0.7
+    still_scan_s: float = 5.0
 
     def __post_init__(self) -> None:
         if self.work_width < 64:
@@ -116,9 +127,9 @@ class DetectorOptions:
         if self.roi_face_px < 32:
             raise ValueError(f"roi_face_px must be at least 32, got {self.roi_face_px}")
         if min(self.min_track_s, self.lost_grace_s, self.full_scan_s, self.absent_after_s, self.absent_scan_s,
-               self.haar_every_s, self.follow_s) < 0:
-            raise ValueError("min_track_s, lost_grace_s, full_scan_s, absent_after_s, absent_scan_s, haar_every_s "
-                             "and follow_s are seconds >= 0")
+               self.haar_every_s, self.follow_s, self.still_scan_s) < 0:
+            raise ValueError("min_track_s, lost_grace_s, full_scan_s, absent_after_s, absent_scan_s, haar_every_s, "
+                             "follow_s and still_scan_s are seconds >= 0")
         if not -1.0 <= self.follow_min_score <= 1.0:
             raise ValueError(f"follow_min_score is a correlation in [-1, 1], got {self.follow_min_score}")
 
@@ -165,6 +176,8 @@ class FaceDetector:
         self.full_scans = 0
         self.roi_scans = 0
         self.idle_skips = 0          # frames not scanned while no face is in view (``absent_scan_s``)
+        self.still_skips = 0         # … of which the view had not changed since its last full scan (``still_scan_s``)
+        self._still: np.ndarray | None = None   # the thumbnail of the last full scan that found no face
         self._face_t = -np.inf       # when a face was last detected (frames' time)
         self.rejected = 0            # detections not (yet) confirmed by the track
         self._track: np.ndarray | None = None   # the face being confirmed or followed, (x, y, w, h)
@@ -187,6 +200,7 @@ class FaceDetector:
         self._confirmed = False
         self._template = None
         self._haar_t = -np.inf
+        self._still = None
 
     def detect(self, frame: np.ndarray, timestamp: float | None = None) -> np.ndarray:
         """Faces in ``frame`` (gray, BGR or BGRA uint8, any size) as ``(N, 4)`` int32 ``(x, y, w, h)`` boxes in
@@ -261,12 +275,13 @@ class FaceDetector:
             if followed is not None:  # Haar missed in the region, the look still matches: keep following
                 return self._found_by_look(followed, float(t))
         if boxes is None:
-            if self._idle(t):
+            if self._idle(t, frame):
                 self.idle_skips += 1
                 return np.zeros((0, 4), np.int32)
             boxes = self._scan_full(frame)
             self._since_full = 0
             self._full_t = -np.inf if t is None else float(t)
+            self._still = self._thumbnail(frame) if not len(boxes) and t is not None and o.still_scan_s > 0 else None
         if len(boxes) and t is not None:
             self._face_t = float(t)
         boxes = self._order(boxes)
@@ -319,14 +334,28 @@ class FaceDetector:
             return None
         return np.array([x0 + px / s, y0 + py / s, bw, bh], np.float64)
 
-    def _idle(self, t: float | None) -> bool:
-        """True when this frame's full scan is skipped: no face for ``absent_after_s``, the last full scan less than
-        ``absent_scan_s`` ago (frames' time)."""
+    def _idle(self, t: float | None, frame: np.ndarray) -> bool:
+        """True when this frame's full scan is skipped: no face for ``absent_after_s``, and the last full scan less
+        than ``absent_scan_s`` ago, or less than ``still_scan_s`` ago on a view that has not changed since
+        (frames' time)."""
         o = self.options
         if t is None or o.absent_scan_s <= 0 or self._last is not None:
             return False
         t = float(t)
-        return t - self._face_t > o.absent_after_s and 0 <= t - self._full_t < o.absent_scan_s
+        if not (t - self._face_t > o.absent_after_s and t >= self._full_t):
+            return False
+        if t - self._full_t < o.absent_scan_s:
+            return True
+        if self._still is not None and t - self._full_t < o.still_scan_s:
+            moved = np.abs(self._thumbnail(frame) - self._still).max()
+            if moved <= STILL_LEVEL:
+                self.still_skips += 1
+                return True
+        return False
+
+    @staticmethod
+    def _thumbnail(frame: np.ndarray) -> np.ndarray:
+        return to_gray(cv2.resize(frame, STILL_GRID, interpolation=cv2.INTER_AREA)).astype(np.float32)
 
     # -- scans ----------------------------------------------------------------------------------------------
 
