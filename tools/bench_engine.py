@@ -13,6 +13,10 @@ runs the default model (``--model models/fer-mini-xception`` compares like for l
   ``follow_s`` 0: the detector before a confirmed face was followed by its look between Haar checks), and "full
   scan every frame": the detector forced to scan the whole frame each time (no tracking), to show what following and
   tracking buy.
+- Also "the sample at OBS's pace": the bundled sample clip (``samples/mindflow-sample.mp4``, faces coming and going,
+  a textured background) at 640×360 — the size OBS hands the worker — and 5 analyses a second, with the detector as
+  shipped and with Haar at every analysis: CPU milliseconds per analysis (the worker's cost in OBS at that rate) and
+  how the detector spent them.
 - Peer: ``tools/fer_peer.py`` inside ``.venv-fer`` (``tools/make_fer_venv.sh`` makes it), TensorFlow and OpenCV limited
   to ``--threads``. Skipped with a message when the venv is missing.
 
@@ -79,6 +83,44 @@ def run_engine(model: ExpressionModel, frames: np.ndarray, seconds: float, threa
             "roi_scans": analyzer.detector.roi_scans, "follows": analyzer.detector.follows}
 
 
+def sample_frames(rate: float = 5.0, size: tuple[int, int] = (640, 360)) -> list[tuple[np.ndarray, float]]:
+    """The bundled sample's frames at ``rate`` per second (its own timestamps), scaled to ``size``."""
+    cap = cv2.VideoCapture(str(ROOT / "samples" / "mindflow-sample.mp4"))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    out, i, due = [], 0, 0.0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        t = i / fps
+        i += 1
+        if t + 1e-9 >= due:
+            out.append((cv2.resize(frame, size, interpolation=cv2.INTER_AREA), t))
+            due += 1.0 / rate
+    cap.release()
+    return out
+
+
+def run_sample(model: ExpressionModel, frames: list[tuple[np.ndarray, float]], repeats: int,
+               detector_options: DetectorOptions | None = None) -> dict:
+    """CPU time per analysis over the sample (``repeats`` passes, each from a fresh Analyzer), one thread."""
+    cpu, n = 0.0, 0
+    counts = {"full_scans": 0, "roi_scans": 0, "follows": 0, "idle_skips": 0}
+    detect = []
+    for _ in range(repeats):
+        analyzer = Analyzer(model, detector=FaceDetector(detector_options), opencv_threads=1)
+        cv2.setNumThreads(1)
+        t0 = time.process_time()
+        for frame, t in frames:
+            detect.append(analyzer.process(frame, t).timings.detect)
+        cpu += time.process_time() - t0
+        n += len(frames)
+        for k in counts:
+            counts[k] += getattr(analyzer.detector, k)
+    return {"cpu_ms_per_analysis": 1000 * cpu / n, "detect_ms_mean": float(np.mean(detect)), "analyses": n,
+            **{k: v / repeats for k, v in counts.items()}}
+
+
 def run_peer(frames: np.ndarray, seconds: float, threads: int) -> dict | None:
     py = ROOT / ".venv-fer" / "bin" / "python"
     if not py.exists():
@@ -131,6 +173,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"MindFlow (Haar each):      {each['fps']:7.1f} fps   detect median {each['stages_ms']['detect']['median']:.2f}"
           f" ms, mean {each['stages_ms']['detect']['mean']:.2f} ms")
     print(f"MindFlow (full scan each): {full['fps']:7.1f} fps   detect median {full['stages_ms']['detect']['median']:.2f} ms")
+    clip = sample_frames()
+    threads = cv2.getNumThreads()
+    repeats = max(1, int(round(args.seconds / 2)))
+    at_pace = {"shipped": run_sample(model, clip, repeats),
+               "haar_each": run_sample(model, clip, repeats, DetectorOptions(haar_every_s=0, follow_s=0))}
+    cv2.setNumThreads(threads)
+    figures["sample_5hz_640x360"] = at_pace
+    print(f"\nThe sample at OBS's pace ({len(clip)} analyses at 5 Hz, 640x360, one thread; per pass):")
+    for name, r in at_pace.items():
+        print(f"  {name:10s} CPU {r['cpu_ms_per_analysis']:5.2f} ms per analysis (detect {r['detect_ms_mean']:5.2f})"
+              f"   full scans {r['full_scans']:.0f}, ROI scans {r['roi_scans']:.0f}, followed {r['follows']:.0f},"
+              f" skipped while empty {r['idle_skips']:.0f}")
     if not args.no_peer:
         peer = run_peer(frames, args.seconds, args.threads)
         figures["fer_peer"] = peer
