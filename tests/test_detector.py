@@ -220,14 +220,16 @@ def test_a_confirmed_face_is_followed_by_its_look_between_haar_checks(astronaut)
     assert abs(np.median(xs) - np.median(xs_each)) <= 6       # where Haar puts it
 
 
-def test_a_face_haar_misses_is_followed_while_its_look_matches_then_given_up(astronaut):
+@pytest.mark.parametrize("full_scan_s", [3.0, 1.0], ids=["region-misses", "full-scan-misses-too"])
+def test_a_face_haar_misses_is_followed_while_its_look_matches_then_given_up(astronaut, full_scan_s):
     """A confirmed face that Haar stops finding (here: strongly blurred) is still reported where its look matches,
-    for ``follow_s`` after Haar last found it; then a full scan decides (and finds nothing)."""
+    for ``follow_s`` after Haar last found it — whether Haar missed it in its region or in a timed full scan (at
+    1.0 s with ``full_scan_s`` 1, between two Haar checks); then a full scan decides (and finds nothing)."""
     face = _webcam_size(astronaut)
     sharp = paste((720, 1280), face, 300, 60)
     soft = _blurred(sharp)
     assert len(FaceDetector().detect(soft)) == 0              # Haar alone does not find it
-    det = FaceDetector(DetectorOptions(haar_every_s=0.5, follow_s=1.0))
+    det = FaceDetector(DetectorOptions(haar_every_s=0.7, follow_s=1.0, full_scan_s=full_scan_s))
     for i in range(5):     # 0 … 0.8 s sharp: confirmed at 0.4 s (Haar), followed at 0.6 and 0.8 s
         where = det.detect(sharp, i / 5)
     follows = det.follows

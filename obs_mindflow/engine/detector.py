@@ -260,19 +260,21 @@ class FaceDetector:
         followable = t is not None and self._confirmed and self._template is not None and self._last is not None
         if followable and float(t) < self._haar_t:
             followable = False  # time went back: a new video
-        followed = None
+        tried = False  # the template was matched on this frame (and did not match)
         if self._last is not None and not due:
             if followable and float(t) - self._haar_t < o.haar_every_s:
-                followed = self._follow(frame, self._last)
+                followed, tried = self._follow(frame, self._last), True
                 if followed is not None:
                     return self._found_by_look(followed, float(t))
             boxes = self._scan_roi(frame, self._last)
             if boxes is not None:
                 self._since_full += 1
-        if boxes is None and followable and float(t) - self._haar_t <= o.follow_s:
-            if followed is None and not (float(t) - self._haar_t < o.haar_every_s):
-                followed = self._follow(frame, self._last)
-            if followed is not None:  # Haar missed in the region, the look still matches: keep following
+        # Haar missed a confirmed face in its region, or is due to scan the full frame: while the face still looks
+        # like itself, keep following it (a full scan that misses it is treated alike)
+        keep = followable and float(t) - self._haar_t <= o.follow_s
+        if boxes is None and keep and not tried and not due:
+            followed, tried = self._follow(frame, self._last), True
+            if followed is not None:
                 return self._found_by_look(followed, float(t))
         if boxes is None:
             if self._idle(t, frame):
@@ -281,6 +283,10 @@ class FaceDetector:
             boxes = self._scan_full(frame)
             self._since_full = 0
             self._full_t = -np.inf if t is None else float(t)
+            if not len(boxes) and keep and not tried:
+                followed = self._follow(frame, self._last)
+                if followed is not None:
+                    return self._found_by_look(followed, float(t))
             self._still = self._thumbnail(frame) if not len(boxes) and t is not None and o.still_scan_s > 0 else None
         if len(boxes) and t is not None:
             self._face_t = float(t)
