@@ -1744,3 +1744,20 @@ def test_viewers_read_the_emotion_in_their_language_whatever_obs_speaks(entry, f
     assert result.startswith("Letzte Sitzung: ") and "; Gesicht im Bild " in result, result
     assert any(t.startswith("MindFlow-Sitzungszusammenfassung") for _, t in o.logs)      # the log's summary too
     entry.script_unload()
+
+
+def test_model_labels_speak_the_panels_language(fake_obs):
+    """The model list's words are the panel's; the model's title and the test set's name are names and stay."""
+    model_choices = importlib.import_module("obs_mindflow.obs.panel").model_choices
+    from obs_mindflow.i18n import Words
+
+    cards = {p.parent.name: json.loads(p.read_text(encoding="utf-8")) for p in (ROOT / "models").glob("*/card.json")}
+    c = cards[DEFAULT_MODEL_CHOICE]
+    acc, ms = f"{c['accuracy']['accuracy'] * 100:.0f}", f"{c['ms_per_face']:.1f}"
+    german = dict((v, label) for label, v in model_choices(words=Words("de-DE")))
+    assert german[DEFAULT_MODEL_CHOICE] == f"MindFlow r3d — Standard, {acc} % auf FER+, {ms} ms/Gesicht"
+    assert german["fer-mini-xception"].startswith("mini-Xception — am leichtesten, ")
+    japanese = dict((v, label) for label, v in model_choices(words=Words("ja-JP")))
+    assert japanese[DEFAULT_MODEL_CHOICE] == f"MindFlow r3d — 既定, FER+ で {acc} %, 1 顔あたり {ms} ms"
+    assert dict((v, label) for label, v in model_choices()) == \
+        dict((v, label) for label, v in model_choices(words=Words("en-US")))

@@ -170,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     print("  per stage (ms)      median     p95    mean")
     for name in ("detect", "preprocess", "infer", "smooth", "total"):
         print(f"  {name:14s} {s[name]['median']:10.2f} {s[name]['p95']:7.2f} {s[name]['mean']:7.2f}")
-    print(f"MindFlow (Haar each):      {each['fps']:7.1f} fps   detect median {each['stages_ms']['detect']['median']:.2f}"
-          f" ms, mean {each['stages_ms']['detect']['mean']:.2f} ms")
+    d = each["stages_ms"]["detect"]
+    print(f"MindFlow (Haar each):      {each['fps']:7.1f} fps   detect median {d['median']:.2f} ms, mean {d['mean']:.2f} ms")
     print(f"MindFlow (full scan each): {full['fps']:7.1f} fps   detect median {full['stages_ms']['detect']['median']:.2f} ms")
     clip = sample_frames()
     threads = cv2.getNumThreads()

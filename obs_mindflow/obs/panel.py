@@ -349,16 +349,20 @@ def shown(props: Any, names: list[str] | tuple[str, ...]) -> dict[str, tuple[str
 # Model list labels (from the model cards)
 # ==================================================================================================================
 
-def model_choices(root: Any = None) -> list[tuple[str, str]]:
+def model_choices(root: Any = None, words: Any = None) -> list[tuple[str, str]]:
     """``(label, folder name)`` of every bundled model: its title, which one is the default, its measured accuracy
     (with the test set it was measured on) and speed from its card, and which one is the lightest — "MindFlow r3d —
-    default, 83 % on FER+, 1.0 ms/face". "most accurate" only when every model's figure comes from the same test set
-    (the card's dataset, its first word): a FER2013 figure is not comparable with a FER+ one, and "most accurate, 68
-    %" beside the default's "83 % on FER+" read as a contradiction (issue 23). Unreadable cards are skipped. Light:
+    default, 83 % on FER+, 1.0 ms/face", in the panel's language (``words``, a :class:`~obs_mindflow.i18n.Words`;
+    English by default; the title and the test set's name are names and stay as the card has them). "most accurate"
+    only when every model's figure comes from the same test set (the card's dataset, its first word): a FER2013
+    figure is not comparable with a FER+ one, and "most accurate, 68 %" beside the default's "83 % on FER+" read as a
+    contradiction (issue 23). Unreadable cards are skipped. Light:
     no numpy."""
     from ..engine.card import ModelCard, ModelCardError, find_model_folders
     from ..engine.catalog import DEFAULT_MODEL, MODELS_DIR
+    from ..i18n import Words
 
+    w = words or Words()
     cards = []
     for folder in find_model_folders(root or MODELS_DIR):
         try:
@@ -383,12 +387,14 @@ def model_choices(root: Any = None) -> list[tuple[str, str]]:
     for name, card in cards:
         facts = []
         if accs[name] is not None:
-            on = dataset(card)
-            facts.append(f"{accs[name] * 100:.0f} % on {on}" if on else f"{accs[name] * 100:.0f} % accurate")
+            on, percent = dataset(card), f"{accs[name] * 100:.0f}"
+            facts.append(w("panel.model_accuracy_on", percent=percent, dataset=on) if on
+                         else w("panel.model_accuracy", percent=percent))
         if name in speeds:
-            facts.append(f"{speeds[name]:.1f} ms/face")
-        notes = [w for w, mine in (("default", name == DEFAULT_MODEL), ("most accurate", name == best),
-                                   ("lightest", name == lightest)) if mine and len(cards) > 1]
+            facts.append(w("panel.model_speed", ms=f"{speeds[name]:.1f}"))
+        notes = [w(key) for key, mine in (("panel.model_is_default", name == DEFAULT_MODEL),
+                                          ("panel.model_most_accurate", name == best),
+                                          ("panel.model_lightest", name == lightest)) if mine and len(cards) > 1]
         short = card.title.split(" (")[0]          # the list must stay narrow: the panel is as wide as its widest field
         label = short + (" — " + ", ".join(notes + facts) if facts or notes else "")
         out.append((label, name))
