@@ -257,7 +257,8 @@ class FaceDetector:
         boxes = None
         due = (self._since_full + 1 >= o.full_scan_every if t is None
                else float(t) - self._full_t >= o.full_scan_s or float(t) < self._full_t)
-        followable = t is not None and self._confirmed and self._template is not None and self._last is not None
+        confirmed = self._confirmed or o.min_track_s <= 0    # no confirmation asked for: every face counts
+        followable = t is not None and confirmed and self._template is not None and self._last is not None
         if followable and float(t) < self._haar_t:
             followable = False  # time went back: a new video
         tried = False  # the template was matched on this frame (and did not match)
@@ -308,14 +309,15 @@ class FaceDetector:
         """Keep the face Haar just found as the template that follows it until the next Haar check."""
         h, w = frame.shape[:2]
         x, y, bw, bh = box
-        x0, y0 = int(round(max(0.0, x))), int(round(max(0.0, y)))
-        x1, y1 = int(round(min(float(w), x + bw))), int(round(min(float(h), y + bh)))
-        if x1 - x0 < 0.9 * bw or y1 - y0 < 0.9 * bh or bw < 8:
-            self._template = None  # cut by the frame's edge: no reliable look
-            return
-        s = TEMPLATE_PX / bw
-        size = (TEMPLATE_PX, max(8, round((y1 - y0) * s)))
-        self._template = to_gray(cv2.resize(frame[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA))
+        x0, y0, x1, y1 = int(round(x)), int(round(y)), int(round(x + bw)), int(round(y + bh))
+        self._template = None
+        if x0 < 0 or y0 < 0 or x1 > w or y1 > h or bw < 8:
+            return  # not wholly in the frame: Haar's boxes are, so this does not happen; no look to keep
+        size = (TEMPLATE_PX, max(8, round(TEMPLATE_PX * bh / bw)))
+        template = to_gray(cv2.resize(frame[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA))
+        if float(template.std()) < 2.0:
+            return  # a flat patch has no look to match (the correlation is undefined)
+        self._template = template
         self._haar_t = t
 
     def _follow(self, frame: np.ndarray, last: np.ndarray) -> np.ndarray | None:
