@@ -136,3 +136,16 @@ def test_every_moment_title_is_translated_on_the_overlay():
     state = {"moment": {"id": 1, "title": "Big laugh", "emotion": "happy", "negative": False}, "session": {}}
     assert views.viewer_overlay_state(state, False, i18n.words("de-DE"))["moment"]["title"] == "Großes Lachen"
     assert state["moment"]["title"] == "Big laugh"
+
+
+@pytest.mark.parametrize("lang, expected", [("ja-JP", "12 分 05 秒"), ("ru-RU", None), ("en-US", "12 min 05 s")])
+def test_the_text_sources_duration_is_in_the_viewers_units(lang, expected):
+    from types import SimpleNamespace
+
+    session = SimpleNamespace(duration_s=725.2, negative_share=0.1, rolling_negative_share=None, coverage=0.9,
+                              analysed_s=700.0, dominant="happy")
+    view = views.LiveView(model="m", labels=("happy", "sad"), negative_labels=("sad",), active=True, session=session)
+    words = i18n.words(lang)
+    out = views.text_values(view, words)["duration"]
+    assert out == (expected or words("duration.minutes_seconds", m=12, s="05"))
+    assert views.text_values(view)["duration"] == "12 min 05 s"            # without words: English, as before

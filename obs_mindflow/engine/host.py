@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..i18n import words
+from ..i18n import Words, words
 from . import dockview, views
 from .baseline import (DEFAULT_SECONDS, Baseline, BaselineCollector, BaselineCorrection, BaselineError,
                        CalibrationProgress, correction_for, reference_of)
@@ -374,9 +374,10 @@ class SessionHost:
             moment=self._moment if self._moment is not None and now - self._moment_at <= MOMENT_SHOWN_S else None,
             updated=time.time())
 
-    def values(self) -> dict[str, str]:
-        """The text template's placeholder values (:func:`obs_mindflow.engine.views.text_values`)."""
-        return views.text_values(self.view())
+    def values(self, words: Words | None = None) -> dict[str, str]:
+        """The text template's placeholder values (:func:`obs_mindflow.engine.views.text_values`; the session's
+        length in the units of ``words``' language)."""
+        return views.text_values(self.view(), words)
 
     def overlay_state(self) -> dict:
         """The overlay state (:func:`obs_mindflow.engine.views.overlay_state`)."""

@@ -114,8 +114,9 @@ class LiveView:
     updated: float = 0.0
 
 
-def text_values(v: LiveView) -> dict[str, str]:
-    """The text template's placeholder values, as display text (exactly the keys of :data:`PLACEHOLDERS`)."""
+def text_values(v: LiveView, words: Words | None = None) -> dict[str, str]:
+    """The text template's placeholder values, as display text (exactly the keys of :data:`PLACEHOLDERS`); the
+    session's length in the units of ``words``' language (English without)."""
     s = v.session
     if v.paused:
         emotion = "paused"
@@ -131,7 +132,7 @@ def text_values(v: LiveView) -> dict[str, str]:
         "rolling_negative": format_percent(s.rolling_negative_share)
         if s is not None and s.rolling_negative_share is not None else NO_VALUE,
         "coverage": format_percent(s.coverage) if s is not None and s.analysed_s > 0 else NO_VALUE,
-        "duration": format_duration(s.duration_s if s is not None else 0),
+        "duration": format_duration(s.duration_s if s is not None else 0, words),
         "dominant": (s.dominant or NO_VALUE) if has_face else NO_VALUE,
         "faces": str(v.faces),
         "rate": f"{v.rate_hz:.1f}",

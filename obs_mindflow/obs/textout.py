@@ -67,7 +67,8 @@ class TextOutput:
         s = self.settings
         if host is None or not host.active:
             return s.idle_text
-        values = views.viewer_text_values(host.values(), s.hide_negative_share, viewer_words(s))
+        words = viewer_words(s)
+        values = views.viewer_text_values(host.values(words), s.hide_negative_share, words)
         candidates = [self.template]
         if self._working and self._working != self.template:
             candidates.append(self._working)
