@@ -353,6 +353,10 @@ def card_summary(fig: dict) -> dict:
     for cal in CALIBRATIONS:
         if f"clips_right_{cal}" in fig:
             out[f"clips_main_label_right_{CAL_KEY[cal]}"] = f"{fig[f'clips_right_{cal}']} of {fig['clips']}"
+    out["measured_on"] = (f"{time.strftime('%Y-%m-%d')}: every frame of every clip, the detector as shipped (a "
+                          f"confirmed face followed by its look between Haar checks); product = Haar, model, baseline "
+                          f"(none, shift or deviation, calibrated on the actor's neutral crop clips, a clip never in "
+                          f"its own calibration), 0.6-s warm-up, smoothing, session statistics")
     return out
 
 
