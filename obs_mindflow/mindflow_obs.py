@@ -165,11 +165,12 @@ def script_properties():
                     "action_trigger": trigger_choices(labels, current["action_trigger"]),
                     "action_source": [(n, n) for n in sources.shown_source_names()],
                     "action_scene": [(n, n) for n in sources.scene_names()]}
+    ui = ui_words()
     props = _panel.build({name: globals()["_on_button_" + name] for name in _BUTTONS}, _on_modified,
                          video_sources=sources.video_source_choices(), text_sources=sources.text_source_names(),
-                         models=_panel.model_choices(words=ui_words()), current=current, models_dir=str(MODELS_DIR),
+                         models=_panel.model_choices(words=ui), current=current, models_dir=str(MODELS_DIR),
                          report_dir=report_dir, moment_lists=moment_lists,
-                         viewer_languages=viewer_language_choices(ui_words()), ui=ui_words())
+                         viewer_languages=viewer_language_choices(ui), ui=ui)
     _panel.apply(props, _view(), force_status=True)
     return props
 

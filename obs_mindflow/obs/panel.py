@@ -356,8 +356,7 @@ def model_choices(root: Any = None, words: Any = None) -> list[tuple[str, str]]:
     English by default; the title and the test set's name are names and stay as the card has them). "most accurate"
     only when every model's figure comes from the same test set (the card's dataset, its first word): a FER2013
     figure is not comparable with a FER+ one, and "most accurate, 68 %" beside the default's "83 % on FER+" read as a
-    contradiction (issue 23). Unreadable cards are skipped. Light:
-    no numpy."""
+    contradiction (issue 23). Unreadable cards are skipped. Light: no numpy."""
     from ..engine.card import ModelCard, ModelCardError, find_model_folders
     from ..engine.catalog import DEFAULT_MODEL, MODELS_DIR
     from ..i18n import Words
