@@ -123,3 +123,61 @@ def words(lang: str | None) -> Words:
 def _words(lang: str) -> Words:
     return Words(lang)
 
+
+
+class Said(str):
+    """A message for the streamer that is English where it is read as a string (logs, programs, tests) and can be
+    said in another language (:meth:`say`): it carries its catalogue ``key`` and the ``values`` of its placeholders.
+    A value that is itself a :class:`Said` (or a :class:`~obs_mindflow.errors.MindFlowError` with a key) is said in
+    the same language; an ``emotion`` value is a label, named in that language."""
+
+    key: str
+    values: dict[str, object]
+
+    def __new__(cls, key: str, **values: object) -> "Said":
+        self = super().__new__(cls, words(FALLBACK)(key, **{k: str(v) for k, v in values.items()}))
+        self.key, self.values = key, values
+        return self
+
+    @classmethod
+    def of(cls, message: object) -> str:
+        """``message`` as a string for the panel: an error (or other object) that carries a key keeps it (its
+        English text is its message); anything else is its ``str``."""
+        if isinstance(message, str) or not getattr(message, "key", ""):
+            return message if isinstance(message, str) else str(message)
+        self = str.__new__(cls, str(message))
+        self.key, self.values = message.key, dict(getattr(message, "values", {}))
+        return self
+
+    def say(self, w: "Words | None" = None) -> str:
+        return say(self, w)
+
+
+class Joined(Said):
+    """Messages shown as one line (``"; "`` between them), each said in the panel's language."""
+
+    parts: tuple[object, ...]
+    sep: str
+
+    def __new__(cls, parts: "list[object] | tuple[object, ...]", sep: str = "; ") -> "Joined":
+        self = str.__new__(cls, sep.join(str(p) for p in parts))
+        self.key, self.values, self.parts, self.sep = "", {}, tuple(parts), sep
+        return self
+
+    def say(self, w: "Words | None" = None) -> str:
+        return self.sep.join(say(p, w) for p in self.parts)
+
+
+def say(message: object, w: "Words | None" = None) -> str:
+    """``message`` in ``w``'s language when it carries a catalogue key (a :class:`Said`, or an error with ``key``
+    and ``values``); its English text otherwise, and when ``w`` is ``None``."""
+    if isinstance(message, Joined):
+        return message.say(w)
+    key = getattr(message, "key", "")
+    if w is None or not key:
+        return str(message)
+    values = {k: say(v, w) if getattr(v, "key", None) is not None else v
+              for k, v in getattr(message, "values", {}).items()}
+    if "emotion" in values:
+        values["emotion"] = w.emotion(str(values["emotion"]))
+    return w(key, **values)

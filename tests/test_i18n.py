@@ -87,12 +87,20 @@ def test_every_word_the_code_asks_for_exists():
     for state in ("uncertain", "no_face", "paused", "no_video"):
         assert f"emotion.{state}" in EN
     code = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "obs_mindflow").rglob("*.py"))
-    literal = set(re.findall(r"""(?:\bwords|\bui|\bw|\))\("([a-z]+\.[\w.]+)"(?=[,)])""", code))
+    literal = set(re.findall(r"""(?:\bwords|\bui|\bw|\bSaid|\bSaid\.of|\bui_words\(\)|\))\("([a-z]+\.[\w.]+)"(?=[,)])""",
+                             code))
+    literal |= set(re.findall(r"""_error\("([a-z]+\.[\w.]+)"(?=[,)])""", code))         # engine.baseline's
+    literal |= set(re.findall(r'"((?:problem|notice|note)\.\w+)"', code))          # i18n.Said's, chosen by an if
     assert len(literal) > 60 and not literal - set(EN), literal - set(EN)
     built = {f"panel.{name}" for name in ("install_deps", "check_deps", "session", "refresh", "calibrate",
                                          "clear_calibration")}                     # panel.build's buttons
     built |= {f"status.packages_{state}" for state in ("installing", "missing", "installed")}   # the entry's
     built |= set(re.findall(r'"(panel\.\w+_empty)"', code))                         # panel.EMPTY_KEYS
+    built |= {f"notice.{o}_{v}" for o in ("recording", "stream") for v in ("started", "stopped")}   # controller's
+    built |= {f"notice.{k}_{what}" for k in ("nothing_to_open", "gone") for what in ("report", "history")}
+    built |= {f"problem.{k}_{what}" for k in ("what", "then") for what in ("checkpoint", "report")}   # ReportError
+    assert {k for k in EN if k.startswith(("problem.", "notice.", "note."))} <= literal | built, \
+        {k for k in EN if k.startswith(("problem.", "notice.", "note."))} - literal - built       # none unused
     assert not built - set(EN), built - set(EN)
 
 

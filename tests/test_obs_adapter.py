@@ -1686,6 +1686,57 @@ def test_a_taken_overlay_port_names_the_next_free_port_the_same_each_time():
     assert port < free < port + 200
 
 
+def test_problems_and_notices_speak_the_panels_language(entry, fake_obs, tmp_path):
+    """OBS in German: the panel's red line, its notes and their log lines are German; the messages the adapter keeps
+    are English strings underneath (what programs and the English panel read)."""
+    o = fake_obs
+    o.locale = "de-DE"
+    data = settings_data(o, tmp_path)
+    script = load(entry, o, data)
+    props = entry.script_properties()
+    prop(props, "reset").callback(props, None)
+    assert "Keine Sitzung zum Zurücksetzen." in shows(props, "setup"), shows(props, "setup")
+    session = prop(props, "session")
+    session.callback(props, session)
+    assert run_ticks(entry, script, 20, until=lambda: script.capture.captures >= 1)
+    o.sources["Webcam"].removed = True
+    run_ticks(entry, script, 1.0)
+    prop(props, "refresh").callback(props, None)
+    error = shows(props, "last_error")
+    assert error == ("Letzter Fehler: die Videoquelle „Webcam“ wurde entfernt; wählen Sie in den "
+                     "MindFlow-Skripteinstellungen eine andere"), error
+    assert "MindFlow source: die Videoquelle „Webcam“ wurde entfernt" in logged(o)
+    assert script.problems["source"] == ("video source 'Webcam' was removed; choose another in the MindFlow script "
+                                         "settings")
+    data.values["rate_hz"] = 500.0                            # a bad setting while the source is gone: both said
+    entry.script_update(data)
+    prop(props, "refresh").callback(props, None)
+    error = shows(props, "last_error")
+    assert error.startswith("Letzter Fehler: die Analyserate 500 Hz liegt außerhalb von ") and \
+        "  (außerdem: die Videoquelle „Webcam“ wurde entfernt" in error, error
+    entry.script_unload()
+
+
+@pytest.mark.parametrize("lang, words_of_it", [
+    ("de-DE", "der Datenträger ist voll"), ("fr-FR", "le disque est plein"), ("es-ES", "el disco está lleno"),
+    ("pt-BR", "o disco está cheio"), ("ru-RU", "диск заполнен"), ("ja-JP", "ディスクがいっぱいです"),
+    ("zh-CN", "磁盘已满")])
+def test_a_full_disk_is_said_in_the_panels_language(lang, words_of_it, tmp_path):
+    """The fault a streamer most needs to understand: every part of the message (what, why, what to do, what happens
+    next) in the language, the paths as they are."""
+    import errno
+
+    from obs_mindflow.engine.reports.storage import ReportError
+    from obs_mindflow.i18n import Said, words
+
+    err = ReportError.from_os_error(OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "state.json")),
+                                    tmp_path, during="checkpoint")
+    assert str(err).startswith(f"MindFlow could not write the session checkpoint in {tmp_path}: the disk is full")
+    said = Said.of(err).say(words(lang))
+    assert words_of_it in said and str(tmp_path / "state.json") in said and "the disk" not in said, said
+    assert words(lang)("problem.then_checkpoint") in said
+
+
 def test_viewers_read_the_emotion_in_their_language_whatever_obs_speaks(entry, fake_obs, tmp_path, monkeypatch):
     """OBS in German: the panel speaks German, and its viewer-language list offers "as OBS (Deutsch)" first, then each
     catalogue in its own name; a Japanese audience chosen there reads the emotion names in Japanese (the preview

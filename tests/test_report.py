@@ -685,13 +685,18 @@ def test_finish_joins_the_checkpoint_thread(tmp_path):
     class Card:
         labels, negative_labels, name = ("a", "b"), ("b",), "t"
 
+    def writers() -> set:
+        return {t for t in threading.enumerate() if t.name == "mindflow-checkpoint"}
+
+    before = writers()          # another test's recorder may still be ending its own (idle ones end after 30 s)
     rec = SessionRecorder(tmp_path, Card(), checkpoint_every_s=0.5)
     for i in range(50):
         rec.add(AnalysisResult(seq=i + 1, timestamp=i * 0.1, frame_size=(10, 10), labels=("a", "b"),
                                boxes=[[0, 0, 5, 5]], probabilities=[[0.9, 0.1]], emotion="a", confidence=0.9))
-    assert any(t.name == "mindflow-checkpoint" for t in threading.enumerate())
+    ours = writers() - before
+    assert ours
     assert rec.finish().ok
-    assert not any(t.name == "mindflow-checkpoint" for t in threading.enumerate())
+    assert not any(t.is_alive() for t in ours)
 
 
 @pytest.mark.parametrize("seconds, min_report_s, kept", [(30, 60.0, False), (90, 60.0, True), (30, 0.0, True)])

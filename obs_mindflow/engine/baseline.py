@@ -56,6 +56,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import MindFlowError
+from ..i18n import Said
 
 BASELINE_FORMAT = "mindflow.baseline"
 BASELINE_VERSION = 1
@@ -72,33 +73,21 @@ MAX_GAIN = 3.0                  # the deviation's largest amplification (a bound
 class BaselineError(MindFlowError, ValueError):
     """A baseline cannot be made, read or applied; the message says why and what to do.
 
-    The refusals a streamer meets while calibrating also carry a catalogue ``key`` and its ``values``
-    (:mod:`obs_mindflow.i18n`), so the panel can say them in its language (:meth:`say`); the message stays English
-    (the command line, the logs of programs)."""
+    The reasons a streamer meets (calibrating, a stored calibration that cannot be applied) also carry a catalogue
+    ``key`` and its ``values`` (:mod:`obs_mindflow.i18n`), so the panel says them in its language (:meth:`say`); the
+    message stays English (the command line, the logs of programs)."""
 
-    def __init__(self, message: str, key: str = "", **values: Any) -> None:
-        super().__init__(message)
-        self.key = key
-        self.values = values
 
-    def say(self, w: Any = None) -> str:
-        """The reason in ``w``'s language (a :class:`~obs_mindflow.i18n.Words`), the English message without one or
-        without a key. An ``emotion`` value is a label, named in that language when the catalogue has it."""
-        return say_reason(str(self), self.key, self.values, w)
+def _error(key: str, **values: Any) -> BaselineError:
+    """A :class:`BaselineError` whose English message is the catalogue's."""
+    said = Said(key, **values)
+    return BaselineError(str(said), key, **values)
 
 
 def say_reason(message: str, key: str, values: Mapping[str, Any], w: Any = None) -> str:
     """A refusal's reason in ``w``'s language (see :meth:`BaselineError.say`): also for a reason that travelled as
     an event's data (``key``, ``values``)."""
-    if w is None or not key:
-        return message
-    values = dict(values)
-    if "emotion" in values:
-        try:
-            values["emotion"] = w(f"emotion.{values['emotion']}")
-        except KeyError:                # a custom model's own label: as the card names it
-            pass
-    return w(key, **values)
+    return BaselineError(message, key, **values).say(w)
 
 
 def expressive_labels(labels: Sequence[str], negative_labels: Sequence[str]) -> tuple[str, ...]:
@@ -143,7 +132,7 @@ class Baseline:
     def from_dict(cls, doc: Any, where: str = "baseline") -> "Baseline":
         """Validate a parsed baseline. Raises :class:`BaselineError` naming ``where`` and what is wrong."""
         def bad(msg: str) -> BaselineError:
-            return BaselineError(f"{where} is not a usable MindFlow baseline: {msg}; calibrate again")
+            return _error("problem.baseline_unusable", where=where, detail=msg)
 
         if not isinstance(doc, dict) or doc.get("format") != BASELINE_FORMAT:
             raise bad(f"it is not a {BASELINE_FORMAT} document")
@@ -178,7 +167,7 @@ class Baseline:
         try:
             doc = json.loads(text)
         except (ValueError, TypeError) as exc:
-            raise BaselineError(f"{where} is not valid JSON ({exc}); calibrate again") from None
+            raise _error("problem.baseline_not_json", where=where, detail=exc) from None
         return cls.from_dict(doc, where)
 
     def save(self, path: str | Path) -> Path:
@@ -203,11 +192,10 @@ class Baseline:
     def check_model(self, card: Any) -> None:
         """Raise :class:`BaselineError` unless this baseline was made with ``card``'s model and label order."""
         if self.model != card.name:
-            raise BaselineError(f"this baseline was made with the model '{self.model}', not '{card.name}': it is not "
-                                f"applied — calibrate again with '{card.name}' (or switch back to '{self.model}')")
+            raise _error("problem.baseline_other_model", made_with=self.model, model=card.name)
         if tuple(self.labels) != tuple(card.labels):
-            raise BaselineError(f"this baseline's labels {list(self.labels)} are not the model's {list(card.labels)} "
-                                f"(another version of '{card.name}'?): it is not applied — calibrate again")
+            raise _error("problem.baseline_other_labels", labels=list(self.labels), model_labels=list(card.labels),
+                         model=card.name)
 
     def describe(self, w: Any = None) -> str:
         """``"made 2026-11-28 20:15 from 96 face frames over 20 s"``, in ``w``'s language when given (a
@@ -222,9 +210,7 @@ def reference_of(card: Any) -> np.ndarray:
     """The card's neutral reference as mean log-probabilities, or :class:`BaselineError` when the card has none."""
     logs = getattr(card, "neutral_reference_log", None)
     if logs is None:
-        raise BaselineError(f"the model '{card.name}' has no neutral reference (with mean_log_probabilities) in its "
-                            f"card, so a personal baseline cannot be applied to it; add one with "
-                            f"`python -m tools.train.reference` (see models/README.md) or pick a bundled model")
+        raise _error("problem.no_reference", model=card.name)
     return np.asarray(logs, np.float64)
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..i18n import Said
+
 #: Where the unreadable text of an earlier setting is kept when a new calibration replaces it.
 BACKUP_KEY = "baselines_unreadable"
 
@@ -32,12 +34,10 @@ class BaselineStore:
         try:
             doc = json.loads(self.raw)
         except ValueError as exc:
-            self.problem = (f"the stored calibrations are not readable ({exc}); they are kept aside and MindFlow "
-                            f"runs uncalibrated until you calibrate again")
+            self.problem = Said("problem.calibrations_unreadable", detail=exc)
             return
         if not isinstance(doc, dict):
-            self.problem = ("the stored calibrations are not a JSON object; they are kept aside and MindFlow runs "
-                            "uncalibrated until you calibrate again")
+            self.problem = Said("problem.calibrations_not_object")
             return
         self._doc = doc
 

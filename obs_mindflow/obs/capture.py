@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 import obspython as obs
 
+from ..i18n import Said
 from . import libobs
 from .metrics import DurationStats
 from .objects import graphics
@@ -163,8 +164,7 @@ class SourceCapture:
             if obs.obs_source_removed(src):
                 self._removed = self.source_name
                 self._drop_source()
-                self._set_problem(f"video source '{self.source_name}' was removed; choose another in the "
-                                  f"MindFlow script settings")
+                self._set_problem(Said("problem.source_removed", source=self.source_name))
                 self._next_lookup = now + LOOKUP_RETRY_S
                 return None
             if self.source_name == self._wanted:
@@ -176,7 +176,7 @@ class SourceCapture:
             self._drop_source()                      # the setting names another source now
             self._next_lookup = 0.0
         if not self.source_name:
-            self._set_problem("no video source chosen: pick your webcam in the MindFlow script settings")
+            self._set_problem(Said("problem.no_source"))
             return None
         if now < self._next_lookup:
             return None
@@ -184,12 +184,11 @@ class SourceCapture:
         src = obs.obs_get_source_by_name(self.source_name)
         if src is None:
             if self._removed != self.source_name:        # a removal seen while held keeps its own message
-                self._set_problem(f"video source '{self.source_name}' not found (renamed or removed?); choose it "
-                                  f"again in the MindFlow script settings")
+                self._set_problem(Said("problem.source_not_found", source=self.source_name))
             return None
         if not (obs.obs_source_get_output_flags(src) & obs.OBS_SOURCE_VIDEO):
             obs.obs_source_release(src)
-            self._set_problem(f"source '{self.source_name}' has no video; choose a webcam or another video source")
+            self._set_problem(Said("problem.source_no_video", source=self.source_name))
             return None
         self._source, self._held_name, self._wanted = src, self.source_name, self.source_name
         self._removed = ""

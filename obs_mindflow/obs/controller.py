@@ -31,6 +31,7 @@ from ..engine.host import SessionHost
 from ..engine.reports.files import FinishedSession
 from ..engine.reports.recovery import recover_sessions
 from ..errors import MindFlowError
+from ..i18n import Joined, Said, say
 from ..overlay.server import OverlayServer
 from . import status, uitask
 from .calibration import KINDS as CALIBRATION_KINDS, Calibration, Needs
@@ -111,12 +112,13 @@ class MindFlowScript:
         if message:
             self.problems[area] = message
             self.last_error = message
-            self.log.log(logging.WARNING if area in WARNING_AREAS else logging.INFO, f"MindFlow {area}: {message}")
+            self.log.log(logging.WARNING if area in WARNING_AREAS else logging.INFO,
+                         f"MindFlow {area}: {say(message, ui_words())}")
         else:
             self.problems.pop(area, None)
             if self.last_error == old:
                 self.last_error = next(reversed(self.problems.values()), "")     # the newest problem left
-        self.overlay_out.set_error(self.last_error)       # the dock shows it at once
+        self.overlay_out.set_error(say(self.last_error, ui_words()))       # the dock shows it at once
 
     # ================================================================ load / update / save / unload
     def load(self, data: Any, bind: bool = True) -> None:
@@ -144,7 +146,7 @@ class MindFlowScript:
         overlay, re-point the capture, the moments' options for the next session and the actions at once. The
         settings line is logged once they stopped changing (the timer)."""
         new, problems = validate(raw)
-        self.set_problem("settings", "; ".join(problems))
+        self.set_problem("settings", Joined(problems) if problems else "")
         new = self.text.check(new)
         old, self.settings = self.settings, new
         if first or new != old:
@@ -190,15 +192,14 @@ class MindFlowScript:
             self._finished(self.host.close())
             self._drop_host()
             if running:
-                self.notice = ("the model changed, so the session so far ended with the old model (its report: "
-                               "'Last session' below) and a new one goes on with the new model")
+                self.notice = Said("notice.model_changed")
         recipe = s.recipe(ui_words().lang)      # the reports in OBS's language (the streamer's)
         t0 = time.perf_counter()
         try:
             host = SessionHost.open(recipe, report_root=s.report_root(), overlay=self.overlay_out.viewer,
                                     log=self.log.log)
         except (MindFlowError, OSError, ValueError) as exc:
-            self.set_problem("model", f"no model loaded: {exc}")
+            self.set_problem("model", Said("problem.no_model", reason=exc))
             return
         self.set_problem("model", "")
         self.host = host
@@ -266,13 +267,12 @@ class MindFlowScript:
             self.log.warning(f"MindFlow: session not started ({reason}): no model is loaded — {self.last_error}")
             return
         if not self.settings.video_source:
-            self.notice = ("OBS started an output, but no webcam is chosen: choose it in 'Webcam (video source)' "
-                           "below and the session starts")
+            self.notice = Said("notice.output_no_webcam")
             self.log.info(f"MindFlow: no session ({reason}): no webcam is chosen in MindFlow's settings")
             return
         self.host.start_session(source=self.settings.video_source)
         self.session_since, self.session_reason = datetime.now(), reason
-        if "no webcam" in self.notice:
+        if getattr(self.notice, "key", "") == "notice.output_no_webcam":
             self.notice = ""
         self.log.info(f"MindFlow: session started ({reason}); analysing '{self.settings.video_source}' at "
                       f"{self.settings.rate_hz:g} Hz")
@@ -291,13 +291,12 @@ class MindFlowScript:
         s = finished.snapshot
         if finished.folder is None and finished.ok and (s is None or not s.started or s.duration_s <= 0):
             # nothing analysed (stopped at once): the panel keeps pointing at the last real session
-            self.notice = "the session ended before anything was analysed: no report" + (
-                "; 'Last session' below is the one before" if self.last_result else "")
+            self.notice = Said("notice.nothing_analysed_last" if self.last_result else "notice.nothing_analysed")
         else:
             self.last_result = result
             self.last_report = (finished.folder / status.REPORT_FILE) if finished.folder is not None and finished.ok \
                 else None
-        self.set_problem("report", str(finished.error) if finished.error else "")
+        self.set_problem("report", Said.of(finished.error) if finished.error else "")
         self.last_sessions.refresh(self.settings.report_root(), ui_words())
 
     def frontend_event(self, event: int) -> None:
@@ -323,9 +322,8 @@ class MindFlowScript:
                 rec = (obs.OBS_FRONTEND_EVENT_RECORDING_STARTED, obs.OBS_FRONTEND_EVENT_RECORDING_STOPPED)
                 what = "recording" if event in rec else "stream"
                 verb = "stopped" if event in (rec[1], obs.OBS_FRONTEND_EVENT_STREAMING_STOPPED) else "started"
-                self.notice = (f"the {what} {verb}; the session you started with Start session goes on (one "
-                               f"session, one report) until you press Stop session")
-                self.log.info(f"MindFlow: {self.notice}")
+                self.notice = Said("notice.manual_goes_on", change=Said(f"notice.{what}_{verb}"))
+                self.log.info(f"MindFlow: {say(self.notice, ui_words())}")
 
     # ---------------------------------------------------------------- buttons and hotkeys (UI thread)
     def toggle_session(self, shown_label: str | None = None) -> None:
@@ -334,9 +332,8 @@ class MindFlowScript:
         active = self.host is not None and self.host.active
         now = time.monotonic()
         if shown_label is not None and now - self._last_press[0] < DOUBLE_PRESS_S and active == self._last_press[1]:
-            self.notice = (f"a second press within {DOUBLE_PRESS_S:g} s was ignored (a double click?): the "
-                           f"session {'goes on' if active else 'is not running'} — press once to "
-                           f"{'stop' if active else 'start'} it")
+            self.notice = Said("notice.double_press_active" if active else "notice.double_press_idle",
+                               seconds=f"{DOUBLE_PRESS_S:g}")
             return
         self._toggle(shown_label)
         if shown_label is not None:    # the press and the state it left (a recording may change it meanwhile)
@@ -347,11 +344,13 @@ class MindFlowScript:
         if shown_label is not None:
             wants_start = shown_label.lower().startswith("start")
             if wants_start and active:
-                self.notice = "a session is already running (" + self.session_reason + "); it goes on"
+                reason = self.session_reason
+                self.notice = Said("notice.already_running",
+                                   reason=Said(status.REASON_KEYS[reason]) if reason in status.REASON_KEYS else reason)
                 return
             if not wants_start and not active:
-                self.notice = "no session was running" + (f" (last one: {self.last_result})" if self.last_result
-                                                          else "")
+                self.notice = (Said("notice.none_running_last", result=self.last_result) if self.last_result
+                               else Said("notice.none_running"))
                 return
         if not active and self.lifecycle.active:
             # an output runs but no session (no webcam was chosen then): the button starts it, tied to the output
@@ -359,18 +358,17 @@ class MindFlowScript:
             return
         if not active:
             if self.host is None:
-                self.notice = "no model is loaded, so no session can start: see the error above"
+                self.notice = Said("notice.no_model")
                 return
             if not self.settings.video_source:
-                self.notice = ("choose your webcam first: 'Webcam (video source)' below lists the sources that can "
-                               "show a face")
+                self.notice = Said("notice.choose_webcam")
                 return
         self.notice = ""
         self.run(self.lifecycle.button())
 
     def reset_session(self) -> None:
         if self.host is None or not self.host.active:
-            self.notice = "no session to reset"
+            self.notice = Said("notice.no_session_to_reset")
             self.log.info("MindFlow: no session to reset")
             return
         self.log.info("MindFlow: session reset: its report is written and a new session starts")
@@ -394,8 +392,8 @@ class MindFlowScript:
         try:
             got = self.capture.tick(host is not None and host.capturing)
         except Exception as exc:  # noqa: BLE001 - never raise every frame into OBS: stop capturing, say why
-            self._capture_failed = f"capture stopped: {type(exc).__name__}: {exc}"
-            self.set_problem("capture", self._capture_failed + " (change a setting to retry)")
+            self._capture_failed = f"{type(exc).__name__}: {exc}"
+            self.set_problem("capture", Said("problem.capture_stopped", detail=self._capture_failed))
             return
         if got is not None and host is not None:
             host.submit(*got)
@@ -423,7 +421,7 @@ class MindFlowScript:
         wanted = host is not None and host.capturing
         self.set_problem("source", self.capture.problem if wanted else "")
         rec = host.recorder if host is not None and host.active else None   # a failed checkpoint, until one works
-        self.set_problem("checkpoint", str(rec.last_error) if rec is not None and rec.last_error else "")
+        self.set_problem("checkpoint", Said.of(rec.last_error) if rec is not None and rec.last_error else "")
         self.text.update(host)
 
     # ---------------------------------------------------------------- what the panel shows (UI thread)

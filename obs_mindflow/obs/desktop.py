@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..i18n import Said
+
 
 def open_folder_command(path: Path, platform: str = sys.platform) -> list[str] | None:
     """The command that opens ``path``; ``None`` on Windows (``os.startfile`` is used)."""
@@ -23,7 +25,7 @@ def open_folder(path: str | Path) -> str:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        return f"cannot create the report folder {path}: {exc}; choose another folder in the MindFlow settings"
+        return Said("problem.cannot_create_folder", path=path, detail=exc)
     cmd = open_folder_command(path)
     try:
         if cmd is None:
@@ -32,5 +34,5 @@ def open_folder(path: str | Path) -> str:
             subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True, close_fds=True)
     except (OSError, AttributeError) as exc:
-        return f"cannot open {path} ({exc}); open it in your file manager"
+        return Said("problem.cannot_open", path=path, detail=exc)
     return ""

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ..engine.reports.storage import ReportError
+from ..i18n import Said, say
 from . import sources
 from .desktop import open_folder
+from .language import ui_words
 
 if TYPE_CHECKING:
     from ..engine.host import SessionHost
@@ -38,20 +40,20 @@ class Files(Protocol):
 
 def write_report_now(self: Files) -> None:
     if self.host is None:
-        self.set_problem("report", "no model is loaded, so there is no session to report")
+        self.set_problem("report", Said("problem.report_no_model"))
         return
     try:
         path = self.host.write_report_now()
     except (RuntimeError, ReportError, OSError) as exc:
-        self.set_problem("report", str(exc))
+        self.set_problem("report", Said.of(exc))
     else:
         self.set_problem("report", "")
         rec = self.host.recorder
         if rec is not None:
             rec.min_report_s = 0.0     # asked for: this session keeps its report however short it is
         self.last_report = path
-        self.notice = f"report of the session so far written (kept at the end): {path}"
-        self.log.info(f"MindFlow: {self.notice}")
+        self.notice = Said("notice.report_written", path=path)
+        self.log.info(f"MindFlow: {say(self.notice, ui_words())}")
 
 
 def open_report_folder(self: Files) -> None:
@@ -65,12 +67,12 @@ def open_last_report(self: Files) -> None:
 
 def open_history(self: Files) -> None:
     self.last_sessions.refresh(self.settings.report_root())
-    _open_file(self, self.last_sessions.page, "history page")
+    _open_file(self, self.last_sessions.page, "history")
 
 
 def _open_file(self: Files, path: Path | None, what: str) -> None:
     if path is None or not path.is_file():
-        self.notice = f"no {what} to open yet" if path is None else f"the {what} {path} is gone"
+        self.notice = Said(f"notice.nothing_to_open_{what}") if path is None else Said(f"notice.gone_{what}", path=path)
         return
     self.notice = ""
     self.set_problem("report folder", open_folder(path))
@@ -78,9 +80,9 @@ def _open_file(self: Files, path: Path | None, what: str) -> None:
 
 def add_overlay_source(self: Files) -> str:
     if self.overlay is None:
-        msg = "tick 'Overlay page' first (Advanced), then add the Browser source"
+        msg = Said("notice.tick_overlay")
     else:
         msg = sources.add_browser_source(self.overlay.url)
     self.notice = msg
-    self.log.info(f"MindFlow overlay: {msg}")
+    self.log.info(f"MindFlow overlay: {say(msg, ui_words())}")
     return msg

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..engine.formatting import format_duration, format_percent
-from ..i18n import Words, words
+from ..i18n import Joined, Said, Words, words
 from ..engine.reports.history import History, HistoryError, HistoryRow
 from ..engine.reports.storage import HISTORY_DB, HISTORY_HTML
 
@@ -80,14 +80,14 @@ class LastSessions:
                 rows = history.rows()
                 notes = list(history.notes)
         except HistoryError as exc:
-            self.problem = str(exc)
+            self.problem = Said.of(exc)
             return
         except Exception as exc:  # noqa: BLE001 - a broken history must not break the panel
-            self.problem = f"the session history in {root} could not be read: {type(exc).__name__}: {exc}"
+            self.problem = Said("problem.history_unreadable", root=root, detail=f"{type(exc).__name__}: {exc}")
             return
         self.text = describe(rows, w=w)
         self.newest = rows[-1] if rows else None
         if notes:
-            self.problem = " ".join(notes)
+            self.problem = Joined(notes, " ")
         page = root / HISTORY_HTML
         self.page = page if page.is_file() else None

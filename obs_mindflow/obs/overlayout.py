@@ -13,7 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Callable
 
 from ..engine import views
-from ..i18n import Words
+from ..i18n import Said, Words
 from ..overlay.dock import load_or_create_token
 from ..overlay.server import OverlayError, OverlayPortError, OverlayServer
 from .settings import Settings
@@ -47,13 +47,11 @@ class ViewerOverlay:
             self.server.publish_dock({**state, "dock": extra})
 
 
-def port_taken(port: int) -> str:
+def port_taken(port: int) -> Said:
     """The panel's message for a taken overlay port, naming the next free port above it — the same one at every
     settings change while nothing else changes, so the message is logged once."""
     free = next((p for p in range(port + 1, min(port + 200, 65536)) if _bindable(p)), None)
-    fix = (f"set 'Overlay port' to {free} (free now) and point the Browser source at it" if free else
-           "choose another 'Overlay port'")
-    return f"port {port} is taken by another program (or another MindFlow); {fix}, or close that program"
+    return Said("problem.port_taken_free", port=port, free=free) if free else Said("problem.port_taken", port=port)
 
 
 def _bindable(port: int) -> bool:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from ..engine.catalog import DEFAULT_MODEL
 from ..engine.session.moments import MomentOptions
+from ..i18n import Said
 from .template import DEFAULT_TEMPLATE
 
 if TYPE_CHECKING:
@@ -230,8 +231,8 @@ def validate(raw: Mapping[str, Any]) -> tuple[Settings, list[str]]:
     rate = s["rate_hz"]
     if not RATE_MIN_HZ <= rate <= RATE_MAX_HZ:
         clamped = min(RATE_MAX_HZ, max(RATE_MIN_HZ, rate))
-        problems.append(f"analysis rate {rate:g} Hz is outside {RATE_MIN_HZ:g}–{RATE_MAX_HZ:g} Hz; using {clamped:g} Hz "
-                        f"(higher rates cost CPU and rarely change the result)")
+        problems.append(Said("problem.rate", rate=f"{rate:g}", low=f"{RATE_MIN_HZ:g}", high=f"{RATE_MAX_HZ:g}",
+                             used=f"{clamped:g}"))
         s["rate_hz"] = clamped
     port = s["overlay_port"]
     if not PORT_MIN <= port <= PORT_MAX:
@@ -251,6 +252,5 @@ def validate(raw: Mapping[str, Any]) -> tuple[Settings, list[str]]:
     if not s["action_trigger"].strip():
         s["action_trigger"] = ANY
     if s["model"] == CUSTOM_MODEL and not s["model_folder"].strip():
-        problems.append("model: 'Custom folder' is selected but no model folder is set; choose the folder that "
-                        "holds card.json and the .onnx file (see docs/dan.md), or pick a bundled model")
+        problems.append(Said("problem.custom_folder_unset"))
     return Settings(**s), problems

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import obspython as obs
 
+from ..i18n import Said
 from .objects import current_scene, new_data, source_by_name, source_list
 
 TEXT_SOURCE_IDS = ("text_ft2_source", "text_gdiplus")   # unversioned ids (FreeType 2 on Linux/macOS, GDI+ on Windows)
@@ -50,9 +51,9 @@ def set_text(name: str, text: str) -> str:
     """Write ``text`` into the text source ``name``. Returns ``""`` or the problem (source missing / not text)."""
     with source_by_name(name) as src:
         if src is None:
-            return f"text source '{name}' not found (renamed or removed?); choose it again in the MindFlow settings"
+            return Said("problem.text_not_found", source=name)
         if obs.obs_source_get_unversioned_id(src) not in TEXT_SOURCE_IDS:
-            return f"source '{name}' is not a text source (Text (FreeType 2) or Text (GDI+)); choose one"
+            return Said("problem.not_text", source=name)
         with new_data() as data:
             obs.obs_data_set_string(data, "text", text)
             obs.obs_source_update(src, data)
@@ -85,8 +86,7 @@ def add_browser_source(url: str, size: tuple[int, int] = OVERLAY_SIZE) -> str:
     """Add (or re-point) a Browser source showing ``url`` in the current scene, in the bottom-right corner of the
     canvas. Returns a message for the log/properties."""
     if not browser_source_available():
-        return ("this OBS has no Browser source (Debian/Ubuntu's obs-studio package ships without obs-browser): "
-                f"open {url} in a browser window and capture it, or use OBS from the Flatpak or obsproject.com")
+        return Said("notice.no_browser_source", url=url)
     w, h = size
     with source_by_name(OVERLAY_SOURCE_NAME) as existing:
         if existing is not None:
@@ -95,10 +95,10 @@ def add_browser_source(url: str, size: tuple[int, int] = OVERLAY_SIZE) -> str:
                 obs.obs_data_set_int(data, "width", w)
                 obs.obs_data_set_int(data, "height", h)
                 obs.obs_source_update(existing, data)
-            return f"'{OVERLAY_SOURCE_NAME}' already exists; pointed it at {url}"
+            return Said("notice.overlay_repointed", name=OVERLAY_SOURCE_NAME, url=url)
     with current_scene() as scene_source:
         if scene_source is None:
-            return "no current scene to add the overlay to"
+            return Said("notice.no_scene")
         scene = obs.obs_scene_from_source(scene_source)
         with new_data() as data:
             obs.obs_data_set_string(data, "url", url)
@@ -117,7 +117,7 @@ def add_browser_source(url: str, size: tuple[int, int] = OVERLAY_SIZE) -> str:
                     obs.obs_sceneitem_set_pos(item, pos)
         finally:
             obs.obs_source_release(src)
-    return f"added '{OVERLAY_SOURCE_NAME}' ({w}x{h}, {url}) to the current scene"
+    return Said("notice.overlay_added", name=OVERLAY_SOURCE_NAME, width=w, height=h, url=url)
 
 
 def shown_source_names() -> list[str]:

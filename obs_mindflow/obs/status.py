@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from ..engine import views
 from ..engine.formatting import format_duration, format_percent
+from ..i18n import say
 from .panel import ERROR, NORMAL, WARNING, Item, PanelView
 from .language import font_problem, ui_words, viewer_words
 from .settings import CUSTOM_MODEL, Settings
@@ -101,7 +102,7 @@ def result_line(finished: FinishedSession, min_report_s: float = 0.0) -> str:
     else:
         parts.append(w("result.nothing"))
     if finished.error is not None:
-        parts.append(w("result.not_saved", error=finished.error))
+        parts.append(w("result.not_saved", error=say(finished.error, w)))
     elif finished.folder is not None:
         parts.append(w("result.report", path=finished.folder / REPORT_FILE))
     elif s is not None and s.started and s.duration_s > 0 and s.duration_s < min_report_s:
@@ -204,11 +205,13 @@ def panel_view(st: PanelState, now: datetime | None = None) -> PanelView:
     elif not s.video_source:
         setup = w("status.first_setup")
     if st.notice:
-        setup = (setup + "\n" if setup else "") + st.notice[0].upper() + st.notice[1:] + "."
+        notice = say(st.notice, w)
+        setup = (setup + "\n" if setup else "") + notice[0].upper() + notice[1:] + "."
     items["setup"] = Item(setup, visible=bool(setup), kind=WARNING if not s.video_source else NORMAL)
     if st.problems:
-        others = [m for _, m in st.problems if m != st.last_error]
-        err = w("status.last_error", error=st.last_error) + (f"  (also: {'; '.join(others)})" if others else "")
+        others = [say(m, w) for _, m in st.problems if m != st.last_error]
+        err = w("status.last_error", error=say(st.last_error, w)) + (
+            "  " + w("status.also", others="; ".join(others)) if others else "")
     else:
         err = ""
     items["last_error"] = Item(err, visible=bool(err), kind=ERROR)
@@ -225,7 +228,7 @@ def panel_view(st: PanelState, now: datetime | None = None) -> PanelView:
     items["open_report"] = Item(visible=st.has_last_report)
     text = st.history_text
     if st.history_problem:
-        text = (text + "\n" if text else "") + w("status.history_problem", problem=st.history_problem)
+        text = (text + "\n" if text else "") + w("status.history_problem", problem=say(st.history_problem, w))
     items["history"] = Item(text, visible=bool(text),
                             kind=ERROR if st.history_problem and not st.history_text else NORMAL)
     items["open_history"] = Item(visible=st.has_history_page)

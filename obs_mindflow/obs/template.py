@@ -31,15 +31,6 @@ class TemplateError(MindFlowError, ValueError):
     ``key`` and its ``values`` (:mod:`obs_mindflow.i18n`, ``template.*``) so the panel says it in its language
     (:meth:`say`); the message stays English (logs, tests of programs)."""
 
-    def __init__(self, message: str, key: str, **values: Any) -> None:
-        super().__init__(message)
-        self.key = key
-        self.values = values
-
-    def say(self, w: Any = None) -> str:
-        """The reason in ``w``'s language (a :class:`~obs_mindflow.i18n.Words`); the English message without one."""
-        return w(self.key, **self.values) if w is not None else str(self)
-
 
 def known_placeholders() -> str:
     return ", ".join("{" + name + "}" for name in PLACEHOLDERS)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from ... import __version__
 from ...errors import MindFlowError
+from ...i18n import Said
 from ..formatting import aware
 from .storage import HISTORY_DB, HTML_FILE
 
@@ -213,10 +214,11 @@ class History:
                 path = root / f"history-v{SCHEMA_VERSION}.sqlite"
                 conn = cls._open_path(path, notes)
                 if conn is None:
-                    raise HistoryError(f"{path} is also from a newer MindFlow; move it away to keep a history here")
+                    said = Said("problem.history_newer_twice", path=path)
+                    raise HistoryError(str(said), said.key, **said.values)
         except (OSError, sqlite3.Error) as exc:
-            raise HistoryError(f"MindFlow cannot keep the session history in {root}: {type(exc).__name__}: {exc}. "
-                               f"Check that the report folder is writable.") from exc
+            said = Said("problem.history_cannot_keep", root=root, detail=f"{type(exc).__name__}: {exc}")
+            raise HistoryError(str(said), said.key, **said.values) from exc
         for n in notes:
             log.warning("%s", n)
         return cls(conn, path, notes)
@@ -231,9 +233,8 @@ class History:
                 version = cls._prepare(conn, path, notes)
                 if version is None:
                     conn.close()
-                    notes.append(f"The history database {path} is from a newer MindFlow (schema "
-                                 f"{cls._version(path)}; this one reads up to {SCHEMA_VERSION}); it is left as it is "
-                                 f"and this MindFlow keeps its history in history-v{SCHEMA_VERSION}.sqlite beside it.")
+                    notes.append(Said("note.history_newer", path=path, schema=cls._version(path),
+                                      supported=SCHEMA_VERSION, name=f"history-v{SCHEMA_VERSION}.sqlite"))
                     return None
                 return conn
             except sqlite3.DatabaseError as exc:
@@ -245,8 +246,7 @@ class History:
                     os.replace(path, aside)
                 except FileNotFoundError:
                     pass               # another process set it aside first
-                notes.append(f"The history database {path} could not be read ({exc}); it was kept as {aside.name} "
-                             f"and a fresh history was started. Nothing was deleted.")
+                notes.append(Said("note.history_set_aside", path=path, detail=exc, aside=aside.name))
         raise AssertionError("unreachable")
 
     @staticmethod
@@ -293,8 +293,8 @@ class History:
                 version = 1
             elif version < SCHEMA_VERSION:
                 backup = path.with_name(f"{path.stem}.v{version}.backup{path.suffix}")
-                notes.append(f"The history database {path.name} was upgraded from schema {version} to "
-                             f"{SCHEMA_VERSION}; the old one is kept as {backup.name}.")
+                notes.append(Said("note.history_upgraded", name=path.name, old=version, new=SCHEMA_VERSION,
+                                  backup=backup.name))
             for v in range(version, SCHEMA_VERSION):
                 for stmt in MIGRATIONS[v]:
                     conn.execute(stmt)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from ..formatting import format_duration, format_percent
-from ...i18n import Words, words
+from ...i18n import FALLBACK, Words, say, words
 from .history import History, HistoryRow, InputKey, relative_report
 from .storage import HISTORY_DB, HISTORY_HTML, atomic_write
 
@@ -222,20 +222,21 @@ def table_text(rows: Iterable[HistoryRow]) -> str:
 
 def record_session(root: str | Path, folder: Path, facts: "ReportFacts", input: InputKey | None = None) -> str:
     """Add the finished session in ``folder`` to the history under ``root`` and rewrite ``history.html``. Never
-    raises: returns ``""`` when all went well, else sentences for the summary (what was set aside or upgraded, or
-    why the history could not be updated)."""
+    raises: returns ``""`` when all went well, else sentences for the summary, in the session's language (what was
+    set aside or upgraded, or why the history could not be updated)."""
     root = Path(root).expanduser()
+    language = facts.info.language if facts.info is not None else ""     # the newest session's
+    w = words(language or FALLBACK)
     try:
         with History.open(root) as h:
             h.add(HistoryRow.from_session(relative_report(root, folder), facts, input))
             rows = h.rows()
             notes = list(h.notes)
-        language = facts.info.language if facts.info is not None else ""     # the newest session's
         atomic_write(root / HISTORY_HTML, render_history_html(rows, root=root, language=language))
-        return " ".join(notes)
+        return " ".join(say(n, w) for n in notes)
     except Exception as exc:  # noqa: BLE001 - the history must never fail a session's finish
         log.warning("history not updated: %s", exc)
-        return f"History not updated: {exc}"
+        return w("problem.history_not_updated", detail=say(exc, w))
 
 
 def write_history_page(root: str | Path, language: str = "") -> tuple[list[HistoryRow], Path, list[str]]:

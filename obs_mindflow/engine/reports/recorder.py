@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from ...i18n import words
+from ...i18n import Said, words
 from ..session.events import NUDGE, Event
 from ..session.facts import ReportFacts, SessionInfo
 from ..session.moments import MomentDetector, MomentOptions
@@ -376,7 +376,8 @@ class SessionRecorder:
                         raise ReportError.from_os_error(exc, folder, during="report") from exc
             except ReportError as exc:
                 error, folder = self._save_elsewhere(exc, facts, text)
-                text += "\n" + words(self.language)("summary.not_saved", error=error)
+                w = words(self.language)
+                text += "\n" + w("summary.not_saved", error=error.say(w))
                 log.warning("%s", error)
             finally:
                 if self._folder is not None:
@@ -403,9 +404,8 @@ class SessionRecorder:
             finalise_folder(folder, facts, text)
             record_session(folder.parent, folder, facts, self.input_key)
         except OSError as second:
-            return ReportError(f"{exc} It could not be saved elsewhere either ({second}); the checkpoint, if any, "
-                               f"is recovered at the next start once the folder can be written.", exc.folder,
-                               exc.errno), self._folder
+            said = Said("problem.not_saved_either", error=exc, detail=second)
+            return ReportError(str(said), exc.folder, exc.errno, said.key, **said.values), self._folder
         register_live(folder, False)
         if self._folder is not None:
             register_live(self._folder, False)
@@ -414,8 +414,8 @@ class SessionRecorder:
                     (self._folder / name).unlink()
                 except OSError:
                     pass
-        return ReportError(f"{exc} The report was saved to {folder} instead: move that folder into "
-                           f"{self.root} when it can be written again.", folder, exc.errno), folder
+        said = Said("problem.saved_instead", error=exc, directory=folder, root=self.root)
+        return ReportError(str(said), folder, exc.errno, said.key, **said.values), folder
 
     def _discard_folder(self) -> None:
         """Remove this session's checkpoint folder (a session too short for a report). Leaves anything else."""

@@ -24,8 +24,10 @@ import tempfile
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ...errors import MindFlowError
+from ...i18n import Said
 from ..formatting import aware
 
 SCHEMA_VERSION = 1
@@ -49,8 +51,8 @@ class ReportError(MindFlowError):
     returns it in :attr:`FinishedSession.error` (and says so in the summary text).
     """
 
-    def __init__(self, message: str, folder: Path, errno: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, folder: Path, errno: int | None = None, key: str = "", **values: Any) -> None:
+        super().__init__(message, key, **values)
         self.folder = folder
         self.errno = errno
 
@@ -58,24 +60,17 @@ class ReportError(MindFlowError):
     def from_os_error(cls, exc: OSError, folder: Path, *, during: str) -> "ReportError":
         code = exc.errno
         if code in (_errno.ENOSPC, getattr(_errno, "EDQUOT", -1)):
-            why = "the disk is full (no space left on device)"
-            fix = "free some disk space or choose a report folder on another drive in the MindFlow settings"
+            why, fix = Said("problem.why_full"), Said("problem.fix_full")
         elif code in (_errno.EACCES, _errno.EPERM, _errno.EROFS):
-            why = "the folder is not writable (permission denied or read-only)"
-            fix = ("choose a writable report folder in the MindFlow settings (the default is ~/Documents/MindFlow) "
-                   "or fix the folder's permissions")
+            why, fix = Said("problem.why_readonly"), Said("problem.fix_readonly")
         elif code in (_errno.ENOTDIR, _errno.EEXIST):
-            why = "a file is in the way where a folder should be"
-            fix = "move that file away or choose another report folder in the MindFlow settings"
+            why, fix = Said("problem.why_in_the_way"), Said("problem.fix_in_the_way")
         else:
-            why = exc.strerror or str(exc)
-            fix = "check the drive and the folder, or choose another report folder in the MindFlow settings"
-        then = ("MindFlow keeps the statistics in memory and retries at the next checkpoint."
-                if during == "checkpoint" else
-                "The session summary is still shown in the script log; nothing else was lost from memory.")
-        where = exc.filename or folder
-        msg = f"MindFlow could not write the session {during} in {folder}: {why} ({where}). To fix: {fix}. {then}"
-        return cls(msg, Path(folder), code)
+            why, fix = exc.strerror or str(exc), Said("problem.fix_other")     # the system's own words
+        what = "checkpoint" if during == "checkpoint" else "report"
+        msg = Said("problem.write", what=Said(f"problem.what_{what}"), directory=folder, why=why,
+                   where=exc.filename or folder, fix=fix, then=Said(f"problem.then_{what}"))
+        return cls(str(msg), Path(folder), code, msg.key, **msg.values)
 
 
 def default_report_dir() -> Path:
