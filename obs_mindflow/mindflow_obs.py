@@ -197,15 +197,19 @@ def _lists():
     s = _script
     labels = s.host.card.labels if s is not None and s.host is not None else ()
     items = _panel.list_items
-    empty = {name: ui_words()(key) for name, key in _panel.EMPTY_KEYS.items()}
-    return {"video_source": items(sources.video_source_choices(), current["video_source"], empty["video_source"]),
+    w = ui_words()
+    empty = {name: w(key) for name, key in _panel.EMPTY_KEYS.items()}
+    missing = _panel.missing_entry(w)
+    return {"video_source": items(sources.video_source_choices(), current["video_source"], empty["video_source"],
+                                  missing),
             "text_source": items([(n, n) for n in sources.text_source_names()], current["text_source"],
-                                 empty["text_source"]),
-            "action_trigger": items(trigger_choices(labels, current["action_trigger"]), current["action_trigger"]),
+                                 empty["text_source"], missing),
+            "action_trigger": items(trigger_choices(labels, current["action_trigger"]), current["action_trigger"],
+                                    missing=missing),
             "action_source": items([(n, n) for n in sources.shown_source_names()], current["action_source"],
-                                   empty["action_source"]),
+                                   empty["action_source"], missing),
             "action_scene": items([(n, n) for n in sources.scene_names()], current["action_scene"],
-                                  empty["action_scene"])}
+                                  empty["action_scene"], missing)}
 
 
 def _view():

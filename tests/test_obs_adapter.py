@@ -1706,6 +1706,7 @@ def test_problems_and_notices_speak_the_panels_language(entry, fake_obs, tmp_pat
     assert error == ("Letzter Fehler: die Videoquelle „Webcam“ wurde entfernt; wählen Sie in den "
                      "MindFlow-Skripteinstellungen eine andere"), error
     assert "MindFlow source: die Videoquelle „Webcam“ wurde entfernt" in logged(o)
+    assert ("Webcam (fehlt)", "Webcam") in prop(props, "video_source").items          # kept in the list, in German
     assert script.problems["source"] == ("video source 'Webcam' was removed; choose another in the MindFlow script "
                                          "settings")
     data.values["rate_hz"] = 500.0                            # a bad setting while the source is gone: both said

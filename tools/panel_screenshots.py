@@ -215,7 +215,27 @@ def shoot_languages(out: Path, work: Path) -> list[Path]:
             subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-sseof", "-1.5", "-i", str(recording), "-frames:v",
                             "1", "-vf", "crop=640:200:0:0", str(frame)], check=True, timeout=60)
             shots.append(frame)
+    shots.append(shoot_german_error(out, work))
     return shots
+
+
+def shoot_german_error(out: Path, work: Path) -> Path:
+    """The panel in German during a session whose webcam setting names a source that is not there: its red line
+    says so, and what to do, in German."""
+    cfg = ObsConfig(workdir=work / "de-error", record=False, language="de-DE",
+                    script_settings=_settings(work, video_source="Kamera 2"), hooks=panel_hooks(work / "de-error"))
+    (work / "de-error").mkdir(parents=True)
+    with ObsProcess(cfg) as run:
+        run.wait_for(r"MindFlow: OBS finished loading", 90)
+        screen = Screen(run)
+        screen.open_scripts("Skripte")
+        screen.click_text("Sitzung starten")
+        run.wait_for(r"MindFlow source: ", 60)
+        time.sleep(1.0)
+        screen.click_text("Status aktualisieren")
+        shot = screen.grab(out / "panel-de-error.png", CROP)
+        run.stop()
+    return shot
 
 
 def main(argv: list[str] | None = None) -> int:

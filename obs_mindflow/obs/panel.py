@@ -111,15 +111,22 @@ def _info(props: Any, name: str, text: str = "") -> Any:
     return p
 
 
-def list_items(choices: list[tuple[str, str]], current: str, empty: str | None = None) -> list[tuple[str, str]]:
-    """What a list shows: ``empty`` (a first entry for ``""``), then the ``current`` value as "NAME (missing)" when
+def list_items(choices: list[tuple[str, str]], current: str, empty: str | None = None,
+               missing: str = "{name} (missing)") -> list[tuple[str, str]]:
+    """What a list shows: ``empty`` (a first entry for ``""``), then the ``current`` value as ``missing`` (the
+    catalogue's ``panel.missing_entry``: "NAME (missing)") when
     it is not among ``choices`` (OBS's properties view writes a list's first value into the setting when the
     setting's value is not in the list — a renamed or removed source would silently become "no webcam"), then the
     ``(label, value)`` choices."""
     items = [(empty, "")] if empty is not None else []
     if current and current not in [v for _, v in choices]:
-        items.append((f"{current} (missing)", current))
+        items.append((missing.format(name=current), current))
     return items + list(choices)
+
+
+def missing_entry(w: Words) -> str:
+    """How a list names a chosen value that is not there now, in ``w``'s language (``{name}`` unfilled)."""
+    return w.get("panel.missing_entry", "{name} (missing)")
 
 
 def fill_list(p: Any, items: list[tuple[str, str]]) -> bool:
@@ -146,11 +153,11 @@ def refresh_lists(props: Any, lists: dict[str, list[tuple[str, str]]]) -> bool:
 
 
 def _string_list(props: Any, name: str, label: str, choices: list[tuple[str, str]], current: str,
-                 modified: Callable[..., Any], empty: str | None = None) -> Any:
+                 modified: Callable[..., Any], empty: str | None = None, missing: str = "{name} (missing)") -> Any:
     """A list of ``(label, value)`` choices; ``empty``: a first entry for ``""``; the ``current`` value is kept (as
     missing) when it is not among them."""
     p = obs.obs_properties_add_list(props, name, label, obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING)
-    for text, value in list_items(choices, current, empty):
+    for text, value in list_items(choices, current, empty, missing):
         obs.obs_property_list_add_string(p, text, value)
     obs.obs_property_set_modified_callback(p, modified)
     return p
@@ -174,11 +181,12 @@ def _moments_group(props: Any, modified: Callable[..., Any], lists: dict[str, li
     obs.obs_property_set_long_description(p, w("panel.moment_negative_min_s_hint"))
     _string_list(grp, "action", w("panel.action"), lists["action"], "", modified)
     _string_list(grp, "action_trigger", w("panel.action_trigger"), lists["action_trigger"],
-                 current.get("action_trigger", ""), modified)
+                 current.get("action_trigger", ""), modified, missing=missing_entry(w))
     _string_list(grp, "action_source", w("panel.action_source"), lists["action_source"],
-                 current.get("action_source", ""), modified, empty=w("panel.action_source_empty"))
+                 current.get("action_source", ""), modified, empty=w("panel.action_source_empty"),
+                 missing=missing_entry(w))
     _string_list(grp, "action_scene", w("panel.action_scene"), lists["action_scene"], current.get("action_scene", ""),
-                 modified, empty=w("panel.action_scene_empty"))
+                 modified, empty=w("panel.action_scene_empty"), missing=missing_entry(w))
     obs.obs_properties_add_float_slider(grp, "action_seconds", w("panel.action_seconds"), ACTION_MIN_S, ACTION_MAX_S,
                                         0.5)
     p = obs.obs_properties_add_int(grp, "action_interval_s", w("panel.action_interval_s"), 0, INTERVAL_MAX_S, 10)
@@ -220,10 +228,10 @@ def build(buttons: Callbacks, modified: Callable[..., Any], *, video_sources: li
     obs.obs_properties_add_button(props, "open_history", w("panel.open_history"), buttons["open_history"])
 
     p = _string_list(props, "video_source", w("panel.video_source"), video_sources, current.get("video_source", ""),
-                     modified, empty=w("panel.video_empty"))
+                     modified, empty=w("panel.video_empty"), missing=missing_entry(w))
     obs.obs_property_set_long_description(p, w("panel.video_source_hint"))
     _string_list(props, "text_source", w("panel.text_source"), [(n, n) for n in text_sources],
-                 current.get("text_source", ""), modified, empty=w("panel.text_empty"))
+                 current.get("text_source", ""), modified, empty=w("panel.text_empty"), missing=missing_entry(w))
 
     p = obs.obs_properties_add_text(props, "template", w("panel.template"), obs.OBS_TEXT_DEFAULT)
     obs.obs_property_set_long_description(p, w("panel.template_hint", placeholders="; ".join(
