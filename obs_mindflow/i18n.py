@@ -103,6 +103,13 @@ class Words:
         not know)."""
         return self._texts.get(key, self._fallback.get(key, default))
 
+    def number(self, value: float, spec: str = "g") -> str:
+        """``value`` formatted by ``spec`` (``".1f"``, ``"g"``) with this language's decimal sign (the catalogue's
+        ``number.decimal``: ``1,5`` in German, ``1.5`` in English)."""
+        text = format(value, spec)
+        sign = self.get("number.decimal", ".")
+        return text.replace(".", sign) if sign != "." else text
+
     def emotion(self, label: str) -> str:
         """An emotion's name (a model's label, or ``uncertain``); a label MindFlow has no name for stays as it is."""
         return self.get("emotion." + label.replace(" ", "_"), label) if label else label

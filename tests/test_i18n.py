@@ -157,3 +157,11 @@ def test_the_text_sources_duration_is_in_the_viewers_units(lang, expected):
     out = views.text_values(view, words)["duration"]
     assert out == (expected or words("duration.minutes_seconds", m=12, s="05"))
     assert views.text_values(view)["duration"] == "12 min 05 s"            # without words: English, as before
+
+
+@pytest.mark.parametrize("lang, expected", [("en-US", "1.5"), ("de-DE", "1,5"), ("fr-FR", "1,5"), ("ru-RU", "1,5"),
+                                            ("ja-JP", "1.5"), ("zh-CN", "1.5")])
+def test_numbers_have_the_languages_decimal_sign(lang, expected):
+    w = i18n.Words(lang)
+    assert w.number(1.5, ".1f") == expected and w.number(20.0) == "20" and w.number(7.5) == expected.replace("1", "7")
+

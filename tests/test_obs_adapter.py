@@ -1810,7 +1810,7 @@ def test_model_labels_speak_the_panels_language(fake_obs):
     acc, ms = f"{c['accuracy']['accuracy'] * 100:.0f}", f"{c['ms_per_face']:.1f}"
     german = dict((v, label) for label, v in model_choices(words=Words("de-DE")))
     # the list is as wide as the panel's fields: a translation keeps the label about as short as English's
-    assert german[DEFAULT_MODEL_CHOICE] == f"MindFlow r3d — Standard, {acc} % auf FER+, {ms} ms"
+    assert german[DEFAULT_MODEL_CHOICE] == f"MindFlow r3d — Standard, {acc} % auf FER+, {ms.replace('.', ',')} ms"
     assert german["fer-mini-xception"].startswith("mini-Xception — leichtestes, ")
     japanese = dict((v, label) for label, v in model_choices(words=Words("ja-JP")))
     assert japanese[DEFAULT_MODEL_CHOICE] == f"MindFlow r3d — 既定, FER+ で {acc} %, 1 顔あたり {ms} ms"
@@ -1819,3 +1819,4 @@ def test_model_labels_speak_the_panels_language(fake_obs):
     for lang in ("de-DE", "es-ES", "fr-FR", "pt-BR", "ru-RU"):
         for v, label in ((v, label) for label, v in model_choices(words=Words(lang))):
             assert len(label) <= len(english[v]), (lang, label)
+            assert re.search(r"\d,\d (ms|мс)$", label), (lang, label)           # a decimal comma there

@@ -81,8 +81,9 @@ class Calibration:
             return
         self._auto = auto
         self.note = ""
-        self.needs.log.info("MindFlow: " + ui_words()("calibration.started_auto" if auto else "calibration.started",
-                                                      seconds=f"{s.calibration_s:g}"))
+        w = ui_words()
+        self.needs.log.info("MindFlow: " + w("calibration.started_auto" if auto else "calibration.started",
+                                             seconds=w.number(s.calibration_s)))
 
     def clear(self) -> None:
         host = self.needs.host()

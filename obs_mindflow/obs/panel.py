@@ -398,7 +398,7 @@ def model_choices(root: Any = None, words: Any = None) -> list[tuple[str, str]]:
             facts.append(w("panel.model_accuracy_on", percent=percent, dataset=on) if on
                          else w("panel.model_accuracy", percent=percent))
         if name in speeds:
-            facts.append(w("panel.model_speed", ms=f"{speeds[name]:.1f}"))
+            facts.append(w("panel.model_speed", ms=w.number(speeds[name], ".1f")))
         notes = [w(key) for key, mine in (("panel.model_is_default", name == DEFAULT_MODEL),
                                           ("panel.model_most_accurate", name == best),
                                           ("panel.model_lightest", name == lightest)) if mine and len(cards) > 1]

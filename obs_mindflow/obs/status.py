@@ -106,7 +106,7 @@ def result_line(finished: FinishedSession, min_report_s: float = 0.0) -> str:
     elif finished.folder is not None:
         parts.append(w("result.report", path=finished.folder / REPORT_FILE))
     elif s is not None and s.started and s.duration_s > 0 and s.duration_s < min_report_s:
-        parts.append(w("result.too_short", seconds=f"{min_report_s:g}"))
+        parts.append(w("result.too_short", seconds=w.number(min_report_s)))
     else:
         parts.append(w("result.no_report"))
     return "; ".join(parts)
@@ -145,7 +145,7 @@ def status_lines(st: PanelState) -> tuple[list[str], str]:
             face = w("status.face_found")
         else:
             face = w("status.face_none")
-        lines.append(w("status.analysing", rate=f"{v.rate_hz:.1f}", face=face))
+        lines.append(w("status.analysing", rate=w.number(v.rate_hz, ".1f"), face=face))
         key.append(face)
     else:
         live = st.live
@@ -221,7 +221,7 @@ def panel_view(st: PanelState, now: datetime | None = None) -> PanelView:
     items["refresh"] = Item(w("panel.refresh"))
     calibrating = st.calibrating
     items["calibrate"] = Item(w("panel.cancel_calibration") if calibrating else
-                              w("panel.calibrate_seconds", seconds=f"{s.calibration_s:g}"), visible=loaded)
+                              w("panel.calibrate_seconds", seconds=w.number(s.calibration_s)), visible=loaded)
     items["clear_calibration"] = Item(visible=loaded and bool(st.baseline) and not calibrating)
     result = w("status.last_session", result=st.last_result) if st.last_result else ""
     items["result"] = Item(result, visible=bool(result))

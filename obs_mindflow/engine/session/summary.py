@@ -65,7 +65,7 @@ def format_summary(facts: ReportFacts, *, top: int = 3) -> str:
             lines.append(w("summary.longest_none"))
         segs = facts.segments[:top]
         if segs:
-            lines.append(w("summary.segments", minutes=f"{SEGMENT_S / 60:g}", segments="; ".join(
+            lines.append(w("summary.segments", minutes=w.number(SEGMENT_S / 60), segments="; ".join(
                 f"{clock(g.start_s)}–{clock(g.end_s)} ({format_percent(g.negative_share)})" for g in segs)))
         lines.append(w("summary.most_often", emotion=w.emotion(s.dominant)))
         if facts.moments:
