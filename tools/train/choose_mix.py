@@ -8,7 +8,8 @@ labels can mix the two heads' probabilities (:class:`tools.train.nets.HeadMix`):
 The mix is a decision chosen on purpose, on the run's **FER+ hold-out only** (never trained on; FER+ validation and
 real video only measure):
 
-* for α in 0, 0.05 … 0.8 (mirror-averaged logits, as shipped with ``export --tta``): majority accuracy, neutral faces
+* for α in 0, 0.05 … 0.8 (mirror-averaged logits, as shipped with ``export --tta``; the faces equalised for an
+  ``--equalize`` run, as the engine feeds it): majority accuracy, neutral faces
   read negative, negative-majority faces read negative (recall) and the balanced recall over the classes;
 * the chosen α is the one with the highest **negative recall** such that neutral faces read negative stay at or below
   ``--ceiling`` (8 %: the hold-out reads about 1.5 points under FER+ validation, whose target is 10 %) and majority
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from .ferplus import DEFAULT_FERPLUS, LABELS8, holdout_split, load_ferplus, majority_labels
-from .train import holdout_seed, load_run, predict
+from .train import holdout_seed, load_run, predict, run_images
 
 NEGATIVE = ("angry", "disgust", "fear", "sad", "contempt")
 GRID = tuple(round(x, 2) for x in np.arange(0.0, 0.801, 0.05))
@@ -44,7 +45,7 @@ def table(run: Path, data_dir: Path = DEFAULT_FERPLUS, grid=GRID) -> list[dict]:
     held = train.subset(ho)
     y = majority_labels(held.votes)
     n_cls = net.num_classes
-    full = _flip_logits(net.net, held.images)                 # both heads' logits, mirror-averaged
+    full = _flip_logits(net.net, run_images(a, held.images))  # both heads' logits, mirror-averaged, as trained
     p_main = torch.softmax(torch.from_numpy(full[:, :n_cls]), 1).numpy()
     p_aux = torch.softmax(torch.from_numpy(full[:, n_cls:]), 1).numpy()
     neg = np.array([lab in NEGATIVE for lab in LABELS8[:n_cls]])
