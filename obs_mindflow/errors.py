@@ -20,6 +20,12 @@ class MindFlowError(Exception):
         self.key = key
         self.values = values
 
+    @classmethod
+    def said(cls, key: str, **values: Any) -> "MindFlowError":
+        """The error whose English message is the catalogue's text of ``key`` (:class:`~obs_mindflow.i18n.Said`)."""
+        from .i18n import Said
+        return cls(str(Said(key, **values)), key, **values)
+
     def say(self, w: Any = None) -> str:
         """The reason in ``w``'s language (a :class:`~obs_mindflow.i18n.Words`); the English message without one or
         without a key."""

@@ -56,7 +56,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import MindFlowError
-from ..i18n import Said
 
 BASELINE_FORMAT = "mindflow.baseline"
 BASELINE_VERSION = 1
@@ -76,12 +75,6 @@ class BaselineError(MindFlowError, ValueError):
     The reasons a streamer meets (calibrating, a stored calibration that cannot be applied) also carry a catalogue
     ``key`` and its ``values`` (:mod:`obs_mindflow.i18n`), so the panel says them in its language (:meth:`say`); the
     message stays English (the command line, the logs of programs)."""
-
-
-def _error(key: str, **values: Any) -> BaselineError:
-    """A :class:`BaselineError` whose English message is the catalogue's."""
-    said = Said(key, **values)
-    return BaselineError(str(said), key, **values)
 
 
 def say_reason(message: str, key: str, values: Mapping[str, Any], w: Any = None) -> str:
@@ -132,7 +125,7 @@ class Baseline:
     def from_dict(cls, doc: Any, where: str = "baseline") -> "Baseline":
         """Validate a parsed baseline. Raises :class:`BaselineError` naming ``where`` and what is wrong."""
         def bad(msg: str) -> BaselineError:
-            return _error("problem.baseline_unusable", where=where, detail=msg)
+            return BaselineError.said("problem.baseline_unusable", where=where, detail=msg)
 
         if not isinstance(doc, dict) or doc.get("format") != BASELINE_FORMAT:
             raise bad(f"it is not a {BASELINE_FORMAT} document")
@@ -167,7 +160,7 @@ class Baseline:
         try:
             doc = json.loads(text)
         except (ValueError, TypeError) as exc:
-            raise _error("problem.baseline_not_json", where=where, detail=exc) from None
+            raise BaselineError.said("problem.baseline_not_json", where=where, detail=exc) from None
         return cls.from_dict(doc, where)
 
     def save(self, path: str | Path) -> Path:
@@ -192,10 +185,10 @@ class Baseline:
     def check_model(self, card: Any) -> None:
         """Raise :class:`BaselineError` unless this baseline was made with ``card``'s model and label order."""
         if self.model != card.name:
-            raise _error("problem.baseline_other_model", made_with=self.model, model=card.name)
+            raise BaselineError.said("problem.baseline_other_model", made_with=self.model, model=card.name)
         if tuple(self.labels) != tuple(card.labels):
-            raise _error("problem.baseline_other_labels", labels=list(self.labels), model_labels=list(card.labels),
-                         model=card.name)
+            raise BaselineError.said("problem.baseline_other_labels", labels=list(self.labels),
+                                     model_labels=list(card.labels), model=card.name)
 
     def describe(self, w: Any = None) -> str:
         """``"made 2026-11-28 20:15 from 96 face frames over 20 s"``, in ``w``'s language when given (a
@@ -210,7 +203,7 @@ def reference_of(card: Any) -> np.ndarray:
     """The card's neutral reference as mean log-probabilities, or :class:`BaselineError` when the card has none."""
     logs = getattr(card, "neutral_reference_log", None)
     if logs is None:
-        raise _error("problem.no_reference", model=card.name)
+        raise BaselineError.said("problem.no_reference", model=card.name)
     return np.asarray(logs, np.float64)
 
 

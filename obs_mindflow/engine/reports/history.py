@@ -214,11 +214,10 @@ class History:
                 path = root / f"history-v{SCHEMA_VERSION}.sqlite"
                 conn = cls._open_path(path, notes)
                 if conn is None:
-                    said = Said("problem.history_newer_twice", path=path)
-                    raise HistoryError(str(said), said.key, **said.values)
+                    raise HistoryError.said("problem.history_newer_twice", path=path)
         except (OSError, sqlite3.Error) as exc:
-            said = Said("problem.history_cannot_keep", root=root, detail=f"{type(exc).__name__}: {exc}")
-            raise HistoryError(str(said), said.key, **said.values) from exc
+            raise HistoryError.said("problem.history_cannot_keep", root=root,
+                                    detail=f"{type(exc).__name__}: {exc}") from exc
         for n in notes:
             log.warning("%s", n)
         return cls(conn, path, notes)
