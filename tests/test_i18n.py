@@ -164,3 +164,29 @@ def test_numbers_have_the_languages_decimal_sign(lang, expected):
     w = i18n.Words(lang)
     assert w.number(1.5, ".1f") == expected and w.number(20.0) == "20" and w.number(7.5) == expected.replace("1", "7")
 
+
+
+def test_a_broken_model_is_said_in_the_panels_language(tmp_path):
+    """The panel's "no model loaded: …" says why in its language too: a card that is not JSON, a corrupt .onnx file
+    (the paths as they are, the onnxruntime detail as it comes); the English message stays for logs and programs."""
+    import shutil
+
+    from obs_mindflow.engine.card import ModelCard, ModelCardError
+    from obs_mindflow.engine.model import ExpressionModel, ModelLoadError
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "card.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ModelCardError) as e:
+        ModelCard.load(bad)
+    assert str(e.value).startswith(f"model card {bad / 'card.json'} is not valid JSON: ")
+    assert e.value.say(i18n.Words("de-DE")).startswith(f"die Modellkarte {bad / 'card.json'} ist kein gültiges JSON: ")
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(ROOT / "models" / "mindflow-ferplus-r3d", corrupt)
+    card = ModelCard.load(corrupt)
+    card.model_path.write_bytes(b"not an onnx model" * 64)
+    with pytest.raises(ModelLoadError) as e:
+        ExpressionModel(card)
+    assert str(e.value).startswith(f"cannot load ONNX model {card.model_path}: ")
+    said = e.value.say(i18n.Words("ja-JP"))
+    assert said.startswith(f"ONNX モデル {card.model_path} を読み込めません: ") and "壊れている" in said, said

@@ -112,14 +112,13 @@ class ModelCard:
             path = path.parent
         card_path = path / CARD_FILE
         if not path.is_dir():
-            raise ModelCardError(f"model folder not found: {path} — pick one of the folders in models/ "
-                                 f"or a folder holding {CARD_FILE} and its .onnx file")
+            raise ModelCardError.said("problem.model_folder_missing", path=path, card_file=CARD_FILE)
         if not card_path.is_file():
-            raise ModelCardError(f"no model card in {path}: expected {card_path} (see models/README.md for the format)")
+            raise ModelCardError.said("problem.no_card", path=path, card_path=card_path)
         try:
             raw = json.loads(card_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelCardError(f"model card {card_path} is not valid JSON: {exc}") from exc
+            raise ModelCardError.said("problem.card_not_json", card_path=card_path, detail=exc) from exc
         return cls.from_dict(raw, path, source_name=str(card_path))
 
     @classmethod

@@ -60,8 +60,8 @@ class ExpressionModel:
             raise ValueError(f"intra_op_threads must be >= 1, got {self.options.intra_op_threads}")
         path = card.model_path
         if not path.is_file():
-            raise ModelLoadError(f"model file not found: {path} — the card {card.folder / 'card.json'} names "
-                                 f"'{card.file}'; restore the file or pick another model folder")
+            raise ModelLoadError.said("problem.model_file_missing", path=path, card=card.folder / "card.json",
+                                      file=card.file)
         so = ort.SessionOptions()
         so.intra_op_num_threads = self.options.intra_op_threads
         so.inter_op_num_threads = 1
@@ -78,8 +78,8 @@ class ExpressionModel:
         try:
             self._session = ort.InferenceSession(str(path), sess_options=so, providers=wanted)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/… types
-            raise ModelLoadError(f"cannot load ONNX model {path}: {type(exc).__name__}: {str(exc).strip()[:300]} — "
-                                 f"the file is corrupt or not an ONNX model; re-export or re-copy it") from exc
+            raise ModelLoadError.said("problem.model_corrupt", path=path,
+                                      detail=f"{type(exc).__name__}: {str(exc).strip()[:300]}") from exc
         self.providers = tuple(self._session.get_providers())
         log.info("expression model %s: onnxruntime %s on %s (threads %d)%s", card.name, ort.__version__,
                  ", ".join(self.providers), self.options.intra_op_threads,
