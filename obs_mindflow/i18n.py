@@ -131,7 +131,6 @@ def _words(lang: str) -> Words:
     return Words(lang)
 
 
-
 class Said(str):
     """A message for the streamer that is English where it is read as a string (logs, programs, tests) and can be
     said in another language (:meth:`say`): it carries its catalogue ``key`` and the ``values`` of its placeholders.

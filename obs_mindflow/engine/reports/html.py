@@ -373,8 +373,8 @@ def render_html(facts: ReportFacts, summary_text: str = "") -> str:
     avg_s = step_s * _average_groups(step_s)
     profile = (_profile_svg(s, colours, w) if s.negative_share is not None else f'<p class="small">{_e(w("report.no_profile"))}</p>')
     recovered = f'<span class="badge">{_e(w("report.recovered"))}</span>' if info.recovered else ""
-    changes = (w("report.changes", count=s.label_changes, per_minute=w.number(s.label_changes / (s.duration_s / 60), ".1f"))
-               if s.duration_s > 0 else "")
+    per_minute = w.number(s.label_changes / (s.duration_s / 60), ".1f") if s.duration_s > 0 else ""
+    changes = w("report.changes", count=s.label_changes, per_minute=per_minute) if s.duration_s > 0 else ""
     time_note = w("report.times_video" if info.media_offset_s is not None else "report.times_live")
     history = (f'<a class="hist" href="../history.html">{_e(w("report.history"))}</a>' if info.history_link else "")
     step, average = _span_phrase(step_s, w), _span_phrase(avg_s, w)
