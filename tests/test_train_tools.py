@@ -479,3 +479,56 @@ def test_init_starts_from_a_run_and_refuses_another_architecture(fp_runs, tmp_pa
            str(tmp_path / "bad"), "--arch", "r3d", "--head", "plain", "--epochs", "1", "--init", str(base / "teacher")]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "--init" in done.stdout + done.stderr
+
+
+def test_a_fer2013_network_starts_a_ferplus_run_with_its_head_rows_and_contempt_from_scratch(runs, fp_runs, tmp_path):
+    _, fer_base, _ = runs
+    fp_data, _, _ = fp_runs
+    _train_fp(fp_data, tmp_path / "ft", "--init", str(fer_base / "straight"), "--epochs", "1", "--lr", "1e-7",
+              "--freeze-bn")
+    init = torch.load(fer_base / "straight" / "last.pt", weights_only=False)["model"]
+    ft = torch.load(tmp_path / "ft" / "last.pt", weights_only=False)["model"]
+    assert init["fc.weight"].shape[0] == 7 and ft["fc.weight"].shape[0] == 8
+    assert torch.allclose(ft["fc.weight"][:7], init["fc.weight"], atol=1e-3)      # the 7 shared labels carry over
+    assert torch.allclose(ft["fc.bias"][:7], init["fc.bias"], atol=1e-3)
+    assert not torch.allclose(ft["fc.weight"][7], init["fc.weight"], atol=1e-2)    # contempt's row is new
+    body = [k for k in init if k.endswith("weight") and not k.startswith("fc.")]
+    assert body and all(torch.allclose(ft[k].float(), init[k].float(), atol=1e-3) for k in body)
+
+
+def test_one_network_of_an_ensembles_graph_is_rebuilt_with_its_own_weights(runs, tmp_path):
+    from tools.train.from_onnx import rebuild
+    from tools.train.train import load_run
+
+    data, base, _ = runs
+    out = tmp_path / "pair"
+    _train(data, tmp_path / "other", "--seed", "5", "--holdout-seed", "20260207")
+    _export([base / "straight", tmp_path / "other"], data, out)
+    net, _ = load_run(tmp_path / "other")
+    got = rebuild(out, "r3", member=1)
+    x = torch.from_numpy(np.random.default_rng(3).uniform(-1, 1, (6, 1, 48, 48)).astype(np.float32))
+    with torch.no_grad():
+        assert torch.allclose(got(x), net(x), atol=1e-3)      # BatchNorm folded into the convolutions, same function
+        assert not torch.allclose(rebuild(out, "r3", member=0)(x), net(x), atol=1e-3)     # the other network
+    with pytest.raises(SystemExit, match="--member"):
+        rebuild(out, "r3")
+    done = subprocess.run([sys.executable, "-m", "tools.train.from_onnx", "--model", str(out), "--out",
+                           str(tmp_path / "r")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "--member 0..1" in done.stderr
+
+
+def test_train_only_changes_the_named_parameters_and_keeps_the_rest_exactly(fp_runs, tmp_path):
+    data, base, _ = fp_runs
+    _train_fp(data, tmp_path / "probe", "--init", str(base / "teacher"), "--freeze-bn", "--train-only", "fc",
+              "--epochs", "1", "--lr", "0.05")
+    init = torch.load(base / "teacher" / "last.pt", weights_only=False)["model"]
+    got = torch.load(tmp_path / "probe" / "last.pt", weights_only=False)["model"]
+    assert not torch.equal(got["fc.weight"], init["fc.weight"])
+    assert all(torch.equal(v, init[k]) for k, v in got.items() if not k.startswith("fc."))
+    assert "training only fc" in (tmp_path / "probe" / "train.log").read_text()
+    for extra, said in ((("--train-only", "fc"), "needs --init"),
+                        (("--init", str(base / "teacher"), "--freeze-bn", "--train-only", "head"), "no parameter")):
+        cmd = [sys.executable, "-m", "tools.train.train", "--dataset", "ferplus", "--data-dir", str(data), "--out",
+               str(tmp_path / "bad"), "--arch", "r3", "--head", "plain", "--epochs", "1", *extra]
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode != 0 and said in done.stdout + done.stderr

@@ -1,13 +1,17 @@
 """Rebuild a trained run from a shipped ONNX model of ``tools.train.export`` (plain head), to fine-tune it.
 
     python -m tools.train.from_onnx --model models/mindflow-ferplus-r3d --out runs/ferplus_r3d_from_onnx \
-        [--arch r3d] [--check ../shared/data/ferplus/validation.npz]
+        [--arch r3d] [--member K] [--check ../shared/data/ferplus/validation.npz]
 
 The training checkpoints of a shipped model are not kept in the repository, only its graph. ``export`` folds each
 BatchNorm into the convolution before it and the int8 graph stores the weights quantised (QDQ, per channel), so the
 weights come back as ``scale · (q − zero_point)`` with the folded bias; each BatchNorm of the rebuilt network is set
 to the identity plus that bias (mean 0, variance 1 − ε, γ 1, β the bias). Such a network must be fine-tuned with
 its BatchNorm statistics frozen (``train --init RUN --freeze-bn``): batch statistics would undo the folding.
+
+An ensemble's graph (``export --run A --run B``) holds each network under ``/nets.K/``: ``--member K`` rebuilds the
+K-th (its training command is the card's K-th). A FER2013 network rebuilt so can start a FER+ run (``train --dataset
+ferplus --init RUN``: its 7 head rows carry over, contempt's starts from scratch).
 
 The run folder gets a ``last.pt`` in ``tools.train.train``'s format with the arguments of the card's training
 command (so ``--init`` checks the calibration hold-out as for any run). ``--check`` compares the rebuilt network
@@ -31,17 +35,21 @@ from .train import parse_args as train_args
 from .train import resolve_defaults
 
 
-def dequantized(model_path: Path) -> dict[str, np.ndarray]:
+def dequantized(model_path: Path, member: int | None = None) -> dict[str, np.ndarray]:
     """Every weight the graph's convolutions and Gemm read, dequantized, keyed by the module path in the node name
-    (``features.body.2.conv1``, ``fc``): ``{path + ".weight": …, path + ".bias": …}``."""
+    (``features.body.2.conv1``, ``fc``): ``{path + ".weight": …, path + ".bias": …}``. ``member``: in an ensemble's
+    graph (``export --run A --run B``: nodes ``/nets.K/…``), only network K's weights."""
     import onnx
     from onnx import numpy_helper
 
     m = onnx.load(str(model_path))
     inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
     dq = {n.output[0]: n for n in m.graph.node if n.op_type == "DequantizeLinear"}
+    same = {n.output[0]: n.input[0] for n in m.graph.node if n.op_type == "Identity"}   # a weight stored once
 
     def value(name: str) -> np.ndarray:
+        while name in same:
+            name = same[name]
         if name in inits:
             return inits[name].astype(np.float32)
         node = dq[name]
@@ -63,14 +71,20 @@ def dequantized(model_path: Path) -> dict[str, np.ndarray]:
         path = ".".join(p.split(".")[-1] if i and p.startswith(parts[i - 1] + ".") else p
                         for i, p in enumerate(parts[:-1]))
         path = path.removeprefix("net.")
+        if member is not None:
+            if not path.startswith(f"nets.{member}."):
+                continue
+            path = path.removeprefix(f"nets.{member}.")
+        elif path.startswith("nets."):
+            raise SystemExit(f"{model_path} is an ensemble of networks: choose one with --member")
         out[path + ".weight"] = value(n.input[1])
         out[path + ".bias"] = value(n.input[2]) if len(n.input) > 2 else None
     return out
 
 
-def rebuild(model_dir: Path, arch: str) -> torch.nn.Module:
+def rebuild(model_dir: Path, arch: str, member: int | None = None) -> torch.nn.Module:
     card = json.loads((model_dir / "card.json").read_text())
-    weights = dequantized(model_dir / card.get("file", "model.onnx"))
+    weights = dequantized(model_dir / card.get("file", "model.onnx"), member)
     net = build(arch, "plain", num_classes=len(card["labels"]))
     state = net.state_dict()
     new = {}
@@ -117,10 +131,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, required=True, help="a model folder of tools.train.export (plain head)")
     p.add_argument("--out", type=Path, required=True, help="run folder to write (last.pt)")
     p.add_argument("--arch", default=None, help="the backbone (default: from the card's training command)")
+    p.add_argument("--member", type=int, default=None,
+                   help="an ensemble's graph (export --run A --run B): rebuild its K-th network (0 = the first --run)")
     p.add_argument("--check", type=Path, help="an npz with images (N, 48, 48) to compare against onnxruntime")
     a = p.parse_args(argv)
     card = json.loads((a.model / "card.json").read_text())
     command = card.get("extra", {}).get("training_command", "")
+    if isinstance(command, list):                   # an ensemble: one training command per network
+        if a.member is None or not 0 <= a.member < len(command):
+            raise SystemExit(f"{a.model} is an ensemble of {len(command)} networks: choose one with --member "
+                             f"0..{len(command) - 1}")
+        command = command[a.member]
     if not command.startswith("python -m tools.train.train "):
         raise SystemExit(f"{a.model}/card.json has no tools.train.train training command: not a MindFlow export")
     args = resolve_defaults(train_args(shlex.split(command)[3:]))
@@ -128,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         args.arch = a.arch
     if args.head != "plain":
         raise SystemExit("only plain-head models can be rebuilt")
-    net = rebuild(a.model, args.arch)
+    net = rebuild(a.model, args.arch, a.member)
     if a.check:
         import onnxruntime as ort
 

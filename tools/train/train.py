@@ -74,6 +74,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--freeze-bn", action="store_true",
                    help="keep every BatchNorm's statistics fixed while training (fine-tuning a network rebuilt by "
                         "tools.train.from_onnx, whose BatchNorms hold folded weights)")
+    p.add_argument("--train-only", action="append", default=[], metavar="PREFIX",
+                   help="train only the parameters whose names start with PREFIX (repeat), the rest stay as --init "
+                        "left them: 'fc' fits a new head on fixed features, 'features.body.6' adds the last block")
     p.add_argument("--distill", type=float, default=0.5, help="weight of the teacher's distribution in the target")
     p.add_argument("--distill-temp", type=float, default=1.0, help="distillation temperature")
     p.add_argument("--memory-format", default="auto", choices=("auto", "channels_last", "contiguous"),
@@ -151,7 +154,8 @@ def run_images(args: dict, images: np.ndarray) -> np.ndarray:
 def param_groups(model: torch.nn.Module, extra: list[torch.nn.Parameter], wd: float) -> list[dict]:
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
     return [{"params": decay, "weight_decay": wd}, {"params": no_decay + extra, "weight_decay": 0.0}]
 
 
@@ -306,7 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.init is not None and not args.resume:
         init_net, init_ck = load_run(args.init)
         ia = init_ck["args"]
-        if (ia["arch"], ia["head"], num_classes(ia)) != (args.arch, args.head, n_cls):
+        # a FER2013 network (7 classes) may start a FER+ run: the labels share their order (LABELS8 = LABELS +
+        # contempt), so the head's 7 rows carry over and contempt's row starts from scratch
+        across = ia.get("dataset", "fer2013") == "fer2013" and ferplus and num_classes(ia) == 7 <= n_cls
+        if (ia["arch"], ia["head"]) != (args.arch, args.head) or (num_classes(ia) != n_cls and not across):
             raise SystemExit(f"--init {args.init} is {ia['arch']}/{ia['head']} with {num_classes(ia)} classes, this run "
                              f"is {args.arch}/{args.head} with {n_cls}")
         if ia.get("dataset", "fer2013") == args.dataset and \
@@ -315,15 +322,27 @@ def main(argv: list[str] | None = None) -> int:
         if aux_classes(ia):
             raise SystemExit(f"--init {args.init} has a FER2013 head: initialise from a run without one")
         src = init_net.state_dict()
-        if n_aux:                                   # the FER2013 head's rows start from scratch
+        if n_aux or num_classes(ia) != n_cls:       # rows the init network lacks start from scratch
             dst = model.state_dict()
             for k in ("fc.weight", "fc.bias"):
                 d = dst[k].clone()
-                d[:n_cls] = src[k]
+                d[:num_classes(ia)] = src[k]
                 src[k] = d
         model.load_state_dict(src)
         log.info("initialised from %s (epoch %d)%s", args.init, init_ck["epoch"],
                  f", rebuilt from {init_ck['rebuilt_from']}" if init_ck.get("rebuilt_from") else "")
+    if args.train_only:
+        if args.init is None or not args.freeze_bn:
+            raise SystemExit("--train-only keeps the rest of a network as it was: it needs --init and --freeze-bn")
+        names = [n for n, _ in model.named_parameters()]
+        for prefix in args.train_only:
+            if not any(n == prefix or n.startswith(prefix + ".") for n in names):
+                raise SystemExit(f"--train-only {prefix}: no parameter of {args.arch}/{args.head} is named so")
+        trained = 0
+        for n, prm in model.named_parameters():
+            prm.requires_grad = any(n == q or n.startswith(q + ".") for q in args.train_only)
+            trained += prm.numel() if prm.requires_grad else 0
+        log.info("training only %s: %d of %d parameters", ", ".join(args.train_only), trained, count_params(model))
     memory_format = torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format
     model.to(device, memory_format=memory_format)
     if affinity is not None:
