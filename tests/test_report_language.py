@@ -5,12 +5,13 @@ and, in a real headless Chromium, the Russian report whole: no text cut off, not
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import pytest
 
 from obs_mindflow import i18n
-from obs_mindflow.engine.reports.storage import HTML_FILE
+from obs_mindflow.engine.reports.storage import HTML_FILE, SUMMARY_FILE
 
 try:
     from browser import find_browser, launch_chromium, screenshot_rgba
@@ -118,6 +119,11 @@ def test_the_nudge_and_the_moments_speak_the_session_language(tmp_path):
     chapters = re.search(r'id="chapters">(.*?)</pre>', page, re.S).group(1).splitlines()
     assert chapters[0] == "00:00 開始" and all(not line[6:].isascii() for line in chapters), chapters
     assert re.search(r'id="chapters">00:00 Start\n', english)
+    # how the chapters were picked, in the report's language too (the JSON keeps the English)
+    assert "評価の高いモーメントから" in page and "best-ranked moments" not in page
+    assert "best-ranked moments" in english and "評価" not in english
+    summary = json.loads((ja.folder / SUMMARY_FILE).read_text(encoding="utf-8"))
+    assert "best-ranked moments" in json.dumps(summary, ensure_ascii=False)
     line = next(x for x in ja.summary_text.splitlines() if x.startswith("モーメント: "))
     assert "笑顔" in line and "Smiles" not in line and "Smiles" in en.summary_text, line
 

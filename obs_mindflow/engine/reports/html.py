@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ... import __version__
-from ...i18n import Words, words
+from ...i18n import Words, say, words
 from ..formatting import format_clock, format_duration, format_percent
 from ..session.facts import SEGMENT_MIN_FACE_S, SEGMENT_S, ReportFacts
 from ..session.snapshot import StatsSnapshot, group_rows, negative_mask
@@ -291,17 +291,17 @@ def _moments_html(facts: ReportFacts, colours: dict[str, str], w: Words) -> str:
 
 def _chapters_html(facts: ReportFacts, w: Words) -> str:
     """The chapter block to paste (its titles in the report's language), or the chapters found and why there is no
-    block. The note (how they were picked) stays English."""
+    block, and the note (how they were picked), all in the report's language."""
     ch = facts.chapters
     emotions = {m.id: m.emotion for m in facts.moments}
     titles = [w("report.chapter_start") if c.moment is None else
               report_moment_title(c.title, emotions.get(c.moment, ""), w) for c in ch.chapters]
     if ch.usable:
         text = "\n".join(f"{c.time} {t}" for c, t in zip(ch.chapters, titles))
-        return (f'<p class="sub">{_e(w("report.chapters_paste"))} {_e(ch.note)}</p>'
+        return (f'<p class="sub">{_e(w("report.chapters_paste"))} {_e(say(ch.note, w))}</p>'
                 f'<pre class="chapters" id="chapters">{_e(text)}</pre>')
     listed = "".join(f"<li><b>{_e(c.time)}</b> {_e(t)}</li>" for c, t in zip(ch.chapters, titles))
-    return (f'<p class="small" id="chapters-note">{_e(w("report.no_chapters", note=ch.note))}</p>'
+    return (f'<p class="small" id="chapters-note">{_e(w("report.no_chapters", note=say(ch.note, w)))}</p>'
             f'<ol class="segs">{listed}</ol>')
 
 

@@ -49,6 +49,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
+from ...i18n import Said
 from ..formatting import short_clock
 from .events import MOMENT_ENDED, MOMENT_STARTED, Event
 
@@ -365,7 +366,7 @@ class Chapters:
     note: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"usable": self.usable, "text": self.text, "note": self.note,
+        return {"usable": self.usable, "text": self.text, "note": str(self.note),
                 "chapters": [c.to_dict() for c in self.chapters],
                 "rules": {"first_at": "00:00", "min_chapters": YOUTUBE_MIN_CHAPTERS,
                           "min_seconds": YOUTUBE_MIN_SECONDS}}
@@ -408,13 +409,11 @@ def make_chapters(moments: Iterable[Moment], duration_s: float, *, offset_s: flo
             chapters.pop()
         chapters.insert(0, Chapter(0.0, short_clock(0, long), "Start", None))
     chapters[0] = Chapter(0.0, "00:00", chapters[0].title, chapters[0].moment)
+    seconds = f"{min_seconds:g}"
     if len(chapters) < YOUTUBE_MIN_CHAPTERS:
-        why = (f"YouTube shows chapters only when there are at least {YOUTUBE_MIN_CHAPTERS}, the first at 00:00 and "
-               f"each at least {min_seconds:g} s long; this session gives {len(chapters)}, so there is no block to "
-               f"paste (add your own chapters around these, or use them as notes)")
+        why = Said("report.chapters_too_few", minimum=YOUTUBE_MIN_CHAPTERS, seconds=seconds, count=len(chapters))
         return Chapters(tuple(chapters), False, "", why)
     text = "\n".join(f"{c.time} {c.title}" for c in chapters)
-    left = "" if include_negative else " Negative stretches are left out (chapters are public)."
-    note = (f"{len(chapters)} chapters from the best-ranked moments, at least {min_seconds:g} s apart, the first "
-            f"at 00:00.{left}")
+    note = Said("report.chapters_picked" if include_negative else "report.chapters_picked_public",
+                count=len(chapters), seconds=seconds)
     return Chapters(tuple(chapters), True, text, note)
