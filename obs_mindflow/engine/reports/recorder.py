@@ -405,7 +405,7 @@ class SessionRecorder:
             record_session(folder.parent, folder, facts, self.input_key)
         except OSError as second:
             said = Said("problem.not_saved_either", error=exc, detail=second)
-            return ReportError(str(said), exc.folder, exc.errno, said.key, **said.values), self._folder
+            return ReportError.of(said, exc.folder, exc.errno), self._folder
         register_live(folder, False)
         if self._folder is not None:
             register_live(self._folder, False)
@@ -415,7 +415,7 @@ class SessionRecorder:
                 except OSError:
                     pass
         said = Said("problem.saved_instead", error=exc, directory=folder, root=self.root)
-        return ReportError(str(said), folder, exc.errno, said.key, **said.values), folder
+        return ReportError.of(said, folder, exc.errno), folder
 
     def _discard_folder(self) -> None:
         """Remove this session's checkpoint folder (a session too short for a report). Leaves anything else."""

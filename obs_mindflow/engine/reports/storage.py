@@ -57,6 +57,12 @@ class ReportError(MindFlowError):
         self.errno = errno
 
     @classmethod
+    def of(cls, said: Said, folder: Path, errno: int | None = None) -> "ReportError":
+        """The error whose message is ``said`` (English as its text, its key and values to say it in another
+        language)."""
+        return cls(str(said), Path(folder), errno, said.key, **said.values)
+
+    @classmethod
     def from_os_error(cls, exc: OSError, folder: Path, *, during: str) -> "ReportError":
         code = exc.errno
         if code in (_errno.ENOSPC, getattr(_errno, "EDQUOT", -1)):
@@ -70,7 +76,7 @@ class ReportError(MindFlowError):
         what = "checkpoint" if during == "checkpoint" else "report"
         msg = Said("problem.write", what=Said(f"problem.what_{what}"), directory=folder, why=why,
                    where=exc.filename or folder, fix=fix, then=Said(f"problem.then_{what}"))
-        return cls(str(msg), Path(folder), code, msg.key, **msg.values)
+        return cls.of(msg, folder, code)
 
 
 def default_report_dir() -> Path:
