@@ -535,16 +535,17 @@ def test_train_only_changes_the_named_parameters_and_keeps_the_rest_exactly(fp_r
 
 
 def test_negative_weight_shifts_probability_towards_the_negative_classes_and_chooses_under_the_ceiling():
-    from tools.train.negative_weight import choose, weighted
+    from tools.train.choose_mix import choose
+    from tools.train.negative_weight import weighted
 
     p = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
     negative = np.array([False, True, True])
     q = weighted(p, negative, 2.0)
     assert np.allclose(q.sum(axis=1), 1) and np.allclose(q[0], [0.6, 0.6, 0.2] / np.float64(1.4))
     assert np.allclose(weighted(p, negative, 1.0), p)
-    rows = [{"k": 1.0, "accuracy": 0.80, "neutral_read_negative": 0.05, "negative_recall": 0.60},
-            {"k": 2.0, "accuracy": 0.798, "neutral_read_negative": 0.07, "negative_recall": 0.70},
-            {"k": 3.0, "accuracy": 0.797, "neutral_read_negative": 0.09, "negative_recall": 0.80},   # over the ceiling
-            {"k": 4.0, "accuracy": 0.70, "neutral_read_negative": 0.06, "negative_recall": 0.90}]    # accuracy drop
-    assert choose(rows, ceiling=0.08, max_drop=0.005)["k"] == 2.0
-    assert choose(rows[:1] + rows[2:3], ceiling=0.08, max_drop=0.005)["k"] == 1.0     # nothing else qualifies
+    rows = [{"k": 1.0, "majority_accuracy": 0.80, "neutral_read_negative": 0.05, "negative_recall": 0.60},
+            {"k": 2.0, "majority_accuracy": 0.798, "neutral_read_negative": 0.07, "negative_recall": 0.70},
+            {"k": 3.0, "majority_accuracy": 0.797, "neutral_read_negative": 0.09, "negative_recall": 0.80},  # ceiling
+            {"k": 4.0, "majority_accuracy": 0.70, "neutral_read_negative": 0.06, "negative_recall": 0.90}]   # accuracy
+    assert choose(rows, ceiling=0.08, max_drop=0.005, knob="k")["k"] == 2.0
+    assert choose(rows[:1] + rows[2:3], ceiling=0.08, max_drop=0.005, knob="k")["k"] == 1.0     # nothing else qualifies

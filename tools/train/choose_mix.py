@@ -64,10 +64,13 @@ def table(run: Path, data_dir: Path = DEFAULT_FERPLUS, grid=GRID) -> list[dict]:
     return rows
 
 
-def choose(rows: list[dict], ceiling: float = 0.08, max_drop: float = 0.005) -> dict:
+def choose(rows: list[dict], ceiling: float = 0.08, max_drop: float = 0.005, knob: str = "alpha") -> dict:
+    """The row with the highest negative recall under the ceiling and the accuracy drop (ties: the smallest
+    ``knob``); ``rows[0]`` is the reference (α = 0, or another tool's unchanged model) and the answer when no row
+    qualifies."""
     base = rows[0]["majority_accuracy"]
     allowed = [r for r in rows if r["neutral_read_negative"] <= ceiling and r["majority_accuracy"] >= base - max_drop]
-    return max(allowed or rows[:1], key=lambda r: (r["negative_recall"], -r["alpha"]))
+    return max(allowed or rows[:1], key=lambda r: (r["negative_recall"], -r[knob]))
 
 
 def main(argv: list[str] | None = None) -> int:

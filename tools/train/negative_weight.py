@@ -24,6 +24,7 @@ from obs_mindflow.engine import ExpressionModel
 from obs_mindflow.engine.catalog import resolve_model_dir
 
 from ..bench_realvideo import DEFAULT_RAVDESS, ravdess_clips, run_clip
+from .choose_mix import choose
 from .ferplus import DEFAULT_FERPLUS, LABELS8, holdout_split, load_ferplus
 
 GRID = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 8.0)
@@ -35,6 +36,10 @@ def weighted(p: np.ndarray, negative: np.ndarray, k: float) -> np.ndarray:
     return q / q.sum(axis=1, keepdims=True)
 
 
+def negative_mask(model: ExpressionModel) -> np.ndarray:
+    return np.array([lab in model.card.negative_labels for lab in model.labels])
+
+
 def holdout_rows(model: ExpressionModel, data_dir: Path, grid=GRID) -> list[dict]:
     data = load_ferplus(Path(data_dir) / "train.npz")
     _, held = holdout_split(data, 0.1, 20260207)
@@ -43,20 +48,15 @@ def holdout_rows(model: ExpressionModel, data_dir: Path, grid=GRID) -> list[dict
     p = model.classify_crops(list(data.images[held][keep]))
     labels = list(model.labels)
     truth = np.array([labels.index(LABELS8[m]) if LABELS8[m] in labels else -1 for m in majority[keep]])
-    negative = np.array([lab in model.card.negative_labels for lab in labels])
+    negative = negative_mask(model)
     neutral, neg_truth = truth == labels.index("neutral"), (truth >= 0) & negative[np.maximum(truth, 0)]
     rows = []
     for k in grid:
         pred = weighted(p, negative, k).argmax(axis=1)
-        rows.append({"k": k, "accuracy": float((pred == truth).mean()),
+        rows.append({"k": k, "majority_accuracy": float((pred == truth).mean()),
                      "neutral_read_negative": float(negative[pred][neutral].mean()),
                      "negative_recall": float(negative[pred][neg_truth].mean())})
     return rows
-
-
-def choose(rows: list[dict], ceiling: float, max_drop: float) -> dict:
-    ok = [r for r in rows if r["neutral_read_negative"] <= ceiling and r["accuracy"] >= rows[0]["accuracy"] - max_drop]
-    return max(ok, key=lambda r: r["negative_recall"]) if ok else rows[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,22 +72,24 @@ def main(argv: list[str] | None = None) -> int:
     for name in a.model:
         model = ExpressionModel.load(resolve_model_dir(name))
         rows = holdout_rows(model, a.ferplus)
-        chosen = choose(rows, a.ceiling, a.max_drop)
+        chosen = choose(rows, a.ceiling, a.max_drop, knob="k")
         print(f"{model.card.name}: FER+ hold-out")
         for r in rows:
             mark = "  <- chosen" if r is chosen else ""
-            print(f"  k {r['k']:<5g} accuracy {r['accuracy']:.3f}  neutral read negative {r['neutral_read_negative']:.3f}"
-                  f"  negative recall {r['negative_recall']:.3f}{mark}")
-        negative = np.array([lab in model.card.negative_labels for lab in model.labels])
+            print(f"  k {r['k']:<5g} accuracy {r['majority_accuracy']:.3f}  "
+                  f"neutral read negative {r['neutral_read_negative']:.3f}  "
+                  f"negative recall {r['negative_recall']:.3f}{mark}")
+        negative = negative_mask(model)
         frames: dict[str, list[np.ndarray]] = {}
         for clip in crops:
             frames.setdefault(clip.emotion, []).append(run_clip(model, clip).probs)
         per = {e: np.concatenate(v) for e, v in frames.items()}
         print(f"{model.card.name}: RAVDESS actor 05 crops, frames read negative")
+        read_negative = lambda p, k: negative[weighted(p, negative, k).argmax(axis=1)].mean()   # noqa: E731
+        neg = np.concatenate([per[e] for e in NEGATIVE_CLIPS if e in per])
         for k in sorted({1.0, chosen["k"], 2.0, 4.0}):
-            cells = [f"{e} {100 * negative[weighted(v, negative, k).argmax(1)].mean():.0f}%" for e, v in sorted(per.items())]
-            neg = np.concatenate([per[e] for e in NEGATIVE_CLIPS if e in per])
-            share = negative[weighted(neg, negative, k).argmax(1)].mean()
+            cells = [f"{e} {100 * read_negative(v, k):.0f}%" for e, v in sorted(per.items())]
+            share = read_negative(neg, k)
             print(f"  k {k:<5g} " + "  ".join(cells) + f"  | negative clips {100 * share:.0f}%")
     return 0
 
